@@ -1,0 +1,223 @@
+"""medfeat vs scikit-image vs OpenCV, timed in the same run, with ratios and the issue's targets.
+
+Usage::
+
+    python benchmarks/compare.py                    # every case at 2048², table on stdout
+    python benchmarks/compare.py --sizes 512 2048 4096 --out benchmarks/results/cpu.md
+    python benchmarks/compare.py --only sobel canny --compile-times
+
+Each ``benchmarks/bench_<family>.py`` module contributes a ``COMPARE_CASES`` list of :class:`Case`.
+Times are the median of ``--repeat`` runs after one warm-up call (so Numba's compile time is excluded;
+``--compile-times`` measures it separately, in a fresh process with an empty cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+FAMILIES = ("edges", "morphology", "density", "intensity")
+
+
+@dataclasses.dataclass
+class Case:
+    """One comparison: the same work done by several implementations on the same input.
+
+    ``make(size)`` returns the input; each entry of ``impls`` maps a label to ``fn(input)``. The label
+    ``"medfeat"`` is medfeat with ``backend="auto"``; ``"medfeat[cython]"`` and ``"medfeat[numba]"`` the
+    explicit backends. ``targets`` maps a peer label to the speed-up medfeat (auto) must reach over it:
+    10 means "10× faster", 1/1.5 means "no slower than 1.5× the peer's time".
+    ``compile_snippet`` is Python code that makes the first call to the Numba kernel from a fresh process.
+    """
+
+    name: str
+    make: Callable[[int], object]
+    impls: dict
+    targets: dict = dataclasses.field(default_factory=dict)
+    compile_snippet: str | None = None
+
+
+def collect_cases(only=None):
+    cases = []
+    for fam in FAMILIES:
+        try:
+            mod = importlib.import_module(f"benchmarks.bench_{fam}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"benchmarks.bench_{fam}":
+                continue
+            raise
+        cases.extend(getattr(mod, "COMPARE_CASES", []))
+    if only:
+        cases = [c for c in cases if any(o in c.name for o in only)]
+    return cases
+
+
+def time_call(fn, arg, repeat):
+    fn(arg)  # warm-up: compiles Numba kernels, fills caches
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(arg)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def compile_time(snippet):
+    """Seconds of the first call in a fresh process with an empty Numba cache, minus a second call."""
+    code = textwrap.dedent(
+        f"""
+        import time
+        t0 = time.perf_counter()
+        {snippet}
+        t1 = time.perf_counter()
+        {snippet}
+        t2 = time.perf_counter()
+        print((t1 - t0) - (t2 - t1))
+        """
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             cwd=HERE.parent)
+        cold = float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else float("nan")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             cwd=HERE.parent)
+        warm = float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else float("nan")
+    return cold, warm
+
+
+def machine_line():
+    try:
+        import numba
+        threads = numba.config.NUMBA_NUM_THREADS
+    except ImportError:
+        threads = "?"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, numba threads {threads}, Python {platform.python_version()}"
+
+
+def versions_line():
+    parts = []
+    for mod in ("medfeat", "numpy", "scipy", "numba", "skimage", "cv2"):
+        try:
+            m = importlib.import_module(mod)
+            parts.append(f"{mod} {getattr(m, '__version__', '?')}")
+        except ImportError:
+            parts.append(f"{mod} (absent)")
+    return ", ".join(parts)
+
+
+def run(args):
+    cases = collect_cases(args.only)
+    if not cases:
+        print("no benchmark cases found", file=sys.stderr)
+        return 1
+    rows = []
+    failures = []
+    for case in cases:
+        for size in args.sizes:
+            arg = case.make(size)
+            times = {}
+            for label, fn in case.impls.items():
+                if fn is None:
+                    continue
+                try:
+                    times[label] = time_call(fn, arg, args.repeat)
+                except Exception as exc:  # a peer that cannot run this case is reported, not fatal
+                    times[label] = float("nan")
+                    print(f"  {case.name} {size}: {label} failed: {exc}", file=sys.stderr)
+            mp = size * size / 1e6
+            ref = times.get("medfeat")
+            for label, t in times.items():
+                speedup = (t / ref) if ref and label != "medfeat" else None
+                target = case.targets.get(label)
+                ok = None
+                if target is not None and speedup is not None and size == 2048:
+                    ok = speedup >= target
+                    if not ok:
+                        failures.append(f"{case.name} @{size}: {speedup:.2f}x vs {label} < {target:.2f}x")
+                rows.append((case.name, size, label, t, t / mp, speedup, target, ok))
+            print(f"{case.name:<34} {size:>5}²  "
+                  + "  ".join(f"{k}={v * 1e3:.2f}ms" for k, v in times.items()), flush=True)
+    compiles = []
+    if args.compile_times:
+        for case in cases:
+            if case.compile_snippet:
+                cold, warm = compile_time(case.compile_snippet)
+                compiles.append((case.name, cold, warm))
+    md = render(rows, compiles, failures)
+    print()
+    print(md)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(md)
+        os.replace(tmp, out)
+        print(f"written to {out}")
+    return 0
+
+
+def render(rows, compiles, failures):
+    lines = [
+        f"# medfeat kernel benchmark ({datetime.date.today().isoformat()})",
+        "",
+        f"Machine: {machine_line()}  ",
+        f"Versions: {versions_line()}",
+        "",
+        "Times are medians after a warm-up call. `speed-up` = peer time / medfeat (auto) time; "
+        "`target` is the issue's minimum at 2048².",
+        "",
+        "| case | size | implementation | ms | ms/MP | speed-up of medfeat | target | met |",
+        "|---|---:|---|---:|---:|---:|---:|:-:|",
+    ]
+    for name, size, label, t, per_mp, speedup, target, ok in rows:
+        su = f"{speedup:.2f}×" if speedup is not None else ""
+        tg = f"{target:.2f}×" if target is not None else ""
+        met = "" if ok is None else ("yes" if ok else "**no**")
+        lines.append(f"| {name} | {size}² | {label} | {t * 1e3:.2f} | {per_mp * 1e3:.2f} | {su} | {tg} | {met} |")
+    if compiles:
+        lines += ["", "First-call Numba compile time (fresh process): cold cache vs `cache=True` warm cache",
+                  "", "| case | cold s | cached s |", "|---|---:|---:|"]
+        lines += [f"| {n} | {c:.2f} | {w:.2f} |" for n, c, w in compiles]
+    lines += ["", "Targets missed: " + ("; ".join(failures) if failures else "none")]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[2048])
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--only", nargs="*", help="substrings of case names to run")
+    p.add_argument("--out", help="write the markdown table here (atomically)")
+    p.add_argument("--compile-times", action="store_true",
+                   help="also measure Numba's first-call compile time in fresh processes")
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,3 @@
+from medfeat.cli import main
+
+raise SystemExit(main())

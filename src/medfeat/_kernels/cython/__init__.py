@@ -1,0 +1,1 @@
+"""Cython implementations (compiled by setup.py). Private: use :mod:`medfeat.kernels`."""

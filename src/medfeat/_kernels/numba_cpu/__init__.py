@@ -1,0 +1,1 @@
+"""Numba CPU implementations (``@njit(parallel=True, cache=True)``). Private: use :mod:`medfeat.kernels`."""

@@ -1,0 +1,1 @@
+"""numba.cuda implementations. Private: use :mod:`medfeat.kernels`."""

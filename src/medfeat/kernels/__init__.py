@@ -1,0 +1,71 @@
+"""Fast image kernels shared by the classical and deep roads.
+
+Every kernel takes a keyword-only ``backend="auto" | "cython" | "numba" | "cuda"``; the names,
+defaults and results follow scikit-image where it has the function. Submodules load lazily.
+
+=================  ==========================================================================
+family             kernels
+=================  ==========================================================================
+edges              :func:`sobel`, :func:`prewitt`, :func:`canny`
+morphology         :func:`erosion`, :func:`dilation`, :func:`opening`, :func:`closing`,
+                   :func:`binary_erosion`, :func:`binary_dilation`, :func:`binary_opening`,
+                   :func:`binary_closing`, footprints :func:`disk`, :func:`rectangle`,
+                   :func:`diamond`, :func:`ball`, :func:`cube`
+density            :func:`histogram`, :func:`density`, :func:`threshold_otsu`,
+                   :func:`threshold_maxent`
+intensity          :func:`normalize`
+=================  ==========================================================================
+
+Examples
+--------
+>>> import numpy as np
+>>> from medfeat import kernels
+>>> image = np.zeros((16, 16), np.uint8)
+>>> image[4:12, 4:12] = 200
+>>> edges = kernels.sobel(image)
+>>> bool(edges[8, 4] > 0), bool(edges[8, 8] == 0)
+(True, True)
+"""
+
+import importlib
+
+from ._dispatch import BackendUnavailableError, available_backends
+
+_EXPORTS = {
+    "sobel": "edges",
+    "prewitt": "edges",
+    "canny": "edges",
+    "erosion": "morphology",
+    "dilation": "morphology",
+    "opening": "morphology",
+    "closing": "morphology",
+    "binary_erosion": "morphology",
+    "binary_dilation": "morphology",
+    "binary_opening": "morphology",
+    "binary_closing": "morphology",
+    "disk": "morphology",
+    "rectangle": "morphology",
+    "diamond": "morphology",
+    "ball": "morphology",
+    "cube": "morphology",
+    "histogram": "density",
+    "density": "density",
+    "threshold_otsu": "density",
+    "threshold_maxent": "density",
+    "normalize": "intensity",
+}
+
+__all__ = ["available_backends", "BackendUnavailableError", *_EXPORTS]
+
+
+def __getattr__(name):
+    family = _EXPORTS.get(name)
+    if family is None:
+        raise AttributeError(f"module 'medfeat.kernels' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{family}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,181 @@
+"""Backend registry: which implementations exist, which work here, and which one a call gets.
+
+Implementations live in ``medfeat._kernels``, one module per (family, backend), with the same function
+names at each level:
+
+- ``cython``: ``medfeat._kernels.cython._<family>_cy`` (compiled by setup.py)
+- ``numba``:  ``medfeat._kernels.numba_cpu.<family>``
+- ``cuda``:   ``medfeat._kernels.numba_cuda.<family>``
+
+``backend="auto"`` takes ``$MEDFEAT_BACKEND`` if it is set, ``"cuda"`` for input that already lives on
+the GPU, and otherwise the first working backend of the kernel's own preference order, which the
+kernel's module sets from what the benchmarks measured.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import pkgutil
+
+BACKENDS = ("cython", "numba", "cuda")
+_CHOICES = ("auto", *BACKENDS)
+_MODULE_PATTERN = {
+    "cython": "medfeat._kernels.cython._{family}_cy",
+    "numba": "medfeat._kernels.numba_cpu.{family}",
+    "cuda": "medfeat._kernels.numba_cuda.{family}",
+}
+
+
+class BackendUnavailableError(ValueError):
+    """A known backend that cannot run here (not compiled, no GPU, or not implemented for a kernel)."""
+
+
+@functools.lru_cache(maxsize=None)
+def _why_unavailable(backend):
+    """None if ``backend`` works on this machine, otherwise the reason as a sentence."""
+    if backend == "cython":
+        import medfeat._kernels.cython as pkg
+
+        compiled = [m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.endswith("_cy")]
+        for name in compiled:
+            try:
+                importlib.import_module(f"{pkg.__name__}.{name}")
+                return None
+            except ImportError:
+                continue
+        return ("the Cython extensions are not compiled; reinstall with `pip install -e .` "
+                "(needs a C compiler)")
+    if backend == "numba":
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            return "numba is not installed (`pip install numba`)"
+        return None
+    if backend == "cuda":
+        try:
+            from numba import cuda
+        except ImportError:
+            return "numba is not installed (`pip install numba`)"
+        try:
+            if cuda.is_available():
+                return None
+        except Exception as exc:  # driver present but broken
+            return f"the CUDA driver failed: {exc}"
+        return "no CUDA GPU was found (set NUMBA_ENABLE_CUDASIM=1 to use the simulator)"
+    return f"unknown backend {backend!r}"
+
+
+def available_backends():
+    """The kernel backends that work on this machine.
+
+    The CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) counts as a working ``"cuda"`` backend.
+
+    Returns
+    -------
+    tuple of str
+        A subset of ``("cython", "numba", "cuda")``, in that order.
+
+    Examples
+    --------
+    >>> from medfeat.kernels import available_backends
+    >>> "numba" in available_backends()
+    True
+    """
+    return tuple(b for b in BACKENDS if _why_unavailable(b) is None)
+
+
+def is_device_array(x):
+    """True for GPU arrays (anything exposing ``__cuda_array_interface__``)."""
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def resolve_backend(backend, *, auto, image=None):
+    """Return the concrete backend name a call should use.
+
+    Parameters
+    ----------
+    backend : str
+        ``"auto"``, ``"cython"``, ``"numba"`` or ``"cuda"``.
+    auto : tuple of str
+        The kernel's CPU preference order for ``"auto"``, fastest first.
+    image : object, optional
+        The input; a GPU array makes ``"auto"`` choose ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend name.
+    BackendUnavailableError
+        When the chosen backend does not work here.
+    """
+    if not isinstance(backend, str) or backend not in _CHOICES:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, _CHOICES))}; got {backend!r}")
+    on_gpu = image is not None and is_device_array(image)
+    if backend == "auto":
+        env = os.environ.get("MEDFEAT_BACKEND", "").strip()
+        if env and env != "auto":
+            if env not in BACKENDS:
+                raise ValueError(
+                    f"$MEDFEAT_BACKEND must be one of {', '.join(map(repr, _CHOICES))}; got {env!r}"
+                )
+            backend = env
+        elif on_gpu:
+            backend = "cuda"
+        else:
+            for candidate in auto:
+                if _why_unavailable(candidate) is None:
+                    return candidate
+            raise BackendUnavailableError(
+                "no CPU backend works here: "
+                + "; ".join(f"{b}: {_why_unavailable(b)}" for b in auto)
+            )
+    why = _why_unavailable(backend)
+    if why is not None:
+        raise BackendUnavailableError(f"backend={backend!r} is not available: {why}")
+    if on_gpu and backend != "cuda":
+        raise ValueError(
+            f"image lives on the GPU but backend={backend!r} runs on the CPU; pass a NumPy array "
+            "or use backend='cuda'"
+        )
+    return backend
+
+
+def implementation(family, backend):
+    """The module holding ``family``'s kernels for a concrete ``backend``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        When that backend has no implementation of the family (yet).
+    """
+    modname = _MODULE_PATTERN[backend].format(family=family)
+    try:
+        return importlib.import_module(modname)
+    except ModuleNotFoundError as exc:
+        if exc.name != modname:
+            raise
+        raise BackendUnavailableError(
+            f"backend={backend!r} has no implementation of the {family} kernels"
+            + (" (the Cython extension is not compiled)" if backend == "cython" else "")
+        ) from None
+
+
+def get_kernel(family, name, backend, *, auto, image=None):
+    """Resolve ``backend`` and return ``(backend, function)`` for kernel ``name`` of ``family``.
+
+    Examples
+    --------
+    >>> from medfeat.kernels._dispatch import resolve_backend
+    >>> resolve_backend("numba", auto=("cython", "numba"))
+    'numba'
+    """
+    chosen = resolve_backend(backend, auto=auto, image=image)
+    module = implementation(family, chosen)
+    try:
+        return chosen, getattr(module, name)
+    except AttributeError:
+        raise BackendUnavailableError(
+            f"backend={chosen!r} does not implement {name} yet"
+        ) from None
