@@ -1,0 +1,84 @@
+"""Backend registry: names, availability, MEDFEAT_BACKEND, GPU-array routing."""
+
+import numpy as np
+import pytest
+
+from medfeat.kernels import BackendUnavailableError, available_backends
+from medfeat.kernels import _dispatch
+
+
+def test_cpu_backends_all_work_here():
+    # CI builds the Cython extensions and installs numba: both must be usable, never silently missing.
+    assert set(available_backends()) >= {"cython", "numba"}
+    assert available_backends() == tuple(b for b in _dispatch.BACKENDS if b in available_backends())
+
+
+@pytest.mark.parametrize("bad", ["CYTHON", "opencl", "", None, 3])
+def test_unknown_backend_names_the_argument(bad):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        _dispatch.resolve_backend(bad, auto=("numba",))
+
+
+def test_auto_follows_the_kernel_preference_order():
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba")) == "cython"
+    assert _dispatch.resolve_backend("auto", auto=("numba", "cython")) == "numba"
+
+
+def test_environment_overrides_auto(monkeypatch):
+    monkeypatch.setenv("MEDFEAT_BACKEND", "numba")
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba")) == "numba"
+    # an explicit backend wins over the environment
+    assert _dispatch.resolve_backend("cython", auto=("numba",)) == "cython"
+    monkeypatch.setenv("MEDFEAT_BACKEND", "gpu")
+    with pytest.raises(ValueError, match="MEDFEAT_BACKEND"):
+        _dispatch.resolve_backend("auto", auto=("numba",))
+
+
+class _FakeDeviceArray:
+    __cuda_array_interface__ = {"shape": (4, 4), "typestr": "<f4", "data": (0, False), "version": 3}
+
+
+def test_gpu_array_with_a_cpu_backend_is_refused(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_why_unavailable", lambda b: None)
+    with pytest.raises(ValueError, match="lives on the GPU"):
+        _dispatch.resolve_backend("numba", auto=("numba",), image=_FakeDeviceArray())
+    assert _dispatch.resolve_backend("auto", auto=("numba",), image=_FakeDeviceArray()) == "cuda"
+
+
+def test_unavailable_backend_says_why(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_why_unavailable",
+                        lambda b: "no CUDA GPU was found" if b == "cuda" else None)
+    with pytest.raises(BackendUnavailableError, match="no CUDA GPU"):
+        _dispatch.resolve_backend("cuda", auto=("numba",))
+    assert issubclass(BackendUnavailableError, ValueError)
+
+
+def test_missing_family_implementation_is_a_clear_error():
+    with pytest.raises(BackendUnavailableError, match="no implementation of the nosuchfamily"):
+        _dispatch.implementation("nosuchfamily", "numba")
+
+
+def test_missing_kernel_in_a_family_is_a_clear_error():
+    with pytest.raises(BackendUnavailableError, match="does not implement nosuchkernel"):
+        _dispatch.get_kernel("edges", "nosuchkernel", "numba", auto=("numba",))
+
+
+def test_every_public_kernel_has_both_cpu_implementations():
+    # Same names at each level (DESIGN.md): kernels/<family>.py -> _kernels/{cython,numba_cpu}/<family>.
+    import medfeat.kernels as K
+
+    for name, family in K._EXPORTS.items():
+        fn = getattr(K, name)
+        assert callable(fn), name
+    for family in set(K._EXPORTS.values()):
+        for backend in ("cython", "numba"):
+            assert _dispatch.implementation(family, backend) is not None
+
+
+def test_cuda_backend_is_refused_cleanly_without_a_gpu():
+    import medfeat.kernels as K
+
+    if "cuda" in available_backends():
+        pytest.skip("a CUDA device (or the simulator) is available here")
+    with pytest.raises(BackendUnavailableError, match="cuda"):
+        K.sobel(np.ones((8, 8), np.float32), backend="cuda")
