@@ -1,0 +1,99 @@
+# cython: language_level=3
+"""Cython bodies of the intensity kernels (normalisation).
+
+Same names and arguments as ``medfeat._kernels.numba_cpu.intensity``. The statistics pass (moments,
+value counts) is shared with the density family (``medfeat._kernels.cython._density_cy``); these are
+the output pass and the order-statistic selection. Images arrive flattened.
+"""
+
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
+
+ctypedef fused pix_t:
+    uint8_t
+    uint16_t
+    int16_t
+    float
+    double
+
+ctypedef fused flt_t:
+    float
+    double
+
+
+def affine(const pix_t[::1] x, double shift, double scale, bint clip, float[::1] out):
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip``; returns the number of
+    NaNs met (their outputs are NaN)."""
+    cdef Py_ssize_t i, n = x.shape[0], nan = 0
+    cdef double v
+    for i in prange(n, nogil=True, schedule="static"):
+        v = (<double>x[i] - shift) * scale
+        if v != v:
+            nan += 1
+        elif clip:
+            if v < 0.0:
+                v = 0.0
+            elif v > 1.0:
+                v = 1.0
+        out[i] = <float>v
+    return nan
+
+
+cdef inline void _swap(flt_t* a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    cdef flt_t t = a[i]
+    a[i] = a[j]
+    a[j] = t
+
+
+cdef flt_t _select_one(flt_t* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t i, j, mid
+    cdef flt_t pivot
+    while hi > lo + 1:
+        mid = (lo + hi) >> 1
+        _swap(a, mid, lo + 1)
+        if a[lo] > a[hi]:
+            _swap(a, lo, hi)
+        if a[lo + 1] > a[hi]:
+            _swap(a, lo + 1, hi)
+        if a[lo] > a[lo + 1]:
+            _swap(a, lo, lo + 1)
+        i = lo + 1
+        j = hi
+        pivot = a[lo + 1]
+        while True:
+            i += 1
+            while a[i] < pivot:
+                i += 1
+            j -= 1
+            while a[j] > pivot:
+                j -= 1
+            if j < i:
+                break
+            _swap(a, i, j)
+        a[lo + 1] = a[j]
+        a[j] = pivot
+        if j >= k:
+            hi = j - 1
+        if j <= k:
+            lo = i
+    if hi == lo + 1 and a[hi] < a[lo]:
+        _swap(a, lo, hi)
+    return a[k]
+
+
+def select(flt_t[::1] buf, const int64_t[::1] ks):
+    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted in
+    place: quickselect with median-of-three pivots and a Hoare partition that stops on equal keys, so
+    images with few distinct values stay linear (Hoare 1961; Press et al., Numerical Recipes 8.5)."""
+    cdef Py_ssize_t n = buf.shape[0], q, left = 0
+    res_arr = np.empty(ks.shape[0], np.float64)
+    cdef double[::1] res = res_arr
+    with nogil:
+        for q in range(ks.shape[0]):
+            res[q] = <double>_select_one(&buf[0], left, n - 1, ks[q])
+            # everything before ks[q] is now <= everything from it on
+            left = ks[q]
+    return res_arr

@@ -1,0 +1,78 @@
+"""Numba bodies of the intensity kernels (normalisation).
+
+Same names and arguments as ``medfeat._kernels.cython._intensity_cy``. The statistics pass (moments,
+value counts) is shared with the density family (``medfeat._kernels.numba_cpu.density``); these are
+the output pass and the order-statistic selection. Images arrive flattened and read-only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def affine(x, shift, scale, clip, out):
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip``; returns the number of
+    NaNs met (their outputs are NaN)."""
+    n = x.size
+    nan = 0
+    for i in prange(n):
+        v = (np.float64(x[i]) - shift) * scale
+        if v != v:
+            nan += 1
+        elif clip:
+            if v < 0.0:
+                v = 0.0
+            elif v > 1.0:
+                v = 1.0
+        out[i] = np.float32(v)
+    return nan
+
+
+@njit(cache=True)
+def select(buf, ks):
+    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted in
+    place: quickselect with median-of-three pivots and a Hoare partition that stops on equal keys, so
+    images with few distinct values stay linear (Hoare 1961; Press et al., Numerical Recipes 8.5)."""
+    n = buf.size
+    res = np.empty(ks.size, np.float64)
+    left = 0
+    for q in range(ks.size):
+        k = ks[q]
+        lo = left
+        hi = n - 1
+        while hi > lo + 1:
+            mid = (lo + hi) >> 1
+            buf[mid], buf[lo + 1] = buf[lo + 1], buf[mid]
+            if buf[lo] > buf[hi]:
+                buf[lo], buf[hi] = buf[hi], buf[lo]
+            if buf[lo + 1] > buf[hi]:
+                buf[lo + 1], buf[hi] = buf[hi], buf[lo + 1]
+            if buf[lo] > buf[lo + 1]:
+                buf[lo], buf[lo + 1] = buf[lo + 1], buf[lo]
+            i = lo + 1
+            j = hi
+            pivot = buf[lo + 1]
+            while True:
+                i += 1
+                while buf[i] < pivot:
+                    i += 1
+                j -= 1
+                while buf[j] > pivot:
+                    j -= 1
+                if j < i:
+                    break
+                buf[i], buf[j] = buf[j], buf[i]
+            buf[lo + 1] = buf[j]
+            buf[j] = pivot
+            if j >= k:
+                hi = j - 1
+            if j <= k:
+                lo = i
+        if hi == lo + 1 and buf[hi] < buf[lo]:
+            buf[lo], buf[hi] = buf[hi], buf[lo]
+        res[q] = np.float64(buf[k])
+        # everything before k is now <= everything from k on
+        left = k
+    return res

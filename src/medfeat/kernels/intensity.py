@@ -1,0 +1,174 @@
+"""Intensity normalisation: z-score, min-max, percentile and CT-window scaling to float32.
+
+The public face of the intensity kernels. Every method is one statistics pass over the pixels
+(moments or value counts, shared with the density family: ``medfeat._kernels.<backend>.density``),
+then one fused output pass ``float32(clip((x - shift) * scale))`` (``medfeat._kernels.cython.
+_intensity_cy`` / ``medfeat._kernels.numba_cpu.intensity``), with no temporaries the size of the image.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._dispatch import get_kernel, implementation
+from ._validate import check_choice, check_mask
+from .density import _NOMASK, _flat, _image, _int_counts
+
+# "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev
+# machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096): both backends are
+# memory-bound and within noise at 2048² and 4096²; Cython has no per-call dispatch overhead, which
+# shows at 512², so it goes first.
+AUTO_NORMALIZE = ("cython", "numba")
+
+METHODS = ("zscore", "minmax", "percentile", "window")
+_BLOCK = 4096
+
+
+def _real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def _lerp(a, b, t):
+    # numpy.percentile's interpolation, written the same way so ties at t = 0.5 round alike
+    d = b - a
+    return b - d * (1 - t) if t >= 0.5 else a + d * t
+
+
+def _percentiles(dens, intens, flat, mflat, qs):
+    """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value counts
+    for integer images, from quickselect on a copy of the selected pixels for float images."""
+    if flat.dtype.kind == "f":
+        lo, hi, nan = dens.finite_range(flat, 1 if flat.size < 65536 else dens.max_threads())
+        if nan or not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError("image contains NaN or infinity; its percentiles are undefined")
+        buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
+        n = buf.size
+    else:
+        raw, offset = _int_counts(dens, flat, mflat)
+        cum = np.cumsum(raw)
+        n = int(cum[-1])
+    virt = [(n - 1) * (q / 100.0) for q in qs]
+    prev = [min(int(math.floor(v)), n - 1) for v in virt]
+    ks = sorted({k for p in prev for k in (p, min(p + 1, n - 1))})
+    if flat.dtype.kind == "f":
+        vals = intens.select(buf, np.asarray(ks, np.int64))
+    else:
+        vals = np.searchsorted(cum, ks, side="right") + offset
+    at = dict(zip(ks, (float(v) for v in vals)))
+    return [_lerp(at[p], at[min(p + 1, n - 1)], v - p) for v, p in zip(virt, prev)]
+
+
+def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=None, mask=None,
+              backend="auto"):
+    """Rescale intensities to a standard range, as float32.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16, int16, float32 or float64, any rank
+        Input image or volume. It is not modified.
+    method : {"zscore", "minmax", "percentile", "window"}, optional
+        - ``"zscore"``: ``(x - mean) / std``, with the population standard deviation (``ddof=0``).
+        - ``"minmax"``: ``(x - min) / (max - min)``, so the statistics' pixels span [0, 1].
+        - ``"percentile"``: ``clip((x - p_lower) / (p_upper - p_lower), 0, 1)`` with the percentiles of
+          :func:`numpy.percentile` (method ``'linear'``).
+        - ``"window"``: CT-style window ``clip((x - (center - width / 2)) / width, 0, 1)``: values below
+          the window map to 0, above it to 1, linearly in between. This is the plain window of
+          radiology viewers; DICOM's VOI LUT "LINEAR" function (PS3.3 C.11.2.1.2) differs from it by
+          half a grey level (``center - 0.5``, ``width - 1``), which matters only for narrow windows
+          on integer data.
+        A zero spread (``std``, ``max - min`` or ``p_upper - p_lower``: a constant image or region) is
+        taken as 1, so a constant image maps to zeros instead of NaN.
+    lower, upper : float, optional
+        Percentiles (0-100, ``lower < upper``) for ``method="percentile"``.
+    center, width : float, optional
+        Window centre and (positive) width, in the image's units (e.g. HU: ``center=40, width=400``);
+        required for, and only allowed with, ``method="window"``.
+    mask : ndarray of bool, optional
+        Same shape as ``image``: the statistics are computed on the selected pixels only; the output
+        covers the whole image (pixels outside the mask can fall outside [0, 1] for ``"minmax"``).
+        Has no effect for ``"window"``, which has no statistics.
+    backend : {"auto", "cython", "numba", "cuda"}, optional
+        Implementation to run.
+
+    Returns
+    -------
+    ndarray of float32
+        Same shape as ``image``, whatever its dtype. Statistics are accumulated in float64 (block-wise
+        two-pass sums merged pairwise), so the result is within 1e-5 relative of the float64 NumPy
+        computation.
+
+    Raises
+    ------
+    ValueError
+        For NaN (any method) or infinity (methods with statistics) in the image, an unknown ``method``
+        or ``backend``, ``lower``/``upper`` outside 0-100 or not increasing, a missing, non-finite or
+        non-positive ``center``/``width`` for ``"window"`` (or one given for another method), a mask of
+        the wrong shape or selecting no pixel, an unsupported dtype or an empty image.
+
+    References
+    ----------
+    .. [1] T. F. Chan, G. H. Golub, R. J. LeVeque, "Updating formulae and a pairwise algorithm for
+       computing sample variances", COMPSTAT 1982 (Stanford report STAN-CS-79-773, 1979).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import normalize
+    >>> ct = np.array([[-1000, 0], [40, 1000]], np.int16)
+    >>> normalize(ct, "window", center=40, width=400).tolist()
+    [[0.0, 0.4000000059604645], [0.5, 1.0]]
+    >>> normalize(np.array([1.0, 2.0, 3.0]), "minmax").tolist()
+    [0.0, 0.5, 1.0]
+    """
+    arr = _image(image)
+    check_choice(method, METHODS, name="method")
+    lower = _real(lower, "lower")
+    upper = _real(upper, "upper")
+    if not 0 <= lower < upper <= 100:
+        raise ValueError(f"lower and upper must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
+    if method == "window":
+        if center is None or width is None:
+            raise ValueError("method='window' needs both center and width")
+        center = _real(center, "center")
+        width = _real(width, "width")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
+    else:
+        for name, value in (("center", center), ("width", width)):
+            if value is not None:
+                raise ValueError(f"{name} applies only to method='window', not {method!r}")
+    mask = check_mask(mask, arr.shape)
+    if mask is not None and not mask.any():
+        raise ValueError("mask selects no pixel; the statistics are undefined")
+
+    chosen, affine = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
+    flat = _flat(arr)
+    mflat = _NOMASK if mask is None or method == "window" else _flat(mask.view(np.uint8))
+    clip = True
+    if method == "window":
+        shift, scale = center - width / 2.0, 1.0 / width
+    else:
+        dens = implementation("density", chosen)
+        if method == "percentile":
+            intens = implementation("intensity", chosen)
+            p_lo, p_hi = _percentiles(dens, intens, flat, mflat, (lower, upper))
+            shift, spread = p_lo, p_hi - p_lo
+        else:
+            n, mean, m2, lo, hi, nan, inf = dens.moments(flat, mflat, _BLOCK)
+            if nan or inf:
+                raise ValueError("image contains NaN or infinity; its statistics are undefined")
+            clip = False
+            if method == "zscore":
+                shift, spread = mean, math.sqrt(m2 / n)
+            else:
+                shift, spread = lo, hi - lo
+        scale = 1.0 / spread if spread > 0 else 1.0
+    out = np.empty(arr.shape, np.float32)
+    if affine(flat, shift, scale, clip, out.reshape(-1)):
+        raise ValueError("image contains NaN, for which normalisation has no defined result")
+    return out
