@@ -1,0 +1,580 @@
+"""Numba CPU bodies of the edge kernels (Sobel, Prewitt, Canny).
+
+Same function names and arguments as ``medfeat._kernels.cython._edges_cy``; the public face, argument
+checks and dtype conversion live in :mod:`medfeat.kernels.edges`. Images arrive here C-contiguous and
+already floating point (float32 or float64, called ``T`` below).
+
+Rounding follows SciPy's ``ndimage`` on purpose: every 1-D pass accumulates in float64 and is rounded to
+``T`` once, exactly where SciPy stores an intermediate array, so that Canny's non-maximum suppression
+sees the same magnitudes as scikit-image and keeps the same pixels. ``fastmath`` stays off everywhere
+for the same reason (it would reassociate the sums and let NaN comparisons be folded away).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# Boundary modes, numbered as in medfeat.kernels.edges._MODES.
+REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
+
+_OPTS = dict(cache=True, error_model="numpy")
+
+# Every parallel kernel is a prange over row blocks calling a serial worker for one block: Numba's
+# parfor lowering is slow on large loop bodies, and this keeps compile time to seconds.
+
+
+@njit(**_OPTS)
+def _map(i, n, mode):
+    """Index ``i`` of a length-``n`` axis after SciPy's boundary extension; -1 means ``cval``."""
+    if 0 <= i < n:
+        return i
+    if mode == CONSTANT:
+        return -1
+    if mode == NEAREST:
+        return 0 if i < 0 else n - 1
+    if mode == WRAP:
+        return i % n
+    if mode == REFLECT:
+        p = 2 * n
+        i = i % p
+        return p - 1 - i if i >= n else i
+    # MIRROR
+    if n == 1:
+        return 0
+    p = 2 * n - 2
+    i = i % p
+    return p - i if i >= n else i
+
+
+@njit(**_OPTS)
+def _chunks(n):
+    """Number of row blocks, each with its own scratch rows: enough to keep any thread count busy
+    (and a busy core from holding the others up), few enough that the per-block set-up is noise.
+    A constant, because reading the thread count from compiled code makes it uncacheable."""
+    return max(1, min(n, 32))
+
+
+@njit(**_OPTS)
+def _load_row(image, idx, cval, buf):
+    """Row ``idx`` of a 2-D image as float64 into ``buf[1:-1]`` (``cval`` when ``idx`` is -1)."""
+    W = buf.shape[0] - 2
+    if idx < 0:
+        for j in range(W):
+            buf[j + 1] = cval
+    else:
+        for j in range(W):
+            buf[j + 1] = image[idx, j]
+
+
+@njit(**_OPTS)
+def _pad_line(buf, W, mode, cval, fill):
+    """Fill ``buf[0]`` and ``buf[W + 1]`` of a 1-padded line from its own interior by ``mode``.
+
+    ``fill`` is the value a ``cval`` pixel contributes to this line (it differs from ``cval`` when the
+    line is already a weighted sum of rows).
+    """
+    lo = _map(-1, W, mode)
+    hi = _map(W, W, mode)
+    buf[0] = fill if lo < 0 else buf[lo + 1]
+    buf[W + 1] = fill if hi < 0 else buf[hi + 1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Sobel / Prewitt
+# ----------------------------------------------------------------------------------------------
+
+
+@njit(**_OPTS)
+def _row_diff(row, mode, cvalT, h):
+    """``h[j] = row[j + 1] - row[j - 1]`` with the row extended by ``mode``."""
+    W = row.shape[0]
+    if W > 2:
+        a = row[2:]
+        b = row[: W - 2]
+        hh = h[1 : W - 1]
+        for j in range(W - 2):
+            hh[j] = a[j] - b[j]
+    for j in (0, W - 1):
+        p = _map(j + 1, W, mode)
+        q = _map(j - 1, W, mode)
+        h[j] = (cvalT if p < 0 else row[p]) - (cvalT if q < 0 else row[q])
+
+
+@njit(**_OPTS)
+def _edge_rows_2d(image, out, eroded, modes, cval, center, scale, weights, single, r0, r1):
+    # Differences first, then smoothing: in float32 the rounding error is then relative to the
+    # local gradient rather than to the intensity, which keeps float32 arithmetic (twice the SIMD
+    # width of float64) within 1e-5 of scikit-image's float64-accumulated result.
+    H, W = image.shape
+    T = image.dtype.type
+    m0 = modes[0]
+    m1 = modes[1]
+    w0 = T(weights[0])
+    w1 = T(weights[1])
+    c = T(center)
+    sc = T(scale)
+    inv = T(1.0 / math.sqrt(2.0))
+    cvalT = T(cval)
+    crow = np.full(W, cvalT, image.dtype)
+    hd = np.empty((3, W), image.dtype)  # row differences of rows i-1, i, i+1 (rolling)
+    vd = np.empty(W + 2, image.dtype)
+    for k in (r0 - 1, r0):
+        src = _map(k, H, m0)
+        _row_diff(image[src] if src >= 0 else crow, m1, cvalT, hd[(k + 3) % 3])
+    vd0 = vd[0:W]
+    vd1 = vd[1 : W + 1]
+    vd2 = vd[2 : W + 2]
+    for i in range(r0, r1):
+        iu = _map(i - 1, H, m0)
+        idn = _map(i + 1, H, m0)
+        up = image[iu] if iu >= 0 else crow
+        dn = image[idn] if idn >= 0 else crow
+        hn = hd[(i + 4) % 3]
+        _row_diff(dn, m1, cvalT, hn)
+        hu = hd[(i + 2) % 3]
+        hm = hd[(i + 3) % 3]
+        for j in range(W):
+            vd1[j] = dn[j] - up[j]
+        lo = _map(-1, W, m1)
+        hi = _map(W, W, m1)
+        vd[0] = T(0.0) if lo < 0 else vd[lo + 1]
+        vd[W + 1] = T(0.0) if hi < 0 else vd[hi + 1]
+        orow = out[i]
+        if single == 0:
+            for j in range(W):
+                orow[j] = (vd0[j] + c * vd1[j] + vd2[j]) * sc
+        elif single == 1:
+            for j in range(W):
+                orow[j] = (hu[j] + c * hm[j] + hn[j]) * sc
+        else:
+            for j in range(W):
+                g0 = (vd0[j] + c * vd1[j] + vd2[j]) * sc
+                g1 = (hu[j] + c * hm[j] + hn[j]) * sc
+                orow[j] = np.sqrt(w0 * g0 * g0 + w1 * g1 * g1) * inv
+        if eroded.shape[0] > 0:
+            er = eroded[i]
+            for j in range(W):
+                orow[j] = orow[j] * er[j]
+
+
+@njit(parallel=True, **_OPTS)
+def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, single):
+    """Separable 3x3 edge filter of a 2-D image into ``out``.
+
+    ``center`` is the middle smoothing weight (2 for Sobel, 1 for Prewitt) and ``scale`` the
+    normalisation of one smoothing axis (1/4, 1/3). ``single`` >= 0 writes that axis' signed response;
+    otherwise ``sqrt(sum_a weights[a] * g_a**2 / ndim)``. ``eroded`` (uint8, empty for no mask)
+    multiplies the result, as scikit-image does.
+    """
+    H = image.shape[0]
+    nch = _chunks(H)
+    for c in prange(nch):
+        _edge_rows_2d(image, out, eroded, modes, cval, center, scale, weights, single,
+                      c * H // nch, (c + 1) * H // nch)
+    return out
+
+
+@njit(**_OPTS)
+def _edge_rows_3d(image, out, eroded, modes, cval, center, scale, weights, single, r0, r1):
+    D, H, W = image.shape
+    m0 = modes[0]
+    m1 = modes[1]
+    m2 = modes[2]
+    w0 = weights[0]
+    w1 = weights[1]
+    w2 = weights[2]
+    sq = math.sqrt(3.0)
+    s2 = 2.0 + center
+    rows = np.empty((3, 3, W + 2))
+    a0 = np.empty(W + 2)  # derivative along axis 0, smoothed along axis 1
+    a1 = np.empty(W + 2)  # derivative along axis 1, smoothed along axis 0
+    ss = np.empty(W + 2)  # smoothed along axes 0 and 1
+    sw = np.empty(3)
+    sw[0] = 1.0
+    sw[1] = center
+    sw[2] = 1.0
+    for r in range(r0, r1):
+        z = r // H
+        y = r - z * H
+        for dz in range(3):
+            zi = _map(z + dz - 1, D, m0)
+            for dy in range(3):
+                yi = _map(y + dy - 1, H, m1)
+                buf = rows[dz, dy]
+                if zi < 0 or yi < 0:
+                    for j in range(W):
+                        buf[j + 1] = cval
+                else:
+                    for j in range(W):
+                        buf[j + 1] = image[zi, yi, j]
+        for j in range(1, W + 1):
+            t0 = 0.0
+            t1 = 0.0
+            t2 = 0.0
+            for k in range(3):
+                t0 += sw[k] * (rows[2, k, j] - rows[0, k, j])
+                t1 += sw[k] * (rows[k, 2, j] - rows[k, 0, j])
+                t2 += sw[k] * (rows[k, 0, j] + center * rows[k, 1, j] + rows[k, 2, j])
+            a0[j] = t0
+            a1[j] = t1
+            ss[j] = t2
+        _pad_line(a0, W, m2, cval, 0.0)
+        _pad_line(a1, W, m2, cval, 0.0)
+        _pad_line(ss, W, m2, cval, s2 * s2 * cval)
+        for j in range(W):
+            g0 = (a0[j] + center * a0[j + 1] + a0[j + 2]) * scale
+            g1 = (a1[j] + center * a1[j + 1] + a1[j + 2]) * scale
+            g2 = (ss[j + 2] - ss[j]) * scale
+            if single == 0:
+                v = g0
+            elif single == 1:
+                v = g1
+            elif single == 2:
+                v = g2
+            else:
+                v = math.sqrt(w0 * g0 * g0 + w1 * g1 * g1 + w2 * g2 * g2) / sq
+            if eroded.shape[0] > 0:
+                v = v * eroded[z, y, j]
+            out[z, y, j] = v
+
+
+@njit(parallel=True, **_OPTS)
+def edge_filter_3d(image, out, eroded, modes, cval, center, scale, weights, single):
+    """3-D twin of :func:`edge_filter_2d` (``scale`` is the 2-axis smoothing normalisation)."""
+    nrows = image.shape[0] * image.shape[1]
+    nch = _chunks(nrows)
+    for c in prange(nch):
+        _edge_rows_3d(image, out, eroded, modes, cval, center, scale, weights, single,
+                      c * nrows // nch, (c + 1) * nrows // nch)
+    return out
+
+
+@njit(parallel=True, **_OPTS)
+def erode_mask_2d(mask):
+    """Erosion by the full 3x3 square with a False border (SciPy's ``border_value=0``), as uint8."""
+    H, W = mask.shape
+    out = np.zeros((H, W), np.uint8)
+    for i in prange(1, H - 1):
+        for j in range(1, W - 1):
+            ok = 1
+            for di in range(-1, 2):
+                for dj in range(-1, 2):
+                    if mask[i + di, j + dj] == 0:
+                        ok = 0
+            out[i, j] = ok
+    return out
+
+
+@njit(parallel=True, **_OPTS)
+def erode_mask_3d(mask):
+    """3-D twin of :func:`erode_mask_2d` (full 3x3x3 cube)."""
+    D, H, W = mask.shape
+    out = np.zeros((D, H, W), np.uint8)
+    for z in prange(1, D - 1):
+        for i in range(1, H - 1):
+            for j in range(1, W - 1):
+                ok = 1
+                for dz in range(-1, 2):
+                    for di in range(-1, 2):
+                        for dj in range(-1, 2):
+                            if mask[z + dz, i + di, j + dj] == 0:
+                                ok = 0
+                out[z, i, j] = ok
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Canny
+# ----------------------------------------------------------------------------------------------
+
+
+@njit(**_OPTS)
+def _vpass(src, i, weights, R, mode, cval, acc, line):
+    """Gaussian pass along axis 0 for output row ``i``, in SciPy's order, rounded to ``src``'s dtype.
+
+    Writes ``line[R:R + W]``; the caller pads the rest for the pass along axis 1.
+    """
+    H, W = src.shape
+    tconv = src.dtype.type
+    wc = weights[R]
+    for j in range(W):
+        acc[j] = np.float64(src[i, j]) * wc
+    for k in range(R, 0, -1):
+        wk = weights[R + k]
+        a = _map(i - k, H, mode)
+        b = _map(i + k, H, mode)
+        if a >= 0 and b >= 0:
+            for j in range(W):
+                acc[j] += (np.float64(src[a, j]) + np.float64(src[b, j])) * wk
+        elif a >= 0:
+            for j in range(W):
+                acc[j] += (np.float64(src[a, j]) + cval) * wk
+        elif b >= 0:
+            for j in range(W):
+                acc[j] += (cval + np.float64(src[b, j])) * wk
+        else:
+            for j in range(W):
+                acc[j] += (cval + cval) * wk
+    for j in range(W):
+        line[R + j] = tconv(acc[j])
+
+
+@njit(**_OPTS)
+def _hpad(line, W, R, mode, cval):
+    """Extend ``line[R:R + W]`` by ``R`` values on each side according to ``mode``."""
+    for k in range(1, R + 1):
+        a = _map(-k, W, mode)
+        b = _map(W - 1 + k, W, mode)
+        line[R - k] = cval if a < 0 else line[R + a]
+        line[R + W - 1 + k] = cval if b < 0 else line[R + b]
+
+
+@njit(**_OPTS)
+def _hpoint(line, j, weights, R):
+    """Gaussian pass along axis 1 at column ``j`` of a padded line, in SciPy's order (float64)."""
+    s = line[R + j] * weights[R]
+    for k in range(R, 0, -1):
+        s += (line[R + j - k] + line[R + j + k]) * weights[R + k]
+    return s
+
+
+@njit(**_OPTS)
+def _hpass(line, W, weights, R, acc):
+    """:func:`_hpoint` for every column. Shifted views keep the hot loop indexed by ``j`` alone,
+    which Numba needs to drop its negative-index handling and vectorise."""
+    wc = weights[R]
+    mid = line[R : R + W]
+    for j in range(W):
+        acc[j] = mid[j] * wc
+    for k in range(R, 0, -1):
+        wk = weights[R + k]
+        lo = line[R - k : R - k + W]
+        hi = line[R + k : R + k + W]
+        for j in range(W):
+            acc[j] += (lo[j] + hi[j]) * wk
+
+
+@njit(**_OPTS)
+def _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed, r0, r1):
+    H, W = image.shape
+    R = (weights.shape[0] - 1) // 2
+    tconv = image.dtype.type
+    epsT = eps[0]
+    acc = np.empty(W)
+    line = np.empty(W + 2 * R)
+    bline = np.empty(W + 2 * R)
+    brow = np.empty(W, image.dtype)
+    for i in range(r0, r1):
+        _vpass(image, i, weights, R, mode, cval, acc, line)
+        _hpad(line, W, R, mode, cval)
+        if bleed_kind == 2:
+            _vpass(bleed_src, i, weights, R, mode, cval, acc, bline)
+            _hpad(bline, W, R, mode, cval)
+            _hpass(bline, W, weights, R, acc)
+            for j in range(W):
+                brow[j] = tconv(acc[j]) + epsT
+        elif bleed_kind == 1:
+            # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
+            # pass differs from the interior value only within R of the left and right borders.
+            r = weights[R]
+            for k in range(R, 0, -1):
+                a = 1.0 if i - k >= 0 else cval
+                b = 1.0 if i + k < H else cval
+                r += (a + b) * weights[R + k]
+            rT = np.float64(tconv(r))
+            for j in range(W + 2 * R):
+                bline[j] = rT if R <= j < R + W else cval
+            if W > 2 * R + 1:
+                inner = tconv(_hpoint(bline, R, weights, R)) + epsT
+                for j in range(W):
+                    brow[j] = inner
+                for j in range(R):
+                    brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+                    jj = W - 1 - j
+                    brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
+            else:
+                for j in range(W):
+                    brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+        _hpass(line, W, weights, R, acc)
+        srow = smoothed[i]
+        if bleed_kind == 0:
+            for j in range(W):
+                srow[j] = acc[j]
+        else:
+            for j in range(W):
+                srow[j] = tconv(acc[j]) / brow[j]
+
+
+@njit(**_OPTS)
+def _magnitude_rows(smoothed, mag, r0, r1):
+    H, W = smoothed.shape
+    tconv = smoothed.dtype.type
+    pu = np.empty(W + 2)
+    pm = np.empty(W + 2)
+    pd = np.empty(W + 2)
+    dv = np.empty(W + 2)
+    dv0 = dv[0:W]
+    dv1 = dv[1 : W + 1]
+    dv2 = dv[2 : W + 2]
+    for x in range(r0, r1):
+        iu = _map(x - 1, H, REFLECT)
+        idn = _map(x + 1, H, REFLECT)
+        su = smoothed[iu]
+        sm = smoothed[x]
+        sd = smoothed[idn]
+        pu1 = pu[1 : W + 1]
+        pm1 = pm[1 : W + 1]
+        pd1 = pd[1 : W + 1]
+        for j in range(W):
+            pu1[j] = su[j]
+            pm1[j] = sm[j]
+            pd1[j] = sd[j]
+        _pad_line(pu, W, REFLECT, 0.0, 0.0)
+        _pad_line(pm, W, REFLECT, 0.0, 0.0)
+        _pad_line(pd, W, REFLECT, 0.0, 0.0)
+        for j in range(W + 2):
+            dv[j] = tconv(pd[j] - pu[j])
+        pu0 = pu[0:W]
+        pu2 = pu[2 : W + 2]
+        pm0 = pm[0:W]
+        pm2 = pm[2 : W + 2]
+        pd0 = pd[0:W]
+        pd2 = pd[2 : W + 2]
+        mrow = mag[x]
+        for j in range(W):
+            isob = tconv(2.0 * dv1[j] + (dv0[j] + dv2[j]))
+            eu = np.float64(tconv(pu2[j] - pu0[j]))
+            em = np.float64(tconv(pm2[j] - pm0[j]))
+            ed = np.float64(tconv(pd2[j] - pd0[j]))
+            jsob = tconv(2.0 * em + (eu + ed))
+            mrow[j] = np.sqrt(isob * isob + jsob * jsob)
+
+
+@njit(parallel=True, **_OPTS)
+def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
+    """Canny's smoothing and gradient magnitude, as scikit-image computes them.
+
+    Returns ``(smoothed, magnitude)`` in ``image``'s dtype. ``smoothed`` is the Gaussian of ``image``
+    divided by the Gaussian of the valid-pixel indicator plus ``eps[0]`` ("bleed-over"):
+    ``bleed_kind`` 0 means no division, 1 an all-ones indicator (mask absent, ``mode`` constant),
+    2 the indicator in ``bleed_src``. ``magnitude`` is the hypotenuse of SciPy's unnormalised Sobel
+    responses of ``smoothed`` with reflecting borders.
+    """
+    H, W = image.shape
+    smoothed = np.empty((H, W), image.dtype)
+    mag = np.empty((H, W), image.dtype)
+    nch = _chunks(H)
+    for c in prange(nch):
+        _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed,
+                     c * H // nch, (c + 1) * H // nch)
+    for c in prange(nch):
+        _magnitude_rows(smoothed, mag, c * H // nch, (c + 1) * H // nch)
+    return smoothed, mag
+
+
+@njit(**_OPTS)
+def _nms_rows(smoothed, mag, eroded, low, high, label, r0, r1):
+    """Non-maximum suppression and double threshold of rows [r0, r1) into ``label`` (1 weak,
+    2 strong). Written without branches (every neighbour loaded, the right one selected) so that
+    the row loop vectorises; the arithmetic is scikit-image's, rounding included."""
+    H, W = mag.shape
+    tconv = mag.dtype.type
+    has_mask = eroded.shape[0] > 0
+    ones = np.ones(W, np.uint8)
+    n = W - 2
+    for x in range(max(r0, 1), min(r1, H - 1)):
+        Mu = mag[x - 1]
+        Mc = mag[x]
+        Md = mag[x + 1]
+        Su = smoothed[x - 1]
+        Sc = smoothed[x]
+        Sd = smoothed[x + 1]
+        emrow = eroded[x] if has_mask else ones
+        em = emrow[1 : W - 1]
+        Mu0, Mu1, Mu2 = Mu[0:n], Mu[1 : n + 1], Mu[2 : n + 2]
+        Mc0, Mc1, Mc2 = Mc[0:n], Mc[1 : n + 1], Mc[2 : n + 2]
+        Md0, Md1, Md2 = Md[0:n], Md[1 : n + 1], Md[2 : n + 2]
+        Su0, Su1, Su2 = Su[0:n], Su[1 : n + 1], Su[2 : n + 2]
+        Sc0, Sc2 = Sc[0:n], Sc[2 : n + 2]
+        Sd0, Sd1, Sd2 = Sd[0:n], Sd[1 : n + 1], Sd[2 : n + 2]
+        lab = label[x, 1 : W - 1]
+        for j in range(n):
+            m = Mc1[j]
+            d0 = np.float64(tconv(np.float64(Sd0[j]) - Su0[j]))
+            d1 = np.float64(tconv(np.float64(Sd1[j]) - Su1[j]))
+            d2 = np.float64(tconv(np.float64(Sd2[j]) - Su2[j]))
+            isob = tconv(2.0 * d1 + (d0 + d2))
+            e0 = np.float64(tconv(np.float64(Su2[j]) - Su0[j]))
+            e1 = np.float64(tconv(np.float64(Sc2[j]) - Sc0[j]))
+            e2 = np.float64(tconv(np.float64(Sd2[j]) - Sd0[j]))
+            jsob = tconv(2.0 * e1 + (e0 + e2))
+            ai = abs(isob)
+            aj = abs(jsob)
+            mu0 = Mu0[j]
+            mu1 = Mu1[j]
+            mu2 = Mu2[j]
+            mc0 = Mc0[j]
+            mc2 = Mc2[j]
+            md0 = Md0[j]
+            md1 = Md1[j]
+            md2 = Md2[j]
+            # c1: both gradients positive or both non-positive (scikit-image's cond1)
+            c1 = (isob > 0) == (jsob > 0)
+            # vert: interpolate between vertical neighbours (the larger component is isobel)
+            vert = (c1 & (ai > aj)) | ((not c1) & (not (ai < aj)))
+            num = aj if vert else ai
+            den = ai if vert else aj
+            w = num / den
+            n11 = (md1 if c1 else mu1) if vert else mc2
+            n21 = (mu1 if c1 else md1) if vert else mc0
+            n12 = md2 if c1 else mu2
+            n22 = mu0 if c1 else md0
+            # Same mixed precision as scikit-image's Cython: w * n in T, (1 - w) in float64.
+            keep = ((n12 * w + n11 * (1.0 - w)) <= m) & ((n22 * w + n21 * (1.0 - w)) <= m)
+            keep = keep & (m >= low) & (em[j] != 0)
+            lab[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
+
+
+@njit(parallel=True, **_OPTS)
+def canny_edges(smoothed, mag, eroded, low, high):
+    """Bilinear non-maximum suppression, double threshold and hysteresis: the Canny edge map.
+
+    ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
+    ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded them
+    the way scikit-image's comparisons do. Candidates connect through their 8 neighbours.
+    """
+    H, W = mag.shape
+    label = np.zeros((H, W), np.uint8)
+    nch = _chunks(H)
+    for c in prange(nch):
+        _nms_rows(smoothed, mag, eroded, low, high, label, c * H // nch, (c + 1) * H // nch)
+    return _hysteresis(label)
+
+
+@njit(**_OPTS)
+def _hysteresis(label):
+    """Keep the candidates 8-connected to a strong one (label 2): a stack-based flood fill."""
+    H, W = label.shape
+    flat = label.ravel()
+    out = np.zeros(H * W, np.bool_)
+    stack = np.empty(H * W, np.int64)  # untouched pages cost nothing
+    for p in range(H * W):
+        if flat[p] != 2 or out[p]:
+            continue
+        out[p] = True
+        stack[0] = p
+        top = 1
+        while top > 0:
+            top -= 1
+            q = stack[top]
+            # candidates never touch the image border, so every neighbour index is valid
+            for off in (-W - 1, -W, -W + 1, -1, 1, W - 1, W, W + 1):
+                nb = q + off
+                if flat[nb] != 0 and not out[nb]:
+                    out[nb] = True
+                    stack[top] = nb
+                    top += 1
+    return out.reshape((H, W))

@@ -1,0 +1,392 @@
+"""Edge kernels: Sobel and Prewitt gradient filters (2-D and 3-D) and the Canny edge detector (2-D).
+
+Names, defaults and results follow scikit-image 0.26 (``skimage.filters.sobel``/``prewitt``,
+``skimage.feature.canny``). This module validates the arguments and converts the image to floating
+point; the loops run in ``medfeat._kernels.cython._edges_cy`` or ``medfeat._kernels.numba_cpu.edges``.
+
+Dtype contract (all three kernels)
+----------------------------------
+Accepted: bool, uint8, uint16, int16, float32, float64. Integers and bool are converted the way
+``skimage.img_as_float`` does (divided by the dtype's maximum, int16 clipped at -1) and computed in
+float64; float32 stays float32 and float64 stays float64. Anything else (complex, object, int64,
+float16, ...), empty input or the wrong number of dimensions raises ``ValueError``. The input array is
+never modified.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._dispatch import get_kernel
+from ._validate import SUPPORTED_DTYPES, check_choice, check_image, check_mask, int_scale
+
+__all__ = ["sobel", "prewitt", "canny"]
+
+_FAMILY = "edges"
+_DTYPES = (np.bool_, *SUPPORTED_DTYPES)
+
+# Mode names scipy.ndimage uses, numbered as in the compiled kernels.
+_MODES = {"reflect": 0, "constant": 1, "nearest": 2, "mirror": 3, "wrap": 4}
+
+# "auto" preference orders, fastest first, from benchmarks/bench_edges.py on the 2-core development
+# machine (Xeon with AVX-512; float32, 512²..4096²):
+# Sobel/Prewitt: Numba compiles for the host CPU (AVX-512) while the Cython extension is built for
+# baseline x86-64 (SSE2), and the 3x3 stencil is arithmetic-bound enough for the wider vectors to win.
+AUTO_SOBEL = ("numba", "cython")
+AUTO_PREWITT = AUTO_SOBEL
+# Canny: the same holds for its smoothing and gradient passes, which dominate its run time.
+AUTO_CANNY = ("numba", "cython")
+
+
+# ------------------------------------------------------------------------------------------------
+# shared preparation
+# ------------------------------------------------------------------------------------------------
+
+
+def _as_float(image):
+    """``image`` as a C-contiguous float32/float64 array, converted as ``skimage.img_as_float``.
+
+    Read-only, so that Numba compiles a single specialisation whether or not the caller's array is
+    writeable (and so that nothing downstream can write into the caller's data).
+    """
+    dt = image.dtype
+    if dt == np.float32 or dt == np.float64:
+        out = np.ascontiguousarray(image)
+    elif dt == np.bool_:
+        out = image.astype(np.float64)
+    else:
+        out = np.multiply(image, int_scale(dt), dtype=np.float64)
+        if dt.kind == "i":
+            np.maximum(out, -1.0, out=out)
+    return _readonly(out)
+
+
+def _readonly(a):
+    a = a.view()
+    a.setflags(write=False)
+    return a
+
+
+def _check_cval(cval):
+    if isinstance(cval, bool) or not isinstance(cval, numbers.Real):
+        raise ValueError(f"cval must be a real number, got {cval!r}")
+    return float(cval)
+
+
+def _check_modes(mode, ndim):
+    """One mode code per axis from a name or a sequence of names (scikit-image accepts both)."""
+    names = tuple(_MODES)
+    if isinstance(mode, str):
+        check_choice(mode, names, name="mode")
+        return np.full(ndim, _MODES[mode], dtype=np.int64)
+    try:
+        modes = list(mode)
+    except TypeError:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, names))} "
+                         f"or a sequence of them; got {mode!r}") from None
+    if len(modes) != ndim:
+        raise ValueError(f"mode must name one mode per axis ({ndim}), got {len(modes)}")
+    return np.array([_MODES[check_choice(m, names, name="mode")] for m in modes], dtype=np.int64)
+
+
+def _check_axes(axis, ndim):
+    """(weights per axis, single axis or -1) for the ``axis`` argument of Sobel/Prewitt."""
+    if axis is None:
+        return np.ones(ndim), -1
+    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+        axes = [axis]
+        single = True
+    else:
+        try:
+            axes = list(axis)
+        except TypeError:
+            raise ValueError(f"axis must be None, an int or a sequence of ints; got {axis!r}") from None
+        if not axes:
+            raise ValueError("axis must not be an empty sequence")
+        single = len(axes) == 1
+    weights = np.zeros(ndim)
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or not -ndim <= a < ndim:
+            raise ValueError(f"axis must hold ints in [{-ndim}, {ndim - 1}] for a {ndim}-D image; "
+                             f"got {axis!r}")
+        weights[a % ndim] += 1.0  # scikit-image sums repeated axes twice
+    return weights, (int(axes[0]) % ndim if single else -1)
+
+
+def _edge(image, mask, axis, mode, cval, backend, *, center, auto):
+    img = check_image(image, ndim=(2, 3), dtypes=_DTYPES)
+    mask = check_mask(mask, img.shape)
+    weights, single = _check_axes(axis, img.ndim)
+    modes = _check_modes(mode, img.ndim)
+    cval = _check_cval(cval)
+    which = f"edge_filter_{img.ndim}d"
+    _, kernel = get_kernel(_FAMILY, which, backend, auto=auto, image=image)
+    _, erode = get_kernel(_FAMILY, f"erode_mask_{img.ndim}d", backend, auto=auto, image=image)
+    f = _as_float(img)
+    out = np.empty(f.shape, dtype=f.dtype)
+    if mask is None:
+        eroded = np.zeros((0,) * img.ndim, np.uint8)
+    else:
+        eroded = erode(mask.view(np.uint8))
+    # One smoothing axis less than the image has dimensions, each normalised to sum 1.
+    scale = (1.0 / (2.0 + center)) ** (img.ndim - 1)
+    kernel(f, out, eroded, modes, cval, float(center), scale, weights, single)
+    return out
+
+
+_EDGE_PARAMS = """\
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        Input image: bool, uint8, uint16, int16, float32 or float64. NaN and infinity propagate to
+        the neighbours they touch, exactly as in scikit-image.
+    mask : array_like of bool, optional
+        Output is zero outside this mask eroded by one pixel (full connectivity, image border
+        excluded), so that masked-out pixels cannot leak into the result.
+    axis : int or sequence of int, optional
+        Compute the signed response along this axis only. ``None`` (default) or a sequence of
+        several axes gives the magnitude ``sqrt(sum(response(axis=a)**2 for a in axes) / ndim)``
+        (scikit-image's definition: divided by ``image.ndim`` whatever the number of axes).
+    mode : str or sequence of str, optional
+        Border handling, per axis or for all: 'reflect' (default), 'constant', 'nearest',
+        'mirror' or 'wrap' (scipy.ndimage's meanings).
+    cval : float, optional
+        Value outside the image when ``mode`` is 'constant', in the units of the converted image
+        (integer images are first scaled to [0, 1] or [-1, 1]).
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+        Implementation to run; 'auto' takes the fastest available here.
+
+    Returns
+    -------
+    ndarray
+        float32 for float32 input, float64 for every other dtype; same shape as ``image``.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported dtype, an empty image, a rank other than 2 or 3, a mask of another
+        shape, an axis out of range, an unknown mode or backend, or a non-numeric ``cval``.
+"""
+
+
+def sobel(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto"):
+    """Sobel edge filter: gradient magnitude, or the response along one axis.
+
+    The 3x3(x3) Sobel operator (Sobel and Feldman, 1968) smooths with ``[1, 2, 1] / 4`` across
+    the derivative axis and differentiates with ``[1, 0, -1]`` along it; the filters are applied
+    separably in one pass over the image. Equal to ``skimage.filters.sobel`` within 1e-5 relative.
+
+{params}
+    References
+    ----------
+    .. [1] I. Sobel and G. Feldman, "A 3x3 isotropic gradient operator for image processing",
+           Stanford Artificial Intelligence Project, 1968.
+    .. [2] D. Kroon, "Numerical optimization of kernel based image derivatives", University of
+           Twente, 2009.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import sobel
+    >>> image = np.zeros((5, 5), np.uint8)
+    >>> image[:, 2:] = 255
+    >>> sobel(image, axis=1)[2]
+    array([0. , 0.5, 0.5, 0. , 0. ])
+    >>> sobel(image.astype(np.float32)).dtype
+    dtype('float32')
+    """
+    return _edge(image, mask, axis, mode, cval, backend, center=2.0, auto=AUTO_SOBEL)
+
+
+def prewitt(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto"):
+    """Prewitt edge filter: gradient magnitude, or the response along one axis.
+
+    The Prewitt operator (Prewitt, 1970) smooths with ``[1, 1, 1] / 3`` across the derivative axis
+    and differentiates with ``[1, 0, -1]`` along it. Equal to ``skimage.filters.prewitt`` within
+    1e-5 relative.
+
+{params}
+    References
+    ----------
+    .. [1] J. M. S. Prewitt, "Object enhancement and extraction", in Picture Processing and
+           Psychopictorics, Academic Press, 1970, pp. 75-149.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import prewitt
+    >>> image = np.zeros((5, 5))
+    >>> image[2:, :] = 1.0
+    >>> prewitt(image, axis=0)[:, 2]
+    array([0. , 0.5, 0.5, 0. , 0. ])
+    >>> prewitt(image, mask=np.ones((5, 5), bool))[0, 2]
+    np.float64(0.0)
+    """
+    return _edge(image, mask, axis, mode, cval, backend, center=1.0, auto=AUTO_PREWITT)
+
+
+sobel.__doc__ = sobel.__doc__.format(params=_EDGE_PARAMS)
+prewitt.__doc__ = prewitt.__doc__.format(params=_EDGE_PARAMS)
+
+
+# ------------------------------------------------------------------------------------------------
+# Canny
+# ------------------------------------------------------------------------------------------------
+
+# scikit-image's dtype_limits(image)[1]: user thresholds are in the image's own units.
+_DTYPE_MAX = {np.dtype(np.bool_): 1, np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535,
+              np.dtype(np.int16): 32767, np.dtype(np.float32): 1, np.dtype(np.float64): 1}
+
+
+def _gaussian_weights(sigma):
+    """SciPy's Gaussian weights for ``sigma`` (truncate 4), read off an impulse response so that
+    they are bit-identical to the ones ``scipy.ndimage.gaussian_filter`` uses."""
+    from scipy import ndimage as ndi
+
+    radius = int(4.0 * sigma + 0.5)
+    if sigma <= 1e-15 or radius == 0:  # SciPy skips such axes: the identity
+        return np.ones(1)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    return np.ascontiguousarray(
+        ndi.gaussian_filter1d(impulse, sigma, mode="constant", cval=0.0, truncate=4.0)
+    )
+
+
+def _check_threshold(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number or None, got {value!r}")
+    return value
+
+
+def _compare_value(threshold, dtype):
+    """``threshold`` as float64, rounded as NumPy rounds it when comparing with a ``dtype`` array."""
+    ct = np.result_type(dtype, threshold)
+    with np.errstate(over="ignore"):
+        return float(ct.type(threshold))
+
+
+def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
+          use_quantiles=False, *, mode="constant", cval=0.0, backend="auto"):
+    """Canny edge detector (Canny, 1986), equal to ``skimage.feature.canny``.
+
+    Steps, all in compiled code: Gaussian smoothing of width ``sigma`` that ignores pixels outside
+    ``mask`` (the smoothed image is divided by the smoothed indicator of valid pixels, as in
+    scikit-image, which also happens at the border in 'constant' mode); Sobel gradients and their
+    magnitude; non-maximum suppression with bilinear interpolation of the magnitude along the
+    gradient direction; double thresholding; and hysteresis, a flood fill from the strong edge
+    pixels through 8-connected weak ones.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D
+        bool, uint8, uint16, int16, float32 or float64; must be finite (NaN or infinity raise).
+    sigma : float, optional
+        Standard deviation of the Gaussian filter (>= 0; truncated at 4 sigma as in SciPy).
+    low_threshold : float, optional
+        Lower hysteresis threshold, in the image's units (e.g. 0..255 for uint8). Default: 10% of
+        the dtype's maximum (0.1 after conversion). A quantile in [0, 1] if ``use_quantiles``.
+    high_threshold : float, optional
+        Upper hysteresis threshold; default 20% of the dtype's maximum. Must be >= ``low_threshold``.
+    mask : array_like of bool, optional
+        Only pixels inside the mask, eroded by one pixel, can be edges; pixels outside it do not
+        take part in the smoothing.
+    use_quantiles : bool, optional
+        Treat the thresholds as quantiles of the gradient magnitude.
+    mode : str, optional
+        Border handling of the Gaussian smoothing: 'constant' (default), 'reflect', 'nearest',
+        'mirror' or 'wrap'.
+    cval : float, optional
+        Value outside the image for ``mode='constant'`` (in converted units).
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+        Implementation to run; 'auto' takes the fastest available here.
+
+    Returns
+    -------
+    ndarray of bool
+        The edge map, same shape as ``image``, whatever the input dtype. Pixels on the image border
+        are never edges.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported dtype, an empty or non-2-D image, NaN or infinity in the image, a
+        negative ``sigma``, a mask of another shape, thresholds that are not finite numbers,
+        ``high_threshold < low_threshold``, quantiles outside [0, 1], or an unknown mode or backend.
+
+    References
+    ----------
+    .. [1] J. Canny, "A computational approach to edge detection", IEEE Transactions on Pattern
+           Analysis and Machine Intelligence 8(6):679-698, 1986. :DOI:`10.1109/TPAMI.1986.4767851`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import canny
+    >>> image = np.zeros((32, 32), np.uint8)
+    >>> image[8:24, 8:24] = 200
+    >>> edges = canny(image, sigma=1.0)
+    >>> edges.dtype, bool(edges[8, 16]), bool(edges[16, 16])
+    (dtype('bool'), True, False)
+    >>> int(canny(image, low_threshold=250, high_threshold=255).sum())
+    0
+    """
+    img = check_image(image, ndim=2, dtypes=_DTYPES, finite=True)
+    if (isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not np.isfinite(sigma)
+            or sigma < 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    low_threshold = _check_threshold(low_threshold, "low_threshold")
+    high_threshold = _check_threshold(high_threshold, "high_threshold")
+    mask = check_mask(mask, img.shape)
+    check_choice(mode, tuple(_MODES), name="mode")
+    cval = _check_cval(cval)
+    auto = AUTO_CANNY
+    _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
+    _, edges = get_kernel(_FAMILY, "canny_edges", backend, auto=auto, image=image)
+
+    # Thresholds exactly as scikit-image derives them (same order of checks and divisions).
+    dtype_max = _DTYPE_MAX[img.dtype]
+    thresholds = []
+    for value, default, name in ((low_threshold, 0.1, "low_threshold"),
+                                 (high_threshold, 0.2, "high_threshold")):
+        if value is None:
+            value = default
+        elif use_quantiles:
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a quantile in [0, 1] when use_quantiles=True, "
+                                 f"got {value!r}")
+        else:
+            value = value / dtype_max
+        thresholds.append(value)
+    low, high = thresholds
+    if high < low:
+        raise ValueError(f"high_threshold ({high_threshold!r}) must not be lower than "
+                         f"low_threshold ({low_threshold!r})")
+
+    f = _as_float(img)
+    dtype = f.dtype
+    if mask is None:
+        bleed_kind = 1 if mode == "constant" else 0
+        bleed_src = _readonly(np.zeros((0, 0), dtype))
+        eroded = np.zeros((0, 0), np.uint8)  # empty: every interior pixel
+    else:
+        bleed_kind = 2
+        f = _readonly(np.where(mask, f, dtype.type(0)))
+        bleed_src = _readonly(mask.astype(dtype))
+        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=image)
+        eroded = erode(mask.view(np.uint8))
+    eps = np.array([np.finfo(dtype).eps], dtype=dtype)
+    smoothed, magnitude = smooth(f, _gaussian_weights(float(sigma)), _MODES[mode], cval,
+                                 bleed_src, bleed_kind, eps)
+    if use_quantiles:
+        low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
+    # scikit-image passes the low threshold through a C float, and treats 0 as "above zero".
+    with np.errstate(over="ignore"):
+        low32 = np.float32(low)
+    if low32 == 0:
+        low32 = np.float32(1e-14)
+    return edges(smoothed, magnitude, eroded, float(low32), _compare_value(high, dtype))
