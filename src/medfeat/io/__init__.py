@@ -1,0 +1,26 @@
+"""Medical images in: DICOM, the common image formats, datasets, and the embedded phantoms.
+
+Everything that reads a file raises :class:`ImageReadError` (a :class:`ValueError`) naming the path
+and the cause. pydicom, imageio, tifffile, Pillow and SciPy are imported when first needed, so
+``import medfeat.io`` stays light.
+
+Examples
+--------
+>>> import medfeat.io as mio
+>>> ds = mio.make_phantoms(n=40, size=32, seed=0)
+>>> ds.train.images.shape[1:], ds.classes
+((32, 32), ('normal', 'lesion'))
+"""
+
+from ._errors import ImageReadError
+from .datasets import (Dataset, DownloadError, ImageFolder, Split, load_medmnist, load_npz,
+                       make_phantoms, stratified_split)
+from .dicom import ImageMeta, is_dicom, read_dicom, read_series
+from .images import read_image, rgb_to_grey, rgb_to_hsv, rgb_to_lab
+
+__all__ = [
+    "ImageReadError", "ImageMeta", "read_dicom", "read_series", "is_dicom",
+    "read_image", "rgb_to_grey", "rgb_to_hsv", "rgb_to_lab",
+    "Dataset", "Split", "load_npz", "ImageFolder", "stratified_split", "load_medmnist",
+    "make_phantoms", "DownloadError",
+]

@@ -1,0 +1,133 @@
+"""CT-like synthetic slices for the embedded default dataset (see :func:`medfeat.io.make_phantoms`).
+
+Everything is drawn in Hounsfield units on a normalised grid ([-1, 1] on both axes, so the anatomy
+scales with ``size``), blurred by a small point-spread function, given correlated ("textured") and
+white noise, then shown through an abdominal window (centre 50 HU, width 350 HU) as uint8 — the way
+MedMNIST stores its CT-derived sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Abdominal display window (centre, width) in HU used to store the slices as uint8.
+WINDOW = (50.0, 350.0)
+TEXTURE_HU, TEXTURE_SIGMA, WHITE_HU, LESION_HU, LESION_RADIUS = 5.0, 1.0, 10.0, (40.0, 70.0), (2.0, 4.0)
+
+_AIR, _FAT, _SOFT, _LIVER, _SPLEEN, _KIDNEY, _VESSEL, _BONE, _CSF, _GAS = (
+    -1000.0, -100.0, 40.0, 65.0, 50.0, 220.0, 200.0, 600.0, 15.0, -600.0)
+
+
+def _ellipse(yy, xx, cy, cx, ry, rx, angle):
+    """Inside-test of a rotated ellipse on the normalised grid (values <= 1 are inside)."""
+    c, s = np.cos(angle), np.sin(angle)
+    dy, dx = yy - cy, xx - cx
+    u = (c * dx + s * dy) / rx
+    v = (-s * dx + c * dy) / ry
+    return u * u + v * v
+
+
+def _draw_anatomy(rng, yy, xx):
+    """One slice of HU values without lesion or noise, and the mask of where a lesion may sit."""
+    hu = np.full(yy.shape, _AIR)
+    u = rng.uniform
+    cy, cx = u(-0.05, 0.05), u(-0.05, 0.05)
+    by, bx, ba = u(0.58, 0.74), u(0.78, 0.94), u(-0.12, 0.12)
+    body = _ellipse(yy, xx, cy, cx, by, bx, ba) <= 1
+    hu[body] = _FAT + u(-15, 15)
+    k = u(0.84, 0.92)
+    inner = _ellipse(yy, xx, cy, cx, by * k, bx * k, ba) <= 1
+    hu[inner] = _SOFT + u(-10, 10)
+    # liver (patient's right = image left), spleen, kidneys, aorta, spine
+    liver = (_ellipse(yy, xx, cy + u(-0.15, 0.0), cx - u(0.28, 0.42), u(0.30, 0.42), u(0.28, 0.38),
+                      u(-0.5, 0.5)) <= 1) & inner
+    hu[liver] = _LIVER + u(-10, 10)
+    spleen = (_ellipse(yy, xx, cy + u(-0.1, 0.1), cx + u(0.40, 0.55), u(0.12, 0.2), u(0.08, 0.14),
+                       u(-0.6, 0.6)) <= 1) & inner
+    hu[spleen] = _SPLEEN + u(-10, 10)
+    organs = liver | spleen
+    kidneys = np.zeros(yy.shape, dtype=bool)
+    for side in (-1.0, 1.0):
+        kid = (_ellipse(yy, xx, cy + u(0.18, 0.32), cx + side * u(0.26, 0.36), u(0.11, 0.16),
+                        u(0.07, 0.11), side * u(0.2, 0.6)) <= 1) & inner
+        hu[kid] = _KIDNEY + u(-20, 20)
+        kidneys |= kid
+    sy, sx = cy + u(0.36, 0.46), cx + u(-0.04, 0.04)
+    vessel = (_ellipse(yy, xx, sy - u(0.18, 0.24), sx + u(0.04, 0.1), 0.06, 0.06, 0) <= u(0.7, 1.2)
+              ) & inner
+    hu[vessel] = _VESSEL + u(-20, 20)
+    rs = u(0.10, 0.13)
+    spine = _ellipse(yy, xx, sy, sx, rs, rs * u(0.9, 1.2), 0) <= 1
+    hu[spine] = _BONE + u(-150, 150)
+    hu[_ellipse(yy, xx, sy - 0.02, sx, 0.04, 0.04, 0) <= 1] = _CSF
+    # bowel: fluid-filled or gas-filled loops in the anterior abdomen
+    bowel = np.zeros(yy.shape, dtype=bool)
+    for _ in range(rng.integers(2, 5)):
+        loop = (_ellipse(yy, xx, cy + u(-0.45, 0.1), cx + u(-0.25, 0.35), u(0.11, 0.18),
+                         u(0.12, 0.22), u(0, np.pi)) <= 1) & inner & ~organs & ~kidneys
+        hu[loop] = _GAS if u() < 0.35 else u(0, 20)
+        bowel |= loop
+    bright = kidneys | vessel | spine
+    solid = organs & ~bright & ~bowel
+    allowed = inner & ~bright & ~bowel
+    return hu, allowed, solid, bright
+
+
+def _lesion(rng, yy, xx, allowed, organs, bright, pixel):
+    """A small low-contrast ellipse (HU offsets) lying wholly inside an organ or soft tissue."""
+    from scipy import ndimage
+
+    r = rng.uniform(*LESION_RADIUS) * pixel
+    margin = int(np.ceil(r / pixel)) + 2  # the whole lesion lies inside the organ, off its border
+    # away from bright structures too: a lesion is read against the organ around it
+    clear = ~ndimage.binary_dilation(bright, iterations=margin + 3)
+    where = ndimage.binary_erosion(organs & allowed, iterations=margin) & clear
+    if not where.any():
+        where = ndimage.binary_erosion(allowed, iterations=margin)
+    if not where.any():
+        where = allowed
+    idx = np.flatnonzero(where)
+    k = idx[rng.integers(idx.size)]
+    cy, cx = yy.flat[k], xx.flat[k]
+    ratio = rng.uniform(0.6, 1.0)
+    mask = _ellipse(yy, xx, cy, cx, r * ratio, r, rng.uniform(0, np.pi)) <= 1
+    sign = -1.0 if rng.uniform() < 0.6 else 1.0  # hypodense lesions are the commoner kind
+    return mask & allowed, sign * rng.uniform(*LESION_HU)
+
+
+def make_slices(n, size, seed):
+    """``n`` uint8 slices of ``size``×``size``, their 0/1 labels and lesion masks."""
+    from scipy import ndimage
+
+    root = np.random.SeedSequence(seed)
+    label_seed, *image_seeds = root.spawn(n + 1)
+    labels = np.zeros(n, dtype=np.int64)
+    labels[: n // 2] = 0
+    labels[n // 2:] = 1
+    labels = np.random.default_rng(label_seed).permutation(labels)
+
+    grid = (np.arange(size) + 0.5) / size * 2 - 1
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    pixel = 2.0 / size  # one pixel in normalised units
+    scale = size / 64.0  # blur and texture follow the anatomy when size changes
+
+    hu = np.empty((n, size, size))
+    masks = np.zeros((n, size, size), dtype=bool)
+    noise = np.empty((n, size, size))
+    for i, ss in enumerate(image_seeds):
+        rng = np.random.default_rng(ss)
+        img, allowed, organs, bright = _draw_anatomy(rng, yy, xx)
+        if labels[i]:
+            m, contrast = _lesion(rng, yy, xx, allowed, organs, bright, pixel * scale)
+            img[m] += contrast
+            masks[i] = m
+        hu[i] = img
+        noise[i] = rng.standard_normal((size, size))
+    hu = ndimage.gaussian_filter(hu, sigma=(0, 0.7 * scale, 0.7 * scale))
+    texture = ndimage.gaussian_filter(noise, sigma=(0, TEXTURE_SIGMA * scale, TEXTURE_SIGMA * scale))
+    texture /= texture.std(axis=(1, 2), keepdims=True)
+    white = np.random.default_rng(root.spawn(1)[0]).standard_normal(hu.shape)
+    hu += TEXTURE_HU * texture + WHITE_HU * white
+    c, w = WINDOW
+    out = np.clip((hu - (c - w / 2)) / w, 0, 1) * 255
+    return np.round(out).astype(np.uint8), labels, masks
