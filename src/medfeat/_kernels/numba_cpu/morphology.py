@@ -1,0 +1,294 @@
+"""Numba CPU bodies of the morphology kernels. Private: use :mod:`medfeat.kernels.morphology`.
+
+Every array is in the canonical 3-D form ``(planes, rows, columns)`` prepared by the public module
+(2-D images arrive as one plane; inputs arrive as read-only views), so each kernel compiles once per
+dtype. Borders are handled with index maps computed in Python: ``map[j]`` is the source index of
+extended position ``j``, or -1 where the border value ``cval`` applies. Three kernels, with the same
+names and arguments as in :mod:`medfeat._kernels.cython._morphology_cy`:
+
+- :func:`hrun`: running min/max of length ``L`` along the last (contiguous) axis;
+- :func:`vrun`: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array;
+- :func:`combine_runs`: min/max over shifted rows of :func:`hrun` results, one row per footprint run.
+
+Inner loops index views (``a[off:]``) rather than ``a[x + off]``: Numba wraps negative indices, and
+with a run-time offset that check stops LLVM from vectorising the loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Windows at least this long use van Herk / Gil-Werman along rows; shorter ones use doubling passes,
+# which vectorise along the row and need only log2(L) + 1 passes.
+VH_ROW = 64
+# Rows are processed in this many chunks (each allocates its scratch rows once): enough to balance
+# the load over the threads, few enough that the allocations do not count.
+CHUNKS = 256
+
+
+@njit(cache=True)
+def _op_into(out, u, v, n, is_max):
+    """out[x] = op(u[x], v[x]) for x < n (``out`` must not be ``u`` or ``v``: see :func:`_op_acc`)."""
+    if is_max:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            out[x] = b if b > a else a
+    else:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            out[x] = b if b < a else a
+
+
+@njit(cache=True)
+def _op_acc(acc, v, n, is_max):
+    """acc[x] = op(acc[x], v[x]) for x < n. Not ``_op_into(acc, acc, v)``: LLVM's overlap check
+    between the output and an input that is the same array fails and it runs the scalar loop."""
+    if is_max:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            acc[x] = b if b > a else a
+    else:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            acc[x] = b if b < a else a
+
+
+@njit(cache=True)
+def _op_scalar(acc, c, n, is_max):
+    """acc[x] = op(acc[x], c) for x < n."""
+    if is_max:
+        for x in range(n):
+            a = acc[x]
+            acc[x] = c if c > a else a
+    else:
+        for x in range(n):
+            a = acc[x]
+            acc[x] = c if c < a else a
+
+
+@njit(cache=True)
+def _copy(out, src, n):
+    for x in range(n):
+        out[x] = src[x]
+
+
+@njit(cache=True)
+def _scan_forward(out, src, n, is_max):
+    """Running op from the start: out[j] = op(src[0..j])."""
+    m = src[0]
+    out[0] = m
+    if is_max:
+        for j in range(1, n):
+            v = src[j]
+            m = v if v > m else m
+            out[j] = m
+    else:
+        for j in range(1, n):
+            v = src[j]
+            m = v if v < m else m
+            out[j] = m
+
+
+@njit(cache=True)
+def _scan_backward(out, src, n, is_max):
+    """Running op from the end: out[j] = op(src[j..n-1])."""
+    m = src[n - 1]
+    out[n - 1] = m
+    if is_max:
+        for j in range(n - 2, -1, -1):
+            v = src[j]
+            m = v if v > m else m
+            out[j] = m
+    else:
+        for j in range(n - 2, -1, -1):
+            v = src[j]
+            m = v if v < m else m
+            out[j] = m
+
+
+@njit(cache=True)
+def _hrun_rows(image, xmap, x0, cval, L, is_max, out, r0, r1):
+    """Rows r0..r1 (flattened over planes and rows) of :func:`hrun`."""
+    ny, nx = image.shape[1], image.shape[2]
+    nout = out.shape[2]
+    ne = xmap.shape[0]
+    ext = np.empty(ne, image.dtype)
+    a = np.empty(ne, image.dtype)
+    b = np.empty(ne, image.dtype)
+    jlo = max(x0, 0)
+    jhi = min(x0 + nx, ne)
+    for r in range(r0, r1):
+        z = r // ny
+        y = r - z * ny
+        src = image[z, y]
+        orow = out[z, y]
+        for j in range(jlo):
+            s = xmap[j]
+            ext[j] = src[s] if s >= 0 else cval
+        if jhi > jlo:
+            _copy(ext[jlo:], src[jlo - x0:], jhi - jlo)
+        for j in range(max(jhi, 0), ne):
+            s = xmap[j]
+            ext[j] = src[s] if s >= 0 else cval
+        if L == 1:
+            _copy(orow, ext, nout)
+        elif L >= VH_ROW:
+            # van Herk / Gil-Werman: op over each block of L from its start (a) and to its end (b);
+            # a window of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
+            for start in range(0, ne, L):
+                stop = min(start + L, ne)
+                _scan_forward(a[start:], ext[start:], stop - start, is_max)
+                _scan_backward(b[start:], ext[start:], stop - start, is_max)
+            _op_into(orow, b, a[L - 1:], nout, is_max)
+        else:
+            # Doubling: after the pass with shift p, the buffer holds op over windows of length 2p;
+            # two overlapping windows of the largest power of two p <= L then cover any window.
+            n = ne - 1
+            _op_into(a, ext, ext[1:], n, is_max)
+            p = 2
+            cur_a = True
+            while 2 * p <= L:
+                n -= p
+                if cur_a:
+                    _op_into(b, a, a[p:], n, is_max)
+                else:
+                    _op_into(a, b, b[p:], n, is_max)
+                cur_a = not cur_a
+                p *= 2
+            if cur_a:
+                _op_into(orow, a, a[L - p:], nout, is_max)
+            else:
+                _op_into(orow, b, b[L - p:], nout, is_max)
+
+
+@njit(parallel=True, cache=True)
+def hrun(image, xmap, x0, cval, L, is_max, out):
+    """Running min (or max) of length ``L`` along the last axis.
+
+    ``out[z, y, x] = op(ext[z, y, x:x + L])`` where ``ext`` is row ``(z, y)`` extended through
+    ``xmap`` (the row itself starts at ``ext[x0]``; ``xmap`` is only read outside it).
+    """
+    nrows = image.shape[0] * image.shape[1]
+    nchunks = min(nrows, CHUNKS)
+    for c in prange(nchunks):
+        _hrun_rows(image, xmap, x0, cval, L, is_max, out,
+                   c * nrows // nchunks, (c + 1) * nrows // nchunks)
+
+
+@njit(cache=True)
+def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
+    """Blocks b0..b1 of :func:`vrun` (flattened over the outer axis and blocks of L output rows).
+
+    van Herk / Gil-Werman, vectorised across the rows: for the block starting at output row
+    ``start``, ``h[t]`` is op over rows ``start + t .. start + L - 1`` and ``g[t]`` op over rows
+    ``start + L .. start + L + t``; the window starting at row ``start + t`` is then
+    ``op(h[t], g[t - 1])`` (just ``h[0]`` for t = 0).
+    """
+    ne = amap.shape[0]
+    nout = out.shape[1]
+    nb = image.shape[2]
+    nblocks = (nout + L - 1) // L
+    h = np.empty((L, nb), image.dtype)
+    g = np.empty((L, nb), image.dtype)
+    crow = np.empty(nb, image.dtype)
+    for x in range(nb):
+        crow[x] = cval
+    for blk in range(b0, b1):
+        ai = blk // nblocks
+        start = (blk - ai * nblocks) * L
+        stop = min(start + L, ne)
+        for j in range(stop - 1, start - 1, -1):
+            s = amap[j]
+            t = j - start
+            # separate calls for image rows and the cval row: a read-only view and a scratch row
+            # have different Numba types
+            if j == stop - 1:
+                if s >= 0:
+                    _copy(h[t], image[ai, s], nb)
+                else:
+                    _copy(h[t], crow, nb)
+            elif s >= 0:
+                _op_into(h[t], h[t + 1], image[ai, s], nb, is_max)
+            else:
+                _op_into(h[t], h[t + 1], crow, nb, is_max)
+        gstop = min(start + 2 * L - 1, ne)
+        for j in range(start + L, gstop):
+            s = amap[j]
+            t = j - start - L
+            if t == 0:
+                if s >= 0:
+                    _copy(g[0], image[ai, s], nb)
+                else:
+                    _copy(g[0], crow, nb)
+            elif s >= 0:
+                _op_into(g[t], g[t - 1], image[ai, s], nb, is_max)
+            else:
+                _op_into(g[t], g[t - 1], crow, nb, is_max)
+        for t in range(min(L, nout - start)):
+            if t == 0:
+                _copy(out[ai, start], h[0], nb)
+            else:
+                _op_into(out[ai, start + t], h[t], g[t - 1], nb, is_max)
+
+
+@njit(parallel=True, cache=True)
+def vrun(image, amap, cval, L, is_max, out):
+    """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
+    van Herk / Gil-Werman (for long windows; short ones go through :func:`combine_runs`).
+
+    ``out[a, i, :] = op over k < L of src[a, amap[i + k], :]`` (``cval`` where the map is -1).
+    """
+    nout = out.shape[1]
+    ntotal = image.shape[0] * ((nout + L - 1) // L)
+    nchunks = min(ntotal, CHUNKS)
+    for c in prange(nchunks):
+        _vrun_blocks(image, amap, cval, L, is_max, out,
+                     c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
+
+
+@njit(cache=True)
+def _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out, r0, r1):
+    """Output rows r0..r1 (flattened over planes and rows) of :func:`combine_runs`."""
+    ny, nx = out.shape[1], out.shape[2]
+    nruns = runs.shape[0]
+    for r in range(r0, r1):
+        z = r // ny
+        y = r - z * ny
+        orow = out[z, y]
+        k0 = 0
+        if init:
+            zs = zmap[z + runs[0, 0]]
+            ys = ymap[y + runs[0, 1]]
+            if zs >= 0 and ys >= 0:
+                _copy(orow, hrows[zs, ys][runs[0, 2]:], nx)
+            else:
+                for x in range(nx):
+                    orow[x] = cval
+            k0 = 1
+        for k in range(k0, nruns):
+            zs = zmap[z + runs[k, 0]]
+            ys = ymap[y + runs[k, 1]]
+            if zs >= 0 and ys >= 0:
+                _op_acc(orow, hrows[zs, ys][runs[k, 2]:], nx, is_max)
+            else:
+                _op_scalar(orow, cval, nx, is_max)
+
+
+@njit(parallel=True, cache=True)
+def combine_runs(hrows, zmap, ymap, runs, cval, is_max, init, out):
+    """Min (or max) over the footprint's runs of shifted rows of ``hrows``.
+
+    ``runs[k] = (dz, dy, xs)``: output row ``(z, y)`` takes ``hrows[zmap[z + dz], ymap[y + dy],
+    xs:xs + nx]`` (a row of ``cval`` where either map is -1). With ``init`` the first run
+    initialises ``out``; otherwise every run is combined with what ``out`` already holds.
+    """
+    nrows = out.shape[0] * out.shape[1]
+    nchunks = min(nrows, CHUNKS)
+    for c in prange(nchunks):
+        _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
+                      c * nrows // nchunks, (c + 1) * nrows // nchunks)

@@ -1,0 +1,1014 @@
+"""Grey-level and binary morphology (erosion, dilation, opening, closing) and flat footprints.
+
+Names, defaults and results follow :mod:`skimage.morphology` (0.26), plus a keyword-only
+``backend="auto" | "cython" | "numba"``. Every kernel works on 2-D images and 3-D volumes with any flat
+footprint (disk, rectangle, diamond, ball, cube, or an arbitrary boolean array), and gives exactly
+scikit-image's result.
+
+How it is computed
+------------------
+A flat erosion is a minimum over the footprint, a dilation a maximum. Python prepares, the compiled
+backends run three inner loops (``hrun``, ``vrun``, ``combine_runs`` in
+:mod:`medfeat._kernels.numba_cpu.morphology` and :mod:`medfeat._kernels.cython._morphology_cy`):
+
+- A footprint whose True elements fill a box (rectangle, cube) is separable: one running min/max per
+  axis, along the rows with repeated doubling (log2 L vectorised passes) or, for long windows, the
+  van Herk / Gil-Werman algorithm (three operations per pixel whatever the length), and across rows with
+  van Herk / Gil-Werman vectorised over the columns [1]_ [2]_.
+- Any other footprint is cut into horizontal runs (chords); each distinct run length is computed once
+  for the whole image by the same running min/max, and the output is the min/max over the footprint's
+  rows of the shifted run results [3]_.
+
+Borders are handled by index maps computed here, with scipy.ndimage's mode names and semantics.
+
+References
+----------
+.. [1] M. van Herk, "A fast algorithm for local minimum and maximum filters on rectangular and
+       octagonal kernels", Pattern Recognition Letters 13(7):517-521, 1992.
+.. [2] J. Gil and M. Werman, "Computing 2-D min, median, and max filters", IEEE Transactions on
+       Pattern Analysis and Machine Intelligence 15(5):504-507, 1993.
+.. [3] E. R. Urbach and M. H. F. Wilkinson, "Efficient 2-D grayscale morphological transformations
+       with arbitrary flat structuring elements", IEEE Transactions on Image Processing 17(1):1-8,
+       2008.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._dispatch import get_kernel, resolve_backend
+from ._validate import SUPPORTED_DTYPES, check_choice, check_footprint, check_image
+
+__all__ = [
+    "erosion", "dilation", "opening", "closing",
+    "binary_erosion", "binary_dilation", "binary_opening", "binary_closing",
+    "disk", "rectangle", "diamond", "ball", "cube",
+]
+
+# "auto" preference order of each public kernel, fastest first, from benchmarks/bench_morphology.py
+# (see the comments there and the table in the report). Placeholder until measured.
+AUTO_EROSION = ("numba", "cython")
+AUTO_DILATION = ("numba", "cython")
+AUTO_OPENING = ("numba", "cython")
+AUTO_CLOSING = ("numba", "cython")
+AUTO_BINARY = ("numba", "cython")
+
+GREY_MODES = ("reflect", "constant", "nearest", "mirror", "wrap", "max", "min", "ignore")
+BINARY_MODES = ("max", "min", "ignore")
+GREY_DTYPES = (*SUPPORTED_DTYPES, np.bool_)
+_FAMILY = "morphology"
+# Box sides at least this long use van Herk / Gil-Werman across rows (vrun); shorter ones L direct
+# row operations (combine_runs). Measured with benchmarks/bench_morphology.py.
+VH_COL = 6
+
+
+# --------------------------------------------------------------------------------------------------
+# footprints
+
+
+def _check_radius(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _check_width(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def disk(radius, dtype=np.uint8, *, strict_radius=True):
+    """Flat disk-shaped footprint: the pixels within Euclidean distance ``radius`` of the centre.
+
+    Same array as ``skimage.morphology.disk`` (without its ``decomposition`` option: the kernels here
+    are already fast for the whole disk).
+
+    Parameters
+    ----------
+    radius : int
+        Radius in pixels (>= 0); the footprint is ``(2 * radius + 1)`` pixels a side.
+    dtype : dtype, optional
+        dtype of the result (uint8 by default, like scikit-image).
+    strict_radius : bool, optional
+        If False, the radius is extended by 0.5, which rounds the disk out within the same square.
+
+    Returns
+    -------
+    ndarray of ``dtype``
+        1 inside the disk, 0 outside.
+
+    Examples
+    --------
+    >>> disk(1)
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]], dtype=uint8)
+    """
+    radius = _check_radius(radius, "radius")
+    r = np.arange(-radius, radius + 1)
+    d2 = r[:, None] ** 2 + r[None, :] ** 2
+    limit = radius if strict_radius else radius + 0.5
+    return np.asarray(d2 <= limit * limit, dtype=dtype)
+
+
+def rectangle(nrows, ncols, dtype=np.uint8):
+    """Flat rectangular footprint of ``nrows`` × ``ncols`` ones.
+
+    Same array as ``skimage.morphology.footprint_rectangle((nrows, ncols))`` (and the deprecated
+    ``skimage.morphology.rectangle``).
+
+    Parameters
+    ----------
+    nrows, ncols : int
+        Number of rows and columns (>= 1).
+    dtype : dtype, optional
+        dtype of the result (uint8 by default).
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (nrows, ncols)
+
+    Examples
+    --------
+    >>> rectangle(2, 3)
+    array([[1, 1, 1],
+           [1, 1, 1]], dtype=uint8)
+    """
+    shape = (_check_width(nrows, "nrows"), _check_width(ncols, "ncols"))
+    return np.ones(shape, dtype=dtype)
+
+
+def diamond(radius, dtype=np.uint8):
+    """Flat diamond-shaped footprint: pixels within city-block distance ``radius`` of the centre.
+
+    Same array as ``skimage.morphology.diamond``.
+
+    Parameters
+    ----------
+    radius : int
+        Radius in pixels (>= 0).
+    dtype : dtype, optional
+        dtype of the result (uint8 by default).
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (2 * radius + 1, 2 * radius + 1)
+
+    Examples
+    --------
+    >>> diamond(1)
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]], dtype=uint8)
+    """
+    radius = _check_radius(radius, "radius")
+    r = np.abs(np.arange(-radius, radius + 1))
+    return np.asarray(r[:, None] + r[None, :] <= radius, dtype=dtype)
+
+
+def ball(radius, dtype=np.uint8, *, strict_radius=True):
+    """Flat ball-shaped 3-D footprint: voxels within Euclidean distance ``radius`` of the centre.
+
+    Same array as ``skimage.morphology.ball`` for integer radii.
+
+    Parameters
+    ----------
+    radius : int
+        Radius in voxels (>= 0).
+    dtype : dtype, optional
+        dtype of the result (uint8 by default).
+    strict_radius : bool, optional
+        If False, the radius is extended by 0.5.
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (2 * radius + 1,) * 3
+
+    Examples
+    --------
+    >>> ball(1).sum()
+    np.uint64(7)
+    """
+    radius = _check_radius(radius, "radius")
+    r = np.arange(-radius, radius + 1)
+    d2 = r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2
+    limit = radius if strict_radius else radius + 0.5
+    return np.asarray(d2 <= limit * limit, dtype=dtype)
+
+
+def cube(width, dtype=np.uint8):
+    """Flat cubic 3-D footprint of ``width``³ ones.
+
+    Same array as ``skimage.morphology.footprint_rectangle((width,) * 3)`` (and the deprecated
+    ``skimage.morphology.cube``).
+
+    Parameters
+    ----------
+    width : int
+        Edge length (>= 1).
+    dtype : dtype, optional
+        dtype of the result (uint8 by default).
+
+    Returns
+    -------
+    ndarray of ``dtype``, shape (width, width, width)
+
+    Examples
+    --------
+    >>> cube(2).shape
+    (2, 2, 2)
+    """
+    width = _check_width(width, "width")
+    return np.ones((width,) * 3, dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# argument preparation
+
+
+def _is_sequence(footprint):
+    """True for scikit-image's footprint sequences: ``((array, n_iter), ...)``."""
+    if not isinstance(footprint, (tuple, list)) or len(footprint) == 0:
+        return False
+    return all(
+        isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], np.ndarray)
+        and isinstance(t[1], numbers.Integral) and not isinstance(t[1], bool)
+        for t in footprint
+    )
+
+
+def _prepare_footprint(footprint, ndim):
+    """A list of ``(bool footprint, n_iter)``: the default cross, one array, or a sequence."""
+    if footprint is None:
+        fp = np.zeros((3,) * ndim, bool)
+        for ax in range(ndim):
+            idx = [1] * ndim
+            idx[ax] = slice(None)
+            fp[tuple(idx)] = True
+        return [(fp, 1)]
+    if _is_sequence(footprint):
+        seq = []
+        for fp, n in footprint:
+            if n < 0:
+                raise ValueError(f"footprint sequence iteration counts must be >= 0, got {n}")
+            seq.append((check_footprint(fp, ndim), int(n)))
+        return seq
+    if hasattr(footprint, "__cuda_array_interface__") and not isinstance(footprint, np.ndarray):
+        raise ValueError("footprint must be a NumPy array (it lives on the GPU)")
+    return [(check_footprint(footprint, ndim), 1)]
+
+
+def _pad_odd(fp, *, pad_end):
+    """Pad even axes of ``fp`` by one (at the end or the front), as scikit-image does."""
+    pads = [((0, 1) if pad_end else (1, 0)) if n % 2 == 0 else (0, 0) for n in fp.shape]
+    return np.pad(fp, pads) if any(p != (0, 0) for p in pads) else fp
+
+
+def _mirror(fp):
+    return fp[(slice(None, None, -1),) * fp.ndim]
+
+
+def _border_value(dtype, mode, cval, *, is_max):
+    """The value outside the image, in the kernel dtype, for a constant-like ``mode``; None otherwise.
+
+    ``"max"``/``"min"`` use the dtype's extremes (infinities for floats); ``"ignore"`` means the
+    neutral one (the maximum for an erosion, the minimum for a dilation).
+    """
+    dtype = np.dtype(dtype)
+    if mode == "ignore":
+        mode = "min" if is_max else "max"
+    if mode in ("max", "min"):
+        if dtype == np.bool_:
+            return np.uint8(mode == "max")
+        if dtype.kind == "f":
+            return dtype.type(np.inf if mode == "max" else -np.inf)
+        info = np.iinfo(dtype)
+        return dtype.type(info.max if mode == "max" else info.min)
+    if mode != "constant":
+        return None
+    return _convert_cval(cval, dtype)
+
+
+def _convert_cval(cval, dtype):
+    if isinstance(cval, (bool, np.bool_)):
+        cval = int(cval)
+    if not isinstance(cval, numbers.Real):
+        raise ValueError(f"cval must be a real number, got {cval!r}")
+    cval = float(cval)
+    if np.isnan(cval):
+        raise ValueError("cval must not be NaN")
+    if dtype == np.bool_:
+        return np.uint8(cval != 0)
+    if dtype.kind == "f":
+        return dtype.type(cval)
+    # scipy.ndimage computes with a double cval and casts the result back, which truncates towards
+    # zero; outside the dtype's range that cast is undefined, so refuse it.
+    if not np.isfinite(cval):
+        raise ValueError(f"cval must be finite for {dtype.name} images, got {cval!r}")
+    t = int(np.trunc(cval))
+    info = np.iinfo(dtype)
+    if not info.min <= t <= info.max:
+        raise ValueError(
+            f"cval={cval!r} is outside the range of the image's dtype {dtype.name} "
+            f"[{info.min}, {info.max}]"
+        )
+    return dtype.type(t)
+
+
+def _axis_map(n, lo, hi, mode):
+    """Source index of each extended position ``lo <= j < hi`` along an axis of length ``n``
+    (-1 where the constant border value applies), with scipy.ndimage's boundary modes."""
+    j = np.arange(lo, hi, dtype=np.int64)
+    if mode == "reflect":  # d c b a | a b c d | d c b a
+        m = j % (2 * n)
+        return np.where(m >= n, 2 * n - 1 - m, m)
+    if mode == "mirror":  # d c b | a b c d | c b a
+        if n == 1:
+            return np.zeros_like(j)
+        m = j % (2 * n - 2)
+        return np.where(m >= n, 2 * n - 2 - m, m)
+    if mode == "nearest":
+        return np.clip(j, 0, n - 1)
+    if mode == "wrap":
+        return j % n
+    return np.where((j >= 0) & (j < n), j, -1)  # constant
+
+
+def _kernel_mode(mode):
+    return "constant" if mode in ("max", "min", "ignore") else mode
+
+
+def _check_out(out, shape, dtype, name="out"):
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array or None, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have the image's shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def _ro(a):
+    """A read-only view: the compiled kernels then see one array type per dtype, whether the caller's
+    array is writeable or not (one Numba specialisation instead of two)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _as3d(a):
+    return a.reshape((1,) * (3 - a.ndim) + a.shape)
+
+
+class _Kernels:
+    """The three compiled loops of one backend."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.hrun = get_kernel(_FAMILY, "hrun", backend, auto=(backend,))[1]
+        self.vrun = get_kernel(_FAMILY, "vrun", backend, auto=(backend,))[1]
+        self.combine_runs = get_kernel(_FAMILY, "combine_runs", backend, auto=(backend,))[1]
+
+
+def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
+    """``dst[i] = op over {j : fp[j]} of ext(src)[i + j - centre]`` (op = max if ``is_max``).
+
+    ``src`` is C-contiguous 2-D or 3-D in the kernel dtype, ``fp`` boolean with odd sides, ``border``
+    the constant border value (or None for the other modes). Returns ``dst``.
+    """
+    shape = src.shape
+    if dst is None:
+        dst = np.empty(shape, src.dtype)
+    cval = border if border is not None else src.dtype.type(0)
+    src3 = _as3d(src)
+    dst3 = _as3d(dst)
+    fp3 = _as3d(fp)
+    nz, ny, nx = src3.shape
+    # Crop the footprint to its bounding box; `origin` is the box's offset from the footprint centre.
+    nzidx = np.nonzero(fp3)
+    lo = [int(ix.min()) for ix in nzidx]
+    hi = [int(ix.max()) + 1 for ix in nzidx]
+    box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
+    kz, ky, kx = box.shape
+
+    if box.all():
+        return _separable(k, src3, dst3, (kz, ky, kx), origin, is_max, mode, cval, dst)
+
+    zmap = _axis_map(nz, origin[0], nz + origin[0] + kz - 1, mode)
+    ymap = _axis_map(ny, origin[1], ny + origin[1] + ky - 1, mode)
+    xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
+    runs_by_len = {}
+    for jz in range(kz):
+        for jy in range(ky):
+            row = box[jz, jy]
+            if not row.any():
+                continue
+            # run starts and ends along the row
+            d = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
+            starts = np.nonzero(d == 1)[0]
+            ends = np.nonzero(d == -1)[0]
+            for s, e in zip(starts, ends):
+                runs_by_len.setdefault(int(e - s), []).append((jz, jy, int(s)))
+    hbuf = np.empty(nz * ny * (nx + kx - 1), src.dtype)
+    first = True
+    for length in sorted(runs_by_len):
+        hrows = hbuf[: nz * ny * (nx + kx - length)].reshape(nz, ny, nx + kx - length)
+        k.hrun(_ro(src3), xmap, -origin[2], cval, length, is_max, hrows)
+        runs = np.array(runs_by_len[length], dtype=np.int64)
+        k.combine_runs(_ro(hrows), zmap, ymap, runs, cval, is_max, first, dst3)
+        first = False
+    return dst
+
+
+def _separable(k, src3, dst3, lengths, origin, is_max, mode, cval, dst):
+    """Box footprints: one running min/max per axis (last axis first, along contiguous rows)."""
+    nz, ny, nx = src3.shape
+    todo = [ax for ax in (2, 1, 0) if lengths[ax] > 1 or origin[ax] != 0]
+    if not todo:
+        np.copyto(dst3, src3)
+        return dst
+    cur = src3
+    for i, ax in enumerate(todo):
+        target = dst3 if i == len(todo) - 1 else np.empty_like(src3)
+        n, L = src3.shape[ax], lengths[ax]
+        amap = _axis_map(n, origin[ax], n + origin[ax] + L - 1, mode)
+        if ax == 2:
+            k.hrun(_ro(cur), amap, -origin[2], cval, L, is_max, target)
+            cur = target
+            continue
+        # across rows: (A, N, B) with the running axis in the middle, rows of B contiguous values
+        shape = (nz, ny, nx) if ax == 1 else (1, nz, ny * nx)
+        src, tgt = _ro(cur.reshape(shape)), target.reshape(shape)
+        if L < VH_COL:
+            # short windows: L vectorised row operations per output row beat van Herk's three
+            # plus its bookkeeping; the run combiner does exactly that
+            runs = np.zeros((L, 3), np.int64)
+            runs[:, 1] = np.arange(L)
+            k.combine_runs(src, np.arange(shape[0], dtype=np.int64), amap, runs, cval, is_max,
+                           True, tgt)
+        else:
+            k.vrun(src, amap, cval, L, is_max, tgt)
+        cur = target
+    return dst
+
+
+# --------------------------------------------------------------------------------------------------
+# grey-level morphology
+
+
+def _prepare_grey(image, footprint, out, mode, cval, backend, auto):
+    image = check_image(image, dtypes=GREY_DTYPES)
+    check_choice(mode, GREY_MODES, name="mode")
+    if image.dtype.kind == "f" and np.isnan(image).any():
+        raise ValueError(
+            "image contains NaN, for which a minimum/maximum has no defined result "
+            "(scikit-image's result depends on the footprint's shape); replace NaNs first"
+        )
+    seq = _prepare_footprint(footprint, image.ndim)
+    out = _check_out(out, image.shape, image.dtype)
+    # validate cval even when the mode does not use it, so a bad value never passes silently
+    _convert_cval(cval, image.dtype)
+    chosen = resolve_backend(backend, auto=auto, image=image)
+    return image, seq, out, _Kernels(chosen)
+
+
+def _work(image):
+    """C-contiguous kernel view of ``image`` (bool as uint8)."""
+    a = np.ascontiguousarray(image)
+    return a.view(np.uint8) if a.dtype == np.bool_ else a
+
+
+def _grey(k, src, seq, *, is_max, mode, cval, dtype, pad_end, mirror, dst=None):
+    """Apply a footprint sequence with one op; ``src`` is a kernel view (never written)."""
+    border = _border_value(dtype, mode, cval, is_max=is_max)
+    kmode = _kernel_mode(mode)
+    steps = []
+    for fp, n in seq:
+        fp = _pad_odd(fp, pad_end=pad_end)
+        if mirror:
+            fp = _mirror(fp)
+        steps.extend([fp] * n)
+    if not steps:
+        if dst is None:
+            return src.copy()
+        np.copyto(dst, src)
+        return dst
+    cur = src
+    for i, fp in enumerate(steps):
+        last = i == len(steps) - 1
+        cur = _minmax(k, cur, fp, is_max=is_max, mode=kmode, border=border,
+                      dst=dst if last else None)
+    return cur
+
+
+def _finish(result, image_dtype, out, direct):
+    """Bool views back to bool; copy into ``out`` unless the kernels wrote there (``direct``)."""
+    if image_dtype == np.bool_ and result.dtype != np.bool_:
+        result = result.view(np.bool_)
+    if out is None:
+        return result
+    if direct is None:
+        np.copyto(out, result)
+    return out
+
+
+def _direct_dst(out, image):
+    """``out`` as a kernel view when the kernels can write into it directly, else None."""
+    if out is None or not out.flags.c_contiguous or np.shares_memory(out, image):
+        return None
+    return out.view(np.uint8) if out.dtype == np.bool_ else out
+
+
+def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+    """Grey-level morphological erosion: the minimum over the footprint around each pixel.
+
+    Same result as ``skimage.morphology.erosion`` in every dtype, 2-D and 3-D.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        uint8, uint16, int16, float32, float64 or bool.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank (non-zero = inside). Even sides are padded at the
+        front, as scikit-image does. Default: the cross of connectivity 1. A scikit-image footprint
+        sequence ``((fp, n_iter), ...)`` applies each footprint ``n_iter`` times.
+    out : ndarray, optional
+        Array of the image's shape and dtype to write the result into.
+    mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'max', 'min', 'ignore'}, optional
+        Border handling (scipy.ndimage's names). 'max' and 'ignore' treat outside pixels as the
+        dtype's maximum (+inf for floats), so they do not change the result; 'min' as its minimum.
+    cval : float, optional
+        Border value for ``mode='constant'``; cast to the image dtype (integers truncate towards
+        zero, like scipy.ndimage). Must lie in the dtype's range and must not be NaN.
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image`` (``out`` when given).
+
+    Raises
+    ------
+    ValueError
+        Unsupported dtype or rank, empty image, NaN in a float image (a minimum with NaN has no
+        defined result; scikit-image's answer depends on the footprint's shape), footprint of the
+        wrong rank or without True element, unknown mode or backend, cval out of range, wrong ``out``.
+
+    Notes
+    -----
+    Dtypes: uint8, uint16, int16, float32, float64 and bool; the result has the input's dtype
+    (no conversion to float: min and max are exact in every dtype). Box footprints use the van Herk /
+    Gil-Werman running minimum; others are decomposed into horizontal runs (see the module notes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import erosion, rectangle
+    >>> img = np.zeros((5, 5), np.uint8)
+    >>> img[1:4, 1:4] = 1
+    >>> erosion(img, rectangle(3, 3))
+    array([[0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 0, 1, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0]], dtype=uint8)
+    """
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_EROSION)
+    direct = _direct_dst(out, image)
+    res = _grey(k, _work(image), seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False, dst=direct)
+    return _finish(res, image.dtype, out, direct)
+
+
+def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+    """Grey-level morphological dilation: the maximum over the footprint around each pixel.
+
+    Same result as ``skimage.morphology.dilation`` in every dtype, 2-D and 3-D. Like scikit-image,
+    the footprint is *not* mirrored: ``out[i] = max over {j : footprint[j]} of image[i + j - centre]``.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        uint8, uint16, int16, float32, float64 or bool.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank; even sides are padded at the front. Default: the
+        cross of connectivity 1.
+    out : ndarray, optional
+        Array of the image's shape and dtype to write the result into.
+    mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'max', 'min', 'ignore'}, optional
+        Border handling. 'min' and 'ignore' treat outside pixels as the dtype's minimum (-inf for
+        floats), so they do not change the result; 'max' as its maximum.
+    cval : float, optional
+        Border value for ``mode='constant'`` (cast as in :func:`erosion`).
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`erosion` (NaN in a float image included).
+
+    Notes
+    -----
+    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import dilation, disk
+    >>> img = np.zeros((5, 5), np.uint8)
+    >>> img[2, 2] = 9
+    >>> dilation(img, disk(1))
+    array([[0, 0, 0, 0, 0],
+           [0, 0, 9, 0, 0],
+           [0, 9, 9, 9, 0],
+           [0, 0, 9, 0, 0],
+           [0, 0, 0, 0, 0]], dtype=uint8)
+    """
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_DILATION)
+    direct = _direct_dst(out, image)
+    res = _grey(k, _work(image), seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False, dst=direct)
+    return _finish(res, image.dtype, out, direct)
+
+
+def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+    """Grey-level morphological opening: erosion, then dilation with the mirrored footprint.
+
+    Removes bright details smaller than the footprint. Same result as
+    ``skimage.morphology.opening`` in every dtype, 2-D and 3-D.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        uint8, uint16, int16, float32, float64 or bool.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
+    out : ndarray, optional
+        Array of the image's shape and dtype to write the result into.
+    mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'max', 'min', 'ignore'}, optional
+        Border handling for both steps; 'ignore' is neutral in each (maximum for the erosion,
+        minimum for the dilation).
+    cval : float, optional
+        Border value for ``mode='constant'`` (cast as in :func:`erosion`).
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`erosion`.
+
+    Notes
+    -----
+    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import opening, rectangle
+    >>> img = np.zeros((7, 7), np.uint16)
+    >>> img[1:4, 1:4] = 5        # a 3x3 block: kept
+    >>> img[5, 5] = 9            # a one-pixel spike: removed
+    >>> opened = opening(img, rectangle(3, 3))
+    >>> int(opened[5, 5]), int(opened[2, 2]), int(opened[1, 1])
+    (0, 5, 5)
+    """
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_OPENING)
+    src = _work(image)
+    tmp = _grey(k, src, seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False)
+    # scikit-image pads at the front, then mirrors for the dilation
+    seq2 = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
+    direct = _direct_dst(out, image)
+    res = _grey(k, tmp, seq2, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False, dst=direct)
+    return _finish(res, image.dtype, out, direct)
+
+
+def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+    """Grey-level morphological closing: dilation, then erosion with the mirrored footprint.
+
+    Removes dark details smaller than the footprint. Same result as
+    ``skimage.morphology.closing`` in every dtype, 2-D and 3-D.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        uint8, uint16, int16, float32, float64 or bool.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
+    out : ndarray, optional
+        Array of the image's shape and dtype to write the result into.
+    mode : {'reflect', 'constant', 'nearest', 'mirror', 'wrap', 'max', 'min', 'ignore'}, optional
+        Border handling for both steps; 'ignore' is neutral in each.
+    cval : float, optional
+        Border value for ``mode='constant'`` (cast as in :func:`erosion`).
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`erosion`.
+
+    Notes
+    -----
+    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import closing, disk
+    >>> img = np.full((7, 7), 5, np.int16)
+    >>> img[3, 3] = -100         # a one-pixel hole: filled
+    >>> int(closing(img, disk(1))[3, 3])
+    5
+    """
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_CLOSING)
+    src = _work(image)
+    tmp = _grey(k, src, seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False)
+    seq2 = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
+    direct = _direct_dst(out, image)
+    res = _grey(k, tmp, seq2, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
+                pad_end=False, mirror=False, dst=direct)
+    return _finish(res, image.dtype, out, direct)
+
+
+# --------------------------------------------------------------------------------------------------
+# binary morphology
+
+
+def _prepare_binary(image, footprint, out, mode, backend):
+    image = check_image(image, dtypes=GREY_DTYPES)
+    check_choice(mode, BINARY_MODES, name="mode")
+    seq = _prepare_footprint(footprint, image.ndim)
+    out = _check_out(out, image.shape, np.bool_)
+    chosen = resolve_backend(backend, auto=AUTO_BINARY, image=image)
+    if image.dtype == np.bool_:
+        src = np.ascontiguousarray(image).view(np.uint8)
+    else:
+        src = (image != 0).view(np.uint8)
+    return image, src, seq, out, _Kernels(chosen)
+
+
+def _binary(k, src, seq, *, is_max, border_true, dst=None):
+    """scipy.ndimage's binary erosion / dilation on a 0/1 uint8 view (footprints padded at the end;
+    dilation mirrors the footprint)."""
+    border = np.uint8(border_true)
+    steps = []
+    for fp, n in seq:
+        fp = _pad_odd(fp, pad_end=True)
+        if is_max:
+            fp = _mirror(fp)
+        steps.extend([fp] * n)
+    if not steps:
+        if dst is None:
+            return src.copy()
+        np.copyto(dst, src)
+        return dst
+    cur = src
+    for i, fp in enumerate(steps):
+        last = i == len(steps) - 1
+        cur = _minmax(k, cur, fp, is_max=is_max, mode="constant", border=border,
+                      dst=dst if last else None)
+    return cur
+
+
+def _finish_binary(result, out, direct):
+    if out is None:
+        return result.view(np.bool_)
+    if direct is None:
+        np.copyto(out, result.view(np.bool_))
+    return out
+
+
+def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+    """Binary erosion: a pixel stays True only if the whole footprint around it is True.
+
+    Same result as ``skimage.morphology.binary_erosion`` (0.26, deprecated there in favour of
+    :func:`erosion`; kept here because it is the fast path for masks).
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0`` (NaN counts as True,
+        as in scipy.ndimage).
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank. Even sides are padded at the *end* (scikit-image's
+        binary convention, one pixel off :func:`erosion`'s). Default: the cross of connectivity 1.
+    out : ndarray of bool, optional
+        Array of the image's shape to write the result into.
+    mode : {'ignore', 'max', 'min'}, optional
+        Outside pixels are True for 'ignore' and 'max', False for 'min'.
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray of bool
+        Same shape as ``image``.
+
+    Raises
+    ------
+    ValueError
+        Unsupported dtype or rank, empty image, footprint of the wrong rank or without True
+        element, unknown mode or backend, ``out`` not a boolean array of the image's shape.
+
+    Notes
+    -----
+    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import binary_erosion, disk
+    >>> mask = np.zeros((5, 5), bool)
+    >>> mask[1:4, 1:4] = True
+    >>> binary_erosion(mask, disk(1)).astype(int)
+    array([[0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 0, 1, 0, 0],
+           [0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0]])
+    """
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    direct = _direct_dst(out, image)
+    res = _binary(k, src, seq, is_max=False, border_true=mode != "min",
+                  dst=direct)
+    return _finish_binary(res, out, direct)
+
+
+def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+    """Binary dilation: a pixel becomes True if the mirrored footprint around it touches a True pixel.
+
+    Same result as ``skimage.morphology.binary_dilation`` (0.26). Unlike :func:`dilation`, the
+    footprint is mirrored (scipy.ndimage's convention), which matters only for asymmetric footprints.
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank; even sides padded at the end. Default: the cross of
+        connectivity 1.
+    out : ndarray of bool, optional
+        Array of the image's shape to write the result into.
+    mode : {'ignore', 'max', 'min'}, optional
+        Outside pixels are False for 'ignore' and 'min', True for 'max'.
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray of bool
+        Same shape as ``image``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`binary_erosion`.
+
+    Notes
+    -----
+    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import binary_dilation
+    >>> mask = np.zeros((3, 4), bool)
+    >>> mask[1, 1] = True
+    >>> binary_dilation(mask).astype(int)
+    array([[0, 1, 0, 0],
+           [1, 1, 1, 0],
+           [0, 1, 0, 0]])
+    """
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    direct = _direct_dst(out, image)
+    res = _binary(k, src, seq, is_max=True, border_true=mode == "max",
+                  dst=direct)
+    return _finish_binary(res, out, direct)
+
+
+def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+    """Binary opening: :func:`binary_erosion` then :func:`binary_dilation` with the same footprint.
+
+    Same result as ``skimage.morphology.binary_opening`` (0.26).
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
+    out : ndarray of bool, optional
+        Array of the image's shape to write the result into.
+    mode : {'ignore', 'max', 'min'}, optional
+        'ignore': outside is True for the erosion and False for the dilation (neutral in both);
+        'max': True in both; 'min': False in both.
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray of bool
+
+    Raises
+    ------
+    ValueError
+        As :func:`binary_erosion`.
+
+    Notes
+    -----
+    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import binary_opening
+    >>> mask = np.zeros((5, 5), bool)
+    >>> mask[2, 2] = True        # an isolated pixel is removed
+    >>> bool(binary_opening(mask).any())
+    False
+    """
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    direct = _direct_dst(out, image)
+    tmp = _binary(k, src, seq, is_max=False, border_true=mode != "min")
+    res = _binary(k, tmp, seq, is_max=True, border_true=mode == "max",
+                  dst=direct)
+    return _finish_binary(res, out, direct)
+
+
+def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+    """Binary closing: :func:`binary_dilation` then :func:`binary_erosion` with the same footprint.
+
+    Same result as ``skimage.morphology.binary_closing`` (0.26).
+
+    Parameters
+    ----------
+    image : ndarray, 2-D or 3-D
+        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    footprint : array_like or sequence of (ndarray, int), optional
+        Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
+    out : ndarray of bool, optional
+        Array of the image's shape to write the result into.
+    mode : {'ignore', 'max', 'min'}, optional
+        'ignore': outside is False for the dilation and True for the erosion (neutral in both);
+        'max': True in both; 'min': False in both.
+    backend : {'auto', 'cython', 'numba'}, optional
+        Implementation; 'auto' takes the fastest measured here.
+
+    Returns
+    -------
+    ndarray of bool
+
+    Raises
+    ------
+    ValueError
+        As :func:`binary_erosion`.
+
+    Notes
+    -----
+    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import binary_closing
+    >>> mask = np.ones((5, 5), bool)
+    >>> mask[2, 2] = False       # a one-pixel hole is filled
+    >>> bool(binary_closing(mask).all())
+    True
+    """
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    direct = _direct_dst(out, image)
+    tmp = _binary(k, src, seq, is_max=True, border_true=mode == "max")
+    res = _binary(k, tmp, seq, is_max=False, border_true=mode != "min",
+                  dst=direct)
+    return _finish_binary(res, out, direct)
