@@ -146,7 +146,8 @@ def stratified_split(labels, *, val_size=0.15, test_size=0.15, seed=0):
     """Indices of a train/validation/test split that keeps the class proportions.
 
     Each class is shuffled with ``seed`` and ``round(val_size·n_c)`` of its ``n_c`` samples go to
-    validation, ``round(test_size·n_c)`` to test, the rest to training.
+    validation, ``round(test_size·n_c)`` to test (at least one each when the size is not 0, so
+    every class is in every split), the rest to training.
 
     Parameters
     ----------
@@ -185,7 +186,9 @@ def stratified_split(labels, *, val_size=0.15, test_size=0.15, seed=0):
     parts = ([], [], [])
     for c in classes:
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val, n_test = int(round(val_size * idx.size)), int(round(test_size * idx.size))
+        # every class appears in every split that is asked for
+        n_val = max(1, int(round(val_size * idx.size))) if val_size > 0 else 0
+        n_test = max(1, int(round(test_size * idx.size))) if test_size > 0 else 0
         if n_val + n_test >= idx.size:
             raise ValueError(f"class {c} has {idx.size} sample(s): too few for val_size={val_size}"
                              f" and test_size={test_size}")
@@ -239,11 +242,14 @@ def load_npz(path, *, name=None, classes=None, val_size=0.15, test_size=0.15, se
     if name is None:
         name = os.path.splitext(os.path.basename(path))[0]
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaks its file when the archive is corrupt
+        with open(path, "rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
             if not hasattr(npz, "files"):
                 raise ImageReadError(path, "holds a single array, not the .npz layout "
                                            "{train,val,test}_{images,labels}")
-            arrays = {k: npz[k] for k in npz.files}
+            with npz:
+                arrays = {k: npz[k] for k in npz.files}
     except ImageReadError:
         raise
     except Exception as exc:  # BadZipFile, EOFError, ValueError (pickled objects), OSError ...

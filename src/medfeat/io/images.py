@@ -113,7 +113,8 @@ def _read_tiff(path):
 
 def _read_npy(path):
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:  # our own handle, closed even when np.load fails
+            arr = np.load(fh, allow_pickle=False)
     except Exception as exc:
         raise ImageReadError(path, f"cannot read the .npy file ({type(exc).__name__}: {exc})") \
             from exc
