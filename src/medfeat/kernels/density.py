@@ -13,8 +13,11 @@ All functions work on arrays of any rank (2-D images, 3-D volumes); they flatten
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import os
+import time
 
 import numpy as np
 
@@ -71,8 +74,42 @@ def _flat(arr):
     return flat
 
 
+_LOAD = [-1.0, 1.0]  # (when read, cores free for us)
+
+
+def _free_cores():
+    """Cores not busy with other work, from the 1-minute load average (read at most twice a second).
+
+    This is what ``OMP_DYNAMIC`` does in libgomp: on a saturated machine a second thread only waits
+    for a time slice (tens of ms) at the loop's closing barrier, so the loops then run on fewer.
+    """
+    now = time.monotonic()
+    if now - _LOAD[0] > 0.5:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows
+            load = 0.0
+        # our own running thread is part of the load
+        _LOAD[:] = [now, max(1.0, (os.cpu_count() or 1) - load + 1.0)]
+    return _LOAD[1]
+
+
 def _nchunks(impl, n):
-    return int(max(1, min(impl.max_threads(), n // _MIN_CHUNK)))
+    """Chunks (= threads) for a parallel loop over ``n`` pixels: the backend's threads, fewer on a
+    busy machine or a small image, and enough that no chunk reaches 2**31 pixels (uint32 tables)."""
+    k = min(impl.max_threads(), _free_cores(), n // _MIN_CHUNK)
+    return int(max(1, k, -(-n // (1 << 31))))
+
+
+@contextlib.contextmanager
+def _threads(impl, n):
+    """Run the block with the backend's thread count set for ``n`` pixels (Numba's count is a
+    per-thread setting, restored afterwards; Cython kernels take theirs as an argument)."""
+    prev = impl.set_threads(_nchunks(impl, n))
+    try:
+        yield
+    finally:
+        impl.set_threads(prev)
 
 
 def _int_counts(impl, flat, mask=_NOMASK):
@@ -87,10 +124,19 @@ def _raw_extent(raw, offset):
 
 
 def _float_extent(impl, flat, name):
-    lo, hi, nan = impl.finite_range(flat, _nchunks(impl, flat.size))
+    lo, hi, nan = impl.value_range(flat, _NOMASK, _nchunks(impl, flat.size))
     if nan:
         raise ValueError(f"{name} contains NaN, for which this kernel has no defined result")
     return lo, hi
+
+
+def _check_moments(flat, mean, m2, name="image"):
+    """Raise unless the moments are finite (a NaN or inf anywhere makes them NaN or inf)."""
+    if math.isfinite(mean) and math.isfinite(m2):
+        return
+    if np.isfinite(flat).all():
+        raise ValueError(f"{name} has values too large for float64 statistics (|x| > 1e154)")
+    raise ValueError(f"{name} contains NaN or infinity, for which this kernel has no defined result")
 
 
 def _check_range(range):
@@ -213,7 +259,8 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
     bins = check_positive(bins, name="bins", integer=True)
     range = _check_range(range)
     _, impl = _impl("bin_counts", backend, AUTO_HISTOGRAM, arr)
-    return _histogram(impl, arr, int(bins), range)
+    with _threads(impl, arr.size):
+        return _histogram(impl, arr, int(bins), range)
 
 
 def _impl(name, backend, order, image):
@@ -287,6 +334,11 @@ def _threshold_inputs(image, nbins, hist, backend):
     if hist is None:
         nbins = check_positive(nbins, name="nbins", integer=True)
     _, impl = _impl("otsu_index", backend, AUTO_THRESHOLD, arr)
+    with _threads(impl, 0 if arr is None else arr.size):
+        return _threshold_hist(impl, arr, nbins, hist)
+
+
+def _threshold_hist(impl, arr, nbins, hist):
     if hist is not None:
         # like scikit-image, a single-valued image is returned as is even when hist is given
         if arr is not None:
@@ -508,12 +560,17 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
     if grid_size < 2:
         raise ValueError(f"grid_size must be at least 2, got {grid_size}")
     _, impl = _impl("linear_bin", backend, AUTO_DENSITY, arr)
+    with _threads(impl, arr.size):
+        return _density(impl, arr, bandwidth, grid_size)
+
+
+def _density(impl, arr, bandwidth, grid_size):
     flat = _flat(arr)
 
     if flat.dtype.kind == "f":
-        n, mean, m2, lo, hi, nan, inf = impl.moments(flat, _NOMASK, 4096)
-        if nan or inf:
-            raise ValueError("image contains NaN or infinity, for which the density is undefined")
+        n, mean, m2 = impl.moments(flat, _NOMASK, 4096, _nchunks(impl, flat.size))
+        _check_moments(flat, mean, m2)
+        lo, hi = _float_extent(impl, flat, "image")
         values, weights = flat, _NOWEIGHT
     else:
         raw, offset = _int_counts(impl, flat)
@@ -551,7 +608,7 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
         half = min(fine - 1, math.ceil(_TRUNCATE * bw / dxf))
         kern = np.exp(-0.5 * (np.arange(-half, half + 1) * (dxf / bw)) ** 2)
         if fine * kern.size <= 4_000_000:
-            sums = impl.convolve_same(binned, kern)
+            sums = impl.convolve_same(binned, kern, _nchunks(impl, fine * kern.size // 64))
         else:
             nfft = 1 << (fine + kern.size - 1).bit_length()
             full = np.fft.irfft(np.fft.rfft(binned, nfft) * np.fft.rfft(kern, nfft), nfft)

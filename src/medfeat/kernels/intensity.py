@@ -15,7 +15,7 @@ import numpy as np
 
 from ._dispatch import get_kernel, implementation
 from ._validate import check_choice, check_mask
-from .density import _NOMASK, _flat, _image, _int_counts
+from .density import _NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _threads
 
 # "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev
 # machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096): both backends are
@@ -39,13 +39,19 @@ def _lerp(a, b, t):
     return b - d * (1 - t) if t >= 0.5 else a + d * t
 
 
+def _finite_range(dens, flat, mflat):
+    """(min, max) of the selected pixels; raises for NaN anywhere or an infinite selected value."""
+    lo, hi, nan = dens.value_range(flat, mflat, _nchunks(dens, flat.size))
+    if nan or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("image contains NaN or infinity; its statistics are undefined")
+    return lo, hi
+
+
 def _percentiles(dens, intens, flat, mflat, qs):
     """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value counts
     for integer images, from quickselect on a copy of the selected pixels for float images."""
     if flat.dtype.kind == "f":
-        lo, hi, nan = dens.finite_range(flat, 1 if flat.size < 65536 else dens.max_threads())
-        if nan or not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ValueError("image contains NaN or infinity; its percentiles are undefined")
+        _finite_range(dens, flat, _NOMASK)
         buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
         n = buf.size
     else:
@@ -147,28 +153,36 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         raise ValueError("mask selects no pixel; the statistics are undefined")
 
     chosen, affine = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
+    dens = implementation("density", chosen)
+    with _threads(dens, arr.size):
+        return _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens)
+
+
+def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens):
     flat = _flat(arr)
     mflat = _NOMASK if mask is None or method == "window" else _flat(mask.view(np.uint8))
     clip = True
     if method == "window":
         shift, scale = center - width / 2.0, 1.0 / width
+        if flat.dtype.kind == "f":
+            lo, hi, nan = dens.value_range(flat, _NOMASK, _nchunks(dens, flat.size))
+            if nan:
+                raise ValueError("image contains NaN, for which normalisation has no defined result")
     else:
-        dens = implementation("density", chosen)
         if method == "percentile":
             intens = implementation("intensity", chosen)
             p_lo, p_hi = _percentiles(dens, intens, flat, mflat, (lower, upper))
             shift, spread = p_lo, p_hi - p_lo
-        else:
-            n, mean, m2, lo, hi, nan, inf = dens.moments(flat, mflat, _BLOCK)
-            if nan or inf:
-                raise ValueError("image contains NaN or infinity; its statistics are undefined")
+        elif method == "zscore":
+            n, mean, m2 = dens.moments(flat, mflat, _BLOCK, _nchunks(dens, flat.size))
+            _check_moments(flat, mean, m2)
             clip = False
-            if method == "zscore":
-                shift, spread = mean, math.sqrt(m2 / n)
-            else:
-                shift, spread = lo, hi - lo
+            shift, spread = mean, math.sqrt(m2 / n)
+        else:
+            lo, hi = _finite_range(dens, flat, mflat)
+            clip = False
+            shift, spread = lo, hi - lo
         scale = 1.0 / spread if spread > 0 else 1.0
     out = np.empty(arr.shape, np.float32)
-    if affine(flat, shift, scale, clip, out.reshape(-1)):
-        raise ValueError("image contains NaN, for which normalisation has no defined result")
+    affine(flat, shift, scale, clip, out.reshape(-1), _nchunks(dens, flat.size))
     return out

@@ -12,7 +12,7 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, ceil, exp, floor, log
-from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t
 
 ctypedef fused pix_t:
     uint8_t
@@ -51,6 +51,12 @@ def max_threads():
     return _MAX_THREADS
 
 
+def set_threads(int k):
+    """No-op (each Cython kernel takes its thread count as an argument); returns ``k``. Present so
+    the public layer treats both backends alike."""
+    return k
+
+
 cdef inline void _chunk(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c,
                         Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
     cdef Py_ssize_t step = (n + nchunks - 1) // nchunks
@@ -58,67 +64,156 @@ cdef inline void _chunk(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c,
     stop[0] = min(n, start[0] + step)
 
 
-cdef void _vc_chunk(const int_t[::1] x, const uint8_t[::1] mask, bint use_mask, int64_t offset,
-                    int64_t* row, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    cdef Py_ssize_t i
+cdef void _vc_chunk(const int_t* x, const uint8_t* mask, bint use_mask, int64_t offset,
+                    Py_ssize_t nvals, uint32_t* tab, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    # consecutive pixels often share a value; spreading them over two (uint16) or four (uint8)
+    # sub-tables breaks the store-to-load dependency between their increments
+    cdef Py_ssize_t i = start
+    cdef uint32_t* t1 = tab + nvals
+    cdef uint32_t* t2 = tab + 2 * nvals
+    cdef uint32_t* t3 = tab + 3 * nvals
     if use_mask:
         for i in range(start, stop):
-            if mask[i]:
-                row[<int64_t>x[i] - offset] += 1
+            tab[<int64_t>x[i] - offset] += mask[i]
+    elif nvals <= 256:
+        while i + 4 <= stop:
+            tab[<int64_t>x[i] - offset] += 1
+            t1[<int64_t>x[i + 1] - offset] += 1
+            t2[<int64_t>x[i + 2] - offset] += 1
+            t3[<int64_t>x[i + 3] - offset] += 1
+            i += 4
+        while i < stop:
+            tab[<int64_t>x[i] - offset] += 1
+            i += 1
     else:
-        for i in range(start, stop):
-            row[<int64_t>x[i] - offset] += 1
+        while i + 2 <= stop:
+            tab[<int64_t>x[i] - offset] += 1
+            t1[<int64_t>x[i + 1] - offset] += 1
+            i += 2
+        while i < stop:
+            tab[<int64_t>x[i] - offset] += 1
+            i += 1
 
 
 def value_counts(const int_t[::1] x, const uint8_t[::1] mask, int64_t offset, Py_ssize_t nvals,
                  Py_ssize_t nchunks):
     """Counts of each integer value ``x[i] - offset`` in ``[0, nvals)`` (of masked pixels only when
-    ``mask`` is non-empty). Values outside that range must not occur."""
-    cdef Py_ssize_t n = x.shape[0], c, k, start, stop
-    priv_arr = np.zeros((nchunks, nvals), np.int64)
-    cdef int64_t[:, ::1] priv = priv_arr
+    ``mask`` is non-empty). Values outside that range must not occur. Chunks must hold fewer than
+    2**32 pixels (their private tables are uint32)."""
+    cdef Py_ssize_t n = x.shape[0], c, k, start, stop, nsub = 4 if nvals <= 256 else 2
+    cdef Py_ssize_t width = nsub * nvals, r
+    priv_arr = np.zeros((nchunks, width), np.uint32)
+    cdef uint32_t[:, ::1] priv = priv_arr
     cdef bint use_mask = mask.shape[0] > 0
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1):
-        _chunk(n, nchunks, c, &start, &stop)
-        _vc_chunk(x, mask, use_mask, offset, &priv[c, 0], start, stop)
+    cdef const uint8_t* mp = &mask[0] if use_mask else NULL
+    cdef const int_t* xp = &x[0]
     out_arr = np.zeros(nvals, np.int64)
     cdef int64_t[::1] out = out_arr
-    for c in range(nchunks):
-        for k in range(nvals):
-            out[k] += priv[c, k]
+    cdef int64_t acc
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+        _chunk(n, nchunks, c, &start, &stop)
+        _vc_chunk(xp, mp, use_mask, offset, nvals, &priv[c, 0], start, stop)
+    for k in prange(nvals, nogil=True, schedule="static", num_threads=nchunks):
+        acc = 0
+        for r in range(nchunks * nsub):
+            acc = acc + priv[r // nsub, (r % nsub) * nvals + k]
+        out[k] = acc
     return out_arr
 
 
-cdef void _range_chunk(const flt_t[::1] x, double* res, Py_ssize_t start,
+cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssize_t start,
                        Py_ssize_t stop) noexcept nogil:
-    cdef double lo = INFINITY, hi = -INFINITY, v
-    cdef Py_ssize_t i, nan = 0
-    for i in range(start, stop):
-        v = x[i]
-        if v != v:
-            nan += 1
-        else:
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-    res[0] = lo
-    res[1] = hi
+    # four independent min/max chains in the image's own type, so the loop is not bound by one
+    # compare-select latency; a NaN fails every comparison, so it never becomes a min or max
+    cdef pix_t lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3, a, b, c, d, z0, z1, z2, z3
+    cdef Py_ssize_t i = start, nan = 0
+    cdef bint seen = False
+    if pix_t is float or pix_t is double:
+        lo0 = INFINITY
+        hi0 = -INFINITY
+    else:
+        lo0 = x[start]
+        hi0 = x[start]
+    lo1 = lo2 = lo3 = lo0
+    hi1 = hi2 = hi3 = hi0
+    if mask != NULL:
+        for i in range(start, stop):
+            a = x[i]
+            if pix_t is float or pix_t is double:
+                nan += (a != a)
+            if mask[i]:
+                if not seen and (pix_t is not float and pix_t is not double or a == a):
+                    lo0 = hi0 = a
+                    seen = True
+                lo0 = a if a < lo0 else lo0
+                hi0 = a if a > hi0 else hi0
+        lo1 = lo2 = lo3 = lo0
+        hi1 = hi2 = hi3 = hi0
+        if not seen:
+            res[0] = INFINITY
+            res[1] = -INFINITY
+            res[2] = nan
+            return
+    else:
+        # NaN is found by poisoning: a - a is 0 for finite values and NaN for NaN or +-inf, so four
+        # extra add chains replace a compare-and-count per pixel; only a poisoned chunk is recounted
+        z0 = z1 = z2 = z3 = 0
+        while i + 4 <= stop:
+            a = x[i]
+            b = x[i + 1]
+            c = x[i + 2]
+            d = x[i + 3]
+            lo0 = a if a < lo0 else lo0
+            lo1 = b if b < lo1 else lo1
+            lo2 = c if c < lo2 else lo2
+            lo3 = d if d < lo3 else lo3
+            hi0 = a if a > hi0 else hi0
+            hi1 = b if b > hi1 else hi1
+            hi2 = c if c > hi2 else hi2
+            hi3 = d if d > hi3 else hi3
+            if pix_t is float or pix_t is double:
+                z0 = z0 + (a - a)
+                z1 = z1 + (b - b)
+                z2 = z2 + (c - c)
+                z3 = z3 + (d - d)
+            i += 4
+        while i < stop:
+            a = x[i]
+            lo0 = a if a < lo0 else lo0
+            hi0 = a if a > hi0 else hi0
+            if pix_t is float or pix_t is double:
+                z0 = z0 + (a - a)
+            i += 1
+        if pix_t is float or pix_t is double:
+            z0 = (z0 + z1) + (z2 + z3)
+            if z0 != z0:
+                for i in range(start, stop):
+                    nan += x[i] != x[i]
+    res[0] = min(min(<double>lo0, <double>lo1), min(<double>lo2, <double>lo3))
+    res[1] = max(max(<double>hi0, <double>hi1), max(<double>hi2, <double>hi3))
     res[2] = nan
 
 
-def finite_range(const flt_t[::1] x, Py_ssize_t nchunks):
-    """``[min, max, n_nan]`` of a float array; min and max ignore NaN (+-inf count)."""
+def value_range(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t nchunks):
+    """``[min, max, n_nan]`` of ``x`` (min and max of the masked pixels only when ``mask`` is
+    non-empty, +-inf if none; NaNs are counted over every pixel and never are the min or max)."""
     cdef Py_ssize_t n = x.shape[0], c, start, stop
+    cdef const pix_t* xp = &x[0]
+    cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
     res_arr = np.empty((nchunks, 3), np.float64)
     cdef double[:, ::1] res = res_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1):
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
         _chunk(n, nchunks, c, &start, &stop)
-        _range_chunk(x, &res[c, 0], start, stop)
+        if stop > start:
+            _range_chunk(xp, mp, &res[c, 0], start, stop)
+        else:
+            res[c, 0] = INFINITY
+            res[c, 1] = -INFINITY
+            res[c, 2] = 0
     return np.array([res_arr[:, 0].min(), res_arr[:, 1].max(), res_arr[:, 2].sum()])
 
 
-cdef inline Py_ssize_t _bin_of(double v, const double[::1] edges, Py_ssize_t nb, double first,
+cdef inline Py_ssize_t _bin_of(double v, const double* edges, Py_ssize_t nb, double first,
                                double scale) noexcept nogil:
     # NumPy's guess, then walk to the bin whose edges bracket v (NumPy corrects by one step; a walk
     # gives the same bin whenever that step suffices and the right bin when it does not)
@@ -134,29 +229,44 @@ cdef inline Py_ssize_t _bin_of(double v, const double[::1] edges, Py_ssize_t nb,
     return i
 
 
-cdef void _bin_chunk(const flt_t[::1] x, const double[::1] edges, double lo, double hi, double first,
-                     double scale, int64_t* row, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    cdef Py_ssize_t i, nb = edges.shape[0] - 1
-    cdef double v
-    for i in range(start, stop):
-        v = x[i]
-        if v >= lo and v <= hi:
-            row[_bin_of(v, edges, nb, first, scale)] += 1
-        elif v != v:
-            row[nb] += 1
+cdef inline Py_ssize_t _slot(double v, const double* edges, Py_ssize_t nb, double lo, double hi,
+                             double first, double scale) noexcept nogil:
+    # bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi]
+    if v >= lo and v <= hi:
+        return _bin_of(v, edges, nb, first, scale)
+    return nb if v != v else nb + 1
+
+
+cdef void _bin_chunk(const flt_t* x, const double* edges, Py_ssize_t nb, double lo, double hi,
+                     double first, double scale, uint32_t* tab, Py_ssize_t start,
+                     Py_ssize_t stop) noexcept nogil:
+    # four sub-tables, as in _vc_chunk: neighbouring pixels usually fall in the same bin
+    cdef Py_ssize_t i = start, w = nb + 2
+    while i + 4 <= stop:
+        tab[_slot(x[i], edges, nb, lo, hi, first, scale)] += 1
+        tab[w + _slot(x[i + 1], edges, nb, lo, hi, first, scale)] += 1
+        tab[2 * w + _slot(x[i + 2], edges, nb, lo, hi, first, scale)] += 1
+        tab[3 * w + _slot(x[i + 3], edges, nb, lo, hi, first, scale)] += 1
+        i += 4
+    while i < stop:
+        tab[_slot(x[i], edges, nb, lo, hi, first, scale)] += 1
+        i += 1
 
 
 def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi, double first,
                double scale, Py_ssize_t nchunks):
     """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``, last
-    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen."""
-    cdef Py_ssize_t n = x.shape[0], nb = edges.shape[0] - 1, c, k, start, stop
-    priv_arr = np.zeros((nchunks, nb + 1), np.int64)
-    cdef int64_t[:, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1):
+    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must hold
+    fewer than 2**32 pixels."""
+    cdef Py_ssize_t n = x.shape[0], nb = edges.shape[0] - 1, c, start, stop
+    cdef const flt_t* xp = &x[0]
+    cdef const double* ep = &edges[0]
+    priv_arr = np.zeros((nchunks, 4, nb + 2), np.uint32)
+    cdef uint32_t[:, :, ::1] priv = priv_arr
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
         _chunk(n, nchunks, c, &start, &stop)
-        _bin_chunk(x, edges, lo, hi, first, scale, &priv[c, 0], start, stop)
-    return priv_arr.sum(axis=0)
+        _bin_chunk(xp, ep, nb, lo, hi, first, scale, &priv[c, 0, 0], start, stop)
+    return priv_arr.sum(axis=(0, 1), dtype=np.int64)[: nb + 1]
 
 
 def rebin(const int64_t[::1] raw, int64_t offset, const double[::1] edges, double lo, double hi,
@@ -173,7 +283,7 @@ def rebin(const int64_t[::1] raw, int64_t offset, const double[::1] edges, doubl
                 continue
             v = <double>(offset + k)
             if v >= lo and v <= hi:
-                out[_bin_of(v, edges, nb, first, scale)] += raw[k]
+                out[_bin_of(v, &edges[0], nb, first, scale)] += raw[k]
     return out_arr
 
 
@@ -202,7 +312,7 @@ def linear_bin(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1):
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
         _chunk(n, nchunks, c, &start, &stop)
         _lin_chunk(x, w, weighted, lo, dx, ngrid, &priv[c, 0], start, stop)
     return priv_arr.sum(axis=0)
@@ -231,19 +341,19 @@ def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx,
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1):
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
         _chunk(n, nchunks, c, &start, &stop)
         _scatter_chunk(x, w, weighted, lo, dx, ngrid, bw, cutoff, &priv[c, 0], start, stop)
     return priv_arr.sum(axis=0)
 
 
-def convolve_same(const double[::1] a, const double[::1] kern):
+def convolve_same(const double[::1] a, const double[::1] kern, int nthreads):
     """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside ``a``."""
     cdef Py_ssize_t n = a.shape[0], m = kern.shape[0], h = m // 2, k, j, j0, j1
     cdef double s
     out_arr = np.empty(n, np.float64)
     cdef double[::1] out = out_arr
-    for k in prange(n, nogil=True, schedule="static"):
+    for k in prange(n, nogil=True, schedule="static", num_threads=nthreads):
         j0 = max(0, h - k)
         j1 = min(m, n + h - k)
         s = 0.0
@@ -343,58 +453,69 @@ def maxent_index(const double[::1] counts):
     return best
 
 
-cdef void _moments_block(const pix_t[::1] x, const uint8_t[::1] mask, bint use_mask, double* st,
-                         Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    cdef Py_ssize_t i, cnt = 0, nan = 0, inf = 0
-    cdef double v, s = 0, lo = INFINITY, hi = -INFINITY, mean = 0, m2 = 0, d
-    for i in range(start, stop):
-        v = <double>x[i]
-        if v != v:
-            nan += 1
-            continue
-        if v == INFINITY or v == -INFINITY:
-            inf += 1
-        if use_mask and not mask[i]:
-            continue
-        cnt += 1
-        s += v
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
-    if cnt > 0:
-        mean = s / cnt
+cdef void _moments_block(const pix_t* x, const uint8_t* mask, double* st, Py_ssize_t start,
+                         Py_ssize_t stop) noexcept nogil:
+    # shifted sums around K, a pixel of the block: var = (S2 - S1**2 / n) / n loses at most
+    # ~n * eps to cancellation, as |mean - K| <= sqrt(n) * std (the "shifted data" algorithm);
+    # four independent chains per sum keep the float64 adds from serialising
+    cdef double K = x[start], d, e, f, g, m, cnt = 0
+    cdef double s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0
+    cdef Py_ssize_t i = start
+    if mask != NULL:
+        # masked-out pixels are multiplied by 0, so a NaN or inf there still poisons S1 and is seen
         for i in range(start, stop):
-            if use_mask and not mask[i]:
-                continue
-            d = <double>x[i] - mean
-            m2 += d * d
+            m = mask[i]
+            d = (<double>x[i] - K) * m
+            s1a += d
+            s2a += d * d
+            cnt += m
+    else:
+        while i + 4 <= stop:
+            d = <double>x[i] - K
+            e = <double>x[i + 1] - K
+            f = <double>x[i + 2] - K
+            g = <double>x[i + 3] - K
+            s1a += d
+            s1b += e
+            s1c += f
+            s1d += g
+            s2a += d * d
+            s2b += e * e
+            s2c += f * f
+            s2d += g * g
+            i += 4
+        while i < stop:
+            d = <double>x[i] - K
+            s1a += d
+            s2a += d * d
+            i += 1
+        cnt = stop - start
+    s1a = (s1a + s1b) + (s1c + s1d)
+    s2a = (s2a + s2b) + (s2c + s2d)
     st[0] = cnt
-    st[1] = mean
-    st[2] = m2
-    st[3] = lo
-    st[4] = hi
-    st[5] = nan
-    st[6] = inf
+    if cnt > 0:
+        st[1] = K + s1a / cnt
+        m = s2a - s1a * s1a / cnt
+        st[2] = 0.0 if m < 0 else m  # rounding only; a NaN stays NaN
+    else:
+        st[1] = 0.0
+        st[2] = s1a * 0.0
 
 
-def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block):
-    """``[count, mean, m2, min, max, n_nan, n_inf]`` of ``x`` (of masked pixels only when ``mask`` is
-    non-empty; NaN and inf are counted over every pixel). Each block of ``block`` values is summed in
-    float64 and its squared deviations taken from its own mean while it is in cache; blocks are then
-    merged with the pairwise update of Chan, Golub & LeVeque (1979), so ``m2`` does not suffer the
-    cancellation of ``sum(x**2) - n * mean**2``."""
+def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block, int nthreads):
+    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty), accumulated
+    in float64 block by block, blocks merged with the pairwise update of Chan, Golub & LeVeque (1979).
+    A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
     cdef Py_ssize_t n = x.shape[0], nblocks = (n + block - 1) // block, b
-    cdef bint use_mask = mask.shape[0] > 0
-    st_arr = np.zeros((nblocks, 7), np.float64)
+    cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
+    cdef const pix_t* xp = &x[0]
+    st_arr = np.zeros((nblocks, 3), np.float64)
     cdef double[:, ::1] st = st_arr
-    out_arr = np.zeros(7, np.float64)
+    out_arr = np.zeros(3, np.float64)
     cdef double[::1] out = out_arr
-    cdef double na, nb_, tot, delta
-    for b in prange(nblocks, nogil=True, schedule="static"):
-        _moments_block(x, mask, use_mask, &st[b, 0], b * block, min(n, b * block + block))
-    out[3] = INFINITY
-    out[4] = -INFINITY
+    cdef double na, nb_, tot, delta, poison = 0
+    for b in prange(nblocks, nogil=True, schedule="static", num_threads=nthreads):
+        _moments_block(xp, mp, &st[b, 0], b * block, min(n, b * block + block))
     for b in range(nblocks):
         nb_ = st[b, 0]
         if nb_ > 0:
@@ -404,8 +525,7 @@ def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block):
             out[1] += delta * (nb_ / tot)
             out[2] += st[b, 2] + delta * delta * (na * nb_ / tot)
             out[0] = tot
-            out[3] = min(out[3], st[b, 3])
-            out[4] = max(out[4], st[b, 4])
-        out[5] += st[b, 5]
-        out[6] += st[b, 6]
+        else:
+            poison += st[b, 2]
+    out[2] += poison
     return out_arr

@@ -24,22 +24,30 @@ ctypedef fused flt_t:
     double
 
 
-def affine(const pix_t[::1] x, double shift, double scale, bint clip, float[::1] out):
-    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip``; returns the number of
-    NaNs met (their outputs are NaN)."""
-    cdef Py_ssize_t i, n = x.shape[0], nan = 0
+cdef void _affine_chunk(const pix_t* x, double shift, double scale, bint clip, float* out,
+                       Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    # a pure map (selects for the clip, no reduction) so the compiler vectorises it
+    cdef Py_ssize_t i
     cdef double v
-    for i in prange(n, nogil=True, schedule="static"):
-        v = (<double>x[i] - shift) * scale
-        if v != v:
-            nan += 1
-        elif clip:
-            if v < 0.0:
-                v = 0.0
-            elif v > 1.0:
-                v = 1.0
-        out[i] = <float>v
-    return nan
+    if clip:
+        for i in range(start, stop):
+            v = (<double>x[i] - shift) * scale
+            v = 0.0 if v < 0.0 else v
+            v = 1.0 if v > 1.0 else v
+            out[i] = <float>v
+    else:
+        for i in range(start, stop):
+            out[i] = <float>((<double>x[i] - shift) * scale)
+
+
+def affine(const pix_t[::1] x, double shift, double scale, bint clip, float[::1] out,
+           Py_ssize_t nchunks):
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN)."""
+    cdef Py_ssize_t n = x.shape[0], c, step = (n + nchunks - 1) // nchunks
+    cdef const pix_t* xp = &x[0]
+    cdef float* op = &out[0]
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+        _affine_chunk(xp, shift, scale, clip, op, min(n, c * step), min(n, c * step + step))
 
 
 cdef inline void _swap(flt_t* a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:

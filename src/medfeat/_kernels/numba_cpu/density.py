@@ -21,6 +21,15 @@ def max_threads():
     return numba.get_num_threads()
 
 
+def set_threads(k):
+    """Make this Python thread's parallel loops use ``k`` threads; returns the previous number, for
+    the public layer to restore (Numba's setting is per Python thread)."""
+    prev = numba.get_num_threads()
+    if k != prev:
+        numba.set_num_threads(k)
+    return prev
+
+
 @njit(cache=True, inline="always")
 def _chunk(n, nchunks, c):
     step = (n + nchunks - 1) // nchunks
@@ -31,50 +40,113 @@ def _chunk(n, nchunks, c):
 @njit(parallel=True, cache=True)
 def value_counts(x, mask, offset, nvals, nchunks):
     """Counts of each integer value ``x[i] - offset`` in ``[0, nvals)`` (of masked pixels only when
-    ``mask`` is non-empty). Values outside that range must not occur."""
+    ``mask`` is non-empty). Values outside that range must not occur. Chunks must hold fewer than
+    2**32 pixels (their private tables are uint32)."""
     n = x.size
-    priv = np.zeros((nchunks, nvals), np.int64)
+    nsub = 4 if nvals <= 256 else 2
+    priv = np.zeros((nchunks, nsub, nvals), np.uint32)
     use_mask = mask.size > 0
     for c in prange(nchunks):
         start, stop = _chunk(n, nchunks, c)
-        row = priv[c]
+        tab = priv[c]
         if use_mask:
             for i in range(start, stop):
-                if mask[i]:
-                    row[np.int64(x[i]) - offset] += 1
+                tab[0, np.int64(x[i]) - offset] += mask[i]
         else:
-            for i in range(start, stop):
-                row[np.int64(x[i]) - offset] += 1
+            # consecutive pixels often share a value; spreading them over sub-tables breaks the
+            # store-to-load dependency between their increments
+            i = start
+            if nsub == 4:
+                while i + 4 <= stop:
+                    tab[0, np.int64(x[i]) - offset] += 1
+                    tab[1, np.int64(x[i + 1]) - offset] += 1
+                    tab[2, np.int64(x[i + 2]) - offset] += 1
+                    tab[3, np.int64(x[i + 3]) - offset] += 1
+                    i += 4
+            else:
+                while i + 2 <= stop:
+                    tab[0, np.int64(x[i]) - offset] += 1
+                    tab[1, np.int64(x[i + 1]) - offset] += 1
+                    i += 2
+            while i < stop:
+                tab[0, np.int64(x[i]) - offset] += 1
+                i += 1
     out = np.zeros(nvals, np.int64)
     for k in prange(nvals):
-        s = 0
+        s = np.int64(0)
         for c in range(nchunks):
-            s += priv[c, k]
+            for j in range(nsub):
+                s += priv[c, j, k]
         out[k] = s
     return out
 
 
 @njit(parallel=True, cache=True)
-def finite_range(x, nchunks):
-    """``[min, max, n_nan]`` of a float array; min and max ignore NaN (+-inf count)."""
+def value_range(x, mask, nchunks):
+    """``[min, max, n_nan]`` of ``x`` (min and max of the masked pixels only when ``mask`` is
+    non-empty, +-inf if none; NaNs are counted over every pixel and never are the min or max)."""
     n = x.size
     res = np.empty((nchunks, 3), np.float64)
+    use_mask = mask.size > 0
+    is_float = x.dtype.kind == "f"
     for c in prange(nchunks):
         start, stop = _chunk(n, nchunks, c)
-        lo = np.inf
-        hi = -np.inf
+        lo0 = lo1 = lo2 = lo3 = np.float64(np.inf)
+        hi0 = hi1 = hi2 = hi3 = np.float64(-np.inf)
         nan = 0
-        for i in range(start, stop):
-            v = np.float64(x[i])
-            if v != v:
-                nan += 1
-            else:
-                if v < lo:
-                    lo = v
-                if v > hi:
-                    hi = v
-        res[c, 0] = lo
-        res[c, 1] = hi
+        if use_mask:
+            for i in range(start, stop):
+                a = np.float64(x[i])
+                nan += a != a
+                if mask[i]:
+                    lo0 = a if a < lo0 else lo0
+                    hi0 = a if a > hi0 else hi0
+        else:
+            # four independent min/max chains in the image's type (a NaN fails every comparison,
+            # so it is never kept); NaN is found by poisoning: a - a is 0 for finite values and NaN
+            # for NaN or +-inf, so four add chains replace a compare-and-count per pixel, and only
+            # a poisoned chunk is recounted
+            t_lo = x.dtype.type(np.inf) if is_float else x[start]
+            t_hi = x.dtype.type(-np.inf) if is_float else x[start]
+            l0 = l1 = l2 = l3 = t_lo
+            h0 = h1 = h2 = h3 = t_hi
+            z0 = z1 = z2 = z3 = x.dtype.type(0)
+            i = start
+            while i + 4 <= stop:
+                a = x[i]
+                b = x[i + 1]
+                cc = x[i + 2]
+                d = x[i + 3]
+                l0 = a if a < l0 else l0
+                l1 = b if b < l1 else l1
+                l2 = cc if cc < l2 else l2
+                l3 = d if d < l3 else l3
+                h0 = a if a > h0 else h0
+                h1 = b if b > h1 else h1
+                h2 = cc if cc > h2 else h2
+                h3 = d if d > h3 else h3
+                if is_float:
+                    z0 = z0 + (a - a)
+                    z1 = z1 + (b - b)
+                    z2 = z2 + (cc - cc)
+                    z3 = z3 + (d - d)
+                i += 4
+            while i < stop:
+                a = x[i]
+                l0 = a if a < l0 else l0
+                h0 = a if a > h0 else h0
+                if is_float:
+                    z0 = z0 + (a - a)
+                i += 1
+            lo0 = np.float64(min(min(l0, l1), min(l2, l3)))
+            hi0 = np.float64(max(max(h0, h1), max(h2, h3)))
+            if is_float:
+                z = (z0 + z1) + (z2 + z3)
+                if z != z:
+                    for i in range(start, stop):
+                        nan += x[i] != x[i]
+        res[c, 0] = min(min(lo0, lo1), min(lo2, lo3))
+        res[c, 1] = max(max(hi0, hi1), max(hi2, hi3))
         res[c, 2] = nan
     out = np.empty(3, np.float64)
     out[0] = res[:, 0].min()
@@ -99,26 +171,41 @@ def _bin_of(v, edges, nb, first, scale):
     return i
 
 
+@njit(cache=True, inline="always")
+def _slot(v, edges, nb, lo, hi, first, scale):
+    # bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi]
+    if v >= lo and v <= hi:
+        return _bin_of(v, edges, nb, first, scale)
+    return nb if v != v else nb + 1
+
+
 @njit(parallel=True, cache=True)
 def bin_counts(x, edges, lo, hi, first, scale, nchunks):
     """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``, last
-    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen."""
+    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must hold
+    fewer than 2**32 pixels."""
     n = x.size
     nb = edges.size - 1
-    priv = np.zeros((nchunks, nb + 1), np.int64)
+    priv = np.zeros((nchunks, 4, nb + 2), np.uint32)
     for c in prange(nchunks):
         start, stop = _chunk(n, nchunks, c)
-        row = priv[c]
-        for i in range(start, stop):
-            v = np.float64(x[i])
-            if v >= lo and v <= hi:
-                row[_bin_of(v, edges, nb, first, scale)] += 1
-            elif v != v:
-                row[nb] += 1
+        tab = priv[c]
+        # four sub-tables, as in value_counts: neighbouring pixels usually fall in the same bin
+        i = start
+        while i + 4 <= stop:
+            tab[0, _slot(np.float64(x[i]), edges, nb, lo, hi, first, scale)] += 1
+            tab[1, _slot(np.float64(x[i + 1]), edges, nb, lo, hi, first, scale)] += 1
+            tab[2, _slot(np.float64(x[i + 2]), edges, nb, lo, hi, first, scale)] += 1
+            tab[3, _slot(np.float64(x[i + 3]), edges, nb, lo, hi, first, scale)] += 1
+            i += 4
+        while i < stop:
+            tab[0, _slot(np.float64(x[i]), edges, nb, lo, hi, first, scale)] += 1
+            i += 1
     out = np.zeros(nb + 1, np.int64)
     for c in range(nchunks):
-        for k in range(nb + 1):
-            out[k] += priv[c, k]
+        for j in range(4):
+            for k in range(nb + 1):
+                out[k] += priv[c, j, k]
     return out
 
 
@@ -198,7 +285,7 @@ def gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, nchunks):
 
 
 @njit(parallel=True, cache=True)
-def convolve_same(a, kern):
+def convolve_same(a, kern, nthreads):
     """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside ``a``."""
     n = a.size
     m = kern.size
@@ -306,59 +393,66 @@ def maxent_index(counts):
 
 
 @njit(parallel=True, cache=True)
-def moments(x, mask, block):
-    """``[count, mean, m2, min, max, n_nan, n_inf]`` of ``x`` (of masked pixels only when ``mask`` is
-    non-empty; NaN and inf are counted over every pixel). Each block of ``block`` values is summed in
-    float64 and its squared deviations taken from its own mean while it is in cache; blocks are then
-    merged with the pairwise update of Chan, Golub & LeVeque (1979), so ``m2`` does not suffer the
-    cancellation of ``sum(x**2) - n * mean**2``."""
+def moments(x, mask, block, nthreads):
+    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty), accumulated
+    in float64 block by block, blocks merged with the pairwise update of Chan, Golub & LeVeque (1979).
+    A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
     n = x.size
     nblocks = (n + block - 1) // block
-    st = np.zeros((nblocks, 7), np.float64)
+    st = np.zeros((nblocks, 3), np.float64)
     use_mask = mask.size > 0
     for b in prange(nblocks):
         start = b * block
         stop = min(n, start + block)
-        cnt = 0
-        s = 0.0
-        lo = np.inf
-        hi = -np.inf
-        nan = 0
-        inf = 0
-        for i in range(start, stop):
-            v = np.float64(x[i])
-            if v != v:
-                nan += 1
-                continue
-            if v == np.inf or v == -np.inf:
-                inf += 1
-            if use_mask and not mask[i]:
-                continue
-            cnt += 1
-            s += v
-            if v < lo:
-                lo = v
-            if v > hi:
-                hi = v
-        m2 = 0.0
-        mean = 0.0
-        if cnt > 0:
-            mean = s / cnt
+        # shifted sums around K, a pixel of the block: var = (S2 - S1**2 / n) / n loses at most
+        # ~n * eps to cancellation, as |mean - K| <= sqrt(n) * std (the "shifted data" algorithm);
+        # four independent chains per sum keep the float64 adds from serialising
+        K = np.float64(x[start])
+        s1a = s1b = s1c = s1d = 0.0
+        s2a = s2b = s2c = s2d = 0.0
+        cnt = 0.0
+        if use_mask:
+            # masked-out pixels are multiplied by 0, so a NaN or inf there still poisons S1
             for i in range(start, stop):
-                if use_mask and not mask[i]:
-                    continue
-                d = np.float64(x[i]) - mean
-                m2 += d * d
+                m = np.float64(mask[i])
+                d = (np.float64(x[i]) - K) * m
+                s1a += d
+                s2a += d * d
+                cnt += m
+        else:
+            i = start
+            while i + 4 <= stop:
+                d = np.float64(x[i]) - K
+                e = np.float64(x[i + 1]) - K
+                f = np.float64(x[i + 2]) - K
+                g = np.float64(x[i + 3]) - K
+                s1a += d
+                s1b += e
+                s1c += f
+                s1d += g
+                s2a += d * d
+                s2b += e * e
+                s2c += f * f
+                s2d += g * g
+                i += 4
+            while i < stop:
+                d = np.float64(x[i]) - K
+                s1a += d
+                s2a += d * d
+                i += 1
+            cnt = np.float64(stop - start)
+        s1 = (s1a + s1b) + (s1c + s1d)
+        s2 = (s2a + s2b) + (s2c + s2d)
         st[b, 0] = cnt
-        st[b, 1] = mean
-        st[b, 2] = m2
-        st[b, 3] = lo
-        st[b, 4] = hi
-        st[b, 5] = nan
-        st[b, 6] = inf
-    out = np.zeros(7, np.float64)
-    out[3] = np.inf
-    out[4] = -np.inf
+        if cnt > 0:
+            st[b, 1] = K + s1 / cnt
+            m2 = s2 - s1 * s1 / cnt
+            st[b, 2] = 0.0 if m2 < 0 else m2  # rounding only; a NaN stays NaN
+        else:
+            st[b, 1] = 0.0
+            st[b, 2] = s1 * 0.0
+    out = np.zeros(3, np.float64)
+    poison = 0.0
     for b in range(nblocks):
         nb_ = st[b, 0]
         if nb_ > 0:
@@ -368,8 +462,7 @@ def moments(x, mask, block):
             out[1] += delta * (nb_ / tot)
             out[2] += st[b, 2] + delta * delta * (na * nb_ / tot)
             out[0] = tot
-            out[3] = min(out[3], st[b, 3])
-            out[4] = max(out[4], st[b, 4])
-        out[5] += st[b, 5]
-        out[6] += st[b, 6]
+        else:
+            poison += st[b, 2]
+    out[2] += poison
     return out

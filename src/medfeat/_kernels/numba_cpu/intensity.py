@@ -12,22 +12,23 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def affine(x, shift, scale, clip, out):
-    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip``; returns the number of
-    NaNs met (their outputs are NaN)."""
+def affine(x, shift, scale, clip, out, nchunks):
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN)."""
     n = x.size
-    nan = 0
-    for i in prange(n):
-        v = (np.float64(x[i]) - shift) * scale
-        if v != v:
-            nan += 1
-        elif clip:
-            if v < 0.0:
-                v = 0.0
-            elif v > 1.0:
-                v = 1.0
-        out[i] = np.float32(v)
-    return nan
+    step = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        start = min(n, c * step)
+        stop = min(n, start + step)
+        # a pure map (selects for the clip, no reduction) so LLVM vectorises it
+        if clip:
+            for i in range(start, stop):
+                v = (np.float64(x[i]) - shift) * scale
+                v = 0.0 if v < 0.0 else v
+                v = 1.0 if v > 1.0 else v
+                out[i] = np.float32(v)
+        else:
+            for i in range(start, stop):
+                out[i] = np.float32((np.float64(x[i]) - shift) * scale)
 
 
 @njit(cache=True)
