@@ -22,7 +22,8 @@ def write_png16_rgb(path, arr):
     """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
     h, w, _ = arr.shape
     raw = b"".join(b"\x00" + arr[r].astype(">u2").tobytes() for r in range(h))
-    data = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+    data = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
             + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b""))
     path.write_bytes(data)
 
@@ -102,7 +103,7 @@ def test_tiff_single_and_multipage(tmp_path):
 
 
 def test_tiff_pages_of_different_shapes_refused(tmp_path):
-    pages = [Image.fromarray(np.zeros((8, 8), np.uint8)), Image.fromarray(np.zeros((4, 6), np.uint8))]
+    pages = [Image.fromarray(np.zeros(shape, np.uint8)) for shape in ((8, 8), (4, 6))]
     pages[0].save(tmp_path / "mixed.tif", save_all=True, append_images=pages[1:])
     with pytest.raises(ImageReadError, match="cannot be stacked"):
         read_image(tmp_path / "mixed.tif")

@@ -4,8 +4,8 @@ Source: ``medmnist/info.py`` of the MedMNIST package, version 3.0.2
 (https://github.com/MedMNIST/MedMNIST, the ``INFO`` table), whose files are hosted on Zenodo record
 10519652 (https://zenodo.org/records/10519652). The 28×28 MD5 sums equal those of the earlier
 record 6496656 (medmnist 2.1.0) except for OrganAMNIST, OrganCMNIST and OrganSMNIST, which were
-re-released. Datasets: Yang et al., "MedMNIST v2", Scientific Data 10:41 (2023), CC BY 4.0 (DermaMNIST
-CC BY-NC 4.0).
+re-released. Datasets: Yang et al., "MedMNIST v2", Scientific Data 10:41 (2023), CC BY 4.0
+(DermaMNIST: CC BY-NC 4.0).
 """
 
 URL = "https://zenodo.org/records/10519652/files/{stem}.npz?download=1"

@@ -12,7 +12,11 @@ import numpy as np
 
 #: Abdominal display window (centre, width) in HU used to store the slices as uint8.
 WINDOW = (50.0, 350.0)
-TEXTURE_HU, TEXTURE_SIGMA, WHITE_HU, LESION_HU, LESION_RADIUS = 5.0, 1.0, 10.0, (40.0, 70.0), (2.0, 4.0)
+#: Noise: correlated texture (HU std, correlation length in pixels at size 64) and white noise.
+TEXTURE_HU, TEXTURE_SIGMA, WHITE_HU = 5.0, 1.0, 10.0
+#: Lesion contrast against its organ (HU, either sign) and radius (pixels at size 64). Tuned so
+#: that a kNN on raw pixels stays near chance while a local-contrast detector reaches AUC > 0.9.
+LESION_HU, LESION_RADIUS = (40.0, 70.0), (2.0, 4.0)
 
 _AIR, _FAT, _SOFT, _LIVER, _SPLEEN, _KIDNEY, _VESSEL, _BONE, _CSF, _GAS = (
     -1000.0, -100.0, 40.0, 65.0, 50.0, 220.0, 200.0, 600.0, 15.0, -600.0)
@@ -28,7 +32,8 @@ def _ellipse(yy, xx, cy, cx, ry, rx, angle):
 
 
 def _draw_anatomy(rng, yy, xx):
-    """One slice of HU values without lesion or noise, and the mask of where a lesion may sit."""
+    """One slice in HU without lesion or noise; masks of soft tissue (``allowed``), of the solid
+    organs where lesions grow, and of the bright structures (kidneys, aorta, spine)."""
     hu = np.full(yy.shape, _AIR)
     u = rng.uniform
     cy, cx = u(-0.05, 0.05), u(-0.05, 0.05)
@@ -73,11 +78,11 @@ def _draw_anatomy(rng, yy, xx):
     return hu, allowed, solid, bright
 
 
-def _lesion(rng, yy, xx, allowed, organs, bright, pixel):
-    """A small low-contrast ellipse (HU offsets) lying wholly inside an organ or soft tissue."""
+def _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale):
+    """Mask and HU offset of a small ellipse lying wholly inside the liver or spleen."""
     from scipy import ndimage
 
-    r = rng.uniform(*LESION_RADIUS) * pixel
+    r = rng.uniform(*LESION_RADIUS) * scale * pixel
     margin = int(np.ceil(r / pixel)) + 2  # the whole lesion lies inside the organ, off its border
     # away from bright structures too: a lesion is read against the organ around it
     clear = ~ndimage.binary_dilation(bright, iterations=margin + 3)
@@ -99,11 +104,9 @@ def make_slices(n, size, seed):
     """``n`` uint8 slices of ``size``×``size``, their 0/1 labels and lesion masks."""
     from scipy import ndimage
 
-    root = np.random.SeedSequence(seed)
-    label_seed, *image_seeds = root.spawn(n + 1)
+    label_seed, noise_seed, *image_seeds = np.random.SeedSequence(seed).spawn(n + 2)
     labels = np.zeros(n, dtype=np.int64)
-    labels[: n // 2] = 0
-    labels[n // 2:] = 1
+    labels[n // 2:] = 1  # exactly half carry a lesion
     labels = np.random.default_rng(label_seed).permutation(labels)
 
     grid = (np.arange(size) + 0.5) / size * 2 - 1
@@ -118,15 +121,16 @@ def make_slices(n, size, seed):
         rng = np.random.default_rng(ss)
         img, allowed, organs, bright = _draw_anatomy(rng, yy, xx)
         if labels[i]:
-            m, contrast = _lesion(rng, yy, xx, allowed, organs, bright, pixel * scale)
+            m, contrast = _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale)
             img[m] += contrast
             masks[i] = m
         hu[i] = img
         noise[i] = rng.standard_normal((size, size))
     hu = ndimage.gaussian_filter(hu, sigma=(0, 0.7 * scale, 0.7 * scale))
-    texture = ndimage.gaussian_filter(noise, sigma=(0, TEXTURE_SIGMA * scale, TEXTURE_SIGMA * scale))
+    sigma = TEXTURE_SIGMA * scale
+    texture = ndimage.gaussian_filter(noise, sigma=(0, sigma, sigma))
     texture /= texture.std(axis=(1, 2), keepdims=True)
-    white = np.random.default_rng(root.spawn(1)[0]).standard_normal(hu.shape)
+    white = np.random.default_rng(noise_seed).standard_normal(hu.shape)
     hu += TEXTURE_HU * texture + WHITE_HU * white
     c, w = WINDOW
     out = np.clip((hu - (c - w / 2)) / w, 0, 1) * 255

@@ -1,7 +1,7 @@
 """Datasets: ``(images, labels)`` splits from MedMNIST files, image folders and synthetic phantoms.
 
-Every loader returns a :class:`Dataset` of three :class:`Split` s (train, val, test). Sources without
-a validation or test split get one by :func:`stratified_split`, seeded, so a run can be repeated.
+Every loader returns a :class:`Dataset` of three :class:`Split` s (train, val, test). Sources
+without a validation or test split get one by :func:`stratified_split`, seeded, so a run can be repeated.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ class Dataset:
             images = np.asarray(images)
             labels = _as_labels(labels, f"dataset {self.name!r} {part}")
             if images.ndim < 2 or images.shape[0] != labels.shape[0]:
-                raise ValueError(f"dataset {self.name!r} {part}: {images.shape[0] if images.ndim else 0}"
-                                 f" images but {labels.shape[0]} labels (images {images.shape})")
+                count = images.shape[0] if images.ndim else 0
+                raise ValueError(f"dataset {self.name!r} {part}: {count} images but "
+                                 f"{labels.shape[0]} labels (images {images.shape})")
             if labels.size and labels.max() >= len(classes):
                 raise ValueError(f"dataset {self.name!r} {part}: label {labels.max()} but only "
                                  f"{len(classes)} classes")

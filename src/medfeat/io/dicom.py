@@ -189,7 +189,7 @@ def _floats(value):
 
 
 def _functional(ds, sequence, keyword, frame=0):
-    """``keyword`` from the per-frame functional group ``frame``, else the shared group (§C.7.6.16)."""
+    """``keyword`` from the per-frame functional group ``frame``, else the shared one (§C.7.6.16)."""
     for groups, index in (("PerFrameFunctionalGroupsSequence", frame),
                           ("SharedFunctionalGroupsSequence", 0)):
         seq = ds.get(groups, None)
@@ -202,7 +202,7 @@ def _functional(ds, sequence, keyword, frame=0):
 
 
 def _attr(ds, keyword, sequence, frame=0):
-    """A top-level attribute, falling back to the functional groups of enhanced multi-frame files."""
+    """A top-level attribute, else from the functional groups of enhanced multi-frame files."""
     value = _get(ds, keyword)
     if value is None:
         value = _functional(ds, sequence, keyword, frame)

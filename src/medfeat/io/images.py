@@ -7,8 +7,6 @@ name, so a PNG called ``scan.dcm`` still reads as a PNG.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ._errors import ImageReadError, check_file
