@@ -61,7 +61,7 @@ GREY_DTYPES = (*SUPPORTED_DTYPES, np.bool_)
 _FAMILY = "morphology"
 # Box sides at least this long use van Herk / Gil-Werman across rows (vrun); shorter ones L direct
 # row operations (combine_runs). Measured with benchmarks/bench_morphology.py.
-VH_COL = 6
+VH_COL = 5
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,318 @@
+# cython: language_level=3
+"""Cython bodies of the morphology kernels. Private: use :mod:`medfeat.kernels.morphology`.
+
+Same names, arguments and results as :mod:`medfeat._kernels.numba_cpu.morphology` (read that module's
+docstring for the array layout and the index maps):
+
+- ``hrun``: running min/max of length ``L`` along the last (contiguous) axis, by doubling passes
+  (log2 L vectorisable loops) or, for long windows, van Herk / Gil-Werman;
+- ``vrun``: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array by
+  van Herk / Gil-Werman, vectorised across the rows;
+- ``combine_runs``: min/max over shifted rows of ``hrun`` results, one row per footprint run.
+
+The loops work on raw row pointers so that the C compiler vectorises them; ``_op_acc`` exists beside
+``_op_into`` because a compiler's overlap check fails when the output is also an input, and it then
+runs the scalar loop.
+"""
+
+cimport cython
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+ctypedef fused T:
+    uint8_t
+    uint16_t
+    int16_t
+    float
+    double
+
+# Windows at least this long use van Herk / Gil-Werman along rows; shorter ones doubling passes.
+# van Herk's scans along a row are sequential, each doubling pass vectorises: measured on 2048²
+# uint8/float32, doubling was >10x faster at L = 64 and still faster at L = 1024 (see the Numba twin).
+DEF VH_ROW = 4096
+# Rows are processed in this many chunks (each thread allocates its scratch rows once).
+DEF CHUNKS = 256
+
+
+cdef inline void _op_into(T* out, const T* u, const T* v, Py_ssize_t n, bint is_max) noexcept nogil:
+    """out[x] = op(u[x], v[x]); ``out`` must be neither ``u`` nor ``v``."""
+    cdef Py_ssize_t x
+    cdef T a, b
+    if is_max:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            out[x] = b if b > a else a
+    else:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            out[x] = b if b < a else a
+
+
+cdef inline void _op_acc(T* acc, const T* v, Py_ssize_t n, bint is_max) noexcept nogil:
+    """acc[x] = op(acc[x], v[x])."""
+    cdef Py_ssize_t x
+    cdef T a, b
+    if is_max:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            acc[x] = b if b > a else a
+    else:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            acc[x] = b if b < a else a
+
+
+cdef inline void _op_scalar(T* acc, T c, Py_ssize_t n, bint is_max) noexcept nogil:
+    cdef Py_ssize_t x
+    cdef T a
+    if is_max:
+        for x in range(n):
+            a = acc[x]
+            acc[x] = c if c > a else a
+    else:
+        for x in range(n):
+            a = acc[x]
+            acc[x] = c if c < a else a
+
+
+cdef inline void _fill(T* out, T c, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        out[x] = c
+
+
+cdef inline void _scan_forward(T* out, const T* src, Py_ssize_t n, bint is_max) noexcept nogil:
+    """out[j] = op(src[0..j])."""
+    cdef Py_ssize_t j
+    cdef T m = src[0], v
+    out[0] = m
+    if is_max:
+        for j in range(1, n):
+            v = src[j]
+            m = v if v > m else m
+            out[j] = m
+    else:
+        for j in range(1, n):
+            v = src[j]
+            m = v if v < m else m
+            out[j] = m
+
+
+cdef inline void _scan_backward(T* out, const T* src, Py_ssize_t n, bint is_max) noexcept nogil:
+    """out[j] = op(src[j..n-1])."""
+    cdef Py_ssize_t j
+    cdef T m = src[n - 1], v
+    out[n - 1] = m
+    if is_max:
+        for j in range(n - 2, -1, -1):
+            v = src[j]
+            m = v if v > m else m
+            out[j] = m
+    else:
+        for j in range(n - 2, -1, -1):
+            v = src[j]
+            m = v if v < m else m
+            out[j] = m
+
+
+cdef void _hrun_rows(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval,
+                     Py_ssize_t L, bint is_max, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1,
+                     T* ext, T* a, T* b) noexcept nogil:
+    cdef Py_ssize_t ny = image.shape[1], nx = image.shape[2]
+    cdef Py_ssize_t nout = out.shape[2], ne = xmap.shape[0]
+    cdef Py_ssize_t jlo = max(x0, 0), jhi = min(x0 + nx, ne)
+    cdef Py_ssize_t r, z, y, j, s, n, p, start, stop
+    cdef const T* src
+    cdef T* orow
+    cdef T* cur
+    cdef T* nxt
+    cdef T* tmp
+    for r in range(r0, r1):
+        z = r // ny
+        y = r - z * ny
+        src = &image[z, y, 0]
+        orow = &out[z, y, 0]
+        for j in range(jlo):
+            s = xmap[j]
+            ext[j] = src[s] if s >= 0 else cval
+        if jhi > jlo:
+            memcpy(&ext[jlo], &src[jlo - x0], (jhi - jlo) * sizeof(T))
+        for j in range(max(jhi, 0), ne):
+            s = xmap[j]
+            ext[j] = src[s] if s >= 0 else cval
+        if L == 1:
+            memcpy(orow, ext, nout * sizeof(T))
+        elif L >= VH_ROW:
+            # van Herk / Gil-Werman: op from each block start (a) and to each block end (b); a window
+            # of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
+            start = 0
+            while start < ne:
+                stop = min(start + L, ne)
+                _scan_forward(&a[start], &ext[start], stop - start, is_max)
+                _scan_backward(&b[start], &ext[start], stop - start, is_max)
+                start += L
+            _op_into(orow, b, &a[L - 1], nout, is_max)
+        else:
+            # Doubling: after the pass with shift p the buffer holds op over windows of length 2p;
+            # two overlapping windows of the largest power of two p <= L cover any window.
+            n = ne - 1
+            _op_into(a, ext, &ext[1], n, is_max)
+            cur = a
+            nxt = b
+            p = 2
+            while 2 * p <= L:
+                n -= p
+                _op_into(nxt, cur, &cur[p], n, is_max)
+                tmp = cur
+                cur = nxt
+                nxt = tmp
+                p *= 2
+            _op_into(orow, cur, &cur[L - p], nout, is_max)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def hrun(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval, Py_ssize_t L,
+         bint is_max, T[:, :, ::1] out):
+    """Running min (or max) of length ``L`` along the last axis.
+
+    ``out[z, y, x] = op(ext[z, y, x:x + L])`` where ``ext`` is row ``(z, y)`` extended through
+    ``xmap`` (the row itself starts at ``ext[x0]``; ``xmap`` is only read outside it).
+    """
+    cdef Py_ssize_t nrows = image.shape[0] * image.shape[1]
+    cdef Py_ssize_t ne = xmap.shape[0]
+    cdef Py_ssize_t nchunks = min(nrows, CHUNKS)
+    cdef Py_ssize_t c
+    cdef T* ext = NULL
+    cdef T* a = NULL
+    cdef T* b = NULL
+    with nogil, parallel():
+        ext = <T*>malloc(ne * sizeof(T))
+        a = <T*>malloc(ne * sizeof(T))
+        b = <T*>malloc(ne * sizeof(T))
+        for c in prange(nchunks, schedule="static"):
+            _hrun_rows(image, xmap, x0, cval, L, is_max, out,
+                       c * nrows // nchunks, (c + 1) * nrows // nchunks, ext, a, b)
+        free(ext)
+        free(a)
+        free(b)
+
+
+cdef void _vrun_blocks(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L,
+                       bint is_max, T[:, :, ::1] out, Py_ssize_t b0, Py_ssize_t b1,
+                       T* h, T* g, T* crow) noexcept nogil:
+    """Blocks b0..b1 (over the outer axis and blocks of L output rows): see the Numba twin."""
+    cdef Py_ssize_t ne = amap.shape[0], nout = out.shape[1], nb = image.shape[2]
+    cdef Py_ssize_t nblocks = (nout + L - 1) // L
+    cdef Py_ssize_t blk, ai, start, stop, gstop, j, s, t
+    cdef const T* src
+    _fill(crow, cval, nb)
+    for blk in range(b0, b1):
+        ai = blk // nblocks
+        start = (blk - ai * nblocks) * L
+        stop = min(start + L, ne)
+        j = stop - 1
+        while j >= start:
+            s = amap[j]
+            src = &image[ai, s, 0] if s >= 0 else crow
+            t = j - start
+            if j == stop - 1:
+                memcpy(&h[t * nb], src, nb * sizeof(T))
+            else:
+                _op_into(&h[t * nb], &h[(t + 1) * nb], src, nb, is_max)
+            j -= 1
+        gstop = min(start + 2 * L - 1, ne)
+        for j in range(start + L, gstop):
+            s = amap[j]
+            src = &image[ai, s, 0] if s >= 0 else crow
+            t = j - start - L
+            if t == 0:
+                memcpy(g, src, nb * sizeof(T))
+            else:
+                _op_into(&g[t * nb], &g[(t - 1) * nb], src, nb, is_max)
+        for t in range(min(L, nout - start)):
+            if t == 0:
+                memcpy(&out[ai, start, 0], h, nb * sizeof(T))
+            else:
+                _op_into(&out[ai, start + t, 0], &h[t * nb], &g[(t - 1) * nb], nb, is_max)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L, bint is_max,
+         T[:, :, ::1] out):
+    """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
+    van Herk / Gil-Werman vectorised across the rows.
+
+    ``out[a, i, :] = op over k < L of src[a, amap[i + k], :]`` (``cval`` where the map is -1).
+    """
+    cdef Py_ssize_t nb = image.shape[2], nout = out.shape[1]
+    cdef Py_ssize_t ntotal = image.shape[0] * ((nout + L - 1) // L)
+    cdef Py_ssize_t nchunks = min(ntotal, CHUNKS)
+    cdef Py_ssize_t c
+    cdef T* h = NULL
+    cdef T* g = NULL
+    cdef T* crow = NULL
+    with nogil, parallel():
+        h = <T*>malloc(L * nb * sizeof(T))
+        g = <T*>malloc(L * nb * sizeof(T))
+        crow = <T*>malloc(nb * sizeof(T))
+        for c in prange(nchunks, schedule="static"):
+            _vrun_blocks(image, amap, cval, L, is_max, out,
+                         c * ntotal // nchunks, (c + 1) * ntotal // nchunks, h, g, crow)
+        free(h)
+        free(g)
+        free(crow)
+
+
+cdef void _combine_rows(const T[:, :, ::1] hrows, const int64_t[::1] zmap,
+                        const int64_t[::1] ymap, const int64_t[:, ::1] runs, T cval, bint is_max,
+                        bint init, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t ny = out.shape[1], nx = out.shape[2], nruns = runs.shape[0]
+    cdef Py_ssize_t r, z, y, k, k0, zs, ys
+    cdef T* orow
+    for r in range(r0, r1):
+        z = r // ny
+        y = r - z * ny
+        orow = &out[z, y, 0]
+        k0 = 0
+        if init:
+            zs = zmap[z + runs[0, 0]]
+            ys = ymap[y + runs[0, 1]]
+            if zs >= 0 and ys >= 0:
+                memcpy(orow, &hrows[zs, ys, runs[0, 2]], nx * sizeof(T))
+            else:
+                _fill(orow, cval, nx)
+            k0 = 1
+        for k in range(k0, nruns):
+            zs = zmap[z + runs[k, 0]]
+            ys = ymap[y + runs[k, 1]]
+            if zs >= 0 and ys >= 0:
+                _op_acc(orow, &hrows[zs, ys, runs[k, 2]], nx, is_max)
+            else:
+                _op_scalar(orow, cval, nx, is_max)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def combine_runs(const T[:, :, ::1] hrows, const int64_t[::1] zmap, const int64_t[::1] ymap,
+                 const int64_t[:, ::1] runs, T cval, bint is_max, bint init, T[:, :, ::1] out):
+    """Min (or max) over the footprint's runs of shifted rows of ``hrows``.
+
+    ``runs[k] = (dz, dy, xs)``: output row ``(z, y)`` takes ``hrows[zmap[z + dz], ymap[y + dy],
+    xs:xs + nx]`` (a row of ``cval`` where either map is -1). With ``init`` the first run
+    initialises ``out``; otherwise every run is combined with what ``out`` already holds.
+    """
+    cdef Py_ssize_t nrows = out.shape[0] * out.shape[1]
+    cdef Py_ssize_t nchunks = min(nrows, CHUNKS)
+    cdef Py_ssize_t c
+    with nogil:
+        for c in prange(nchunks, schedule="static"):
+            _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
+                          c * nrows // nchunks, (c + 1) * nrows // nchunks)

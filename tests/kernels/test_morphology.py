@@ -1,0 +1,422 @@
+"""medfeat.kernels.morphology against scikit-image 0.26 (the reference), every backend and dtype."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import skimage.morphology as skm
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import ndimage as ndi
+
+from medfeat.kernels import morphology as M
+from tests.conftest import CPU_BACKENDS, DTYPES, REAL_2D, load_real, load_volume, to_dtype
+
+GREY = ("erosion", "dilation", "opening", "closing")
+BINARY = ("binary_erosion", "binary_dilation", "binary_opening", "binary_closing")
+GREY_MODES = ("reflect", "constant", "nearest", "mirror", "wrap", "max", "min", "ignore")
+ALL_DTYPES = (*DTYPES, np.bool_)
+DTYPE_IDS = [np.dtype(d).name for d in DTYPES]
+ALL_DTYPE_IDS = [np.dtype(d).name for d in ALL_DTYPES]
+# Footprints the real-image tests cycle through: a box (separable path, van Herk across rows for the
+# 9-high one), a disk and a diamond (run decomposition), an asymmetric even-sized one (padding and
+# mirroring conventions).
+ASYM = np.array([[1, 1, 0, 0], [0, 1, 1, 1]], np.uint8)
+FOOTPRINTS_2D = {
+    "square3": np.ones((3, 3), np.uint8),
+    "rect9x5": np.ones((9, 5), np.uint8),
+    "disk3": skm.disk(3),
+    "diamond2": skm.diamond(2),
+    "asym2x4": ASYM,
+}
+
+
+def ref(name, image, footprint=None, **kw):
+    """scikit-image's result; its binary_* functions are deprecated in 0.26, which is not our concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return getattr(skm, name)(image, footprint, **kw)
+
+
+def ours(name, image, footprint=None, **kw):
+    return getattr(M, name)(image, footprint, **kw)
+
+
+def assert_same(got, want):
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def real_inputs(dtype):
+    """Every real 2-D image converted to ``dtype``, plus its native dtype when that is ``dtype``."""
+    out = []
+    for name in REAL_2D:
+        img = load_real(name)
+        out.append((name, to_dtype(img, dtype)))
+        if img.dtype == dtype:
+            out.append((name + "-native", img))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# equality with scikit-image on real images
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+@pytest.mark.parametrize("kernel", GREY)
+def test_grey_equals_skimage_on_real_images(kernel, dtype, backend):
+    for i, (name, img) in enumerate(real_inputs(dtype)):
+        fp_name = list(FOOTPRINTS_2D)[i % len(FOOTPRINTS_2D)]
+        fp = FOOTPRINTS_2D[fp_name]
+        got = ours(kernel, img, fp, backend=backend)
+        assert_same(got, ref(kernel, img, fp))
+        # the operation must do something on real images, or the comparison proves little
+        assert not np.array_equal(got, img), (name, fp_name)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+@pytest.mark.parametrize("kernel", BINARY)
+def test_binary_equals_skimage_on_real_images(kernel, dtype, backend):
+    for i, (name, img) in enumerate(real_inputs(dtype)):
+        if dtype != np.bool_:
+            # grey levels above the median become the non-zero pixels of a mask-like image
+            img = np.where(img > np.median(img), img, 0).astype(dtype)
+        fp = list(FOOTPRINTS_2D.values())[i % len(FOOTPRINTS_2D)]
+        got = ours(kernel, img, fp, backend=backend)
+        assert_same(got, ref(kernel, img, fp))
+        assert not np.array_equal(got, img != 0), name
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_3d_volume_equals_skimage(kernel, dtype, backend):
+    vol = to_dtype(load_volume(), dtype)
+    if kernel.startswith("binary"):
+        vol = np.where(vol > np.median(vol), vol, 0).astype(dtype)
+    for fp in (skm.ball(2), np.ones((3, 5, 3), np.uint8), np.ones((5, 1, 1), np.uint8)):
+        assert_same(ours(kernel, vol, fp, backend=backend), ref(kernel, vol, fp))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_3d_native_and_default_footprint(backend):
+    vol = load_volume()
+    for kernel in GREY + BINARY:
+        assert_same(ours(kernel, vol, backend=backend), ref(kernel, vol))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=["uint8", "float32"])
+def test_long_windows(dtype, backend):
+    """Row windows long enough for van Herk along rows; tall boxes use it across rows."""
+    img = to_dtype(load_real("camera")[:6, :80], dtype)
+    for fp in (np.ones((1, 4097), np.uint8), np.ones((31, 1), np.uint8), np.ones((7, 101), np.uint8)):
+        for kernel in ("erosion", "dilation"):
+            assert_same(ours(kernel, img, fp, backend=backend), ref(kernel, img, fp))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_footprint_sequences(backend):
+    img = load_real("camera")
+    for seq in (skm.disk(3, decomposition="sequence"), skm.diamond(3, decomposition="sequence"),
+                skm.footprint_rectangle((5, 7), decomposition="separable")):
+        for kernel in GREY:
+            assert_same(ours(kernel, img, seq, backend=backend), ref(kernel, img, seq))
+        for kernel in ("binary_erosion", "binary_dilation"):
+            mask = img > 128
+            assert_same(ours(kernel, mask, seq, backend=backend), ref(kernel, mask, seq))
+
+
+# --------------------------------------------------------------------------------------------------
+# property tests: random shapes, dtypes, footprints and modes
+
+
+@st.composite
+def cases(draw, ndim_max=3):
+    ndim = draw(st.integers(2, ndim_max))
+    side = 40 if ndim == 2 else 10
+    shape = tuple(draw(st.integers(1, side)) for _ in range(ndim))
+    dtype = np.dtype(draw(st.sampled_from(ALL_DTYPES)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if dtype == np.bool_:
+        img = rng.random(shape) < 0.5
+    elif dtype.kind == "f":
+        img = rng.normal(size=shape).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        img = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    # at most 7 a side: scipy.ndimage reads outside its buffer in 'reflect' mode once a footprint
+    # reaches four image lengths past the border, which then cannot be a reference
+    fshape = tuple(draw(st.integers(1, 7 if ndim == 2 else 4)) for _ in range(ndim))
+    fp = rng.random(fshape) < draw(st.sampled_from([0.4, 0.8, 1.0]))
+    if not fp.any():
+        fp.flat[0] = True
+    return img, fp
+
+
+@given(case=cases(), kernel=st.sampled_from(GREY), mode=st.sampled_from(GREY_MODES),
+       cval=st.integers(-3, 100), backend=st.sampled_from(CPU_BACKENDS))
+def test_grey_property(case, kernel, mode, cval, backend):
+    img, fp = case
+    if img.dtype == np.uint8 or img.dtype == np.uint16 or img.dtype == np.bool_:
+        cval = abs(cval) if img.dtype != np.bool_ else cval % 2
+    got = ours(kernel, img, fp, mode=mode, cval=cval, backend=backend)
+    assert_same(got, ref(kernel, img, fp, mode=mode, cval=cval))
+
+
+@given(case=cases(), kernel=st.sampled_from(BINARY), mode=st.sampled_from(("ignore", "max", "min")),
+       backend=st.sampled_from(CPU_BACKENDS))
+def test_binary_property(case, kernel, mode, backend):
+    img, fp = case
+    assert_same(ours(kernel, img, fp, mode=mode, backend=backend), ref(kernel, img, fp, mode=mode))
+
+
+# --------------------------------------------------------------------------------------------------
+# the dtype contract, and the caller's arrays
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+def test_dtype_contract(dtype):
+    img = to_dtype(load_real("mr_small"), dtype)
+    for kernel in GREY:
+        assert ours(kernel, img, backend="numba").dtype == dtype
+    for kernel in BINARY:
+        assert ours(kernel, img, backend="cython").dtype == np.bool_
+
+
+def test_binary_reads_nonzero_as_true_and_nan_as_true():
+    img = np.zeros((5, 5), np.float32)
+    img[2, 2] = -0.5
+    img[0, 0] = np.nan
+    got = M.binary_dilation(img, np.ones((1, 1)))
+    np.testing.assert_array_equal(got, img != 0)
+    assert_same(got, ref("binary_dilation", img, np.ones((1, 1))))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_caller_array_untouched_and_readonly_ok(backend):
+    img = load_real("camera")  # read-only
+    before = img.copy()
+    for kernel in GREY + BINARY:
+        ours(kernel, img, skm.disk(2), backend=backend)
+    np.testing.assert_array_equal(img, before)
+    # non-contiguous input
+    view = np.asarray(before)[::2, ::3]
+    assert_same(M.erosion(view, skm.disk(2), backend=backend), ref("erosion", view, skm.disk(2)))
+
+
+# --------------------------------------------------------------------------------------------------
+# one test per keyword: each must change the output
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_footprint_keyword_changes_output(kernel):
+    img = load_real("camera")
+    a = ours(kernel, img > 100 if "binary" in kernel else img, skm.disk(1))
+    b = ours(kernel, img > 100 if "binary" in kernel else img, skm.disk(4))
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_out_keyword(kernel):
+    img = load_real("camera")
+    want = ours(kernel, img)
+    out = np.zeros(img.shape, want.dtype)
+    got = ours(kernel, img, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    # a non-contiguous out is filled too
+    big = np.zeros((img.shape[0], img.shape[1] * 2), want.dtype)
+    ours(kernel, img, out=big[:, ::2])
+    np.testing.assert_array_equal(big[:, ::2], want)
+
+
+@pytest.mark.parametrize("kernel", ("erosion", "dilation"))
+def test_out_may_be_the_image(kernel):
+    img = to_dtype(load_real("camera"), np.float32)
+    want = ref(kernel, img, skm.disk(2))
+    work = img.copy()
+    assert ours(kernel, work, skm.disk(2), out=work) is work
+    np.testing.assert_array_equal(work, want)
+
+
+@pytest.mark.parametrize("kernel", GREY)
+def test_mode_keyword_changes_output(kernel):
+    img = to_dtype(load_real("ct_small"), np.float32)
+    # a symmetric footprint sees the same values under 'reflect', 'mirror' and 'nearest' (the
+    # reflected pixels are inside the window anyway); a far off-centre one tells every mode apart
+    fp = np.zeros((7, 7), np.uint8)
+    fp[0, 6] = fp[1, 5] = 1
+    results = [ours(kernel, img, fp, mode=m, cval=0.5) for m in GREY_MODES]
+    for i in range(len(results)):
+        for j in range(i + 1, len(results)):
+            pair = {GREY_MODES[i], GREY_MODES[j]}
+            # 'ignore' is 'max' for an erosion and 'min' for a dilation; opening/closing mix them
+            if pair in ({"ignore", "max"}, {"ignore", "min"}):
+                continue
+            assert not np.array_equal(results[i], results[j]), pair
+
+
+@pytest.mark.parametrize("kernel", GREY)
+def test_cval_keyword_changes_output(kernel):
+    img = to_dtype(load_real("ct_small"), np.uint16)
+    a = ours(kernel, img, skm.disk(3), mode="constant", cval=0)
+    b = ours(kernel, img, skm.disk(3), mode="constant", cval=65535)
+    assert not np.array_equal(a, b)
+    assert_same(b, ref(kernel, img, skm.disk(3), mode="constant", cval=65535))
+
+
+def test_cval_is_truncated_like_scipy():
+    img = to_dtype(load_real("camera"), np.int16)
+    for cval in (2.7, -3.5, -0.5):
+        for fp in (np.ones((3, 3)), skm.disk(2)):
+            assert_same(M.erosion(img, fp, mode="constant", cval=cval),
+                        ref("erosion", img, fp, mode="constant", cval=cval))
+
+
+@pytest.mark.parametrize("kernel", BINARY)
+def test_binary_mode_keyword_changes_output(kernel):
+    img = load_real("camera") > 100
+    results = {m: ours(kernel, img, skm.disk(3), mode=m) for m in ("ignore", "max", "min")}
+    assert not np.array_equal(results["max"], results["min"])
+    other = "min" if kernel in ("binary_erosion", "binary_opening") else "max"
+    assert not np.array_equal(results["ignore"], results[other])
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_backend_keyword(kernel):
+    img = load_real("retina")
+    a = ours(kernel, img, skm.disk(2), backend="cython")
+    b = ours(kernel, img, skm.disk(2), backend="numba")
+    c = ours(kernel, img, skm.disk(2), backend="auto")
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+
+
+def test_dilation_does_not_mirror_but_binary_dilation_does():
+    img = np.zeros((7, 7), np.uint8)
+    img[3, 3] = 1
+    fp = np.array([[0, 0, 0], [0, 1, 1], [0, 0, 0]], np.uint8)
+    assert M.dilation(img, fp)[3, 2] == 1 and M.dilation(img, fp)[3, 4] == 0
+    assert M.binary_dilation(img, fp)[3, 4] and not M.binary_dilation(img, fp)[3, 2]
+
+
+# --------------------------------------------------------------------------------------------------
+# footprint constructors
+
+
+def test_footprints_equal_skimage():
+    for r in range(0, 9):
+        for strict in (True, False):
+            assert_same(M.disk(r, strict_radius=strict), skm.disk(r, strict_radius=strict))
+        assert_same(M.diamond(r), skm.diamond(r))
+    for r in range(0, 5):
+        for strict in (True, False):
+            assert_same(M.ball(r, strict_radius=strict), skm.ball(r, strict_radius=strict))
+    for shape in ((1, 1), (2, 5), (4, 3)):
+        assert_same(M.rectangle(*shape), skm.footprint_rectangle(shape))
+    for w in (1, 2, 3):
+        assert_same(M.cube(w), skm.footprint_rectangle((w, w, w)))
+    assert_same(M.disk(2, dtype=bool), skm.disk(2, dtype=bool))
+    assert M.rectangle(2, 2, dtype=np.float32).dtype == np.float32
+
+
+def test_strict_radius_keyword_changes_output():
+    assert not np.array_equal(M.disk(3), M.disk(3, strict_radius=False))
+    assert not np.array_equal(M.ball(3), M.ball(3, strict_radius=False))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: M.disk(-1), lambda: M.disk(1.5), lambda: M.diamond("2"), lambda: M.ball(-2),
+    lambda: M.rectangle(0, 3), lambda: M.rectangle(2, 2.0), lambda: M.cube(0), lambda: M.disk(True),
+])
+def test_footprint_constructor_errors(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((0, 5), np.uint8), "image"),
+    (np.zeros(5, np.uint8), "image"),
+    (np.zeros((2, 2, 2, 2), np.uint8), "image"),
+    (np.zeros((4, 4), np.complex64), "image"),
+    (np.zeros((4, 4), object), "image"),
+    (np.zeros((4, 4), np.int64), "image"),
+    (None, "image"),
+], ids=["empty", "1d", "4d", "complex", "object", "int64", "none"])
+def test_bad_image(kernel, bad, match):
+    with pytest.raises(ValueError, match=match):
+        ours(kernel, bad)
+
+
+@pytest.mark.parametrize("kernel", GREY)
+def test_nan_raises_for_grey(kernel):
+    img = np.ones((5, 5), np.float64)
+    img[1, 1] = np.nan
+    with pytest.raises(ValueError, match="image"):
+        ours(kernel, img)
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+@pytest.mark.parametrize("fp", [np.ones(3), np.ones((3, 3, 3)), np.zeros((3, 3)),
+                                np.ones((3, 3), complex)], ids=["1d", "3d", "all-false", "complex"])
+def test_bad_footprint(kernel, fp):
+    with pytest.raises(ValueError, match="footprint"):
+        ours(kernel, np.ones((6, 6), np.uint8), fp)
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_bad_backend_and_mode(kernel):
+    img = np.ones((6, 6), np.uint8)
+    with pytest.raises(ValueError, match="backend"):
+        ours(kernel, img, backend="fortran")
+    with pytest.raises(ValueError, match="mode"):
+        ours(kernel, img, mode="bogus")
+    with pytest.raises(ValueError):  # no GPU here, or not implemented yet: a clear refusal
+        ours(kernel, img, backend="cuda")
+
+
+@pytest.mark.parametrize("kernel", BINARY)
+def test_binary_refuses_grey_modes(kernel):
+    with pytest.raises(ValueError, match="mode"):
+        ours(kernel, np.ones((6, 6), bool), mode="reflect")
+
+
+@pytest.mark.parametrize("kernel", GREY)
+@pytest.mark.parametrize("cval", [-1, 256, np.nan, "0", np.inf], ids=str)
+def test_bad_cval(kernel, cval):
+    with pytest.raises(ValueError, match="cval"):
+        ours(kernel, np.ones((6, 6), np.uint8), mode="constant", cval=cval)
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_bad_out(kernel):
+    img = np.ones((6, 6), np.uint8)
+    good = ours(kernel, img)
+    with pytest.raises(ValueError, match="out"):
+        ours(kernel, img, out=np.empty((6, 5), good.dtype))
+    with pytest.raises(ValueError, match="out"):
+        ours(kernel, img, out=np.empty((6, 6), np.float64))
+    with pytest.raises(ValueError, match="out"):
+        ours(kernel, img, out=[[0] * 6] * 6)
+
+
+def test_footprint_sequence_checked():
+    with pytest.raises(ValueError, match="footprint"):
+        M.erosion(np.ones((6, 6), np.uint8), ((np.ones((3, 3, 3)), 1),))
+
+
+def test_scipy_generate_binary_structure_is_the_default():
+    img = load_real("camera")
+    np.testing.assert_array_equal(M.erosion(img), M.erosion(img, ndi.generate_binary_structure(2, 1)))
