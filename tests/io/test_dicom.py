@@ -475,3 +475,14 @@ def test_series_multiframe_file_refused(tmp_path):
     shutil.copy(ROOT / "rtdose.dcm", tmp_path / "dose.dcm")
     with pytest.raises(ImageReadError, match="multi-frame"):
         read_series(tmp_path)
+
+
+def test_frame_does_not_decode_the_whole_file(monkeypatch):
+    import pydicom.dataset
+
+    def whole(self):
+        raise AssertionError("decoded every frame")
+
+    _, ref = reference(str(ROOT / "SC_rgb_rle_2frame.dcm"), frame=1)
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(whole))
+    np.testing.assert_array_equal(read_dicom(ROOT / "SC_rgb_rle_2frame.dcm", frame=1), ref)
