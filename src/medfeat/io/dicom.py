@@ -20,6 +20,7 @@ decoded values afterwards is written here, after the DICOM standard:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -34,6 +35,16 @@ __all__ = ["ImageMeta", "read_dicom", "read_series", "is_dicom"]
 # warnings.catch_warnings changes process-wide state, so reads that collect pydicom's warnings
 # take turns.
 _LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _collecting_warnings():
+    """pydicom warns on malformed values whenever an element is first converted (at read time or
+    much later, on access); every DICOM step runs inside this, and the messages go to
+    :attr:`ImageMeta.warnings` instead of the user's console."""
+    with _LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -156,21 +167,18 @@ def is_dicom(path):
 
 
 def _dcmread(path, *, header_only):
-    """The dataset, and the warnings pydicom gave while parsing it."""
+    """The dataset (call inside :func:`_collecting_warnings`)."""
     path = check_file(path)
     if not is_dicom(path):
         raise ImageReadError(path, "not a DICOM file: no 'DICM' prefix after the 128-byte "
                                    "preamble (PS3.10 §7.1)")
     import pydicom
 
-    with _LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=header_only)
-        except Exception as exc:  # pydicom raises many types on malformed files
-            raise ImageReadError(path, f"cannot parse the DICOM file ({type(exc).__name__}: "
-                                       f"{exc})") from exc
-    return ds, [str(w.message) for w in caught]
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=header_only)
+    except Exception as exc:  # pydicom raises many types on malformed files
+        raise ImageReadError(path, f"cannot parse the DICOM file ({type(exc).__name__}: "
+                                   f"{exc})") from exc
 
 
 def _get(ds, keyword, convert=None):
@@ -209,7 +217,7 @@ def _attr(ds, keyword, sequence, frame=0):
     return value
 
 
-def _meta(ds, path, *, shape=(), window_applied=None, warns=(), frame=0):
+def _meta(ds, path, *, shape=(), window_applied=None, frame=0):
     fm = getattr(ds, "file_meta", None)
     ts = fm.get("TransferSyntaxUID", None) if fm is not None else None
     spacing = _attr(ds, "PixelSpacing", "PixelMeasuresSequence", frame)
@@ -247,7 +255,6 @@ def _meta(ds, path, *, shape=(), window_applied=None, warns=(), frame=0):
         sop_instance_uid=_get(ds, "SOPInstanceUID", str),
         instance_number=_get(ds, "InstanceNumber", int),
         window_applied=window_applied,
-        warnings=tuple(warns),
     )
 
 
@@ -281,24 +288,20 @@ def _decode(ds, path, ts, frame):
     """Decoded stored values (YBR converted to RGB, as ``Dataset.pixel_array`` gives them)."""
     from pydicom.pixels import pixel_array
 
-    with _LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if frame is None:
-                arr = ds.pixel_array
-            else:
-                try:  # from the file: reads only that frame's bytes
-                    arr = pixel_array(path, index=frame)
-                except Exception:  # e.g. deflated data sets, which must be inflated whole
-                    arr = pixel_array(ds, index=frame)
-        except Exception as exc:
-            msg = str(exc).strip().replace("\n", " ")
-            hint = ""
-            if "Unable to decode" in msg or "does not support" in msg:
-                hint = f"; {ts.name} may need {_PROVIDERS.get(str(ts), 'another plugin')}"
-            raise ImageReadError(path, f"cannot decode the {ts.name} pixel data "
-                                       f"({type(exc).__name__}: {msg[:300]}){hint}") from exc
-    return arr, [str(w.message) for w in caught]
+    try:
+        if frame is None:
+            return ds.pixel_array
+        try:  # from the file: reads only that frame's bytes
+            return pixel_array(path, index=frame)
+        except Exception:  # e.g. deflated data sets, which must be inflated whole
+            return pixel_array(ds, index=frame)
+    except Exception as exc:
+        msg = str(exc).strip().replace("\n", " ")
+        hint = ""
+        if "Unable to decode" in msg or "does not support" in msg:
+            hint = f"; {ts.name} may need {_PROVIDERS.get(str(ts), 'another plugin')}"
+        raise ImageReadError(path, f"cannot decode the {ts.name} pixel data "
+                                   f"({type(exc).__name__}: {msg[:300]}){hint}") from exc
 
 
 def _lut(item, ds, what, path):
@@ -483,8 +486,16 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
     """
     if frame is not None and (isinstance(frame, bool) or not isinstance(frame, (int, np.integer))):
         raise ValueError(f"frame must be an int or None, got {frame!r}")
-    ds, warns = _dcmread(path, header_only=False)
-    path = os.fspath(path)
+    with _collecting_warnings() as caught:
+        out, meta = _read_dicom(os.fspath(path), window, frame, window_index)
+        warns = tuple(str(w.message) for w in caught)
+    if not return_meta:
+        return out
+    return out, dataclasses.replace(meta, warnings=warns)
+
+
+def _read_dicom(path, window, frame, window_index):
+    ds = _dcmread(path, header_only=False)
     ts = _check_decodable(ds, path)
     try:
         nframes = int(ds.get("NumberOfFrames", 1) or 1)
@@ -494,8 +505,7 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
         frame = int(frame)
         if not 0 <= frame < nframes:
             raise ValueError(f"frame={frame} is out of range: {path!r} has {nframes} frame(s)")
-    arr, more = _decode(ds, path, ts, frame)
-    warns += more
+    arr = _decode(ds, path, ts, frame)
     try:
         photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
         if photometric == "PALETTE COLOR":
@@ -508,7 +518,7 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
             full_scale = float(2 ** int(ds.get("BitsStored", 8) or 8) - 1)
         colour = values.ndim >= 3 and values.shape[-1] == 3 and (
             int(ds.get("SamplesPerPixel", 1) or 1) == 3 or photometric == "PALETTE COLOR")
-        meta = _meta(ds, path, shape=values.shape, warns=warns, frame=frame or 0)
+        meta = _meta(ds, path, shape=values.shape, frame=frame or 0)
     except ImageReadError:
         raise
     except Exception as exc:  # malformed attributes surface here
@@ -526,10 +536,7 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
             values, applied = _voi(values, ds, path, window, window_index, meta, frame)
             if photometric == "MONOCHROME1":
                 values = 1.0 - values
-    out = values.astype(np.float32)
-    if not return_meta:
-        return out
-    return out, dataclasses.replace(meta, window_applied=applied)
+    return values.astype(np.float32), dataclasses.replace(meta, window_applied=applied)
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,12 +596,14 @@ def read_series(folder, *, window=None, series_uid=None, return_meta=False):
     if not paths:
         raise ImageReadError(folder, "no DICOM files in the folder")
     headers = []
-    for p in paths:
-        ds, _ = _dcmread(p, header_only=True)
-        try:
-            headers.append((p, _meta(ds, p)))
-        except Exception as exc:
-            raise ImageReadError(p, f"malformed attributes ({type(exc).__name__}: {exc})") from exc
+    with _collecting_warnings():  # the slices are read again below, keeping their warnings
+        for p in paths:
+            ds = _dcmread(p, header_only=True)
+            try:
+                headers.append((p, _meta(ds, p)))
+            except Exception as exc:
+                raise ImageReadError(p, f"malformed attributes ({type(exc).__name__}: "
+                                        f"{exc})") from exc
     uids = sorted({m.series_uid or "" for _, m in headers})
     if series_uid is not None:
         headers = [(p, m) for p, m in headers if m.series_uid == series_uid]
