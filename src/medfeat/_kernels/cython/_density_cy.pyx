@@ -140,7 +140,8 @@ cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssiz
         for i in range(start, stop):
             a = x[i]
             if pix_t is float or pix_t is double:
-                nan += (a != a)
+                # NaN anywhere, and infinity outside the mask, are counted
+                nan += (a != a) or (not mask[i] and (a - a) != 0)
             if mask[i]:
                 if not seen and (pix_t is not float and pix_t is not double or a == a):
                     lo0 = hi0 = a
@@ -195,8 +196,9 @@ cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssiz
 
 
 def value_range(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t nchunks):
-    """``[min, max, n_nan]`` of ``x`` (min and max of the masked pixels only when ``mask`` is
-    non-empty, +-inf if none; NaNs are counted over every pixel and never are the min or max)."""
+    """``[min, max, n_bad]`` of ``x``: min and max of the masked pixels only when ``mask`` is
+    non-empty (+-inf if none), never NaN; ``n_bad`` counts NaNs over every pixel and, with a mask,
+    infinities outside it (those inside show in min or max)."""
     cdef Py_ssize_t n = x.shape[0], c, start, stop
     cdef const pix_t* xp = &x[0]
     cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL

@@ -83,8 +83,9 @@ def value_counts(x, mask, offset, nvals, nchunks):
 
 @njit(parallel=True, cache=True)
 def value_range(x, mask, nchunks):
-    """``[min, max, n_nan]`` of ``x`` (min and max of the masked pixels only when ``mask`` is
-    non-empty, +-inf if none; NaNs are counted over every pixel and never are the min or max)."""
+    """``[min, max, n_bad]`` of ``x``: min and max of the masked pixels only when ``mask`` is
+    non-empty (+-inf if none), never NaN; ``n_bad`` counts NaNs over every pixel and, with a mask,
+    infinities outside it (those inside show in min or max)."""
     n = x.size
     res = np.empty((nchunks, 3), np.float64)
     use_mask = mask.size > 0
@@ -97,7 +98,8 @@ def value_range(x, mask, nchunks):
         if use_mask:
             for i in range(start, stop):
                 a = np.float64(x[i])
-                nan += a != a
+                # NaN anywhere, and infinity outside the mask, are counted
+                nan += (a != a) or (not mask[i] and (a - a) != 0)
                 if mask[i]:
                     lo0 = a if a < lo0 else lo0
                     hi0 = a if a > hi0 else hi0

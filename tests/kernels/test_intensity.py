@@ -1,0 +1,214 @@
+"""normalize against float64 NumPy references, on every CPU backend and dtype, real images and volumes,
+masks, and random inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from medfeat.kernels.intensity import METHODS, normalize
+from tests.conftest import CPU_BACKENDS, DTYPES, REAL_2D, load_real, load_volume, to_dtype
+from tests.kernels.test_density import images
+
+DTYPE_NAMES = [np.dtype(d).name for d in DTYPES] + ["native"]
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _image(name, dtype):
+    img = load_real(name)
+    return img if dtype == "native" else to_dtype(img, dtype)
+
+
+def _window(img):
+    """A window covering the middle of the image's intensities (so all three regions occur)."""
+    x = img.astype(np.float64)
+    lo, hi = np.percentile(x, [20, 80])
+    return {"center": float((lo + hi) / 2), "width": float(max(hi - lo, 1e-3))}
+
+
+def reference(img, method, mask=None, lower=1, upper=99, center=None, width=None):
+    """The float64 NumPy computation each method is defined as."""
+    x = img.astype(np.float64)
+    s = x if mask is None else x[mask]
+    if method == "zscore":
+        sd = s.std()
+        return (x - s.mean()) / (sd if sd > 0 else 1.0)
+    if method == "minmax":
+        r = s.max() - s.min()
+        return (x - s.min()) / (r if r > 0 else 1.0)
+    if method == "percentile":
+        a, b = np.percentile(s, [lower, upper])
+        r = b - a
+        return np.clip((x - a) / (r if r > 0 else 1.0), 0, 1)
+    return np.clip((x - (center - width / 2)) / width, 0, 1)
+
+
+def _kwargs(img, method):
+    return _window(img) if method == "window" else {}
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("name", REAL_2D)
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_normalize_matches_numpy_on_real_images(backend, name, dtype):
+    img = _image(name, dtype)
+    mask = img > np.percentile(img, 30)
+    for method in METHODS:
+        kw = _kwargs(img, method)
+        for m in (None, mask):
+            got = normalize(img, method, mask=m, backend=backend, **kw)
+            assert got.dtype == np.float32 and got.shape == img.shape
+            np.testing.assert_allclose(got, reference(img, method, m, **kw), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+def test_normalize_volume(backend, method):
+    vol = load_volume()
+    kw = _kwargs(vol, method)
+    got = normalize(vol, method, backend=backend, **kw)
+    assert got.shape == vol.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, reference(vol, method, **kw), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_zscore_float32_precision(backend):
+    # a large offset and small spread: float32 accumulation would lose the variance entirely
+    rng = np.random.default_rng(1)
+    img = (10000 + rng.normal(0, 0.5, size=(300, 301))).astype(np.float32)
+    got = normalize(img, backend=backend)
+    np.testing.assert_allclose(got, reference(img, "zscore"), rtol=RTOL, atol=ATOL)
+    got = normalize(img, "minmax", backend=backend)
+    np.testing.assert_allclose(got, reference(img, "minmax"), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_constant_image_maps_to_zero(backend, dtype):
+    img = np.full((7, 9), 5, dtype)
+    for method in ("zscore", "minmax", "percentile"):
+        out = normalize(img, method, backend=backend)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, 0)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_mask_statistics_only_output_everywhere(backend):
+    img = to_dtype(load_real("camera"), np.float32)
+    mask = img < np.median(img)
+    out = normalize(img, "minmax", mask=mask, backend=backend)
+    np.testing.assert_allclose(out[mask].min(), 0, atol=ATOL)
+    np.testing.assert_allclose(out[mask].max(), 1, atol=ATOL)
+    assert (out[~mask] > 1).any()  # whole image written, with the masked region's statistics
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@given(
+    img=images(min_side=2, min_dims=2, max_dims=3, bound=1e4),
+    method=st.sampled_from(METHODS),
+    use_mask=st.booleans(),
+    data=st.data(),
+)
+def test_normalize_property(backend, img, method, use_mask, data):
+    mask = None
+    if use_mask:
+        mask = data.draw(hnp.arrays(bool, img.shape))
+        if not mask.any():
+            mask.flat[0] = True
+    kw = {}
+    if method == "percentile":
+        lower = data.draw(st.floats(0, 99))
+        kw = {"lower": lower, "upper": data.draw(st.floats(lower + 0.5, 100))}
+    elif method == "window":
+        kw = {"center": data.draw(st.floats(-1e4, 1e4)), "width": data.draw(st.floats(1e-2, 1e4))}
+    got = normalize(img, method, mask=mask, backend=backend, **kw)
+    ref = reference(img, method, mask, **kw)
+    scale = max(1.0, np.abs(ref).max())
+    np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL * scale)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_keywords_change_output(backend):
+    img = _image("mr_small", "native")
+    mask = img > np.percentile(img, 50)
+    base = {m: normalize(img, m, backend=backend, **_kwargs(img, m)) for m in METHODS}
+    assert not np.allclose(base["zscore"], base["minmax"])
+    assert not np.allclose(base["percentile"], base["minmax"])
+    assert not np.allclose(normalize(img, "percentile", lower=20, backend=backend),
+                           base["percentile"])
+    assert not np.allclose(normalize(img, "percentile", upper=60, backend=backend),
+                           base["percentile"])
+    kw = _window(img)
+    assert not np.allclose(normalize(img, "window", center=kw["center"] + 50, width=kw["width"],
+                                     backend=backend), base["window"])
+    assert not np.allclose(normalize(img, "window", center=kw["center"], width=kw["width"] * 2,
+                                     backend=backend), base["window"])
+    for m in ("zscore", "minmax", "percentile"):
+        assert not np.allclose(normalize(img, m, mask=mask, backend=backend), base[m])
+
+
+def test_backends_agree():
+    img = _image("retina", "float32")
+    a = normalize(img, backend="cython")
+    b = normalize(img, backend="numba")
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_does_not_modify_input(backend):
+    img = to_dtype(load_real("ct_small"), np.float64).copy()
+    mask = img > 0.5
+    before, mbefore = img.copy(), mask.copy()
+    for method in METHODS:
+        normalize(img, method, mask=mask, backend=backend, **_kwargs(img, method))
+    np.testing.assert_array_equal(img, before)
+    np.testing.assert_array_equal(mask, mbefore)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_bad_arguments(backend):
+    img = np.arange(64, dtype=np.float32).reshape(8, 8)
+    with pytest.raises(ValueError, match="method"):
+        normalize(img, "robust", backend=backend)
+    for lo, hi in ((50, 40), (-1, 50), (10, 101), (np.nan, 50), ("1", 99)):
+        with pytest.raises(ValueError, match="lower|upper"):
+            normalize(img, "percentile", lower=lo, upper=hi, backend=backend)
+    with pytest.raises(ValueError, match="center and width"):
+        normalize(img, "window", center=3, backend=backend)
+    with pytest.raises(ValueError, match="width"):
+        normalize(img, "window", center=3, width=0, backend=backend)
+    with pytest.raises(ValueError, match="center"):
+        normalize(img, "window", center=np.inf, width=2, backend=backend)
+    with pytest.raises(ValueError, match="center"):
+        normalize(img, "zscore", center=3, backend=backend)
+    with pytest.raises(ValueError, match="mask"):
+        normalize(img, mask=np.ones((4, 4), bool), backend=backend)
+    with pytest.raises(ValueError, match="mask"):
+        normalize(img, mask=np.zeros(img.shape, bool), backend=backend)
+    with pytest.raises(ValueError, match="backend"):
+        normalize(img, backend="fortran")
+    for v in (np.nan, np.inf):
+        x = img.copy()
+        x[2, 3] = v
+        for method in ("zscore", "minmax", "percentile"):
+            with pytest.raises(ValueError, match="NaN"):
+                normalize(x, method, backend=backend)
+            mask = np.zeros(x.shape, bool)
+            mask[0] = True  # the bad pixel is outside the mask: still refused
+            with pytest.raises(ValueError, match="NaN"):
+                normalize(x, method, mask=mask, backend=backend)
+    x = img.copy()
+    x[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        normalize(x, "window", center=3, width=2, backend=backend)
+    # infinity has a defined window: it saturates
+    x[2, 3] = np.inf
+    assert normalize(x, "window", center=3, width=2, backend=backend)[2, 3] == 1
+    for bad, word in [(np.zeros((0, 3)), "image"), (np.float64(1), "image"),
+                      (np.ones((3, 3), np.complex128), "image"), (np.ones((3, 3), np.int64), "image"),
+                      (np.ones((3, 3), object), "image"), (None, "image")]:
+        with pytest.raises(ValueError, match=word):
+            normalize(bad, backend=backend)
