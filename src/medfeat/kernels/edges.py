@@ -347,8 +347,8 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     check_choice(mode, tuple(_MODES), name="mode")
     cval = _check_cval(cval)
     auto = AUTO_CANNY
-    _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
-    _, edges = get_kernel(_FAMILY, "canny_edges", backend, auto=auto, image=image)
+    # resolve the backend before any work, so that an unavailable one fails first
+    get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=image)
 
     # Thresholds exactly as scikit-image derives them (same order of checks and divisions).
     dtype_max = _DTYPE_MAX[img.dtype]
@@ -382,13 +382,23 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=image)
         eroded = erode(mask.view(np.uint8))
     eps = np.array([np.finfo(dtype).eps], dtype=dtype)
-    smoothed, magnitude = smooth(f, _gaussian_weights(float(sigma)), _MODES[mode], cval,
-                                 bleed_src, bleed_kind, eps)
+    weights = _gaussian_weights(float(sigma))
     if use_quantiles:
+        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
+        _, edges = get_kernel(_FAMILY, "canny_edges", backend, auto=auto, image=image)
+        smoothed, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
         low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
-    # scikit-image passes the low threshold through a C float, and treats 0 as "above zero".
+        return edges(smoothed, magnitude, eroded, _low_value(low), _compare_value(high, dtype))
+    # Thresholds known up front: one sweep, no full-size smoothed or magnitude image.
+    _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=image)
+    return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
+                 _low_value(low), _compare_value(high, dtype))
+
+
+def _low_value(low):
+    """scikit-image passes the low threshold through a C float, and treats 0 as "above zero"."""
     with np.errstate(over="ignore"):
         low32 = np.float32(low)
     if low32 == 0:
         low32 = np.float32(1e-14)
-    return edges(smoothed, magnitude, eroded, float(low32), _compare_value(high, dtype))
+    return float(low32)

@@ -611,3 +611,12 @@ def canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
         _hysteresis(&label[0, 0], H, W, &out[0, 0], stack)
         free(stack)
     return out_arr
+
+
+def canny_fused(const floating[:, ::1] image, const double[::1] weights, int mode, double cval,
+                const floating[:, ::1] bleed_src, int bleed_kind, const floating[::1] eps,
+                const unsigned char[:, ::1] eroded, double low, double high):
+    """The whole Canny detector for absolute thresholds: :func:`canny_smooth` then
+    :func:`canny_edges` (same arguments, same result)."""
+    smoothed, mag = canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps)
+    return canny_edges(smoothed, mag, eroded, low, high)

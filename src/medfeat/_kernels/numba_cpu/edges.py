@@ -358,99 +358,119 @@ def _hpass(line, W, weights, R, acc):
 
 
 @njit(**_OPTS)
-def _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed, r0, r1):
+def _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, epsT, acc, line, bline,
+                brow, srow):
+    """Row ``i`` of Canny's smoothed image into ``srow`` (dtype of ``image``)."""
     H, W = image.shape
     R = (weights.shape[0] - 1) // 2
     tconv = image.dtype.type
-    epsT = eps[0]
+    _vpass(image, i, weights, R, mode, cval, acc, line)
+    _hpad(line, W, R, mode, cval)
+    if bleed_kind == 2:
+        _vpass(bleed_src, i, weights, R, mode, cval, acc, bline)
+        _hpad(bline, W, R, mode, cval)
+        _hpass(bline, W, weights, R, acc)
+        for j in range(W):
+            brow[j] = tconv(acc[j]) + epsT
+    elif bleed_kind == 1:
+        # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
+        # pass differs from the interior value only within R of the left and right borders.
+        r = weights[R]
+        for k in range(R, 0, -1):
+            a = 1.0 if i - k >= 0 else cval
+            b = 1.0 if i + k < H else cval
+            r += (a + b) * weights[R + k]
+        rT = np.float64(tconv(r))
+        for j in range(W + 2 * R):
+            bline[j] = rT if R <= j < R + W else cval
+        if W > 2 * R + 1:
+            inner = tconv(_hpoint(bline, R, weights, R)) + epsT
+            for j in range(W):
+                brow[j] = inner
+            for j in range(R):
+                brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+                jj = W - 1 - j
+                brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
+        else:
+            for j in range(W):
+                brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+    _hpass(line, W, weights, R, acc)
+    if bleed_kind == 0:
+        for j in range(W):
+            srow[j] = acc[j]
+    else:
+        for j in range(W):
+            srow[j] = tconv(acc[j]) / brow[j]
+
+
+@njit(**_OPTS)
+def _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed, r0, r1):
+    W = image.shape[1]
+    R = (weights.shape[0] - 1) // 2
     acc = np.empty(W)
     line = np.empty(W + 2 * R)
     bline = np.empty(W + 2 * R)
     brow = np.empty(W, image.dtype)
     for i in range(r0, r1):
-        _vpass(image, i, weights, R, mode, cval, acc, line)
-        _hpad(line, W, R, mode, cval)
-        if bleed_kind == 2:
-            _vpass(bleed_src, i, weights, R, mode, cval, acc, bline)
-            _hpad(bline, W, R, mode, cval)
-            _hpass(bline, W, weights, R, acc)
-            for j in range(W):
-                brow[j] = tconv(acc[j]) + epsT
-        elif bleed_kind == 1:
-            # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
-            # pass differs from the interior value only within R of the left and right borders.
-            r = weights[R]
-            for k in range(R, 0, -1):
-                a = 1.0 if i - k >= 0 else cval
-                b = 1.0 if i + k < H else cval
-                r += (a + b) * weights[R + k]
-            rT = np.float64(tconv(r))
-            for j in range(W + 2 * R):
-                bline[j] = rT if R <= j < R + W else cval
-            if W > 2 * R + 1:
-                inner = tconv(_hpoint(bline, R, weights, R)) + epsT
-                for j in range(W):
-                    brow[j] = inner
-                for j in range(R):
-                    brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
-                    jj = W - 1 - j
-                    brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
-            else:
-                for j in range(W):
-                    brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
-        _hpass(line, W, weights, R, acc)
-        srow = smoothed[i]
-        if bleed_kind == 0:
-            for j in range(W):
-                srow[j] = acc[j]
-        else:
-            for j in range(W):
-                srow[j] = tconv(acc[j]) / brow[j]
+        _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, eps[0], acc, line,
+                    bline, brow, smoothed[i])
+
+
+@njit(**_OPTS)
+def _pad_diff(srow, p, e):
+    """A smoothed row as float64 in ``p[1:W + 1]`` (reflect-padded) and its rounded central
+    differences ``e[j] = T(p[j + 2] - p[j])`` (SciPy's first Sobel pass along axis 1)."""
+    W = srow.shape[0]
+    tconv = srow.dtype.type
+    p1 = p[1 : W + 1]
+    for j in range(W):
+        p1[j] = srow[j]
+    _pad_line(p, W, REFLECT, 0.0, 0.0)
+    p0 = p[0:W]
+    p2 = p[2 : W + 2]
+    for j in range(W):
+        e[j] = tconv(p2[j] - p0[j])
+
+
+@njit(**_OPTS)
+def _mag_row(pu, pd, eu, em, ed, dv, mrow, irow, jrow):
+    """Sobel responses (``irow``, ``jrow``) and magnitude of one row from its neighbours' padded
+    rows ``pu``/``pd`` and the three rows' differences, with SciPy's rounding."""
+    W = mrow.shape[0]
+    tconv = mrow.dtype.type
+    for j in range(W + 2):
+        dv[j] = tconv(pd[j] - pu[j])
+    dv0 = dv[0:W]
+    dv1 = dv[1 : W + 1]
+    dv2 = dv[2 : W + 2]
+    for j in range(W):
+        isob = tconv(2.0 * dv1[j] + (np.float64(dv0[j]) + dv2[j]))
+        jsob = tconv(2.0 * em[j] + (eu[j] + ed[j]))
+        irow[j] = isob
+        jrow[j] = jsob
+        mrow[j] = np.sqrt(isob * isob + jsob * jsob)
 
 
 @njit(**_OPTS)
 def _magnitude_rows(smoothed, mag, r0, r1):
+    # Rows roll through a ring keyed by row number, so each smoothed row is converted and
+    # differenced once (rows needed at any time: x - 1, x, x + 1, consecutive after reflection).
     H, W = smoothed.shape
-    tconv = smoothed.dtype.type
-    pu = np.empty(W + 2)
-    pm = np.empty(W + 2)
-    pd = np.empty(W + 2)
+    P = np.empty((3, W + 2))
+    E = np.empty((3, W))
+    held = np.full(3, -1, np.int64)
     dv = np.empty(W + 2)
-    dv0 = dv[0:W]
-    dv1 = dv[1 : W + 1]
-    dv2 = dv[2 : W + 2]
+    junk_i = np.empty(W, smoothed.dtype)
+    junk_j = np.empty(W, smoothed.dtype)
     for x in range(r0, r1):
         iu = _map(x - 1, H, REFLECT)
         idn = _map(x + 1, H, REFLECT)
-        su = smoothed[iu]
-        sm = smoothed[x]
-        sd = smoothed[idn]
-        pu1 = pu[1 : W + 1]
-        pm1 = pm[1 : W + 1]
-        pd1 = pd[1 : W + 1]
-        for j in range(W):
-            pu1[j] = su[j]
-            pm1[j] = sm[j]
-            pd1[j] = sd[j]
-        _pad_line(pu, W, REFLECT, 0.0, 0.0)
-        _pad_line(pm, W, REFLECT, 0.0, 0.0)
-        _pad_line(pd, W, REFLECT, 0.0, 0.0)
-        for j in range(W + 2):
-            dv[j] = tconv(pd[j] - pu[j])
-        pu0 = pu[0:W]
-        pu2 = pu[2 : W + 2]
-        pm0 = pm[0:W]
-        pm2 = pm[2 : W + 2]
-        pd0 = pd[0:W]
-        pd2 = pd[2 : W + 2]
-        mrow = mag[x]
-        for j in range(W):
-            isob = tconv(2.0 * dv1[j] + (dv0[j] + dv2[j]))
-            eu = np.float64(tconv(pu2[j] - pu0[j]))
-            em = np.float64(tconv(pm2[j] - pm0[j]))
-            ed = np.float64(tconv(pd2[j] - pd0[j]))
-            jsob = tconv(2.0 * em + (eu + ed))
-            mrow[j] = np.sqrt(isob * isob + jsob * jsob)
+        for r in (iu, x, idn):
+            if held[r % 3] != r:
+                _pad_diff(smoothed[r], P[r % 3], E[r % 3])
+                held[r % 3] = r
+        _mag_row(P[iu % 3], P[idn % 3], E[iu % 3], E[x % 3], E[idn % 3], dv, mag[x], junk_i,
+                 junk_j)
 
 
 @njit(parallel=True, **_OPTS)
@@ -538,6 +558,104 @@ def _nms_rows(smoothed, mag, eroded, low, high, label, r0, r1):
             lab[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
 
 
+@njit(**_OPTS)
+def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab):
+    """Non-maximum suppression and double threshold of one interior row into ``lab`` (1 weak,
+    2 strong), given its Sobel responses. Branch-free (every neighbour loaded, the right one
+    selected) so that it vectorises; the arithmetic is scikit-image's, rounding included."""
+    W = Mc.shape[0]
+    n = W - 2
+    Mu0, Mu1, Mu2 = Mu[0:n], Mu[1 : n + 1], Mu[2 : n + 2]
+    Mc0, Mc1, Mc2 = Mc[0:n], Mc[1 : n + 1], Mc[2 : n + 2]
+    Md0, Md1, Md2 = Md[0:n], Md[1 : n + 1], Md[2 : n + 2]
+    ir = irow[1 : n + 1]
+    jr = jrow[1 : n + 1]
+    em = emrow[1 : n + 1]
+    lb = lab[1 : n + 1]
+    for j in range(n):
+        m = Mc1[j]
+        isob = ir[j]
+        jsob = jr[j]
+        ai = abs(isob)
+        aj = abs(jsob)
+        mu0 = Mu0[j]
+        mu1 = Mu1[j]
+        mu2 = Mu2[j]
+        mc0 = Mc0[j]
+        mc2 = Mc2[j]
+        md0 = Md0[j]
+        md1 = Md1[j]
+        md2 = Md2[j]
+        c1 = (isob > 0) == (jsob > 0)
+        vert = (c1 & (ai > aj)) | ((not c1) & (not (ai < aj)))
+        num = aj if vert else ai
+        den = ai if vert else aj
+        w = num / den
+        n11 = (md1 if c1 else mu1) if vert else mc2
+        n21 = (mu1 if c1 else md1) if vert else mc0
+        n12 = md2 if c1 else mu2
+        n22 = mu0 if c1 else md0
+        keep = ((n12 * w + n11 * (1.0 - w)) <= m) & ((n22 * w + n21 * (1.0 - w)) <= m)
+        keep = keep & (m >= low) & (em[j] != 0)
+        lb[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
+
+
+@njit(**_OPTS)
+def _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, epsT, eroded, low, high,
+                label, r0, r1):
+    """Smoothing, gradients, magnitude and suppression of rows [r0, r1) in one sweep: smoothed
+    rows and magnitude rows live in small rings, so no full-size intermediate image is written."""
+    H, W = image.shape
+    R = (weights.shape[0] - 1) // 2
+    T = image.dtype
+    acc = np.empty(W)
+    line = np.empty(W + 2 * R)
+    bline = np.empty(W + 2 * R)
+    brow = np.empty(W, T)
+    srow = np.empty(W, T)
+    P = np.empty((4, W + 2))  # smoothed rows (padded, float64), ring keyed by row % 4
+    E = np.empty((4, W))
+    sheld = np.full(4, -1, np.int64)
+    M = np.empty((3, W), T)  # magnitude / isobel / jsobel rows, ring keyed by row % 3
+    IS = np.empty((3, W), T)
+    JS = np.empty((3, W), T)
+    mheld = np.full(3, -1, np.int64)
+    dv = np.empty(W + 2)
+    ones = np.ones(W, np.uint8)
+    has_mask = eroded.shape[0] > 0
+    for x in range(max(r0, 1), min(r1, H - 1)):
+        for y in (x - 1, x, x + 1):
+            if mheld[y % 3] == y:
+                continue
+            iu = _map(y - 1, H, REFLECT)
+            idn = _map(y + 1, H, REFLECT)
+            for r in (iu, y, idn):
+                if sheld[r % 4] != r:
+                    _smooth_row(image, r, weights, mode, cval, bleed_src, bleed_kind, epsT, acc,
+                                line, bline, brow, srow)
+                    _pad_diff(srow, P[r % 4], E[r % 4])
+                    sheld[r % 4] = r
+            _mag_row(P[iu % 4], P[idn % 4], E[iu % 4], E[y % 4], E[idn % 4], dv, M[y % 3],
+                     IS[y % 3], JS[y % 3])
+            mheld[y % 3] = y
+        _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
+                 eroded[x] if has_mask else ones, low, high, label[x])
+
+
+@njit(parallel=True, **_OPTS)
+def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high):
+    """The whole Canny detector for absolute thresholds: :func:`canny_smooth` and
+    :func:`canny_edges` fused row by row (same arguments, same result)."""
+    H, W = image.shape
+    label = np.zeros((H, W), np.uint8)
+    # fewer, larger blocks than elsewhere: each block recomputes a few rows above its start
+    nch = max(1, min(H // 16, 16))
+    for c in prange(nch):
+        _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
+                    label, c * H // nch, (c + 1) * H // nch)
+    return _finish(label)
+
+
 @njit(parallel=True, **_OPTS)
 def canny_edges(smoothed, mag, eroded, low, high):
     """Bilinear non-maximum suppression, double threshold and hysteresis: the Canny edge map.
@@ -551,30 +669,48 @@ def canny_edges(smoothed, mag, eroded, low, high):
     nch = _chunks(H)
     for c in prange(nch):
         _nms_rows(smoothed, mag, eroded, low, high, label, c * H // nch, (c + 1) * H // nch)
-    return _hysteresis(label)
+    return _finish(label)
+
+
+@njit(parallel=True, **_OPTS)
+def _finish(label):
+    """Hysteresis, then the label image turned in place into the boolean edge map."""
+    _hysteresis(label)
+    flat = label.ravel()
+    nch = _chunks(label.shape[0])
+    for c in prange(nch):
+        for p in range(c * flat.size // nch, (c + 1) * flat.size // nch):
+            flat[p] = flat[p] == 3
+    return label.view(np.bool_)
 
 
 @njit(**_OPTS)
 def _hysteresis(label):
-    """Keep the candidates 8-connected to a strong one (label 2): a stack-based flood fill."""
+    """Mark (as 3) the candidates 8-connected to a strong one (label 2): a stack-based flood fill.
+
+    Most of the image holds no candidate, so the search for seeds skips eight bytes at a time."""
     H, W = label.shape
     flat = label.ravel()
-    out = np.zeros(H * W, np.bool_)
-    stack = np.empty(H * W, np.int64)  # untouched pages cost nothing
-    for p in range(H * W):
-        if flat[p] != 2 or out[p]:
+    n = H * W
+    words = flat[: n - n % 8].view(np.uint64)
+    stack = np.empty(n, np.int64)  # untouched pages cost nothing
+    for wi in range(words.size + 1):
+        if wi < words.size and words[wi] == 0:
             continue
-        out[p] = True
-        stack[0] = p
-        top = 1
-        while top > 0:
-            top -= 1
-            q = stack[top]
-            # candidates never touch the image border, so every neighbour index is valid
-            for off in (-W - 1, -W, -W + 1, -1, 1, W - 1, W, W + 1):
-                nb = q + off
-                if flat[nb] != 0 and not out[nb]:
-                    out[nb] = True
-                    stack[top] = nb
-                    top += 1
-    return out.reshape((H, W))
+        stop = min(n, 8 * wi + 8) if wi < words.size else n
+        for p in range(8 * wi, stop):
+            if flat[p] != 2:
+                continue
+            flat[p] = 3
+            stack[0] = p
+            top = 1
+            while top > 0:
+                top -= 1
+                q = stack[top]
+                # candidates never touch the image border, so every neighbour index is valid
+                for off in (-W - 1, -W, -W + 1, -1, 1, W - 1, W, W + 1):
+                    nb = q + off
+                    if flat[nb] == 1 or flat[nb] == 2:
+                        flat[nb] = 3
+                        stack[top] = nb
+                        top += 1
