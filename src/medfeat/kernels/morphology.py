@@ -62,6 +62,9 @@ _FAMILY = "morphology"
 # Box sides at least this long use van Herk / Gil-Werman across rows (vrun); shorter ones L direct
 # row operations (combine_runs). Measured with benchmarks/bench_morphology.py.
 VH_COL = 5
+# Output rows per band of the one-pass run kernel: the halo of (footprint height - 1) run rows is
+# recomputed per band, and a band's run rows should stay in cache.
+BAND = 32
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,6 +378,7 @@ class _Kernels:
         self.hrun = get_kernel(_FAMILY, "hrun", backend, auto=(backend,))[1]
         self.vrun = get_kernel(_FAMILY, "vrun", backend, auto=(backend,))[1]
         self.combine_runs = get_kernel(_FAMILY, "combine_runs", backend, auto=(backend,))[1]
+        self.minmax_runs = get_kernel(_FAMILY, "minmax_runs", backend, auto=(backend,))[1]
 
 
 def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
@@ -399,7 +403,7 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
     origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
     kz, ky, kx = box.shape
 
-    if box.all():
+    if box.all() and (kz > 1 or ky >= VH_COL):
         return _separable(k, src3, dst3, (kz, ky, kx), origin, is_max, mode, cval, dst)
 
     zmap = _axis_map(nz, origin[0], nz + origin[0] + kz - 1, mode)
@@ -417,6 +421,18 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
             ends = np.nonzero(d == -1)[0]
             for s, e in zip(starts, ends):
                 runs_by_len.setdefault(int(e - s), []).append((jz, jy, int(s)))
+    if kz == 1:
+        # One parallel pass: each band of output rows computes the run rows it needs (a few rows
+        # of halo recomputed per band) and combines them while they are in cache. Planar
+        # footprints only: for a 3-D one every band would recompute whole planes kz times over.
+        lengths = np.array(sorted(runs_by_len), dtype=np.int64)
+        pairs = np.zeros((len(lengths), 2), np.int64)
+        pairs[:, 1] = np.arange(len(lengths))
+        runs = np.array([(p, jy, xs) for p, length in enumerate(lengths)
+                         for _, jy, xs in runs_by_len[int(length)]], dtype=np.int64)
+        k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs,
+                      is_max, BAND, dst3)
+        return dst
     hbuf = np.empty(nz * ny * (nx + kx - 1), src.dtype)
     first = True
     for length in sorted(runs_by_len):

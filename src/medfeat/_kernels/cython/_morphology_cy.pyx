@@ -121,59 +121,70 @@ cdef inline void _scan_backward(T* out, const T* src, Py_ssize_t n, bint is_max)
             out[j] = m
 
 
-cdef void _hrun_rows(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval,
-                     Py_ssize_t L, bint is_max, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1,
-                     T* ext, T* a, T* b) noexcept nogil:
-    cdef Py_ssize_t ny = image.shape[1], nx = image.shape[2]
-    cdef Py_ssize_t nout = out.shape[2], ne = xmap.shape[0]
+cdef inline void _fill_ext(const T* src, Py_ssize_t nx, const int64_t[::1] xmap, Py_ssize_t x0,
+                           T cval, T* ext) noexcept nogil:
+    """The extended row: ``src`` starts at ``ext[x0]``, the borders come through ``xmap``."""
+    cdef Py_ssize_t ne = xmap.shape[0]
     cdef Py_ssize_t jlo = max(x0, 0), jhi = min(x0 + nx, ne)
-    cdef Py_ssize_t r, z, y, j, s, n, p, start, stop
-    cdef const T* src
-    cdef T* orow
+    cdef Py_ssize_t j, s
+    for j in range(jlo):
+        s = xmap[j]
+        ext[j] = src[s] if s >= 0 else cval
+    if jhi > jlo:
+        memcpy(&ext[jlo], &src[jlo - x0], (jhi - jlo) * sizeof(T))
+    for j in range(max(jhi, 0), ne):
+        s = xmap[j]
+        ext[j] = src[s] if s >= 0 else cval
+
+
+cdef void _row_run(const T* ext, Py_ssize_t L, Py_ssize_t nout, bint is_max, T* a, T* b,
+                   T* orow) noexcept nogil:
+    """orow[x] = op(ext[x:x + L]) for x < nout; ``a`` and ``b`` are scratch rows like ``ext``."""
+    cdef Py_ssize_t ne = nout + L - 1
+    cdef Py_ssize_t n, p, start, stop
     cdef T* cur
     cdef T* nxt
     cdef T* tmp
+    if L == 1:
+        memcpy(orow, ext, nout * sizeof(T))
+    elif L >= VH_ROW:
+        # van Herk / Gil-Werman: op from each block start (a) and to each block end (b); a window
+        # of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
+        start = 0
+        while start < ne:
+            stop = min(start + L, ne)
+            _scan_forward(&a[start], &ext[start], stop - start, is_max)
+            _scan_backward(&b[start], &ext[start], stop - start, is_max)
+            start += L
+        _op_into(orow, b, &a[L - 1], nout, is_max)
+    else:
+        # Doubling: after the pass with shift p the buffer holds op over windows of length 2p;
+        # two overlapping windows of the largest power of two p <= L cover any window.
+        n = ne - 1
+        _op_into(a, ext, &ext[1], n, is_max)
+        cur = a
+        nxt = b
+        p = 2
+        while 2 * p <= L:
+            n -= p
+            _op_into(nxt, cur, &cur[p], n, is_max)
+            tmp = cur
+            cur = nxt
+            nxt = tmp
+            p *= 2
+        _op_into(orow, cur, &cur[L - p], nout, is_max)
+
+
+cdef void _hrun_rows(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval,
+                     Py_ssize_t L, bint is_max, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1,
+                     T* ext, T* a, T* b) noexcept nogil:
+    cdef Py_ssize_t ny = image.shape[1], nx = image.shape[2], nout = out.shape[2]
+    cdef Py_ssize_t r, z, y
     for r in range(r0, r1):
         z = r // ny
         y = r - z * ny
-        src = &image[z, y, 0]
-        orow = &out[z, y, 0]
-        for j in range(jlo):
-            s = xmap[j]
-            ext[j] = src[s] if s >= 0 else cval
-        if jhi > jlo:
-            memcpy(&ext[jlo], &src[jlo - x0], (jhi - jlo) * sizeof(T))
-        for j in range(max(jhi, 0), ne):
-            s = xmap[j]
-            ext[j] = src[s] if s >= 0 else cval
-        if L == 1:
-            memcpy(orow, ext, nout * sizeof(T))
-        elif L >= VH_ROW:
-            # van Herk / Gil-Werman: op from each block start (a) and to each block end (b); a window
-            # of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
-            start = 0
-            while start < ne:
-                stop = min(start + L, ne)
-                _scan_forward(&a[start], &ext[start], stop - start, is_max)
-                _scan_backward(&b[start], &ext[start], stop - start, is_max)
-                start += L
-            _op_into(orow, b, &a[L - 1], nout, is_max)
-        else:
-            # Doubling: after the pass with shift p the buffer holds op over windows of length 2p;
-            # two overlapping windows of the largest power of two p <= L cover any window.
-            n = ne - 1
-            _op_into(a, ext, &ext[1], n, is_max)
-            cur = a
-            nxt = b
-            p = 2
-            while 2 * p <= L:
-                n -= p
-                _op_into(nxt, cur, &cur[p], n, is_max)
-                tmp = cur
-                cur = nxt
-                nxt = tmp
-                p *= 2
-            _op_into(orow, cur, &cur[L - p], nout, is_max)
+        _fill_ext(&image[z, y, 0], nx, xmap, x0, cval, ext)
+        _row_run(ext, L, nout, is_max, a, b, &out[z, y, 0])
 
 
 @cython.boundscheck(False)
@@ -196,7 +207,7 @@ def hrun(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cva
         ext = <T*>malloc(ne * sizeof(T))
         a = <T*>malloc(ne * sizeof(T))
         b = <T*>malloc(ne * sizeof(T))
-        for c in prange(nchunks, schedule="static"):
+        for c in prange(nchunks, schedule="dynamic"):
             _hrun_rows(image, xmap, x0, cval, L, is_max, out,
                        c * nrows // nchunks, (c + 1) * nrows // nchunks, ext, a, b)
         free(ext)
@@ -263,7 +274,7 @@ def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L
         h = <T*>malloc(L * nb * sizeof(T))
         g = <T*>malloc(L * nb * sizeof(T))
         crow = <T*>malloc(nb * sizeof(T))
-        for c in prange(nchunks, schedule="static"):
+        for c in prange(nchunks, schedule="dynamic"):
             _vrun_blocks(image, amap, cval, L, is_max, out,
                          c * ntotal // nchunks, (c + 1) * ntotal // nchunks, h, g, crow)
         free(h)
@@ -313,6 +324,88 @@ def combine_runs(const T[:, :, ::1] hrows, const int64_t[::1] zmap, const int64_
     cdef Py_ssize_t nchunks = min(nrows, CHUNKS)
     cdef Py_ssize_t c
     with nogil:
-        for c in prange(nchunks, schedule="static"):
+        for c in prange(nchunks, schedule="dynamic"):
             _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
                           c * nrows // nchunks, (c + 1) * nrows // nchunks)
+
+
+cdef void _runs_bands(const T[:, :, ::1] image, const int64_t[::1] zmap, const int64_t[::1] ymap,
+                      const int64_t[::1] xmap, Py_ssize_t x0, T cval, const int64_t[::1] lengths,
+                      const int64_t[:, ::1] pairs, const int64_t[:, ::1] runs, bint is_max,
+                      Py_ssize_t band, T[:, :, ::1] out, Py_ssize_t t0, Py_ssize_t t1,
+                      T* hb, T* ext, T* a, T* b) noexcept nogil:
+    """Bands t0..t1 of ``minmax_runs`` (see the Numba twin); ``hb`` holds
+    ``npairs * (band + ky - 1)`` run rows of ``ne`` values."""
+    cdef Py_ssize_t nz = out.shape[0], ny = out.shape[1], nx = out.shape[2]
+    cdef Py_ssize_t ne = xmap.shape[0], ky = ymap.shape[0] - ny + 1
+    cdef Py_ssize_t npairs = pairs.shape[0], nruns = runs.shape[0]
+    cdef Py_ssize_t nbands = (ny + band - 1) // band, hrows = band + ky - 1
+    cdef Py_ssize_t t, z, y0, y1, y, j, p, k, dz, last_dz, L, nout, zs, ys
+    cdef T* hrow
+    cdef T* orow
+    for t in range(t0, t1):
+        z = t // nbands
+        y0 = (t - z * nbands) * band
+        y1 = min(y0 + band, ny)
+        for j in range(y1 - y0 + ky - 1):
+            ys = ymap[y0 + j]
+            last_dz = -1
+            for p in range(npairs):
+                dz = pairs[p, 0]
+                L = lengths[pairs[p, 1]]
+                nout = ne - L + 1
+                zs = zmap[z + dz]
+                hrow = &hb[(p * hrows + j) * ne]
+                if zs < 0 or ys < 0:
+                    _fill(hrow, cval, nout)
+                    continue
+                if dz != last_dz:
+                    _fill_ext(&image[zs, ys, 0], nx, xmap, x0, cval, ext)
+                    last_dz = dz
+                _row_run(ext, L, nout, is_max, a, b, hrow)
+        for y in range(y0, y1):
+            orow = &out[z, y, 0]
+            j = y - y0
+            memcpy(orow, &hb[(runs[0, 0] * hrows + j + runs[0, 1]) * ne + runs[0, 2]],
+                   nx * sizeof(T))
+            for k in range(1, nruns):
+                _op_acc(orow, &hb[(runs[k, 0] * hrows + j + runs[k, 1]) * ne + runs[k, 2]], nx,
+                        is_max)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def minmax_runs(const T[:, :, ::1] image, const int64_t[::1] zmap, const int64_t[::1] ymap,
+                const int64_t[::1] xmap, Py_ssize_t x0, T cval, const int64_t[::1] lengths,
+                const int64_t[:, ::1] pairs, const int64_t[:, ::1] runs, bint is_max,
+                Py_ssize_t band, T[:, :, ::1] out):
+    """The whole min (or max) over a footprint cut into runs, in one parallel pass.
+
+    ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz``, computed
+    for the rows a band of output needs; ``runs[k] = (p, dy, xs)``: output row ``(z, y)`` combines
+    row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
+    """
+    cdef Py_ssize_t ny = out.shape[1]
+    cdef Py_ssize_t ne = xmap.shape[0], ky = ymap.shape[0] - ny + 1
+    cdef Py_ssize_t nbands = (ny + band - 1) // band
+    cdef Py_ssize_t ntotal = out.shape[0] * nbands
+    cdef Py_ssize_t nchunks = min(ntotal, CHUNKS)
+    cdef Py_ssize_t hsize = pairs.shape[0] * (band + ky - 1) * ne
+    cdef Py_ssize_t c
+    cdef T* hb = NULL
+    cdef T* ext = NULL
+    cdef T* a = NULL
+    cdef T* b = NULL
+    with nogil, parallel():
+        hb = <T*>malloc(hsize * sizeof(T))
+        ext = <T*>malloc(ne * sizeof(T))
+        a = <T*>malloc(ne * sizeof(T))
+        b = <T*>malloc(ne * sizeof(T))
+        # dynamic: a thread that the OS preempts does not hold back a fixed share of the bands
+        for c in prange(nchunks, schedule="dynamic"):
+            _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
+                        c * ntotal // nchunks, (c + 1) * ntotal // nchunks, hb, ext, a, b)
+        free(hb)
+        free(ext)
+        free(a)
+        free(b)

@@ -27,6 +27,8 @@ VH_ROW = 4096
 # Rows are processed in this many chunks (each allocates its scratch rows once): enough to balance
 # the load over the threads, few enough that the allocations do not count.
 CHUNKS = 256
+# The one-pass run kernel allocates a band buffer per chunk (up to a few MB): fewer, larger chunks.
+BAND_CHUNKS = 16
 
 
 @njit(cache=True)
@@ -114,58 +116,71 @@ def _scan_backward(out, src, n, is_max):
 
 
 @njit(cache=True)
+def _fill_ext(src, xmap, x0, cval, ext):
+    """The extended row: ``src`` starts at ``ext[x0]``, the borders come through ``xmap``."""
+    nx = src.shape[0]
+    ne = xmap.shape[0]
+    jlo = max(x0, 0)
+    jhi = min(x0 + nx, ne)
+    for j in range(jlo):
+        s = xmap[j]
+        ext[j] = src[s] if s >= 0 else cval
+    if jhi > jlo:
+        _copy(ext[jlo:], src[jlo - x0:], jhi - jlo)
+    for j in range(max(jhi, 0), ne):
+        s = xmap[j]
+        ext[j] = src[s] if s >= 0 else cval
+
+
+@njit(cache=True)
+def _row_run(ext, L, nout, is_max, a, b, orow):
+    """orow[x] = op(ext[x:x + L]) for x < nout; ``a`` and ``b`` are scratch rows like ``ext``."""
+    ne = nout + L - 1
+    if L == 1:
+        _copy(orow, ext, nout)
+    elif L >= VH_ROW:
+        # van Herk / Gil-Werman: op over each block of L from its start (a) and to its end (b);
+        # a window of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
+        for start in range(0, ne, L):
+            stop = min(start + L, ne)
+            _scan_forward(a[start:], ext[start:], stop - start, is_max)
+            _scan_backward(b[start:], ext[start:], stop - start, is_max)
+        _op_into(orow, b, a[L - 1:], nout, is_max)
+    else:
+        # Doubling: after the pass with shift p, the buffer holds op over windows of length 2p;
+        # two overlapping windows of the largest power of two p <= L then cover any window.
+        n = ne - 1
+        _op_into(a, ext, ext[1:], n, is_max)
+        p = 2
+        cur_a = True
+        while 2 * p <= L:
+            n -= p
+            if cur_a:
+                _op_into(b, a, a[p:], n, is_max)
+            else:
+                _op_into(a, b, b[p:], n, is_max)
+            cur_a = not cur_a
+            p *= 2
+        if cur_a:
+            _op_into(orow, a, a[L - p:], nout, is_max)
+        else:
+            _op_into(orow, b, b[L - p:], nout, is_max)
+
+
+@njit(cache=True)
 def _hrun_rows(image, xmap, x0, cval, L, is_max, out, r0, r1):
     """Rows r0..r1 (flattened over planes and rows) of :func:`hrun`."""
-    ny, nx = image.shape[1], image.shape[2]
+    ny = image.shape[1]
     nout = out.shape[2]
     ne = xmap.shape[0]
     ext = np.empty(ne, image.dtype)
     a = np.empty(ne, image.dtype)
     b = np.empty(ne, image.dtype)
-    jlo = max(x0, 0)
-    jhi = min(x0 + nx, ne)
     for r in range(r0, r1):
         z = r // ny
         y = r - z * ny
-        src = image[z, y]
-        orow = out[z, y]
-        for j in range(jlo):
-            s = xmap[j]
-            ext[j] = src[s] if s >= 0 else cval
-        if jhi > jlo:
-            _copy(ext[jlo:], src[jlo - x0:], jhi - jlo)
-        for j in range(max(jhi, 0), ne):
-            s = xmap[j]
-            ext[j] = src[s] if s >= 0 else cval
-        if L == 1:
-            _copy(orow, ext, nout)
-        elif L >= VH_ROW:
-            # van Herk / Gil-Werman: op over each block of L from its start (a) and to its end (b);
-            # a window of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
-            for start in range(0, ne, L):
-                stop = min(start + L, ne)
-                _scan_forward(a[start:], ext[start:], stop - start, is_max)
-                _scan_backward(b[start:], ext[start:], stop - start, is_max)
-            _op_into(orow, b, a[L - 1:], nout, is_max)
-        else:
-            # Doubling: after the pass with shift p, the buffer holds op over windows of length 2p;
-            # two overlapping windows of the largest power of two p <= L then cover any window.
-            n = ne - 1
-            _op_into(a, ext, ext[1:], n, is_max)
-            p = 2
-            cur_a = True
-            while 2 * p <= L:
-                n -= p
-                if cur_a:
-                    _op_into(b, a, a[p:], n, is_max)
-                else:
-                    _op_into(a, b, b[p:], n, is_max)
-                cur_a = not cur_a
-                p *= 2
-            if cur_a:
-                _op_into(orow, a, a[L - p:], nout, is_max)
-            else:
-                _op_into(orow, b, b[L - p:], nout, is_max)
+        _fill_ext(image[z, y], xmap, x0, cval, ext)
+        _row_run(ext, L, nout, is_max, a, b, out[z, y])
 
 
 @njit(parallel=True, cache=True)
@@ -294,3 +309,66 @@ def combine_runs(hrows, zmap, ymap, runs, cval, is_max, init, out):
     for c in prange(nchunks):
         _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
                       c * nrows // nchunks, (c + 1) * nrows // nchunks)
+
+
+@njit(cache=True)
+def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
+                t0, t1):
+    """Bands t0..t1 (flattened over planes and bands of ``band`` output rows) of
+    :func:`minmax_runs`: the run rows a band needs are computed into a band-local buffer, then
+    combined, so the whole operation is one pass over the image that stays in cache."""
+    nz, ny, nx = out.shape
+    ne = xmap.shape[0]
+    ky = ymap.shape[0] - ny + 1
+    npairs = pairs.shape[0]
+    nruns = runs.shape[0]
+    nbands = (ny + band - 1) // band
+    hb = np.empty((npairs, band + ky - 1, ne), image.dtype)
+    ext = np.empty(ne, image.dtype)
+    a = np.empty(ne, image.dtype)
+    b = np.empty(ne, image.dtype)
+    for t in range(t0, t1):
+        z = t // nbands
+        y0 = (t - z * nbands) * band
+        y1 = min(y0 + band, ny)
+        for j in range(y1 - y0 + ky - 1):
+            ys = ymap[y0 + j]
+            last_dz = -1
+            have_ext = False
+            for p in range(npairs):
+                dz = pairs[p, 0]
+                L = lengths[pairs[p, 1]]
+                nout = ne - L + 1
+                zs = zmap[z + dz]
+                hrow = hb[p, j]
+                if zs < 0 or ys < 0:
+                    for x in range(nout):
+                        hrow[x] = cval
+                    continue
+                if dz != last_dz or not have_ext:
+                    _fill_ext(image[zs, ys], xmap, x0, cval, ext)
+                    last_dz = dz
+                    have_ext = True
+                _row_run(ext, L, nout, is_max, a, b, hrow)
+        for y in range(y0, y1):
+            orow = out[z, y]
+            j = y - y0
+            _copy(orow, hb[runs[0, 0], j + runs[0, 1]][runs[0, 2]:], nx)
+            for k in range(1, nruns):
+                _op_acc(orow, hb[runs[k, 0], j + runs[k, 1]][runs[k, 2]:], nx, is_max)
+
+
+@njit(parallel=True, cache=True)
+def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
+    """The whole min (or max) over a footprint cut into runs, in one parallel pass.
+
+    ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (computed
+    as :func:`hrun` would, for the rows a band of output needs); ``runs[k] = (p, dy, xs)``: output
+    row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
+    """
+    nbands = (out.shape[1] + band - 1) // band
+    ntotal = out.shape[0] * nbands
+    nchunks = min(ntotal, BAND_CHUNKS)
+    for c in prange(nchunks):
+        _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
+                    c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
