@@ -53,6 +53,12 @@ cdef inline Py_ssize_t _map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
     return p - i if i >= n else i
 
 
+# Images up to this size run on one thread. Waking the OpenMP team costs milliseconds when the
+# cores are busy: on the 2-core development machine, shared with other jobs, 2-thread medians at
+# 2048² were no better than 1 thread and at 512² 10-30x worse; from 4096² on, the second core pays.
+cdef Py_ssize_t PARALLEL_MIN_PIXELS = 2048 * 2048 + 1
+
+
 cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:
     """Row blocks, each with its own scratch rows: enough for any thread count, few enough that the
     per-block set-up is noise."""
@@ -162,9 +168,13 @@ def edge_filter_2d(const floating[:, ::1] image, floating[:, ::1] out,
     cdef int m0 = <int>modes[0], m1 = <int>modes[1]
     cdef double w0 = weights[0], w1 = weights[1]
     with nogil:
-        for c in prange(nch, schedule="dynamic"):
+        if H * W < PARALLEL_MIN_PIXELS:
             _edge_rows_2d(&image[0, 0], &out[0, 0], er, has_mask, H, W, m0, m1, cval, center,
-                          scale, w0, w1, single, c * H // nch, (c + 1) * H // nch)
+                          scale, w0, w1, single, 0, H)
+        else:
+            for c in prange(nch, schedule="dynamic"):
+                _edge_rows_2d(&image[0, 0], &out[0, 0], er, has_mask, H, W, m0, m1, cval,
+                              center, scale, w0, w1, single, c * H // nch, (c + 1) * H // nch)
     return np.asarray(out)
 
 
@@ -258,10 +268,14 @@ def edge_filter_3d(const floating[:, :, ::1] image, floating[:, :, ::1] out,
     cdef int m0 = <int>modes[0], m1 = <int>modes[1], m2 = <int>modes[2]
     cdef double w0 = weights[0], w1 = weights[1], w2 = weights[2]
     with nogil:
-        for c in prange(nch, schedule="dynamic"):
+        if nrows * W < PARALLEL_MIN_PIXELS:
             _edge_rows_3d(&image[0, 0, 0], &out[0, 0, 0], er, has_mask, D, H, W, m0, m1, m2,
-                          cval, center, scale, w0, w1, w2, single, c * nrows // nch,
-                          (c + 1) * nrows // nch)
+                          cval, center, scale, w0, w1, w2, single, 0, nrows)
+        else:
+            for c in prange(nch, schedule="dynamic"):
+                _edge_rows_3d(&image[0, 0, 0], &out[0, 0, 0], er, has_mask, D, H, W, m0, m1,
+                              m2, cval, center, scale, w0, w1, w2, single, c * nrows // nch,
+                              (c + 1) * nrows // nch)
     return np.asarray(out)
 
 
@@ -493,11 +507,17 @@ def canny_smooth(const floating[:, ::1] image, const double[::1] weights, int mo
     cdef const floating* bsrc = &bleed_src[0, 0] if bleed_kind == 2 else NULL
     cdef floating e = eps[0]
     with nogil:
-        for c in prange(nch, schedule="dynamic"):
+        if H * W < PARALLEL_MIN_PIXELS:
             _smooth_rows(&image[0, 0], H, W, &weights[0], R, mode, cval, bsrc, bleed_kind, e,
-                         &smoothed[0, 0], c * H // nch, (c + 1) * H // nch)
-        for c in prange(nch, schedule="dynamic"):
-            _magnitude_rows(&smoothed[0, 0], &mag[0, 0], H, W, c * H // nch, (c + 1) * H // nch)
+                         &smoothed[0, 0], 0, H)
+            _magnitude_rows(&smoothed[0, 0], &mag[0, 0], H, W, 0, H)
+        else:
+            for c in prange(nch, schedule="dynamic"):
+                _smooth_rows(&image[0, 0], H, W, &weights[0], R, mode, cval, bsrc, bleed_kind,
+                             e, &smoothed[0, 0], c * H // nch, (c + 1) * H // nch)
+            for c in prange(nch, schedule="dynamic"):
+                _magnitude_rows(&smoothed[0, 0], &mag[0, 0], H, W, c * H // nch,
+                                (c + 1) * H // nch)
     return smoothed_arr, mag_arr
 
 
@@ -604,9 +624,13 @@ def canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
     cdef unsigned char[:, ::1] out = out_arr.view(np.uint8)
     cdef Py_ssize_t* stack
     with nogil:
-        for c in prange(nch, schedule="dynamic"):
+        if H * W < PARALLEL_MIN_PIXELS:
             _nms_rows(&smoothed[0, 0], &mag[0, 0], er, has_mask, H, W, low, high, &label[0, 0],
-                      c * H // nch, (c + 1) * H // nch)
+                      0, H)
+        else:
+            for c in prange(nch, schedule="dynamic"):
+                _nms_rows(&smoothed[0, 0], &mag[0, 0], er, has_mask, H, W, low, high,
+                          &label[0, 0], c * H // nch, (c + 1) * H // nch)
         stack = <Py_ssize_t*>malloc(H * W * sizeof(Py_ssize_t))
         _hysteresis(&label[0, 0], H, W, &out[0, 0], stack)
         free(stack)

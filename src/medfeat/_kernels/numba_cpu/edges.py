@@ -22,6 +22,12 @@ REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
 
 _OPTS = dict(cache=True, error_model="numpy")
 
+# Images up to this size run on one thread. Waking the OpenMP team costs milliseconds when the
+# cores are busy: on the 2-core development machine, shared with other jobs, 2-thread medians at
+# 2048² were no better than 1 thread (Sobel 8.0 vs 7.7 ms, Canny 72-104 vs 56-60 ms) and at 512²
+# they were 10-30x worse; from 4096² on, the second core pays.
+PARALLEL_MIN_PIXELS = 2048 * 2048 + 1
+
 # Every parallel kernel is a prange over row blocks calling a serial worker for one block: Numba's
 # parfor lowering is slow on large loop bodies, and this keeps compile time to seconds.
 
@@ -170,6 +176,9 @@ def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, sing
     multiplies the result, as scikit-image does.
     """
     H = image.shape[0]
+    if image.size < PARALLEL_MIN_PIXELS:
+        _edge_rows_2d(image, out, eroded, modes, cval, center, scale, weights, single, 0, H)
+        return out
     nch = _chunks(H)
     for c in prange(nch):
         _edge_rows_2d(image, out, eroded, modes, cval, center, scale, weights, single,
@@ -245,6 +254,9 @@ def _edge_rows_3d(image, out, eroded, modes, cval, center, scale, weights, singl
 def edge_filter_3d(image, out, eroded, modes, cval, center, scale, weights, single):
     """3-D twin of :func:`edge_filter_2d` (``scale`` is the 2-axis smoothing normalisation)."""
     nrows = image.shape[0] * image.shape[1]
+    if image.size < PARALLEL_MIN_PIXELS:
+        _edge_rows_3d(image, out, eroded, modes, cval, center, scale, weights, single, 0, nrows)
+        return out
     nch = _chunks(nrows)
     for c in prange(nch):
         _edge_rows_3d(image, out, eroded, modes, cval, center, scale, weights, single,
@@ -300,6 +312,24 @@ def _vpass(src, i, weights, R, mode, cval, acc, line):
     H, W = src.shape
     tconv = src.dtype.type
     wc = weights[R]
+    if R == 4:
+        ia = (_map(i - 4, H, mode), _map(i - 3, H, mode), _map(i - 2, H, mode), _map(i - 1, H, mode))
+        ib = (_map(i + 4, H, mode), _map(i + 3, H, mode), _map(i + 2, H, mode), _map(i + 1, H, mode))
+        if min(min(ia), min(ib)) >= 0:
+            # sigma near 1 (the default): all nine taps in one sweep, same order of operations
+            c0 = src[i]
+            a4, a3, a2, a1 = src[ia[0]], src[ia[1]], src[ia[2]], src[ia[3]]
+            b4, b3, b2, b1 = src[ib[0]], src[ib[1]], src[ib[2]], src[ib[3]]
+            w4, w3, w2, w1 = weights[8], weights[7], weights[6], weights[5]
+            out = line[R : R + W]
+            for j in range(W):
+                t = np.float64(c0[j]) * wc
+                t += (np.float64(a4[j]) + np.float64(b4[j])) * w4
+                t += (np.float64(a3[j]) + np.float64(b3[j])) * w3
+                t += (np.float64(a2[j]) + np.float64(b2[j])) * w2
+                t += (np.float64(a1[j]) + np.float64(b1[j])) * w1
+                out[j] = tconv(t)
+            return
     for j in range(W):
         acc[j] = np.float64(src[i, j]) * wc
     for k in range(R, 0, -1):
@@ -347,6 +377,18 @@ def _hpass(line, W, weights, R, acc):
     which Numba needs to drop its negative-index handling and vectorise."""
     wc = weights[R]
     mid = line[R : R + W]
+    if R == 4:
+        l4, l3, l2, l1 = line[0:W], line[1 : W + 1], line[2 : W + 2], line[3 : W + 3]
+        r1, r2, r3, r4 = line[5 : W + 5], line[6 : W + 6], line[7 : W + 7], line[8 : W + 8]
+        w4, w3, w2, w1 = weights[8], weights[7], weights[6], weights[5]
+        for j in range(W):
+            t = mid[j] * wc
+            t += (l4[j] + r4[j]) * w4
+            t += (l3[j] + r3[j]) * w3
+            t += (l2[j] + r2[j]) * w2
+            t += (l1[j] + r1[j]) * w1
+            acc[j] = t
+        return
     for j in range(W):
         acc[j] = mid[j] * wc
     for k in range(R, 0, -1):
@@ -486,6 +528,10 @@ def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
     H, W = image.shape
     smoothed = np.empty((H, W), image.dtype)
     mag = np.empty((H, W), image.dtype)
+    if image.size < PARALLEL_MIN_PIXELS:
+        _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed, 0, H)
+        _magnitude_rows(smoothed, mag, 0, H)
+        return smoothed, mag
     nch = _chunks(H)
     for c in prange(nch):
         _smooth_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps, smoothed,
@@ -648,6 +694,10 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     :func:`canny_edges` fused row by row (same arguments, same result)."""
     H, W = image.shape
     label = np.zeros((H, W), np.uint8)
+    if image.size < PARALLEL_MIN_PIXELS:
+        _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
+                    label, 0, H)
+        return _finish(label)
     # fewer, larger blocks than elsewhere: each block recomputes a few rows above its start
     nch = max(1, min(H // 16, 16))
     for c in prange(nch):
@@ -666,21 +716,22 @@ def canny_edges(smoothed, mag, eroded, low, high):
     """
     H, W = mag.shape
     label = np.zeros((H, W), np.uint8)
+    if mag.size < PARALLEL_MIN_PIXELS:
+        _nms_rows(smoothed, mag, eroded, low, high, label, 0, H)
+        return _finish(label)
     nch = _chunks(H)
     for c in prange(nch):
         _nms_rows(smoothed, mag, eroded, low, high, label, c * H // nch, (c + 1) * H // nch)
     return _finish(label)
 
 
-@njit(parallel=True, **_OPTS)
+@njit(**_OPTS)
 def _finish(label):
     """Hysteresis, then the label image turned in place into the boolean edge map."""
     _hysteresis(label)
     flat = label.ravel()
-    nch = _chunks(label.shape[0])
-    for c in prange(nch):
-        for p in range(c * flat.size // nch, (c + 1) * flat.size // nch):
-            flat[p] = flat[p] == 3
+    for p in range(flat.size):
+        flat[p] = flat[p] == 3
     return label.view(np.bool_)
 
 
