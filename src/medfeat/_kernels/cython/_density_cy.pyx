@@ -31,6 +31,75 @@ ctypedef fused flt_t:
     double
 
 
+cdef extern from *:
+    """
+    #include <math.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* min, max and a NaN/inf poison (the sum of a - a, NaN iff some a is NaN or +-inf) of x[0:n].
+       MINPS/MAXPS compute exactly `a < m ? a : m` (a NaN a leaves m), the scalar rule below, so the
+       SIMD path gives the same min and max; compilers do not vectorise that select reduction on
+       their own without -ffast-math. */
+    #define MEDFEAT_EXTENT_TAIL(T)                                                          \
+        for (; i < n; i++) {                                                                \
+            T a = x[i];                                                                     \
+            l = a < l ? a : l;                                                              \
+            h = a > h ? a : h;                                                              \
+            z += a - a;                                                                     \
+        }                                                                                   \
+        *lo = l; *hi = h; *poison = z;
+    static void medfeat_extent_f32(const float* x, Py_ssize_t n, float* lo, float* hi,
+                                   float* poison) {
+        Py_ssize_t i = 0;
+        float l = INFINITY, h = -INFINITY, z = 0.0f;
+    #if defined(__SSE2__)
+        __m128 l0 = _mm_set1_ps(INFINITY), l1 = l0, h0 = _mm_set1_ps(-INFINITY), h1 = h0;
+        __m128 z0 = _mm_setzero_ps(), z1 = z0;
+        float buf[4];
+        int j;
+        for (; i + 8 <= n; i += 8) {
+            __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
+            l0 = _mm_min_ps(a, l0); l1 = _mm_min_ps(b, l1);
+            h0 = _mm_max_ps(a, h0); h1 = _mm_max_ps(b, h1);
+            z0 = _mm_add_ps(z0, _mm_sub_ps(a, a)); z1 = _mm_add_ps(z1, _mm_sub_ps(b, b));
+        }
+        l0 = _mm_min_ps(l1, l0); h0 = _mm_max_ps(h1, h0); z0 = _mm_add_ps(z0, z1);
+        _mm_storeu_ps(buf, l0); for (j = 0; j < 4; j++) l = buf[j] < l ? buf[j] : l;
+        _mm_storeu_ps(buf, h0); for (j = 0; j < 4; j++) h = buf[j] > h ? buf[j] : h;
+        _mm_storeu_ps(buf, z0); for (j = 0; j < 4; j++) z += buf[j];
+    #endif
+        MEDFEAT_EXTENT_TAIL(float)
+    }
+    static void medfeat_extent_f64(const double* x, Py_ssize_t n, double* lo, double* hi,
+                                   double* poison) {
+        Py_ssize_t i = 0;
+        double l = INFINITY, h = -INFINITY, z = 0.0;
+    #if defined(__SSE2__)
+        __m128d l0 = _mm_set1_pd(INFINITY), l1 = l0, h0 = _mm_set1_pd(-INFINITY), h1 = h0;
+        __m128d z0 = _mm_setzero_pd(), z1 = z0;
+        double buf[2];
+        int j;
+        for (; i + 4 <= n; i += 4) {
+            __m128d a = _mm_loadu_pd(x + i), b = _mm_loadu_pd(x + i + 2);
+            l0 = _mm_min_pd(a, l0); l1 = _mm_min_pd(b, l1);
+            h0 = _mm_max_pd(a, h0); h1 = _mm_max_pd(b, h1);
+            z0 = _mm_add_pd(z0, _mm_sub_pd(a, a)); z1 = _mm_add_pd(z1, _mm_sub_pd(b, b));
+        }
+        l0 = _mm_min_pd(l1, l0); h0 = _mm_max_pd(h1, h0); z0 = _mm_add_pd(z0, z1);
+        _mm_storeu_pd(buf, l0); for (j = 0; j < 2; j++) l = buf[j] < l ? buf[j] : l;
+        _mm_storeu_pd(buf, h0); for (j = 0; j < 2; j++) h = buf[j] > h ? buf[j] : h;
+        _mm_storeu_pd(buf, z0); for (j = 0; j < 2; j++) z += buf[j];
+    #endif
+        MEDFEAT_EXTENT_TAIL(double)
+    }
+    """
+    void medfeat_extent_f32(const float* x, Py_ssize_t n, float* lo, float* hi,
+                            float* poison) noexcept nogil
+    void medfeat_extent_f64(const double* x, Py_ssize_t n, double* lo, double* hi,
+                            double* poison) noexcept nogil
+
+
 _MAX_THREADS = None
 
 
@@ -125,7 +194,7 @@ cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssiz
                        Py_ssize_t stop) noexcept nogil:
     # four independent min/max chains in the image's own type, so the loop is not bound by one
     # compare-select latency; a NaN fails every comparison, so it never becomes a min or max
-    cdef pix_t lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3, a, b, c, d, z0, z1, z2, z3
+    cdef pix_t lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3, a, b, c, d, z0
     cdef Py_ssize_t i = start, nan = 0
     cdef bint seen = False
     if pix_t is float or pix_t is double:
@@ -155,10 +224,19 @@ cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssiz
             res[1] = -INFINITY
             res[2] = nan
             return
+    elif pix_t is float:
+        # NaN is found by poisoning: a - a is 0 for finite values and NaN for NaN or +-inf, so an
+        # add per lane replaces a compare-and-count per pixel; only a poisoned chunk is recounted
+        medfeat_extent_f32(x + start, stop - start, &lo0, &hi0, &z0)
+        if z0 != z0:
+            for i in range(start, stop):
+                nan += x[i] != x[i]
+    elif pix_t is double:
+        medfeat_extent_f64(x + start, stop - start, &lo0, &hi0, &z0)
+        if z0 != z0:
+            for i in range(start, stop):
+                nan += x[i] != x[i]
     else:
-        # NaN is found by poisoning: a - a is 0 for finite values and NaN for NaN or +-inf, so four
-        # extra add chains replace a compare-and-count per pixel; only a poisoned chunk is recounted
-        z0 = z1 = z2 = z3 = 0
         while i + 4 <= stop:
             a = x[i]
             b = x[i + 1]
@@ -172,24 +250,12 @@ cdef void _range_chunk(const pix_t* x, const uint8_t* mask, double* res, Py_ssiz
             hi1 = b if b > hi1 else hi1
             hi2 = c if c > hi2 else hi2
             hi3 = d if d > hi3 else hi3
-            if pix_t is float or pix_t is double:
-                z0 = z0 + (a - a)
-                z1 = z1 + (b - b)
-                z2 = z2 + (c - c)
-                z3 = z3 + (d - d)
             i += 4
         while i < stop:
             a = x[i]
             lo0 = a if a < lo0 else lo0
             hi0 = a if a > hi0 else hi0
-            if pix_t is float or pix_t is double:
-                z0 = z0 + (a - a)
             i += 1
-        if pix_t is float or pix_t is double:
-            z0 = (z0 + z1) + (z2 + z3)
-            if z0 != z0:
-                for i in range(start, stop):
-                    nan += x[i] != x[i]
     res[0] = min(min(<double>lo0, <double>lo1), min(<double>lo2, <double>lo3))
     res[1] = max(max(<double>hi0, <double>hi1), max(<double>hi2, <double>hi3))
     res[2] = nan
