@@ -7,17 +7,19 @@ scikit-image's result.
 
 How it is computed
 ------------------
-A flat erosion is a minimum over the footprint, a dilation a maximum. Python prepares, the compiled
-backends run three inner loops (``hrun``, ``vrun``, ``combine_runs`` in
-:mod:`medfeat._kernels.numba_cpu.morphology` and :mod:`medfeat._kernels.cython._morphology_cy`):
+A flat erosion is a minimum over the footprint, a dilation a maximum. Python prepares (footprint
+decomposition, border index maps), the compiled backends run two kernels (``minmax_runs`` and
+``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology` and
+:mod:`medfeat._kernels.cython._morphology_cy`):
 
-- A footprint whose True elements fill a box (rectangle, cube) is separable: one running min/max per
-  axis, along the rows with repeated doubling (log2 L vectorised passes) or, for long windows, the
-  van Herk / Gil-Werman algorithm (three operations per pixel whatever the length), and across rows with
-  van Herk / Gil-Werman vectorised over the columns [1]_ [2]_.
-- Any other footprint is cut into horizontal runs (chords); each distinct run length is computed once
-  for the whole image by the same running min/max, and the output is the min/max over the footprint's
-  rows of the shifted run results [3]_.
+- Any footprint is cut into horizontal runs (chords) [3]_. The image is processed in bands of rows,
+  in parallel; a band computes, for each distinct run length L, the running min/max of its rows
+  (plus a halo) by repeated doubling (log2 L vectorised passes; van Herk / Gil-Werman for very long
+  runs), then takes the min/max over the footprint's rows of the shifted results while they are
+  still in cache. One pass over the image, whatever the footprint.
+- A footprint whose True elements fill a box (rectangle, cube) is also separable: tall boxes and the
+  plane axis of cubes use van Herk / Gil-Werman across rows, vectorised over the columns, whose
+  cost per pixel does not grow with the side [1]_ [2]_.
 
 Borders are handled by index maps computed here, with scipy.ndimage's mode names and semantics.
 
@@ -59,8 +61,9 @@ GREY_MODES = ("reflect", "constant", "nearest", "mirror", "wrap", "max", "min", 
 BINARY_MODES = ("max", "min", "ignore")
 GREY_DTYPES = (*SUPPORTED_DTYPES, np.bool_)
 _FAMILY = "morphology"
-# Box sides at least this long use van Herk / Gil-Werman across rows (vrun); shorter ones L direct
-# row operations (combine_runs). Measured with benchmarks/bench_morphology.py.
+# Box sides (rows, planes) at least this long use van Herk / Gil-Werman across rows (vrun, about
+# three operations per pixel plus block bookkeeping); shorter ones L row operations in minmax_runs.
+# Measured on 2048² uint8 with one thread: 3 rows 0.4 ms, van Herk 0.5-0.8 ms whatever the length.
 VH_COL = 5
 # Output rows per band of the one-pass run kernel: the halo of (footprint height - 1) run rows is
 # recomputed per band, and a band's run rows should stay in cache.
@@ -371,13 +374,11 @@ def _as3d(a):
 
 
 class _Kernels:
-    """The three compiled loops of one backend."""
+    """The two compiled kernels of one backend."""
 
     def __init__(self, backend):
         self.backend = backend
-        self.hrun = get_kernel(_FAMILY, "hrun", backend, auto=(backend,))[1]
         self.vrun = get_kernel(_FAMILY, "vrun", backend, auto=(backend,))[1]
-        self.combine_runs = get_kernel(_FAMILY, "combine_runs", backend, auto=(backend,))[1]
         self.minmax_runs = get_kernel(_FAMILY, "minmax_runs", backend, auto=(backend,))[1]
 
 
@@ -387,93 +388,85 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
     ``src`` is C-contiguous 2-D or 3-D in the kernel dtype, ``fp`` boolean with odd sides, ``border``
     the constant border value (or None for the other modes). Returns ``dst``.
     """
-    shape = src.shape
     if dst is None:
-        dst = np.empty(shape, src.dtype)
+        dst = np.empty(src.shape, src.dtype)
     cval = border if border is not None else src.dtype.type(0)
-    src3 = _as3d(src)
-    dst3 = _as3d(dst)
-    fp3 = _as3d(fp)
-    nz, ny, nx = src3.shape
+    src3, dst3, fp3 = _as3d(src), _as3d(dst), _as3d(fp)
     # Crop the footprint to its bounding box; `origin` is the box's offset from the footprint centre.
     nzidx = np.nonzero(fp3)
     lo = [int(ix.min()) for ix in nzidx]
     hi = [int(ix.max()) + 1 for ix in nzidx]
     box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
+    if box.all():
+        _box(k, src3, dst3, box.shape, origin, is_max, mode, cval)
+    else:
+        _runs(k, src3, dst3, box, origin, is_max, mode, cval)
+    return dst
+
+
+def _runs(k, src3, dst3, box, origin, is_max, mode, cval):
+    """The footprint ``box`` (no empty border; ``origin`` = offset of its first element from the
+    centre) cut into horizontal runs, all done in one pass of ``minmax_runs``.
+
+    A 3-D footprint makes each band of output recompute its run rows for every plane offset: more
+    work than a plane-by-plane pass, but one parallel region and no image-sized temporaries.
+    """
+    nz, ny, nx = src3.shape
     kz, ky, kx = box.shape
-
-    if box.all() and (kz > 1 or ky >= VH_COL):
-        return _separable(k, src3, dst3, (kz, ky, kx), origin, is_max, mode, cval, dst)
-
     zmap = _axis_map(nz, origin[0], nz + origin[0] + kz - 1, mode)
     ymap = _axis_map(ny, origin[1], ny + origin[1] + ky - 1, mode)
     xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
-    runs_by_len = {}
+    found = []  # (jz, jy, start, length)
     for jz in range(kz):
         for jy in range(ky):
-            row = box[jz, jy]
-            if not row.any():
-                continue
-            # run starts and ends along the row
-            d = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
-            starts = np.nonzero(d == 1)[0]
-            ends = np.nonzero(d == -1)[0]
-            for s, e in zip(starts, ends):
-                runs_by_len.setdefault(int(e - s), []).append((jz, jy, int(s)))
-    if kz == 1:
-        # One parallel pass: each band of output rows computes the run rows it needs (a few rows
-        # of halo recomputed per band) and combines them while they are in cache. Planar
-        # footprints only: for a 3-D one every band would recompute whole planes kz times over.
-        lengths = np.array(sorted(runs_by_len), dtype=np.int64)
-        pairs = np.zeros((len(lengths), 2), np.int64)
-        pairs[:, 1] = np.arange(len(lengths))
-        runs = np.array([(p, jy, xs) for p, length in enumerate(lengths)
-                         for _, jy, xs in runs_by_len[int(length)]], dtype=np.int64)
-        k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs,
-                      is_max, BAND, dst3)
-        return dst
-    hbuf = np.empty(nz * ny * (nx + kx - 1), src.dtype)
-    first = True
-    for length in sorted(runs_by_len):
-        hrows = hbuf[: nz * ny * (nx + kx - length)].reshape(nz, ny, nx + kx - length)
-        k.hrun(_ro(src3), xmap, -origin[2], cval, length, is_max, hrows)
-        runs = np.array(runs_by_len[length], dtype=np.int64)
-        k.combine_runs(_ro(hrows), zmap, ymap, runs, cval, is_max, first, dst3)
-        first = False
-    return dst
+            d = np.diff(np.concatenate(([0], box[jz, jy].astype(np.int8), [0])))
+            for s, e in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+                found.append((jz, jy, int(s), int(e - s)))
+    lengths = sorted({f[3] for f in found})
+    pair_index = {}
+    for jz, _, _, length in sorted(found):
+        pair_index.setdefault((jz, lengths.index(length)), len(pair_index))
+    pairs = np.array(list(pair_index), dtype=np.int64).reshape(-1, 2)
+    runs = np.array([(pair_index[(jz, lengths.index(length))], jy, start)
+                     for jz, jy, start, length in found], dtype=np.int64)
+    k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, np.array(lengths, np.int64),
+                  pairs, runs, is_max, BAND, dst3)
 
 
-def _separable(k, src3, dst3, lengths, origin, is_max, mode, cval, dst):
-    """Box footprints: one running min/max per axis (last axis first, along contiguous rows)."""
+def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
+    """Box footprints, separable: rows and short columns in one run pass, tall columns and the
+    plane axis by van Herk / Gil-Werman (``vrun``), whose cost does not grow with the length."""
     nz, ny, nx = src3.shape
-    todo = [ax for ax in (2, 1, 0) if lengths[ax] > 1 or origin[ax] != 0]
-    if not todo:
-        np.copyto(dst3, src3)
-        return dst
-    cur = src3
-    for i, ax in enumerate(todo):
-        target = dst3 if i == len(todo) - 1 else np.empty_like(src3)
-        n, L = src3.shape[ax], lengths[ax]
-        amap = _axis_map(n, origin[ax], n + origin[ax] + L - 1, mode)
-        if ax == 2:
-            k.hrun(_ro(cur), amap, -origin[2], cval, L, is_max, target)
-            cur = target
-            continue
-        # across rows: (A, N, B) with the running axis in the middle, rows of B contiguous values
-        shape = (nz, ny, nx) if ax == 1 else (1, nz, ny * nx)
-        src, tgt = _ro(cur.reshape(shape)), target.reshape(shape)
-        if L < VH_COL:
-            # short windows: L vectorised row operations per output row beat van Herk's three
-            # plus its bookkeeping; the run combiner does exactly that
-            runs = np.zeros((L, 3), np.int64)
-            runs[:, 1] = np.arange(L)
-            k.combine_runs(src, np.arange(shape[0], dtype=np.int64), amap, runs, cval, is_max,
-                           True, tgt)
+    kz, ky, kx = lengths
+    stages = []
+    if ky >= VH_COL:
+        if kx > 1 or origin[2] != 0:
+            stages.append(("runs", (1, 1, kx), (0, 0, origin[2]), src3.shape))
+        stages.append(("vrun", ky, origin[1], src3.shape))
+    elif ky > 1 or kx > 1 or origin[1] != 0 or origin[2] != 0:
+        stages.append(("runs", (1, ky, kx), (0, origin[1], origin[2]), src3.shape))
+    if kz > 1 or origin[0] != 0:
+        # the plane axis as the middle axis of (1, planes, rows * columns)
+        view = (1, nz, ny * nx)
+        if kz >= VH_COL:
+            stages.append(("vrun", kz, origin[0], view))
         else:
-            k.vrun(src, amap, cval, L, is_max, tgt)
+            stages.append(("runs", (1, kz, 1), (0, origin[0], 0), view))
+    if not stages:
+        np.copyto(dst3, src3)
+        return
+    cur = src3
+    for i, (kind, size, org, view) in enumerate(stages):
+        target = dst3 if i == len(stages) - 1 else np.empty_like(src3)
+        src_v, tgt_v = cur.reshape(view), target.reshape(view)
+        if kind == "runs":
+            _runs(k, src_v, tgt_v, np.ones(size, bool), list(org), is_max, mode, cval)
+        else:
+            n = view[1]
+            amap = _axis_map(n, org, n + org + size - 1, mode)
+            k.vrun(_ro(src_v), amap, cval, size, is_max, tgt_v)
         cur = target
-    return dst
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,11 +4,11 @@
 Same names, arguments and results as :mod:`medfeat._kernels.numba_cpu.morphology` (read that module's
 docstring for the array layout and the index maps):
 
-- ``hrun``: running min/max of length ``L`` along the last (contiguous) axis, by doubling passes
-  (log2 L vectorisable loops) or, for long windows, van Herk / Gil-Werman;
+- ``minmax_runs``: min/max over a footprint cut into horizontal runs, in one pass over bands of
+  output rows; each band computes its running min/max rows (doubling passes, log2 L vectorisable
+  loops, or van Herk / Gil-Werman for very long runs) and combines them while they are in cache;
 - ``vrun``: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array by
-  van Herk / Gil-Werman, vectorised across the rows;
-- ``combine_runs``: min/max over shifted rows of ``hrun`` results, one row per footprint run.
+  van Herk / Gil-Werman, vectorised across the rows (tall boxes).
 
 The loops work on raw row pointers so that the C compiler vectorises them; ``_op_acc`` exists beside
 ``_op_into`` because a compiler's overlap check fails when the output is also an input, and it then
@@ -32,7 +32,7 @@ ctypedef fused T:
 # van Herk's scans along a row are sequential, each doubling pass vectorises: measured on 2048²
 # uint8/float32, doubling was >10x faster at L = 64 and still faster at L = 1024 (see the Numba twin).
 DEF VH_ROW = 4096
-# Rows are processed in this many chunks (each thread allocates its scratch rows once).
+# Work is split into at most this many dynamically scheduled chunks (scratch buffers are per thread).
 DEF CHUNKS = 256
 
 
@@ -66,19 +66,6 @@ cdef inline void _op_acc(T* acc, const T* v, Py_ssize_t n, bint is_max) noexcept
             a = acc[x]
             b = v[x]
             acc[x] = b if b < a else a
-
-
-cdef inline void _op_scalar(T* acc, T c, Py_ssize_t n, bint is_max) noexcept nogil:
-    cdef Py_ssize_t x
-    cdef T a
-    if is_max:
-        for x in range(n):
-            a = acc[x]
-            acc[x] = c if c > a else a
-    else:
-        for x in range(n):
-            a = acc[x]
-            acc[x] = c if c < a else a
 
 
 cdef inline void _fill(T* out, T c, Py_ssize_t n) noexcept nogil:
@@ -175,46 +162,6 @@ cdef void _row_run(const T* ext, Py_ssize_t L, Py_ssize_t nout, bint is_max, T* 
         _op_into(orow, cur, &cur[L - p], nout, is_max)
 
 
-cdef void _hrun_rows(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval,
-                     Py_ssize_t L, bint is_max, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1,
-                     T* ext, T* a, T* b) noexcept nogil:
-    cdef Py_ssize_t ny = image.shape[1], nx = image.shape[2], nout = out.shape[2]
-    cdef Py_ssize_t r, z, y
-    for r in range(r0, r1):
-        z = r // ny
-        y = r - z * ny
-        _fill_ext(&image[z, y, 0], nx, xmap, x0, cval, ext)
-        _row_run(ext, L, nout, is_max, a, b, &out[z, y, 0])
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def hrun(const T[:, :, ::1] image, const int64_t[::1] xmap, Py_ssize_t x0, T cval, Py_ssize_t L,
-         bint is_max, T[:, :, ::1] out):
-    """Running min (or max) of length ``L`` along the last axis.
-
-    ``out[z, y, x] = op(ext[z, y, x:x + L])`` where ``ext`` is row ``(z, y)`` extended through
-    ``xmap`` (the row itself starts at ``ext[x0]``; ``xmap`` is only read outside it).
-    """
-    cdef Py_ssize_t nrows = image.shape[0] * image.shape[1]
-    cdef Py_ssize_t ne = xmap.shape[0]
-    cdef Py_ssize_t nchunks = min(nrows, CHUNKS)
-    cdef Py_ssize_t c
-    cdef T* ext = NULL
-    cdef T* a = NULL
-    cdef T* b = NULL
-    with nogil, parallel():
-        ext = <T*>malloc(ne * sizeof(T))
-        a = <T*>malloc(ne * sizeof(T))
-        b = <T*>malloc(ne * sizeof(T))
-        for c in prange(nchunks, schedule="dynamic"):
-            _hrun_rows(image, xmap, x0, cval, L, is_max, out,
-                       c * nrows // nchunks, (c + 1) * nrows // nchunks, ext, a, b)
-        free(ext)
-        free(a)
-        free(b)
-
-
 cdef void _vrun_blocks(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L,
                        bint is_max, T[:, :, ::1] out, Py_ssize_t b0, Py_ssize_t b1,
                        T* h, T* g, T* crow) noexcept nogil:
@@ -259,7 +206,7 @@ cdef void _vrun_blocks(const T[:, :, ::1] image, const int64_t[::1] amap, T cval
 def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L, bint is_max,
          T[:, :, ::1] out):
     """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
-    van Herk / Gil-Werman vectorised across the rows.
+    van Herk / Gil-Werman vectorised across the rows (short windows go through ``minmax_runs``).
 
     ``out[a, i, :] = op over k < L of src[a, amap[i + k], :]`` (``cval`` where the map is -1).
     """
@@ -280,53 +227,6 @@ def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L
         free(h)
         free(g)
         free(crow)
-
-
-cdef void _combine_rows(const T[:, :, ::1] hrows, const int64_t[::1] zmap,
-                        const int64_t[::1] ymap, const int64_t[:, ::1] runs, T cval, bint is_max,
-                        bint init, T[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    cdef Py_ssize_t ny = out.shape[1], nx = out.shape[2], nruns = runs.shape[0]
-    cdef Py_ssize_t r, z, y, k, k0, zs, ys
-    cdef T* orow
-    for r in range(r0, r1):
-        z = r // ny
-        y = r - z * ny
-        orow = &out[z, y, 0]
-        k0 = 0
-        if init:
-            zs = zmap[z + runs[0, 0]]
-            ys = ymap[y + runs[0, 1]]
-            if zs >= 0 and ys >= 0:
-                memcpy(orow, &hrows[zs, ys, runs[0, 2]], nx * sizeof(T))
-            else:
-                _fill(orow, cval, nx)
-            k0 = 1
-        for k in range(k0, nruns):
-            zs = zmap[z + runs[k, 0]]
-            ys = ymap[y + runs[k, 1]]
-            if zs >= 0 and ys >= 0:
-                _op_acc(orow, &hrows[zs, ys, runs[k, 2]], nx, is_max)
-            else:
-                _op_scalar(orow, cval, nx, is_max)
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
-def combine_runs(const T[:, :, ::1] hrows, const int64_t[::1] zmap, const int64_t[::1] ymap,
-                 const int64_t[:, ::1] runs, T cval, bint is_max, bint init, T[:, :, ::1] out):
-    """Min (or max) over the footprint's runs of shifted rows of ``hrows``.
-
-    ``runs[k] = (dz, dy, xs)``: output row ``(z, y)`` takes ``hrows[zmap[z + dz], ymap[y + dy],
-    xs:xs + nx]`` (a row of ``cval`` where either map is -1). With ``init`` the first run
-    initialises ``out``; otherwise every run is combined with what ``out`` already holds.
-    """
-    cdef Py_ssize_t nrows = out.shape[0] * out.shape[1]
-    cdef Py_ssize_t nchunks = min(nrows, CHUNKS)
-    cdef Py_ssize_t c
-    with nogil:
-        for c in prange(nchunks, schedule="dynamic"):
-            _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
-                          c * nrows // nchunks, (c + 1) * nrows // nchunks)
 
 
 cdef void _runs_bands(const T[:, :, ::1] image, const int64_t[::1] zmap, const int64_t[::1] ymap,

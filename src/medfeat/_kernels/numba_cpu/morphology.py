@@ -3,12 +3,14 @@
 Every array is in the canonical 3-D form ``(planes, rows, columns)`` prepared by the public module
 (2-D images arrive as one plane; inputs arrive as read-only views), so each kernel compiles once per
 dtype. Borders are handled with index maps computed in Python: ``map[j]`` is the source index of
-extended position ``j``, or -1 where the border value ``cval`` applies. Three kernels, with the same
+extended position ``j``, or -1 where the border value ``cval`` applies. Two kernels, with the same
 names and arguments as in :mod:`medfeat._kernels.cython._morphology_cy`:
 
-- :func:`hrun`: running min/max of length ``L`` along the last (contiguous) axis;
-- :func:`vrun`: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array;
-- :func:`combine_runs`: min/max over shifted rows of :func:`hrun` results, one row per footprint run.
+- :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass over bands of
+  output rows: each band computes the running min/max rows it needs (repeated doubling, or van Herk /
+  Gil-Werman for very long runs) and combines them while they are in cache;
+- :func:`vrun`: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array by
+  van Herk / Gil-Werman, vectorised across the rows (tall boxes).
 
 Inner loops index views (``a[off:]``) rather than ``a[x + off]``: Numba wraps negative indices, and
 with a run-time offset that check stops LLVM from vectorising the loop.
@@ -24,11 +26,10 @@ from numba import njit, prange
 # vectorised (16-64 pixels an instruction): measured on 2048² uint8/float32, doubling was >10x faster
 # at L = 64 and still faster at L = 1024, so van Herk only guards the O(1) bound for huge windows.
 VH_ROW = 4096
-# Rows are processed in this many chunks (each allocates its scratch rows once): enough to balance
-# the load over the threads, few enough that the allocations do not count.
-CHUNKS = 256
-# The one-pass run kernel allocates a band buffer per chunk (up to a few MB): fewer, larger chunks.
-BAND_CHUNKS = 16
+# Work is split into at most this many chunks, each allocating its scratch buffers once (a band
+# buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
+# allocations do not count.
+CHUNKS = 32
 
 
 @njit(cache=True)
@@ -60,19 +61,6 @@ def _op_acc(acc, v, n, is_max):
             a = acc[x]
             b = v[x]
             acc[x] = b if b < a else a
-
-
-@njit(cache=True)
-def _op_scalar(acc, c, n, is_max):
-    """acc[x] = op(acc[x], c) for x < n."""
-    if is_max:
-        for x in range(n):
-            a = acc[x]
-            acc[x] = c if c > a else a
-    else:
-        for x in range(n):
-            a = acc[x]
-            acc[x] = c if c < a else a
 
 
 @njit(cache=True)
@@ -168,36 +156,6 @@ def _row_run(ext, L, nout, is_max, a, b, orow):
 
 
 @njit(cache=True)
-def _hrun_rows(image, xmap, x0, cval, L, is_max, out, r0, r1):
-    """Rows r0..r1 (flattened over planes and rows) of :func:`hrun`."""
-    ny = image.shape[1]
-    nout = out.shape[2]
-    ne = xmap.shape[0]
-    ext = np.empty(ne, image.dtype)
-    a = np.empty(ne, image.dtype)
-    b = np.empty(ne, image.dtype)
-    for r in range(r0, r1):
-        z = r // ny
-        y = r - z * ny
-        _fill_ext(image[z, y], xmap, x0, cval, ext)
-        _row_run(ext, L, nout, is_max, a, b, out[z, y])
-
-
-@njit(parallel=True, cache=True)
-def hrun(image, xmap, x0, cval, L, is_max, out):
-    """Running min (or max) of length ``L`` along the last axis.
-
-    ``out[z, y, x] = op(ext[z, y, x:x + L])`` where ``ext`` is row ``(z, y)`` extended through
-    ``xmap`` (the row itself starts at ``ext[x0]``; ``xmap`` is only read outside it).
-    """
-    nrows = image.shape[0] * image.shape[1]
-    nchunks = min(nrows, CHUNKS)
-    for c in prange(nchunks):
-        _hrun_rows(image, xmap, x0, cval, L, is_max, out,
-                   c * nrows // nchunks, (c + 1) * nrows // nchunks)
-
-
-@njit(cache=True)
 def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
     """Blocks b0..b1 of :func:`vrun` (flattened over the outer axis and blocks of L output rows).
 
@@ -256,7 +214,7 @@ def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
 @njit(parallel=True, cache=True)
 def vrun(image, amap, cval, L, is_max, out):
     """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
-    van Herk / Gil-Werman (for long windows; short ones go through :func:`combine_runs`).
+    van Herk / Gil-Werman (for long windows; short ones go through :func:`minmax_runs`).
 
     ``out[a, i, :] = op over k < L of src[a, amap[i + k], :]`` (``cval`` where the map is -1).
     """
@@ -266,49 +224,6 @@ def vrun(image, amap, cval, L, is_max, out):
     for c in prange(nchunks):
         _vrun_blocks(image, amap, cval, L, is_max, out,
                      c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
-
-
-@njit(cache=True)
-def _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out, r0, r1):
-    """Output rows r0..r1 (flattened over planes and rows) of :func:`combine_runs`."""
-    ny, nx = out.shape[1], out.shape[2]
-    nruns = runs.shape[0]
-    for r in range(r0, r1):
-        z = r // ny
-        y = r - z * ny
-        orow = out[z, y]
-        k0 = 0
-        if init:
-            zs = zmap[z + runs[0, 0]]
-            ys = ymap[y + runs[0, 1]]
-            if zs >= 0 and ys >= 0:
-                _copy(orow, hrows[zs, ys][runs[0, 2]:], nx)
-            else:
-                for x in range(nx):
-                    orow[x] = cval
-            k0 = 1
-        for k in range(k0, nruns):
-            zs = zmap[z + runs[k, 0]]
-            ys = ymap[y + runs[k, 1]]
-            if zs >= 0 and ys >= 0:
-                _op_acc(orow, hrows[zs, ys][runs[k, 2]:], nx, is_max)
-            else:
-                _op_scalar(orow, cval, nx, is_max)
-
-
-@njit(parallel=True, cache=True)
-def combine_runs(hrows, zmap, ymap, runs, cval, is_max, init, out):
-    """Min (or max) over the footprint's runs of shifted rows of ``hrows``.
-
-    ``runs[k] = (dz, dy, xs)``: output row ``(z, y)`` takes ``hrows[zmap[z + dz], ymap[y + dy],
-    xs:xs + nx]`` (a row of ``cval`` where either map is -1). With ``init`` the first run
-    initialises ``out``; otherwise every run is combined with what ``out`` already holds.
-    """
-    nrows = out.shape[0] * out.shape[1]
-    nchunks = min(nrows, CHUNKS)
-    for c in prange(nchunks):
-        _combine_rows(hrows, zmap, ymap, runs, cval, is_max, init, out,
-                      c * nrows // nchunks, (c + 1) * nrows // nchunks)
 
 
 @njit(cache=True)
@@ -362,13 +277,14 @@ def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
 def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
-    ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (computed
-    as :func:`hrun` would, for the rows a band of output needs); ``runs[k] = (p, dy, xs)``: output
+    ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (row
+    ``(z, y)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz], ymap[y])``
+    extended through ``xmap``, which starts at ``ext[x0]``; computed for the rows a band needs); ``runs[k] = (p, dy, xs)``: output
     row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
     """
     nbands = (out.shape[1] + band - 1) // band
     ntotal = out.shape[0] * nbands
-    nchunks = min(ntotal, BAND_CHUNKS)
+    nchunks = min(ntotal, CHUNKS)
     for c in prange(nchunks):
         _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
                     c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
