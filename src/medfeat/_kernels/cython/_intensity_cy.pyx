@@ -12,6 +12,31 @@ cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
 
+cdef extern from *:
+    """
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* p[i] = p[i] < 0 ? 0 : (p[i] > 1 ? 1 : p[i]) in place; MAXPS(0, v) and MINPS(1, v) are those
+       selects exactly (a NaN v is passed through), which compilers do not emit on their own for
+       floats without -ffast-math. */
+    static void medfeat_clip01_f32(float* p, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+        for (; i + 4 <= n; i += 4)
+            _mm_storeu_ps(p + i, _mm_min_ps(one, _mm_max_ps(zero, _mm_loadu_ps(p + i))));
+    #endif
+        for (; i < n; i++) {
+            float v = p[i];
+            v = v < 0.0f ? 0.0f : v;
+            p[i] = v > 1.0f ? 1.0f : v;
+        }
+    }
+    """
+    void medfeat_clip01_f32(float* p, Py_ssize_t n) noexcept nogil
+
+
 ctypedef fused pix_t:
     uint8_t
     uint16_t
@@ -26,18 +51,18 @@ ctypedef fused flt_t:
 
 cdef void _affine_chunk(const pix_t* x, double shift, double scale, bint clip, float* out,
                        Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    # a pure map (selects for the clip, no reduction) so the compiler vectorises it
-    cdef Py_ssize_t i
-    cdef double v
-    if clip:
-        for i in range(start, stop):
-            v = (<double>x[i] - shift) * scale
-            v = 0.0 if v < 0.0 else v
-            v = 1.0 if v > 1.0 else v
-            out[i] = <float>v
-    else:
-        for i in range(start, stop):
+    # a pure map the compiler vectorises, then (when clipping) a SIMD clip of the same block while
+    # it is still in L1; clipping the float32 result equals clipping before rounding, as 0 and 1
+    # are exact in float32 and rounding is monotone
+    cdef Py_ssize_t i, b, e
+    b = start
+    while b < stop:
+        e = min(stop, b + 4096)
+        for i in range(b, e):
             out[i] = <float>((<double>x[i] - shift) * scale)
+        if clip:
+            medfeat_clip01_f32(out + b, e - b)
+        b = e
 
 
 def affine(const pix_t[::1] x, double shift, double scale, bint clip, float[::1] out,
