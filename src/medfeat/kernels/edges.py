@@ -383,14 +383,13 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         eroded = erode(mask.view(np.uint8))
     eps = np.array([np.finfo(dtype).eps], dtype=dtype)
     weights = _gaussian_weights(float(sigma))
-    if use_quantiles:
-        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
-        _, edges = get_kernel(_FAMILY, "canny_edges", backend, auto=auto, image=image)
-        smoothed, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
-        low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
-        return edges(smoothed, magnitude, eroded, _low_value(low), _compare_value(high, dtype))
-    # Thresholds known up front: one sweep, no full-size smoothed or magnitude image.
     _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=image)
+    if use_quantiles:
+        # The quantiles need the whole magnitude image first; the sweep below then recomputes it
+        # row by row (cheaper than keeping a second, non-fused suppression kernel compiled).
+        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
+        _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
+        low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
     return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
                  _low_value(low), _compare_value(high, dtype))
 

@@ -607,7 +607,7 @@ cdef void _hysteresis(const unsigned char* label, Py_ssize_t H, Py_ssize_t W,
                     top += 1
 
 
-def canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
+def _canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
                 const unsigned char[:, ::1] eroded, double low, double high):
     """Bilinear non-maximum suppression, double threshold and hysteresis: the Canny edge map.
 
@@ -640,7 +640,12 @@ def canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
 def canny_fused(const floating[:, ::1] image, const double[::1] weights, int mode, double cval,
                 const floating[:, ::1] bleed_src, int bleed_kind, const floating[::1] eps,
                 const unsigned char[:, ::1] eroded, double low, double high):
-    """The whole Canny detector for absolute thresholds: :func:`canny_smooth` then
-    :func:`canny_edges` (same arguments, same result)."""
+    """The Canny edge map: :func:`canny_smooth`, then bilinear non-maximum suppression, double
+    threshold and hysteresis (8-connected).
+
+    ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
+    ``low`` and ``high`` are compared with the magnitude in double after the caller has rounded
+    them the way scikit-image's comparisons do.
+    """
     smoothed, mag = canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps)
-    return canny_edges(smoothed, mag, eroded, low, high)
+    return _canny_edges(smoothed, mag, eroded, low, high)

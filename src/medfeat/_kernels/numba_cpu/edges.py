@@ -542,69 +542,6 @@ def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
 
 
 @njit(**_OPTS)
-def _nms_rows(smoothed, mag, eroded, low, high, label, r0, r1):
-    """Non-maximum suppression and double threshold of rows [r0, r1) into ``label`` (1 weak,
-    2 strong). Written without branches (every neighbour loaded, the right one selected) so that
-    the row loop vectorises; the arithmetic is scikit-image's, rounding included."""
-    H, W = mag.shape
-    tconv = mag.dtype.type
-    has_mask = eroded.shape[0] > 0
-    ones = np.ones(W, np.uint8)
-    n = W - 2
-    for x in range(max(r0, 1), min(r1, H - 1)):
-        Mu = mag[x - 1]
-        Mc = mag[x]
-        Md = mag[x + 1]
-        Su = smoothed[x - 1]
-        Sc = smoothed[x]
-        Sd = smoothed[x + 1]
-        emrow = eroded[x] if has_mask else ones
-        em = emrow[1 : W - 1]
-        Mu0, Mu1, Mu2 = Mu[0:n], Mu[1 : n + 1], Mu[2 : n + 2]
-        Mc0, Mc1, Mc2 = Mc[0:n], Mc[1 : n + 1], Mc[2 : n + 2]
-        Md0, Md1, Md2 = Md[0:n], Md[1 : n + 1], Md[2 : n + 2]
-        Su0, Su1, Su2 = Su[0:n], Su[1 : n + 1], Su[2 : n + 2]
-        Sc0, Sc2 = Sc[0:n], Sc[2 : n + 2]
-        Sd0, Sd1, Sd2 = Sd[0:n], Sd[1 : n + 1], Sd[2 : n + 2]
-        lab = label[x, 1 : W - 1]
-        for j in range(n):
-            m = Mc1[j]
-            d0 = np.float64(tconv(np.float64(Sd0[j]) - Su0[j]))
-            d1 = np.float64(tconv(np.float64(Sd1[j]) - Su1[j]))
-            d2 = np.float64(tconv(np.float64(Sd2[j]) - Su2[j]))
-            isob = tconv(2.0 * d1 + (d0 + d2))
-            e0 = np.float64(tconv(np.float64(Su2[j]) - Su0[j]))
-            e1 = np.float64(tconv(np.float64(Sc2[j]) - Sc0[j]))
-            e2 = np.float64(tconv(np.float64(Sd2[j]) - Sd0[j]))
-            jsob = tconv(2.0 * e1 + (e0 + e2))
-            ai = abs(isob)
-            aj = abs(jsob)
-            mu0 = Mu0[j]
-            mu1 = Mu1[j]
-            mu2 = Mu2[j]
-            mc0 = Mc0[j]
-            mc2 = Mc2[j]
-            md0 = Md0[j]
-            md1 = Md1[j]
-            md2 = Md2[j]
-            # c1: both gradients positive or both non-positive (scikit-image's cond1)
-            c1 = (isob > 0) == (jsob > 0)
-            # vert: interpolate between vertical neighbours (the larger component is isobel)
-            vert = (c1 & (ai > aj)) | ((not c1) & (not (ai < aj)))
-            num = aj if vert else ai
-            den = ai if vert else aj
-            w = num / den
-            n11 = (md1 if c1 else mu1) if vert else mc2
-            n21 = (mu1 if c1 else md1) if vert else mc0
-            n12 = md2 if c1 else mu2
-            n22 = mu0 if c1 else md0
-            # Same mixed precision as scikit-image's Cython: w * n in T, (1 - w) in float64.
-            keep = ((n12 * w + n11 * (1.0 - w)) <= m) & ((n22 * w + n21 * (1.0 - w)) <= m)
-            keep = keep & (m >= low) & (em[j] != 0)
-            lab[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
-
-
-@njit(**_OPTS)
 def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab):
     """Non-maximum suppression and double threshold of one interior row into ``lab`` (1 weak,
     2 strong), given its Sobel responses. Branch-free (every neighbour loaded, the right one
@@ -690,8 +627,14 @@ def _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, epsT, eroded,
 
 @njit(parallel=True, **_OPTS)
 def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high):
-    """The whole Canny detector for absolute thresholds: :func:`canny_smooth` and
-    :func:`canny_edges` fused row by row (same arguments, same result)."""
+    """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
+    bilinear non-maximum suppression, double threshold and hysteresis (8-connected), fused row by
+    row so that no full-size smoothed or magnitude image is written.
+
+    ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
+    ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded
+    them the way scikit-image's comparisons do.
+    """
     H, W = image.shape
     label = np.zeros((H, W), np.uint8)
     if image.size < PARALLEL_MIN_PIXELS:
@@ -703,25 +646,6 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     for c in prange(nch):
         _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
                     label, c * H // nch, (c + 1) * H // nch)
-    return _finish(label)
-
-
-@njit(parallel=True, **_OPTS)
-def canny_edges(smoothed, mag, eroded, low, high):
-    """Bilinear non-maximum suppression, double threshold and hysteresis: the Canny edge map.
-
-    ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
-    ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded them
-    the way scikit-image's comparisons do. Candidates connect through their 8 neighbours.
-    """
-    H, W = mag.shape
-    label = np.zeros((H, W), np.uint8)
-    if mag.size < PARALLEL_MIN_PIXELS:
-        _nms_rows(smoothed, mag, eroded, low, high, label, 0, H)
-        return _finish(label)
-    nch = _chunks(H)
-    for c in prange(nch):
-        _nms_rows(smoothed, mag, eroded, low, high, label, c * H // nch, (c + 1) * H // nch)
     return _finish(label)
 
 
