@@ -16,6 +16,7 @@ runs the scalar loop.
 """
 
 cimport cython
+cimport openmp
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
 from libc.stdlib cimport free, malloc
@@ -204,11 +205,12 @@ cdef void _vrun_blocks(const T[:, :, ::1] image, const int64_t[::1] amap, T cval
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L, bint is_max,
-         T[:, :, ::1] out):
+         T[:, :, ::1] out, int nthreads=0):
     """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
     van Herk / Gil-Werman vectorised across the rows (short windows go through ``minmax_runs``).
 
     ``out[a, i, :] = op over k < L of src[a, amap[i + k], :]`` (``cval`` where the map is -1).
+    ``nthreads``: threads to use (0: OpenMP's default).
     """
     cdef Py_ssize_t nb = image.shape[2], nout = out.shape[1]
     cdef Py_ssize_t ntotal = image.shape[0] * ((nout + L - 1) // L)
@@ -217,7 +219,9 @@ def vrun(const T[:, :, ::1] image, const int64_t[::1] amap, T cval, Py_ssize_t L
     cdef T* h = NULL
     cdef T* g = NULL
     cdef T* crow = NULL
-    with nogil, parallel():
+    if nthreads <= 0:
+        nthreads = openmp.omp_get_max_threads()
+    with nogil, parallel(num_threads=nthreads):
         h = <T*>malloc(L * nb * sizeof(T))
         g = <T*>malloc(L * nb * sizeof(T))
         crow = <T*>malloc(nb * sizeof(T))
@@ -278,12 +282,13 @@ cdef void _runs_bands(const T[:, :, ::1] image, const int64_t[::1] zmap, const i
 def minmax_runs(const T[:, :, ::1] image, const int64_t[::1] zmap, const int64_t[::1] ymap,
                 const int64_t[::1] xmap, Py_ssize_t x0, T cval, const int64_t[::1] lengths,
                 const int64_t[:, ::1] pairs, const int64_t[:, ::1] runs, bint is_max,
-                Py_ssize_t band, T[:, :, ::1] out):
+                Py_ssize_t band, T[:, :, ::1] out, int nthreads=0):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
     ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz``, computed
     for the rows a band of output needs; ``runs[k] = (p, dy, xs)``: output row ``(z, y)`` combines
-    row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
+    row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on. ``nthreads``: threads to use
+    (0: OpenMP's default).
     """
     cdef Py_ssize_t ny = out.shape[1]
     cdef Py_ssize_t ne = xmap.shape[0], ky = ymap.shape[0] - ny + 1
@@ -296,7 +301,9 @@ def minmax_runs(const T[:, :, ::1] image, const int64_t[::1] zmap, const int64_t
     cdef T* ext = NULL
     cdef T* a = NULL
     cdef T* b = NULL
-    with nogil, parallel():
+    if nthreads <= 0:
+        nthreads = openmp.omp_get_max_threads()
+    with nogil, parallel(num_threads=nthreads):
         hb = <T*>malloc(hsize * sizeof(T))
         ext = <T*>malloc(ne * sizeof(T))
         a = <T*>malloc(ne * sizeof(T))

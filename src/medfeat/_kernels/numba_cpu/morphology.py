@@ -18,6 +18,7 @@ with a run-time offset that check stops LLVM from vectorising the loop.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -212,7 +213,7 @@ def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
 
 
 @njit(parallel=True, cache=True)
-def vrun(image, amap, cval, L, is_max, out):
+def _vrun(image, amap, cval, L, is_max, out):
     """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
     van Herk / Gil-Werman (for long windows; short ones go through :func:`minmax_runs`).
 
@@ -274,7 +275,7 @@ def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
 
 
 @njit(parallel=True, cache=True)
-def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
+def _minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
     ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (row
@@ -288,3 +289,27 @@ def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
     for c in prange(nchunks):
         _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
                     c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
+
+
+def _with_threads(nthreads, kernel, *args):
+    """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after."""
+    if nthreads <= 0:
+        return kernel(*args)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(nthreads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
+                nthreads=0):
+    """:func:`_minmax_runs` on ``nthreads`` threads (0: Numba's default)."""
+    _with_threads(nthreads, _minmax_runs, image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs,
+                  is_max, band, out)
+
+
+def vrun(image, amap, cval, L, is_max, out, nthreads=0):
+    """:func:`_vrun` on ``nthreads`` threads (0: Numba's default)."""
+    _with_threads(nthreads, _vrun, image, amap, cval, L, is_max, out)
