@@ -655,7 +655,7 @@ def _finish(label):
     _hysteresis(label)
     flat = label.ravel()
     for p in range(flat.size):
-        flat[p] = flat[p] == 3
+        flat[p] = np.uint8(flat[p] == 3)
     return label.view(np.bool_)
 
 
@@ -663,16 +663,24 @@ def _finish(label):
 def _hysteresis(label):
     """Mark (as 3) the candidates 8-connected to a strong one (label 2): a stack-based flood fill.
 
-    Most of the image holds no candidate, so the search for seeds skips eight bytes at a time."""
+    The search for seeds reads eight labels at a time and skips words without a 2 in them (the
+    usual test for a zero byte, applied to ``word ^ 0x0202...``)."""
     H, W = label.shape
     flat = label.ravel()
     n = H * W
     words = flat[: n - n % 8].view(np.uint64)
+    twos = np.uint64(0x0202020202020202)
+    lows = np.uint64(0x0101010101010101)
+    highs = np.uint64(0x8080808080808080)
     stack = np.empty(n, np.int64)  # untouched pages cost nothing
     for wi in range(words.size + 1):
-        if wi < words.size and words[wi] == 0:
-            continue
-        stop = min(n, 8 * wi + 8) if wi < words.size else n
+        if wi < words.size:
+            x = words[wi] ^ twos
+            if ((x - lows) & ~x & highs) == 0:
+                continue
+            stop = 8 * wi + 8
+        else:
+            stop = n
         for p in range(8 * wi, stop):
             if flat[p] != 2:
                 continue
