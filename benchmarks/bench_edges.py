@@ -1,7 +1,7 @@
 """Benchmarks of the edge kernels: sobel, prewitt, canny.
 
-asv classes time medfeat's backends next to scikit-image and OpenCV in the same class (OpenCV's Sobel
-magnitude is cv2.Sobel dx + dy, CV_32F, ksize=3, then cv2.magnitude: another scale than
+asv classes time medfeat's backends next to scikit-image and OpenCV in the same class (OpenCV's
+Sobel magnitude is cv2.Sobel dx + dy, CV_32F, ksize=3, then cv2.magnitude: another scale than
 scikit-image's, same work; its Canny is cv2.GaussianBlur + cv2.Canny on the uint8 image, as OpenCV
 needs 8-bit input). ``COMPARE_CASES`` feeds ``benchmarks/compare.py``. Libraries are imported inside
 functions because asv imports this module at discovery.

@@ -1,4 +1,5 @@
-"""Sobel, Prewitt and Canny against scikit-image, for every CPU backend and dtype, on real images."""
+"""Sobel, Prewitt and Canny against scikit-image, for every CPU backend and dtype, on real
+images."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_filter_mode_per_axis(backend):
         out = ours(img, mode=modes, cval=0.2, backend=backend)
         assert_filter_close(out, padded_reference(ref, img, modes, 0.2))
         # the reference construction itself agrees with scikit-image for a single mode
-        assert_filter_close(padded_reference(ref, img, ["wrap", "wrap"], 0.0), ref(img, mode="wrap"))
+        assert_filter_close(padded_reference(ref, img, ["wrap", "wrap"], 0.0),
+                            ref(img, mode="wrap"))
         modes = ("mirror", "constant", "nearest")
         assert_filter_close(ours(vol, mode=modes, cval=-0.5, backend=backend),
                             padded_reference(ref, vol, modes, -0.5))

@@ -1,16 +1,17 @@
 """Edge kernels: Sobel and Prewitt gradient filters (2-D and 3-D) and the Canny edge detector (2-D).
 
 Names, defaults and results follow scikit-image 0.26 (``skimage.filters.sobel``/``prewitt``,
-``skimage.feature.canny``). This module validates the arguments and converts the image to floating
-point; the loops run in ``medfeat._kernels.cython._edges_cy`` or ``medfeat._kernels.numba_cpu.edges``.
+``skimage.feature.canny``). This module validates the arguments and converts the image to
+floating point; the loops run in ``medfeat._kernels.cython._edges_cy`` or
+``medfeat._kernels.numba_cpu.edges``.
 
 Dtype contract (all three kernels)
 ----------------------------------
 Accepted: bool, uint8, uint16, int16, float32, float64. Integers and bool are converted the way
 ``skimage.img_as_float`` does (divided by the dtype's maximum, int16 clipped at -1) and computed in
 float64; float32 stays float32 and float64 stays float64. Anything else (complex, object, int64,
-float16, ...), empty input or the wrong number of dimensions raises ``ValueError``. The input array is
-never modified.
+float16, ...), empty input or the wrong number of dimensions raises ``ValueError``. The input array
+is never modified.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ _MODES = {"reflect": 0, "constant": 1, "nearest": 2, "mirror": 3, "wrap": 4}
 
 # "auto" preference orders, fastest first, from benchmarks/bench_edges.py on the 2-core development
 # machine (Xeon with AVX-512; float32, 512²..4096²):
-# Sobel/Prewitt: Numba compiles for the host CPU (AVX-512) while the Cython extension is built for
-# baseline x86-64 (SSE2), and the 3x3 stencil is arithmetic-bound enough for the wider vectors to win.
+# Sobel/Prewitt: Numba compiles for the host CPU (AVX-512) while the Cython extension is built
+# for baseline x86-64 (SSE2), and the 3x3 stencil is arithmetic-bound enough for the wider
+# vectors to win.
 AUTO_SOBEL = ("numba", "cython")
 AUTO_PREWITT = AUTO_SOBEL
 # Canny: the same holds for its smoothing and gradient passes, which dominate its run time.
@@ -102,7 +104,8 @@ def _check_axes(axis, ndim):
         try:
             axes = list(axis)
         except TypeError:
-            raise ValueError(f"axis must be None, an int or a sequence of ints; got {axis!r}") from None
+            raise ValueError(
+                f"axis must be None, an int or a sequence of ints; got {axis!r}") from None
         if not axes:
             raise ValueError("axis must not be an empty sequence")
         single = len(axes) == 1
@@ -266,7 +269,7 @@ def _check_threshold(value, name):
 
 
 def _compare_value(threshold, dtype):
-    """``threshold`` as float64, rounded as NumPy rounds it when comparing with a ``dtype`` array."""
+    """``threshold`` as float64, rounded as NumPy rounds it when compared with a ``dtype`` array."""
     ct = np.result_type(dtype, threshold)
     with np.errstate(over="ignore"):
         return float(ct.type(threshold))
@@ -293,7 +296,8 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         Lower hysteresis threshold, in the image's units (e.g. 0..255 for uint8). Default: 10% of
         the dtype's maximum (0.1 after conversion). A quantile in [0, 1] if ``use_quantiles``.
     high_threshold : float, optional
-        Upper hysteresis threshold; default 20% of the dtype's maximum. Must be >= ``low_threshold``.
+        Upper hysteresis threshold; default 20% of the dtype's maximum. Must not be lower than
+        ``low_threshold``.
     mask : array_like of bool, optional
         Only pixels inside the mask, eroded by one pixel, can be edges; pixels outside it do not
         take part in the smoothing.

@@ -55,7 +55,8 @@ cdef inline Py_ssize_t _map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
 
 # Images up to this size run on one thread. Waking the OpenMP team costs milliseconds when the
 # cores are busy: on the 2-core development machine, shared with other jobs, 2-thread medians at
-# 2048² were no better than 1 thread and at 512² 10-30x worse; from 4096² on, the second core pays.
+# 2048² were no better than 1 thread and at 512² 10-30x worse; from 4096² on, the second core
+# pays.
 cdef Py_ssize_t PARALLEL_MIN_PIXELS = 2048 * 2048 + 1
 
 

@@ -1,13 +1,14 @@
 """Numba CPU bodies of the edge kernels (Sobel, Prewitt, Canny).
 
-Same function names and arguments as ``medfeat._kernels.cython._edges_cy``; the public face, argument
-checks and dtype conversion live in :mod:`medfeat.kernels.edges`. Images arrive here C-contiguous and
-already floating point (float32 or float64, called ``T`` below).
+Same function names and arguments as ``medfeat._kernels.cython._edges_cy``; the public face,
+argument checks and dtype conversion live in :mod:`medfeat.kernels.edges`. Images arrive here
+C-contiguous and already floating point (float32 or float64, called ``T`` below).
 
-Rounding follows SciPy's ``ndimage`` on purpose: every 1-D pass accumulates in float64 and is rounded to
-``T`` once, exactly where SciPy stores an intermediate array, so that Canny's non-maximum suppression
-sees the same magnitudes as scikit-image and keeps the same pixels. ``fastmath`` stays off everywhere
-for the same reason (it would reassociate the sums and let NaN comparisons be folded away).
+Canny's rounding follows SciPy's ``ndimage`` on purpose: every 1-D pass accumulates in float64 and
+is rounded to ``T`` once, exactly where SciPy stores an intermediate array, so that non-maximum
+suppression sees the same magnitudes as scikit-image and keeps the same pixels. ``fastmath`` stays
+off everywhere for the same reason (it would reassociate the sums and let NaN comparisons be
+folded away).
 """
 
 from __future__ import annotations
@@ -64,23 +65,11 @@ def _chunks(n):
 
 
 @njit(**_OPTS)
-def _load_row(image, idx, cval, buf):
-    """Row ``idx`` of a 2-D image as float64 into ``buf[1:-1]`` (``cval`` when ``idx`` is -1)."""
-    W = buf.shape[0] - 2
-    if idx < 0:
-        for j in range(W):
-            buf[j + 1] = cval
-    else:
-        for j in range(W):
-            buf[j + 1] = image[idx, j]
-
-
-@njit(**_OPTS)
 def _pad_line(buf, W, mode, cval, fill):
     """Fill ``buf[0]`` and ``buf[W + 1]`` of a 1-padded line from its own interior by ``mode``.
 
-    ``fill`` is the value a ``cval`` pixel contributes to this line (it differs from ``cval`` when the
-    line is already a weighted sum of rows).
+    ``fill`` is the value a ``cval`` pixel contributes to this line (it differs from ``cval`` when
+    the line is already a weighted sum of rows).
     """
     lo = _map(-1, W, mode)
     hi = _map(W, W, mode)
@@ -171,9 +160,9 @@ def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, sing
     """Separable 3x3 edge filter of a 2-D image into ``out``.
 
     ``center`` is the middle smoothing weight (2 for Sobel, 1 for Prewitt) and ``scale`` the
-    normalisation of one smoothing axis (1/4, 1/3). ``single`` >= 0 writes that axis' signed response;
-    otherwise ``sqrt(sum_a weights[a] * g_a**2 / ndim)``. ``eroded`` (uint8, empty for no mask)
-    multiplies the result, as scikit-image does.
+    normalisation of one smoothing axis (1/4, 1/3). ``single`` >= 0 writes that axis' signed
+    response; otherwise ``sqrt(sum_a weights[a] * g_a**2 / ndim)``. ``eroded`` (uint8, empty for
+    no mask) multiplies the result, as scikit-image does.
     """
     H = image.shape[0]
     if image.size < PARALLEL_MIN_PIXELS:
@@ -305,7 +294,7 @@ def erode_mask_3d(mask):
 
 @njit(**_OPTS)
 def _vpass(src, i, weights, R, mode, cval, acc, line):
-    """Gaussian pass along axis 0 for output row ``i``, in SciPy's order, rounded to ``src``'s dtype.
+    """Gaussian pass along axis 0 for output row ``i``, in SciPy's order, rounded to ``T``.
 
     Writes ``line[R:R + W]``; the caller pads the rest for the pass along axis 1.
     """
@@ -313,8 +302,10 @@ def _vpass(src, i, weights, R, mode, cval, acc, line):
     tconv = src.dtype.type
     wc = weights[R]
     if R == 4:
-        ia = (_map(i - 4, H, mode), _map(i - 3, H, mode), _map(i - 2, H, mode), _map(i - 1, H, mode))
-        ib = (_map(i + 4, H, mode), _map(i + 3, H, mode), _map(i + 2, H, mode), _map(i + 1, H, mode))
+        ia = (_map(i - 4, H, mode), _map(i - 3, H, mode), _map(i - 2, H, mode),
+              _map(i - 1, H, mode))
+        ib = (_map(i + 4, H, mode), _map(i + 3, H, mode), _map(i + 2, H, mode),
+              _map(i + 1, H, mode))
         if min(min(ia), min(ib)) >= 0:
             # sigma near 1 (the default): all nine taps in one sweep, same order of operations
             c0 = src[i]
@@ -519,8 +510,8 @@ def _magnitude_rows(smoothed, mag, r0, r1):
 def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
     """Canny's smoothing and gradient magnitude, as scikit-image computes them.
 
-    Returns ``(smoothed, magnitude)`` in ``image``'s dtype. ``smoothed`` is the Gaussian of ``image``
-    divided by the Gaussian of the valid-pixel indicator plus ``eps[0]`` ("bleed-over"):
+    Returns ``(smoothed, magnitude)`` in ``image``'s dtype. ``smoothed`` is the Gaussian of
+    ``image`` divided by the Gaussian of the valid-pixel indicator plus ``eps[0]`` ("bleed-over"):
     ``bleed_kind`` 0 means no division, 1 an all-ones indicator (mask absent, ``mode`` constant),
     2 the indicator in ``bleed_src``. ``magnitude`` is the hypotenuse of SciPy's unnormalised Sobel
     responses of ``smoothed`` with reflecting borders.
