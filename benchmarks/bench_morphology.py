@@ -1,9 +1,10 @@
 """Benchmarks of the morphology kernels: erosion, dilation, opening, closing, binary_erosion.
 
 asv classes time medfeat's backends next to scikit-image and OpenCV in the same class, on the same
-real image (camera resized) and footprint; ``COMPARE_CASES`` feeds ``benchmarks/compare.py`` with the
-issue's targets at 2048². OpenCV runs with ``BORDER_REFLECT`` for the grey operations (scikit-image's
-default 'reflect') and its default border for the binary ones (neutral, like 'ignore').
+real image (camera resized) and footprint; ``COMPARE_CASES`` feeds ``benchmarks/compare.py``
+with the issue's targets at 2048². OpenCV runs with ``BORDER_REFLECT`` for the grey operations
+(scikit-image's default 'reflect') and its default border for the binary ones (neutral, like
+'ignore').
 Libraries are imported inside functions because asv imports this module at discovery.
 """
 
@@ -154,8 +155,8 @@ def _case(kind, footprint, dtype, targets=None, opencv=True):
     }
     if opencv:
         impls["opencv"] = _opencv(kind, fp)
-    fp_code = {"square3": "np.ones((3, 3), np.uint8)", "square15": "np.ones((15, 15), np.uint8)"}.get(
-        footprint, f"{footprint[:-1]}({footprint[-1]})")
+    boxes = {"square3": "np.ones((3, 3), np.uint8)", "square15": "np.ones((15, 15), np.uint8)"}
+    fp_code = boxes.get(footprint, f"{footprint[:-1]}({footprint[-1]})")
     snippet = (
         f"import numpy as np; from medfeat.kernels import {kind}, disk, diamond; "
         f"{kind}(np.ones((64, 64), np.{dtype}), {fp_code}, backend='numba')"

@@ -34,7 +34,7 @@ FOOTPRINTS_2D = {
 
 
 def ref(name, image, footprint=None, **kw):
-    """scikit-image's result; its binary_* functions are deprecated in 0.26, which is not our concern."""
+    """scikit-image's result (its binary_* functions are deprecated in 0.26: not our concern)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return getattr(skm, name)(image, footprint, **kw)
@@ -115,7 +115,8 @@ def test_3d_native_and_default_footprint(backend):
 def test_long_windows(dtype, backend):
     """Row windows long enough for van Herk along rows; tall boxes use it across rows."""
     img = to_dtype(load_real("camera")[:6, :80], dtype)
-    for fp in (np.ones((1, 4097), np.uint8), np.ones((31, 1), np.uint8), np.ones((7, 101), np.uint8)):
+    for fp in (np.ones((1, 4097), np.uint8), np.ones((31, 1), np.uint8),
+               np.ones((7, 101), np.uint8)):
         for kernel in ("erosion", "dilation"):
             assert_same(ours(kernel, img, fp, backend=backend), ref(kernel, img, fp))
 
@@ -419,4 +420,5 @@ def test_footprint_sequence_checked():
 
 def test_scipy_generate_binary_structure_is_the_default():
     img = load_real("camera")
-    np.testing.assert_array_equal(M.erosion(img), M.erosion(img, ndi.generate_binary_structure(2, 1)))
+    cross = ndi.generate_binary_structure(2, 1)
+    np.testing.assert_array_equal(M.erosion(img), M.erosion(img, cross))

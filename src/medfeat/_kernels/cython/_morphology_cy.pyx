@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Cython bodies of the morphology kernels. Private: use :mod:`medfeat.kernels.morphology`.
 
-Same names, arguments and results as :mod:`medfeat._kernels.numba_cpu.morphology` (read that module's
-docstring for the array layout and the index maps):
+Same names, arguments and results as :mod:`medfeat._kernels.numba_cpu.morphology` (read that
+module's docstring for the array layout and the index maps):
 
 - ``minmax_runs``: min/max over a footprint cut into horizontal runs, in one pass over bands of
   output rows; each band computes its running min/max rows (doubling passes, log2 L vectorisable
@@ -31,9 +31,9 @@ ctypedef fused T:
 
 # Windows at least this long use van Herk / Gil-Werman along rows; shorter ones doubling passes.
 # van Herk's scans along a row are sequential, each doubling pass vectorises: measured on 2048²
-# uint8/float32, doubling was >10x faster at L = 64 and still faster at L = 1024 (see the Numba twin).
+# uint8/float32, doubling was >10x faster at L = 64 and still faster at L = 1024 (see Numba twin).
 DEF VH_ROW = 4096
-# Work is split into at most this many dynamically scheduled chunks (scratch buffers are per thread).
+# Work is split into at most this many dynamically scheduled chunks (scratch buffers per thread).
 DEF CHUNKS = 256
 
 

@@ -7,8 +7,8 @@ extended position ``j``, or -1 where the border value ``cval`` applies. Two kern
 names and arguments as in :mod:`medfeat._kernels.cython._morphology_cy`:
 
 - :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass over bands of
-  output rows: each band computes the running min/max rows it needs (repeated doubling, or van Herk /
-  Gil-Werman for very long runs) and combines them while they are in cache;
+  output rows: each band computes the running min/max rows it needs (repeated doubling, or
+  van Herk / Gil-Werman for very long runs) and combines them while they are in cache;
 - :func:`vrun`: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array by
   van Herk / Gil-Werman, vectorised across the rows (tall boxes).
 
@@ -24,8 +24,9 @@ from numba import njit, prange
 
 # Windows at least this long use van Herk / Gil-Werman along rows; shorter ones doubling passes.
 # van Herk's two scans along a row are sequential (about 2 cycles a pixel), each doubling pass is
-# vectorised (16-64 pixels an instruction): measured on 2048² uint8/float32, doubling was >10x faster
-# at L = 64 and still faster at L = 1024, so van Herk only guards the O(1) bound for huge windows.
+# vectorised (16-64 pixels an instruction): measured on 2048² uint8/float32, doubling was >10x
+# faster at L = 64 and still faster at L = 1024, so van Herk only guards the O(1) bound for huge
+# windows.
 VH_ROW = 4096
 # Work is split into at most this many chunks, each allocating its scratch buffers once (a band
 # buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
@@ -35,7 +36,8 @@ CHUNKS = 32
 
 @njit(cache=True)
 def _op_into(out, u, v, n, is_max):
-    """out[x] = op(u[x], v[x]) for x < n (``out`` must not be ``u`` or ``v``: see :func:`_op_acc`)."""
+    """out[x] = op(u[x], v[x]) for x < n (``out`` must be neither ``u`` nor ``v``: see
+    :func:`_op_acc`)."""
     if is_max:
         for x in range(n):
             a = u[x]
@@ -280,7 +282,8 @@ def _minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max
 
     ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (row
     ``(z, y)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz], ymap[y])``
-    extended through ``xmap``, which starts at ``ext[x0]``; computed for the rows a band needs); ``runs[k] = (p, dy, xs)``: output
+    extended through ``xmap``, which starts at ``ext[x0]``; computed for the rows a band needs);
+    ``runs[k] = (p, dy, xs)``: output
     row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
     """
     nbands = (out.shape[1] + band - 1) // band
