@@ -28,17 +28,17 @@ def finite_max(a):
     return float(a.max()) if a.size else 0.0
 
 
-def assert_filter_close(out, ref, image=None):
+def assert_filter_close(out, ref, image=None, cval=0.0):
     """Within 1e-5 relative, with an absolute floor at 1e-6 of the largest response and of the
-    largest input value: responses that are zero in exact arithmetic come out as rounding noise
-    of either implementation (a cancellation of intensities)."""
+    largest value entering the sums (input or ``cval``): responses that are zero in exact
+    arithmetic come out as rounding noise of either implementation (a cancellation)."""
     assert out.dtype == ref.dtype
     assert out.shape == ref.shape
     floor = finite_max(ref)
     if image is not None:
         img = np.asarray(image)
         scale = 1.0 if img.dtype.kind in "uib" else finite_max(img)
-        floor = max(floor, scale)
+        floor = max(floor, scale, abs(cval))
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6 * floor + 1e-30)
 
 
@@ -204,7 +204,7 @@ def test_filter_property_random_inputs(backend, shape, dtype, mode, cval, use_ax
     mask = rng.random(shape) > 0.2 if use_mask else None
     ours, ref = FILTERS[kernel]
     out = ours(img, mask, axis=axis, mode=mode, cval=cval, backend=backend)
-    assert_filter_close(out, ref(img, mask, axis=axis, mode=mode, cval=cval), img)
+    assert_filter_close(out, ref(img, mask, axis=axis, mode=mode, cval=cval), img, cval)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
