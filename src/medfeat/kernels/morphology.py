@@ -22,6 +22,9 @@ decomposition, border index maps), the compiled backends run two kernels (``minm
   cost per pixel does not grow with the side [1]_ [2]_.
 
 Borders are handled by index maps computed here, with scipy.ndimage's mode names and semantics.
+One deliberate difference: with ``mode='reflect'`` and a non-rectangular footprint reaching four or
+more image lengths past the border (a footprint far larger than the image), scipy.ndimage, and so
+scikit-image, reads values from outside its buffer; here the reflection simply continues.
 
 References
 ----------
