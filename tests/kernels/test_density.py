@@ -478,3 +478,12 @@ def test_density_bad_arguments(backend):
     for bad, word in BAD_IMAGES:
         with pytest.raises(ValueError, match=word):
             density(bad, backend=backend)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_strided_and_fortran_inputs(backend):
+    img = _image("retina", "float32")
+    for view in (img[::3, 1::2], np.asfortranarray(img), img.T):
+        np.testing.assert_array_equal(histogram(view, 64, backend=backend)[0],
+                                      np.histogram(view, 64)[0])
+        assert threshold_otsu(view, backend=backend) == skimage.filters.threshold_otsu(view)
