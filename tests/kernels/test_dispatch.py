@@ -82,3 +82,19 @@ def test_cuda_backend_is_refused_cleanly_without_a_gpu():
         pytest.skip("a CUDA device (or the simulator) is available here")
     with pytest.raises(BackendUnavailableError, match="cuda"):
         K.sobel(np.ones((8, 8), np.float32), backend="cuda")
+
+
+def test_auto_skips_a_backend_missing_the_family(monkeypatch):
+    # One Cython extension failing to build must not break "auto" for that family: fall back to Numba.
+    real = _dispatch.implementation
+
+    def fake(family, backend):
+        if family == "edges" and backend == "cython":
+            raise BackendUnavailableError("not compiled")
+        return real(family, backend)
+
+    monkeypatch.setattr(_dispatch, "implementation", fake)
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="edges") == "numba"
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="density") == "cython"
+    with pytest.raises(BackendUnavailableError):
+        _dispatch.get_kernel("edges", "sobel", "cython", auto=("cython",))

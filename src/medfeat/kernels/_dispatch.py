@@ -91,7 +91,17 @@ def is_device_array(x):
     return hasattr(x, "__cuda_array_interface__")
 
 
-def resolve_backend(backend, *, auto, image=None):
+def _has_family(backend, family):
+    if family is None:
+        return True
+    try:
+        implementation(family, backend)
+    except BackendUnavailableError:
+        return False
+    return True
+
+
+def resolve_backend(backend, *, auto, image=None, family=None):
     """Return the concrete backend name a call should use.
 
     Parameters
@@ -102,6 +112,9 @@ def resolve_backend(backend, *, auto, image=None):
         The kernel's CPU preference order for ``"auto"``, fastest first.
     image : object, optional
         The input; a GPU array makes ``"auto"`` choose ``"cuda"``.
+    family : str, optional
+        The kernel family; ``"auto"`` then skips a backend that works here in general but lacks this
+        family (e.g. one Cython extension failed to build).
 
     Raises
     ------
@@ -125,7 +138,7 @@ def resolve_backend(backend, *, auto, image=None):
             backend = "cuda"
         else:
             for candidate in auto:
-                if _why_unavailable(candidate) is None:
+                if _why_unavailable(candidate) is None and _has_family(candidate, family):
                     return candidate
             raise BackendUnavailableError(
                 "no CPU backend works here: "
@@ -171,7 +184,7 @@ def get_kernel(family, name, backend, *, auto, image=None):
     >>> resolve_backend("numba", auto=("cython", "numba"))
     'numba'
     """
-    chosen = resolve_backend(backend, auto=auto, image=image)
+    chosen = resolve_backend(backend, auto=auto, image=image, family=family)
     module = implementation(family, chosen)
     try:
         return chosen, getattr(module, name)

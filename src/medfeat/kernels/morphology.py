@@ -505,7 +505,7 @@ def _prepare_grey(image, footprint, out, mode, cval, backend, auto):
     out = _check_out(out, image.shape, image.dtype)
     # validate cval even when the mode does not use it, so a bad value never passes silently
     _convert_cval(cval, image.dtype)
-    chosen = resolve_backend(backend, auto=auto, image=image)
+    chosen = resolve_backend(backend, auto=auto, image=image, family=_FAMILY)
     return image, seq, out, _Kernels(chosen)
 
 
@@ -800,7 +800,7 @@ def _prepare_binary(image, footprint, out, mode, backend):
     check_choice(mode, BINARY_MODES, name="mode")
     seq = _prepare_footprint(footprint, image.ndim)
     out = _check_out(out, image.shape, np.bool_)
-    chosen = resolve_backend(backend, auto=AUTO_BINARY, image=image)
+    chosen = resolve_backend(backend, auto=AUTO_BINARY, image=image, family=_FAMILY)
     if image.dtype == np.bool_:
         src = np.ascontiguousarray(image).view(np.uint8)
     else:
