@@ -394,6 +394,53 @@ cdef inline void _hpass(const double* line, Py_ssize_t W, const double* weights,
             acc[j] = acc[j] + (lo[j] + hi[j]) * wk
 
 
+cdef void _smooth_row(const floating* image, Py_ssize_t H, Py_ssize_t W, Py_ssize_t i,
+                      const double* weights, Py_ssize_t R, int mode, double cval,
+                      const floating* bleed_src, int bleed_kind, floating eps, double* acc,
+                      double* line, double* bline, floating* brow, floating* srow) noexcept nogil:
+    """Row ``i`` of Canny's smoothed image into ``srow``."""
+    cdef Py_ssize_t j, k, jj
+    cdef double r, a, b, rT
+    cdef floating inner
+    _vpass(image, H, W, i, weights, R, mode, cval, acc, line)
+    _hpad(line, W, R, mode, cval)
+    if bleed_kind == 2:
+        _vpass(bleed_src, H, W, i, weights, R, mode, cval, acc, bline)
+        _hpad(bline, W, R, mode, cval)
+        _hpass(bline, W, weights, R, acc)
+        for j in range(W):
+            brow[j] = <floating>acc[j] + eps
+    elif bleed_kind == 1:
+        # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
+        # pass differs from the interior value only within R of the left and right borders.
+        r = weights[R]
+        for k in range(R, 0, -1):
+            a = 1.0 if i - k >= 0 else cval
+            b = 1.0 if i + k < H else cval
+            r = r + (a + b) * weights[R + k]
+        rT = <double>(<floating>r)
+        for j in range(W + 2 * R):
+            bline[j] = rT if R <= j < R + W else cval
+        if W > 2 * R + 1:
+            inner = <floating>_hpoint(bline, R, weights, R) + eps
+            for j in range(W):
+                brow[j] = inner
+            for j in range(R):
+                brow[j] = <floating>_hpoint(bline, j, weights, R) + eps
+                jj = W - 1 - j
+                brow[jj] = <floating>_hpoint(bline, jj, weights, R) + eps
+        else:
+            for j in range(W):
+                brow[j] = <floating>_hpoint(bline, j, weights, R) + eps
+    _hpass(line, W, weights, R, acc)
+    if bleed_kind == 0:
+        for j in range(W):
+            srow[j] = <floating>acc[j]
+    else:
+        for j in range(W):
+            srow[j] = (<floating>acc[j]) / brow[j]
+
+
 cdef void _smooth_rows(const floating* image, Py_ssize_t H, Py_ssize_t W, const double* weights,
                        Py_ssize_t R, int mode, double cval, const floating* bleed_src,
                        int bleed_kind, floating eps, floating* smoothed, Py_ssize_t r0,
@@ -402,51 +449,154 @@ cdef void _smooth_rows(const floating* image, Py_ssize_t H, Py_ssize_t W, const 
     cdef double* line = <double*>malloc((W + 2 * R) * sizeof(double))
     cdef double* bline = <double*>malloc((W + 2 * R) * sizeof(double))
     cdef floating* brow = <floating*>malloc(W * sizeof(floating))
-    cdef Py_ssize_t i, j, k, jj
-    cdef double r, a, b, rT
-    cdef floating inner
+    cdef Py_ssize_t i
     for i in range(r0, r1):
-        _vpass(image, H, W, i, weights, R, mode, cval, acc, line)
-        _hpad(line, W, R, mode, cval)
-        if bleed_kind == 2:
-            _vpass(bleed_src, H, W, i, weights, R, mode, cval, acc, bline)
-            _hpad(bline, W, R, mode, cval)
-            _hpass(bline, W, weights, R, acc)
-            for j in range(W):
-                brow[j] = <floating>acc[j] + eps
-        elif bleed_kind == 1:
-            # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
-            # pass differs from the interior value only within R of the left and right borders.
-            r = weights[R]
-            for k in range(R, 0, -1):
-                a = 1.0 if i - k >= 0 else cval
-                b = 1.0 if i + k < H else cval
-                r = r + (a + b) * weights[R + k]
-            rT = <double>(<floating>r)
-            for j in range(W + 2 * R):
-                bline[j] = rT if R <= j < R + W else cval
-            if W > 2 * R + 1:
-                inner = <floating>_hpoint(bline, R, weights, R) + eps
-                for j in range(W):
-                    brow[j] = inner
-                for j in range(R):
-                    brow[j] = <floating>_hpoint(bline, j, weights, R) + eps
-                    jj = W - 1 - j
-                    brow[jj] = <floating>_hpoint(bline, jj, weights, R) + eps
-            else:
-                for j in range(W):
-                    brow[j] = <floating>_hpoint(bline, j, weights, R) + eps
-        _hpass(line, W, weights, R, acc)
-        if bleed_kind == 0:
-            for j in range(W):
-                smoothed[i * W + j] = <floating>acc[j]
-        else:
-            for j in range(W):
-                smoothed[i * W + j] = (<floating>acc[j]) / brow[j]
+        _smooth_row(image, H, W, i, weights, R, mode, cval, bleed_src, bleed_kind, eps, acc,
+                    line, bline, brow, smoothed + i * W)
     free(acc)
     free(line)
     free(bline)
     free(brow)
+
+
+cdef inline void _pad_diff(const floating* srow, Py_ssize_t W, double* p,
+                           double* e) noexcept nogil:
+    """A smoothed row as double in ``p[1:W + 1]`` (reflect-padded) and its rounded central
+    differences ``e[j] = (floating)(p[j + 2] - p[j])`` (SciPy's first Sobel pass along axis 1)."""
+    cdef Py_ssize_t j
+    for j in range(W):
+        p[j + 1] = srow[j]
+    _pad(p, W, REFLECT, 0.0)
+    for j in range(W):
+        e[j] = <floating>(p[j + 2] - p[j])
+
+
+cdef inline void _mag_row(const double* pu, const double* pd, const double* eu,
+                          const double* em, const double* ed, double* dv, Py_ssize_t W,
+                          floating* mrow, floating* irow, floating* jrow) noexcept nogil:
+    """Sobel responses and magnitude of one row, with SciPy's rounding."""
+    cdef Py_ssize_t j
+    cdef floating isob, jsob, t
+    for j in range(W + 2):
+        dv[j] = <floating>(pd[j] - pu[j])
+    for j in range(W):
+        isob = <floating>(2.0 * dv[j + 1] + (dv[j] + dv[j + 2]))
+        jsob = <floating>(2.0 * em[j] + (eu[j] + ed[j]))
+        irow[j] = isob
+        jrow[j] = jsob
+        t = isob * isob + jsob * jsob
+        if floating is float:
+            mrow[j] = sqrtf(t)
+        else:
+            mrow[j] = sqrt(t)
+
+
+cdef inline void _nms_row(const floating* Mu, const floating* Mc, const floating* Md,
+                          const floating* irow, const floating* jrow,
+                          const unsigned char* emrow, Py_ssize_t W, double low, double high,
+                          unsigned char* lab) noexcept nogil:
+    """Non-maximum suppression and double threshold of one interior row into ``lab``."""
+    cdef Py_ssize_t y
+    cdef floating m, isob, jsob, ai, aj, w, n11, n12, n21, n22
+    for y in range(1, W - 1):
+        m = Mc[y]
+        if (emrow != NULL and emrow[y] == 0) or not (m >= low):
+            continue
+        isob = irow[y]
+        jsob = jrow[y]
+        ai = fabs(isob)
+        aj = fabs(jsob)
+        if (isob > 0) == (jsob > 0):
+            if ai > aj:
+                w = aj / ai
+                n11 = Md[y]
+                n12 = Md[y + 1]
+                n21 = Mu[y]
+                n22 = Mu[y - 1]
+            else:
+                w = ai / aj
+                n11 = Mc[y + 1]
+                n12 = Md[y + 1]
+                n21 = Mc[y - 1]
+                n22 = Mu[y - 1]
+        else:
+            if ai < aj:
+                w = ai / aj
+                n11 = Mc[y + 1]
+                n12 = Mu[y + 1]
+                n21 = Mc[y - 1]
+                n22 = Md[y - 1]
+            else:
+                w = aj / ai
+                n11 = Mu[y]
+                n12 = Mu[y + 1]
+                n21 = Md[y]
+                n22 = Md[y - 1]
+        # Same mixed precision as scikit-image's Cython: w * n in floating, (1 - w) in double.
+        if (n12 * w + n11 * (1.0 - w)) <= m and (n22 * w + n21 * (1.0 - w)) <= m:
+            lab[y] = 2 if m >= high else 1
+
+
+cdef void _fused_rows(const floating* image, Py_ssize_t H, Py_ssize_t W, const double* weights,
+                      Py_ssize_t R, int mode, double cval, const floating* bleed_src,
+                      int bleed_kind, floating eps, const unsigned char* eroded, double low,
+                      double high, unsigned char* label, Py_ssize_t r0,
+                      Py_ssize_t r1) noexcept nogil:
+    """Smoothing, gradients, magnitude and suppression of rows [r0, r1) in one sweep; smoothed
+    and magnitude rows live in small rings keyed by row number (4 and 3 slots)."""
+    cdef Py_ssize_t L = W + 2, x, y, r, k, iu, idn
+    cdef Py_ssize_t need[3]
+    cdef Py_ssize_t sheld[4]
+    cdef Py_ssize_t mheld[3]
+    cdef double* acc = <double*>malloc(W * sizeof(double))
+    cdef double* line = <double*>malloc((W + 2 * R) * sizeof(double))
+    cdef double* bline = <double*>malloc((W + 2 * R) * sizeof(double))
+    cdef floating* brow = <floating*>malloc(W * sizeof(floating))
+    cdef floating* srow = <floating*>malloc(W * sizeof(floating))
+    cdef double* P = <double*>malloc(4 * L * sizeof(double))
+    cdef double* E = <double*>malloc(4 * W * sizeof(double))
+    cdef floating* M = <floating*>malloc(3 * W * sizeof(floating))
+    cdef floating* IS = <floating*>malloc(3 * W * sizeof(floating))
+    cdef floating* JS = <floating*>malloc(3 * W * sizeof(floating))
+    cdef double* dv = <double*>malloc(L * sizeof(double))
+    for k in range(4):
+        sheld[k] = -1
+    for k in range(3):
+        mheld[k] = -1
+    for x in range(max(r0, 1), min(r1, H - 1)):
+        for y in range(x - 1, x + 2):
+            if mheld[y % 3] == y:
+                continue
+            iu = _map(y - 1, H, REFLECT)
+            idn = _map(y + 1, H, REFLECT)
+            need[0] = iu
+            need[1] = y
+            need[2] = idn
+            for k in range(3):
+                r = need[k]
+                if sheld[r % 4] != r:
+                    _smooth_row(image, H, W, r, weights, R, mode, cval, bleed_src, bleed_kind,
+                                eps, acc, line, bline, brow, srow)
+                    _pad_diff(srow, W, P + (r % 4) * L, E + (r % 4) * W)
+                    sheld[r % 4] = r
+            _mag_row(P + (iu % 4) * L, P + (idn % 4) * L, E + (iu % 4) * W, E + (y % 4) * W,
+                     E + (idn % 4) * W, dv, W, M + (y % 3) * W, IS + (y % 3) * W,
+                     JS + (y % 3) * W)
+            mheld[y % 3] = y
+        _nms_row(M + ((x - 1) % 3) * W, M + (x % 3) * W, M + ((x + 1) % 3) * W,
+                 IS + (x % 3) * W, JS + (x % 3) * W,
+                 eroded + x * W if eroded != NULL else NULL, W, low, high, label + x * W)
+    free(acc)
+    free(line)
+    free(bline)
+    free(brow)
+    free(srow)
+    free(P)
+    free(E)
+    free(M)
+    free(IS)
+    free(JS)
+    free(dv)
 
 
 cdef void _magnitude_rows(const floating* s, floating* mag, Py_ssize_t H, Py_ssize_t W,
@@ -522,61 +672,6 @@ def canny_smooth(const floating[:, ::1] image, const double[::1] weights, int mo
     return smoothed_arr, mag_arr
 
 
-cdef void _nms_rows(const floating* s, const floating* mag, const unsigned char* eroded,
-                    bint has_mask, Py_ssize_t H, Py_ssize_t W, double low, double high,
-                    unsigned char* label, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    """Non-maximum suppression and double threshold of rows [r0, r1) into ``label`` (1 weak,
-    2 strong), with scikit-image's arithmetic and rounding."""
-    cdef Py_ssize_t x, y, p
-    cdef floating m, isob, jsob, ai, aj, w, n11, n12, n21, n22
-    cdef double d0, d1, d2, e0, e1, e2
-    for x in range(max(r0, 1), min(r1, H - 1)):
-        for y in range(1, W - 1):
-            p = x * W + y
-            m = mag[p]
-            if (has_mask and eroded[p] == 0) or not (m >= low):
-                continue
-            d0 = <floating>(<double>s[p + W - 1] - s[p - W - 1])
-            d1 = <floating>(<double>s[p + W] - s[p - W])
-            d2 = <floating>(<double>s[p + W + 1] - s[p - W + 1])
-            isob = <floating>(2.0 * d1 + (d0 + d2))
-            e0 = <floating>(<double>s[p - W + 1] - s[p - W - 1])
-            e1 = <floating>(<double>s[p + 1] - s[p - 1])
-            e2 = <floating>(<double>s[p + W + 1] - s[p + W - 1])
-            jsob = <floating>(2.0 * e1 + (e0 + e2))
-            ai = fabs(isob)
-            aj = fabs(jsob)
-            if (isob > 0) == (jsob > 0):
-                if ai > aj:
-                    w = aj / ai
-                    n11 = mag[p + W]
-                    n12 = mag[p + W + 1]
-                    n21 = mag[p - W]
-                    n22 = mag[p - W - 1]
-                else:
-                    w = ai / aj
-                    n11 = mag[p + 1]
-                    n12 = mag[p + W + 1]
-                    n21 = mag[p - 1]
-                    n22 = mag[p - W - 1]
-            else:
-                if ai < aj:
-                    w = ai / aj
-                    n11 = mag[p + 1]
-                    n12 = mag[p - W + 1]
-                    n21 = mag[p - 1]
-                    n22 = mag[p + W - 1]
-                else:
-                    w = aj / ai
-                    n11 = mag[p - W]
-                    n12 = mag[p - W + 1]
-                    n21 = mag[p + W]
-                    n22 = mag[p + W - 1]
-            # Same mixed precision as scikit-image's Cython: w * n in floating, (1 - w) in double.
-            if (n12 * w + n11 * (1.0 - w)) <= m and (n22 * w + n21 * (1.0 - w)) <= m:
-                label[p] = 2 if m >= high else 1
-
-
 cdef void _hysteresis(const unsigned char* label, Py_ssize_t H, Py_ssize_t W,
                       unsigned char* out, Py_ssize_t* stack) noexcept nogil:
     """Keep the candidates 8-connected to a strong one (label 2): a stack-based flood fill."""
@@ -608,17 +703,24 @@ cdef void _hysteresis(const unsigned char* label, Py_ssize_t H, Py_ssize_t W,
                     top += 1
 
 
-def _canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
+def canny_fused(const floating[:, ::1] image, const double[::1] weights, int mode, double cval,
+                const floating[:, ::1] bleed_src, int bleed_kind, const floating[::1] eps,
                 const unsigned char[:, ::1] eroded, double low, double high):
-    """Bilinear non-maximum suppression, double threshold and hysteresis: the Canny edge map.
+    """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
+    bilinear non-maximum suppression, double threshold and hysteresis (8-connected), fused row by
+    row so that no full-size smoothed or magnitude image is written.
 
     ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
     ``low`` and ``high`` are compared with the magnitude in double after the caller has rounded
-    them the way scikit-image's comparisons do. Candidates connect through their 8 neighbours.
+    them the way scikit-image's comparisons do.
     """
-    cdef Py_ssize_t H = mag.shape[0], W = mag.shape[1], nch = _chunks(H), c
-    cdef bint has_mask = eroded.shape[0] > 0
-    cdef const unsigned char* er = &eroded[0, 0] if has_mask else NULL
+    cdef Py_ssize_t H = image.shape[0], W = image.shape[1]
+    cdef Py_ssize_t R = (weights.shape[0] - 1) // 2, c
+    # fewer, larger blocks than elsewhere: each block recomputes a few rows above its start
+    cdef Py_ssize_t nch = max(1, min(H // 16, 16))
+    cdef const floating* bsrc = &bleed_src[0, 0] if bleed_kind == 2 else NULL
+    cdef const unsigned char* er = &eroded[0, 0] if eroded.shape[0] > 0 else NULL
+    cdef floating e = eps[0]
     label_arr = np.zeros((H, W), np.uint8)
     out_arr = np.zeros((H, W), np.bool_)
     cdef unsigned char[:, ::1] label = label_arr
@@ -626,27 +728,13 @@ def _canny_edges(const floating[:, ::1] smoothed, const floating[:, ::1] mag,
     cdef Py_ssize_t* stack
     with nogil:
         if H * W < PARALLEL_MIN_PIXELS:
-            _nms_rows(&smoothed[0, 0], &mag[0, 0], er, has_mask, H, W, low, high, &label[0, 0],
-                      0, H)
+            _fused_rows(&image[0, 0], H, W, &weights[0], R, mode, cval, bsrc, bleed_kind, e, er,
+                        low, high, &label[0, 0], 0, H)
         else:
             for c in prange(nch, schedule="dynamic"):
-                _nms_rows(&smoothed[0, 0], &mag[0, 0], er, has_mask, H, W, low, high,
-                          &label[0, 0], c * H // nch, (c + 1) * H // nch)
+                _fused_rows(&image[0, 0], H, W, &weights[0], R, mode, cval, bsrc, bleed_kind, e,
+                            er, low, high, &label[0, 0], c * H // nch, (c + 1) * H // nch)
         stack = <Py_ssize_t*>malloc(H * W * sizeof(Py_ssize_t))
         _hysteresis(&label[0, 0], H, W, &out[0, 0], stack)
         free(stack)
     return out_arr
-
-
-def canny_fused(const floating[:, ::1] image, const double[::1] weights, int mode, double cval,
-                const floating[:, ::1] bleed_src, int bleed_kind, const floating[::1] eps,
-                const unsigned char[:, ::1] eroded, double low, double high):
-    """The Canny edge map: :func:`canny_smooth`, then bilinear non-maximum suppression, double
-    threshold and hysteresis (8-connected).
-
-    ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
-    ``low`` and ``high`` are compared with the magnitude in double after the caller has rounded
-    them the way scikit-image's comparisons do.
-    """
-    smoothed, mag = canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps)
-    return _canny_edges(smoothed, mag, eroded, low, high)
