@@ -1,8 +1,8 @@
 """Benchmarks of the intensity kernels: normalize (zscore, minmax, percentile, window).
 
 asv classes time medfeat's backends next to the plain NumPy expressions and OpenCV's ``normalize``
-(min-max) in the same class; ``COMPARE_CASES`` feeds ``benchmarks/compare.py``. Libraries are imported
-inside functions because asv imports this module at discovery.
+(min-max) in the same class; ``COMPARE_CASES`` feeds ``benchmarks/compare.py``. Libraries are
+imported inside functions because asv imports this module at discovery.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from benchmarks._common import have, real_image
 SIZES = (512, 2048, 4096)
 BACKENDS = ("auto", "cython", "numba")
 METHODS = ("zscore", "minmax", "percentile", "window")
-# a soft-tissue-like window in each dtype's units (the benchmark image spans the dtype's useful range)
+# a soft-tissue-like window in each dtype's units (the benchmark image spans the dtype's useful
+# range)
 _WINDOW = {"uint8": (128, 100), "uint16": (32768, 25000), "int16": (40, 400),
            "float32": (0.5, 0.4), "float64": (0.5, 0.4)}
 

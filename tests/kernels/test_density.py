@@ -40,11 +40,7 @@ def _image(name, dtype):
     return img if dtype == "native" else to_dtype(img, dtype)
 
 
-def _snapshot(a):
-    return a.copy(), a.flags.writeable
-
-
-# ------------------------------------------------------------------------------------------ histogram
+# ---------------------------------------------------------------------------------------- histogram
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", REAL_2D)
@@ -74,8 +70,8 @@ def test_histogram_volume(backend):
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_histogram_values_on_edges(backend, dtype):
-    # every value sits exactly on a bin edge (and the last on the closed right edge), the place where
-    # a plain floor((v - lo) / width) disagrees with NumPy
+    # every value sits exactly on a bin edge (and the last on the closed right edge), the place
+    # where a plain floor((v - lo) / width) disagrees with NumPy
     edges = np.linspace(0.1, 0.7, 31, dtype=dtype)
     img = np.concatenate([edges, edges[::3], np.nextafter(edges, dtype(0))])[:72].reshape(3, -1)
     for rng in (None, (0.1, 0.7), (0.2, 0.5)):
@@ -188,7 +184,7 @@ def test_unknown_backend():
         histogram(img, backend="cuda")
 
 
-# ------------------------------------------------------------------------------------- threshold_otsu
+# ----------------------------------------------------------------------------------- threshold_otsu
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("name", REAL_2D)
@@ -281,7 +277,7 @@ def test_threshold_bad_arguments(fn, backend):
             fn(bad, backend=backend)
 
 
-# ----------------------------------------------------------------------------------- threshold_maxent
+# --------------------------------------------------------------------------------- threshold_maxent
 
 def _reference_hist(img, nbins=256):
     """The histogram threshold_otsu uses, built independently: one bin per integer value, or NumPy's
@@ -296,7 +292,8 @@ def _reference_hist(img, nbins=256):
 
 def _kapur_objective(counts):
     """H(A) + H(B) for every split t (A = bins <= t), straight from the definition (for long
-    histograms, from cumulative sums of p and p log p, which is the same expansion written apart)."""
+    histograms, from cumulative sums of p and p log p, which is the same expansion written
+    apart)."""
     p = counts / counts.sum()
     if p.size > 1024:
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0.0)
@@ -370,7 +367,7 @@ def test_maxent_keywords_change_output(backend):
         threshold_maxent(img, backend=backend)
 
 
-# -------------------------------------------------------------------------------------------- density
+# ------------------------------------------------------------------------------------------ density
 
 def _kde_error(img, grid, pdf, bw_method="scott"):
     ref = gaussian_kde(img.astype(np.float64).ravel(), bw_method=bw_method)(grid)

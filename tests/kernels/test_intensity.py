@@ -1,5 +1,5 @@
-"""normalize against float64 NumPy references, on every CPU backend and dtype, real images and volumes,
-masks, and random inputs."""
+"""normalize against float64 NumPy references, on every CPU backend and dtype, real images and
+volumes, masks, and random inputs."""
 
 from __future__ import annotations
 
@@ -213,7 +213,8 @@ def test_bad_arguments(backend):
     x[2, 3] = np.inf
     assert normalize(x, "window", center=3, width=2, backend=backend)[2, 3] == 1
     for bad, word in [(np.zeros((0, 3)), "image"), (np.float64(1), "image"),
-                      (np.ones((3, 3), np.complex128), "image"), (np.ones((3, 3), np.int64), "image"),
+                      (np.ones((3, 3), np.complex128), "image"),
+                      (np.ones((3, 3), np.int64), "image"),
                       (np.ones((3, 3), object), "image"), (None, "image")]:
         with pytest.raises(ValueError, match=word):
             normalize(bad, backend=backend)

@@ -4,9 +4,9 @@ The public face of the density kernels. Each function validates its arguments, p
 contiguous inputs and small lookup arrays, and hands the loops over pixels to
 ``medfeat._kernels.cython._density_cy`` or ``medfeat._kernels.numba_cpu.density`` (same names).
 
-Integer images (uint8, uint16, int16) are never binned pixel by pixel: one parallel pass counts every
-distinct value (per-thread private tables merged afterwards), and everything else -- the bin of each
-value, the image range, the moments -- is derived from those at most 65 536 counts.
+Integer images (uint8, uint16, int16) are never binned pixel by pixel: one parallel pass counts
+every distinct value (per-thread private tables merged afterwards), and everything else -- the bin
+of each value, the image range, the moments -- is derived from those at most 65 536 counts.
 
 All functions work on arrays of any rank (2-D images, 3-D volumes); they flatten their input.
 """
@@ -24,12 +24,12 @@ import numpy as np
 from ._dispatch import get_kernel, implementation
 from ._validate import SUPPORTED_DTYPES, check_positive
 
-# "auto" preference orders, fastest first, from benchmarks/bench_density.py on the 2-core dev machine
-# (python benchmarks/compare.py --only histogram threshold density --sizes 512 2048 4096), 2048²:
-# histogram uint8 2.1 ms Cython vs 8.2 ms Numba, uint16 4.4 vs 8.9, float32 24 vs 37; Otsu uint16
-# 5.4 vs 8.0, uint8 2.5 vs 5.6. Cython's counting loops use four/two sub-tables with no bounds or
-# wraparound code, and it has no dispatch overhead (10-20 us per Numba call) at 512². Float Otsu,
-# maxent and the KDE were within noise of each other; Cython first everywhere.
+# "auto" preference orders, fastest first, from benchmarks/bench_density.py on the 2-core dev
+# machine (python benchmarks/compare.py --only histogram threshold density --sizes 512 2048 4096),
+# 2048²: histogram uint8 2.1 ms Cython vs 8.2 ms Numba, uint16 4.4 vs 8.9, float32 24 vs 37; Otsu
+# uint16 5.4 vs 8.0, uint8 2.5 vs 5.6. Cython's counting loops use four/two sub-tables with no
+# bounds or wraparound code, and it has no dispatch overhead (10-20 us per Numba call) at 512².
+# Float Otsu, maxent and the KDE were within noise of each other; Cython first everywhere.
 AUTO_HISTOGRAM = ("cython", "numba")
 AUTO_THRESHOLD = ("cython", "numba")
 AUTO_DENSITY = ("cython", "numba")
@@ -70,7 +70,8 @@ def _image(image, name="image"):
 
 def _flat(arr):
     """A read-only, C-contiguous 1-D view (a copy only if ``arr`` is not contiguous). Read-only so
-    that Numba compiles one specialisation per dtype whether or not the caller's array is writable."""
+    that Numba compiles one specialisation per dtype whether or not the caller's array is
+    writable."""
     flat = np.ascontiguousarray(arr).reshape(-1).view()
     flat.flags.writeable = False
     return flat
@@ -138,7 +139,8 @@ def _check_moments(flat, mean, m2, name="image"):
         return
     if np.isfinite(flat).all():
         raise ValueError(f"{name} has values too large for float64 statistics (|x| > 1e154)")
-    raise ValueError(f"{name} contains NaN or infinity, for which this kernel has no defined result")
+    raise ValueError(f"{name} contains NaN or infinity, for which this kernel has no defined "
+                     "result")
 
 
 def _check_range(range):
@@ -160,8 +162,8 @@ def _check_range(range):
 
 def _edges(arr, bins, first_edge, last_edge):
     """Bin edges and the scalars the kernels need, exactly as ``numpy.histogram`` derives them: same
-    widening of an empty range, same edge dtype (``result_type`` of the range and the image, floats for
-    integers), same ``linspace``."""
+    widening of an empty range, same edge dtype (``result_type`` of the range and the image, floats
+    for integers), same ``linspace``."""
     if first_edge == last_edge:
         first_edge = first_edge - 0.5
         last_edge = last_edge + 0.5
@@ -222,8 +224,8 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
     bins : int, optional
         Number of equal-width bins.
     range : (float, float), optional
-        Lower and upper edge of the bins; values outside are ignored. Default: the image's minimum and
-        maximum (widened by 0.5 on each side when they are equal, as NumPy does).
+        Lower and upper edge of the bins; values outside are ignored. Default: the image's minimum
+        and maximum (widened by 0.5 on each side when they are equal, as NumPy does).
     backend : {"auto", "cython", "numba", "cuda"}, optional
         Implementation to run; ``"auto"`` picks the fastest available (see :mod:`medfeat.kernels`).
 
@@ -234,13 +236,15 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
         which is closed, and a value's bin is decided by comparing it with the edges, so the counts
         equal NumPy's exactly, values on edges included.
     edges : ndarray, shape (bins + 1,)
-        Bin edges, of NumPy's dtype: float32 for float32 images (with a float range), float64 otherwise.
+        Bin edges, of NumPy's dtype: float32 for float32 images (with a float range), float64
+        otherwise.
 
     Raises
     ------
     ValueError
-        For an unsupported dtype, an empty or 0-D image, NaN anywhere, infinity when ``range`` is not
-        given, a non-positive or non-integer ``bins``, a malformed ``range`` or an unknown ``backend``.
+        For an unsupported dtype, an empty or 0-D image, NaN anywhere, infinity when ``range`` is
+        not given, a non-positive or non-integer ``bins``, a malformed ``range`` or an unknown
+        ``backend``.
 
     Notes
     -----
@@ -273,9 +277,9 @@ def _impl(name, backend, order, image):
 
 
 def _image_hist(impl, arr, nbins):
-    """scikit-image's ``histogram(image, nbins, source_range='image')``: one bin per integer value from
-    the minimum to the maximum for integer images, ``nbins`` NumPy bins (centres) for floats. Returns
-    ``(counts, centres)``, or ``(None, value)`` for an image with a single value."""
+    """scikit-image's ``histogram(image, nbins, source_range='image')``: one bin per integer value
+    from the minimum to the maximum for integer images, ``nbins`` NumPy bins (centres) for floats.
+    Returns ``(counts, centres)``, or ``(None, value)`` for an image with a single value."""
     flat = _flat(arr)
     if flat.dtype.kind == "f":
         lo, hi = _float_extent(impl, flat, "image")
@@ -381,10 +385,10 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto"):
     Returns
     -------
     threshold : NumPy scalar
-        A bin centre; pixels ``> threshold`` are the foreground. Its type follows scikit-image: int64
-        for integer images, the image's float dtype for float images, the centres' dtype (int64 for
-        counts alone) for ``hist``, and the image's dtype for an image holding a single value, which
-        is returned as is.
+        A bin centre; pixels ``> threshold`` are the foreground. Its type follows scikit-image:
+        int64 for integer images, the image's float dtype for float images, the centres' dtype
+        (int64 for counts alone) for ``hist``, and the image's dtype for an image holding a single
+        value, which is returned as is.
 
     Raises
     ------
@@ -442,9 +446,10 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto"):
     Returns
     -------
     threshold : NumPy scalar
-        A bin centre; pixels ``> threshold`` are the foreground. Same types as :func:`threshold_otsu`
-        (int64 for integer images, the float dtype for float images, the image's dtype for a
-        single-valued image, which is returned as is). Ties go to the lowest centre.
+        A bin centre; pixels ``> threshold`` are the foreground. Same types as
+        :func:`threshold_otsu` (int64 for integer images, the float dtype for float images, the
+        image's dtype for a single-valued image, which is returned as is). Ties go to the lowest
+        centre.
 
     Raises
     ------
@@ -462,9 +467,9 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto"):
 
     References
     ----------
-    .. [1] J. N. Kapur, P. K. Sahoo, A. K. C. Wong, "A new method for gray-level picture thresholding
-       using the entropy of the histogram", Computer Vision, Graphics, and Image Processing 29(3),
-       273-285, 1985.
+    .. [1] J. N. Kapur, P. K. Sahoo, A. K. C. Wong, "A new method for gray-level picture
+       thresholding using the entropy of the histogram", Computer Vision, Graphics, and Image
+       Processing 29(3), 273-285, 1985.
 
     Examples
     --------
@@ -494,8 +499,8 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
     """Gaussian kernel density estimate of an image's intensity distribution.
 
     The estimate of :class:`scipy.stats.gaussian_kde` (one-dimensional, unweighted), evaluated on an
-    even grid by linear binning and a discrete convolution (Silverman 1982; Wand 1994) instead of a sum
-    over every pixel at every grid point.
+    even grid by linear binning and a discrete convolution (Silverman 1982; Wand 1994) instead of a
+    sum over every pixel at every grid point.
 
     Parameters
     ----------
@@ -539,8 +544,8 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
     ----------
     .. [1] B. W. Silverman, "Algorithm AS 176: Kernel density estimation using the fast Fourier
        transform", Applied Statistics 31(1), 93-99, 1982.
-    .. [2] M. P. Wand, "Fast computation of multivariate kernel estimators", Journal of Computational
-       and Graphical Statistics 3(4), 433-445, 1994.
+    .. [2] M. P. Wand, "Fast computation of multivariate kernel estimators", Journal of
+       Computational and Graphical Statistics 3(4), 433-445, 1994.
     .. [3] D. W. Scott, Multivariate Density Estimation, Wiley, 1992.
 
     Examples

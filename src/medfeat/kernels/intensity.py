@@ -3,7 +3,8 @@
 The public face of the intensity kernels. Every method is one statistics pass over the pixels
 (moments or value counts, shared with the density family: ``medfeat._kernels.<backend>.density``),
 then one fused output pass ``float32(clip((x - shift) * scale))`` (``medfeat._kernels.cython.
-_intensity_cy`` / ``medfeat._kernels.numba_cpu.intensity``), with no temporaries the size of the image.
+_intensity_cy`` / ``medfeat._kernels.numba_cpu.intensity``), with no temporaries the size of the
+image.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from ._validate import check_choice, check_mask
 from .density import _NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _threads
 
 # "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev
-# machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096), 2048²: zscore float32
-# 4.5 ms Cython vs 7.5 ms Numba, minmax float32 2.7 vs 9.9 (Cython's min/max and clip use SSE
-# selects that LLVM will not emit without fast-math), percentile uint16 and window int16 within noise.
+# machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096), 2048²: zscore
+# float32 4.5 ms Cython vs 7.5 ms Numba, minmax float32 2.7 vs 9.9 (Cython's min/max and clip use
+# SSE selects that LLVM will not emit without fast-math), percentile uint16 and window int16 within
+# noise.
 AUTO_NORMALIZE = ("cython", "numba")
 
 METHODS = ("zscore", "minmax", "percentile", "window")
@@ -48,8 +50,9 @@ def _finite_range(dens, flat, mflat):
 
 
 def _percentiles(dens, intens, flat, mflat, qs):
-    """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value counts
-    for integer images, from quickselect on a copy of the selected pixels for float images."""
+    """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value
+    counts for integer images, from quickselect on a copy of the selected pixels for float
+    images."""
     if flat.dtype.kind == "f":
         _finite_range(dens, flat, _NOMASK)
         buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
@@ -80,20 +83,20 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     method : {"zscore", "minmax", "percentile", "window"}, optional
         - ``"zscore"``: ``(x - mean) / std``, with the population standard deviation (``ddof=0``).
         - ``"minmax"``: ``(x - min) / (max - min)``, so the statistics' pixels span [0, 1].
-        - ``"percentile"``: ``clip((x - p_lower) / (p_upper - p_lower), 0, 1)`` with the percentiles of
-          :func:`numpy.percentile` (method ``'linear'``).
-        - ``"window"``: CT-style window ``clip((x - (center - width / 2)) / width, 0, 1)``: values below
-          the window map to 0, above it to 1, linearly in between. This is the plain window of
+        - ``"percentile"``: ``clip((x - p_lower) / (p_upper - p_lower), 0, 1)`` with the percentiles
+          of :func:`numpy.percentile` (method ``'linear'``).
+        - ``"window"``: CT-style window ``clip((x - (center - width / 2)) / width, 0, 1)``: values
+          below the window map to 0, above it to 1, linearly in between. This is the plain window of
           radiology viewers; DICOM's VOI LUT "LINEAR" function (PS3.3 C.11.2.1.2) differs from it by
           half a grey level (``center - 0.5``, ``width - 1``), which matters only for narrow windows
           on integer data.
-        A zero spread (``std``, ``max - min`` or ``p_upper - p_lower``: a constant image or region) is
-        taken as 1, so a constant image maps to zeros instead of NaN.
+        A zero spread (``std``, ``max - min`` or ``p_upper - p_lower``: a constant image or region)
+        is taken as 1, so a constant image maps to zeros instead of NaN.
     lower, upper : float, optional
         Percentiles (0-100, ``lower < upper``) for ``method="percentile"``.
     center, width : float, optional
-        Window centre and (positive) width, in the image's units (e.g. HU: ``center=40, width=400``);
-        required for, and only allowed with, ``method="window"``.
+        Window centre and (positive) width, in the image's units (e.g. HU: ``center=40,
+        width=400``); required for, and only allowed with, ``method="window"``.
     mask : ndarray of bool, optional
         Same shape as ``image``: the statistics are computed on the selected pixels only; the output
         covers the whole image (pixels outside the mask can fall outside [0, 1] for ``"minmax"``).
@@ -104,17 +107,18 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     Returns
     -------
     ndarray of float32
-        Same shape as ``image``, whatever its dtype. Statistics are accumulated in float64 (block-wise
-        two-pass sums merged pairwise), so the result is within 1e-5 relative of the float64 NumPy
-        computation.
+        Same shape as ``image``, whatever its dtype. Statistics are accumulated in float64
+        (block-wise two-pass sums merged pairwise), so the result is within 1e-5 relative of the
+        float64 NumPy computation.
 
     Raises
     ------
     ValueError
-        For NaN (any method) or infinity (methods with statistics) in the image, an unknown ``method``
-        or ``backend``, ``lower``/``upper`` outside 0-100 or not increasing, a missing, non-finite or
-        non-positive ``center``/``width`` for ``"window"`` (or one given for another method), a mask of
-        the wrong shape or selecting no pixel, an unsupported dtype or an empty image.
+        For NaN (any method) or infinity (methods with statistics) in the image, an unknown
+        ``method`` or ``backend``, ``lower``/``upper`` outside 0-100 or not increasing, a missing,
+        non-finite or non-positive ``center``/``width`` for ``"window"`` (or one given for another
+        method), a mask of the wrong shape or selecting no pixel, an unsupported dtype or an empty
+        image.
 
     References
     ----------
@@ -136,7 +140,8 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     lower = _real(lower, "lower")
     upper = _real(upper, "upper")
     if not 0 <= lower < upper <= 100:
-        raise ValueError(f"lower and upper must satisfy 0 <= lower < upper <= 100, got {lower}, {upper}")
+        raise ValueError(f"lower and upper must satisfy 0 <= lower < upper <= 100, got {lower}, "
+                         f"{upper}")
     if method == "window":
         if center is None or width is None:
             raise ValueError("method='window' needs both center and width")
@@ -167,7 +172,8 @@ def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, d
         if flat.dtype.kind == "f":
             lo, hi, nan = dens.value_range(flat, _NOMASK, _nchunks(dens, flat.size))
             if nan:
-                raise ValueError("image contains NaN, for which normalisation has no defined result")
+                raise ValueError("image contains NaN, for which normalisation has no defined "
+                                 "result")
     else:
         if method == "percentile":
             intens = implementation("intensity", chosen)

@@ -2,9 +2,9 @@
 """Cython bodies of the density kernels (histogram, KDE, Otsu, maximum entropy).
 
 Same names and arguments as ``medfeat._kernels.numba_cpu.density``; :mod:`medfeat.kernels.density`
-validates and prepares, these only run the loops. Images arrive flattened (1-D, C order). Parallel loops
-split the data into ``nchunks`` contiguous chunks, each with a private histogram/grid, merged afterwards,
-so no two threads write the same counter.
+validates and prepares, these only run the loops. Images arrive flattened (1-D, C order). Parallel
+loops split the data into ``nchunks`` contiguous chunks, each with a private histogram/grid, merged
+afterwards, so no two threads write the same counter.
 """
 
 import numpy as np
@@ -134,7 +134,8 @@ cdef inline void _chunk(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c,
 
 
 cdef void _vc_chunk(const int_t* x, const uint8_t* mask, bint use_mask, int64_t offset,
-                    Py_ssize_t nvals, uint32_t* tab, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+                    Py_ssize_t nvals, uint32_t* tab, Py_ssize_t start,
+                    Py_ssize_t stop) noexcept nogil:
     # consecutive pixels often share a value; spreading them over two (uint16) or four (uint8)
     # sub-tables breaks the store-to-load dependency between their increments
     cdef Py_ssize_t i = start
@@ -323,9 +324,9 @@ cdef void _bin_chunk(const flt_t* x, const double* edges, Py_ssize_t nb, double 
 
 def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi, double first,
                double scale, Py_ssize_t nchunks):
-    """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``, last
-    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must hold
-    fewer than 2**32 pixels."""
+    """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``,
+    last bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must
+    hold fewer than 2**32 pixels."""
     cdef Py_ssize_t n = x.shape[0], nb = edges.shape[0] - 1, c, start, stop
     cdef const flt_t* xp = &x[0]
     cdef const double* ep = &edges[0]
@@ -339,8 +340,8 @@ def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi
 
 def rebin(const int64_t[::1] raw, int64_t offset, const double[::1] edges, double lo, double hi,
           double first, double scale):
-    """Histogram from integer value counts: ``raw[k]`` pixels have value ``offset + k``; each value goes
-    to the bin NumPy would put it in."""
+    """Histogram from integer value counts: ``raw[k]`` pixels have value ``offset + k``; each value
+    goes to the bin NumPy would put it in."""
     cdef Py_ssize_t k, nb = edges.shape[0] - 1
     cdef double v
     out_arr = np.zeros(nb, np.int64)
@@ -356,7 +357,8 @@ def rebin(const int64_t[::1] raw, int64_t offset, const double[::1] edges, doubl
 
 
 cdef void _lin_chunk(const flt_t[::1] x, const double[::1] w, bint weighted, double lo, double dx,
-                     Py_ssize_t ngrid, double* row, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+                     Py_ssize_t ngrid, double* row, Py_ssize_t start,
+                     Py_ssize_t stop) noexcept nogil:
     cdef Py_ssize_t i, j, last = ngrid - 1
     cdef double t, f, wi
     for i in range(start, stop):
@@ -374,8 +376,8 @@ cdef void _lin_chunk(const flt_t[::1] x, const double[::1] w, bint weighted, dou
 
 def linear_bin(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py_ssize_t ngrid,
                Py_ssize_t nchunks):
-    """Linear binning (each value splits its weight between its two grid neighbours, in proportion to
-    closeness) onto ``lo + k * dx``, ``k < ngrid``. ``w`` empty means unit weights."""
+    """Linear binning (each value splits its weight between its two grid neighbours, in proportion
+    to closeness) onto ``lo + k * dx``, ``k < ngrid``. ``w`` empty means unit weights."""
     cdef Py_ssize_t n = x.shape[0], c, start, stop
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
@@ -386,8 +388,8 @@ def linear_bin(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py
     return priv_arr.sum(axis=0)
 
 
-cdef void _scatter_chunk(const flt_t[::1] x, const double[::1] w, bint weighted, double lo, double dx,
-                         Py_ssize_t ngrid, double bw, double cutoff, double* row, Py_ssize_t start,
+cdef void _scatter_chunk(const flt_t[::1] x, const double[::1] w, bint weighted, double lo,
+                         double dx, Py_ssize_t ngrid, double bw, double cutoff, double* row, Py_ssize_t start,
                          Py_ssize_t stop) noexcept nogil:
     cdef Py_ssize_t i, k, k0, k1
     cdef double v, z, wi, inv = 1.0 / bw
@@ -403,8 +405,9 @@ cdef void _scatter_chunk(const flt_t[::1] x, const double[::1] w, bint weighted,
 
 def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py_ssize_t ngrid,
                   double bw, double cutoff, Py_ssize_t nchunks):
-    """Exact sum of unnormalised Gaussians ``exp(-(g - x_i)**2 / (2 bw**2))`` over grid points within
-    ``cutoff`` of each value (for kernels too narrow for binning). ``w`` empty means unit weights."""
+    """Exact sum of unnormalised Gaussians ``exp(-(g - x_i)**2 / (2 bw**2))`` over grid points
+    within ``cutoff`` of each value (for kernels too narrow for binning). ``w`` empty means unit
+    weights."""
     cdef Py_ssize_t n = x.shape[0], c, start, stop
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
@@ -416,7 +419,8 @@ def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx,
 
 
 def convolve_same(const double[::1] a, const double[::1] kern, int nthreads):
-    """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside ``a``."""
+    """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside
+    ``a``."""
     cdef Py_ssize_t n = a.shape[0], m = kern.shape[0], h = m // 2, k, j, j0, j1
     cdef double s
     out_arr = np.empty(n, np.float64)
@@ -432,9 +436,9 @@ def convolve_same(const double[::1] a, const double[::1] kern, int nthreads):
 
 
 def otsu_index(const float[::1] counts, const double[::1] centers, bint single):
-    """Index of the bin centre maximising Otsu's between-class variance, with scikit-image's arithmetic:
-    float32 class weights (cumulative sums of float32 counts) and, when ``single``, float32 means and
-    variance (float32 bin centres), otherwise float64 ones."""
+    """Index of the bin centre maximising Otsu's between-class variance, with scikit-image's
+    arithmetic: float32 class weights (cumulative sums of float32 counts) and, when ``single``,
+    float32 means and variance (float32 bin centres), otherwise float64 ones."""
     cdef Py_ssize_t nb = counts.shape[0], i, best = -1
     cdef float acc, s, d, v, vbest = 0
     cdef double s64, d64, v64, vbest64 = 0
@@ -489,8 +493,9 @@ def otsu_index(const float[::1] counts, const double[::1] centers, bint single):
 
 
 def maxent_index(const double[::1] counts):
-    """Index ``t`` maximising H(bins <= t) + H(bins > t), the entropies of the two classes' normalised
-    histograms (Kapur, Sahoo & Wong 1985). With class total C and S = sum c log c, H = log C - S / C."""
+    """Index ``t`` maximising H(bins <= t) + H(bins > t), the entropies of the two classes'
+    normalised histograms (Kapur, Sahoo & Wong 1985). With class total C and S = sum c log c, H =
+    log C - S / C."""
     cdef Py_ssize_t nb = counts.shape[0], i, t, best = -1
     cdef double c, c_acc = 0, s_acc = 0, h, hbest = 0
     ca_arr = np.empty(nb, np.float64)
@@ -571,9 +576,9 @@ cdef void _moments_block(const pix_t* x, const uint8_t* mask, double* st, Py_ssi
 
 
 def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block, int nthreads):
-    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty), accumulated
-    in float64 block by block, blocks merged with the pairwise update of Chan, Golub & LeVeque (1979).
-    A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
+    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty),
+    accumulated in float64 block by block, blocks merged with the pairwise update of Chan, Golub &
+    LeVeque (1979). A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
     cdef Py_ssize_t n = x.shape[0], nblocks = (n + block - 1) // block, b
     cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
     cdef const pix_t* xp = &x[0]

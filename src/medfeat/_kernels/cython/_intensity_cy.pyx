@@ -118,9 +118,10 @@ cdef flt_t _select_one(flt_t* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k) noe
 
 
 def select(flt_t[::1] buf, const int64_t[::1] ks):
-    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted in
-    place: quickselect with median-of-three pivots and a Hoare partition that stops on equal keys, so
-    images with few distinct values stay linear (Hoare 1961; Press et al., Numerical Recipes 8.5)."""
+    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted
+    in place: quickselect with median-of-three pivots and a Hoare partition that stops on equal
+    keys, so images with few distinct values stay linear (Hoare 1961; Press et al., Numerical
+    Recipes 8.5)."""
     cdef Py_ssize_t n = buf.shape[0], q, left = 0
     res_arr = np.empty(ks.shape[0], np.float64)
     cdef double[::1] res = res_arr

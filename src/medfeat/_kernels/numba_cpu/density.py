@@ -1,10 +1,10 @@
 """Numba bodies of the density kernels (histogram, KDE, Otsu, maximum entropy).
 
 Same names and arguments as ``medfeat._kernels.cython._density_cy``; :mod:`medfeat.kernels.density`
-validates and prepares, these only run the loops. Images arrive flattened (1-D, C order) and read-only
-(the public layer passes read-only views so that Numba compiles one specialisation per dtype, not two).
-Parallel loops split the data into ``nchunks`` contiguous chunks, each with a private histogram/grid,
-merged afterwards, so no two threads write the same counter.
+validates and prepares, these only run the loops. Images arrive flattened (1-D, C order) and
+read-only (the public layer passes read-only views so that Numba compiles one specialisation per
+dtype, not two). Parallel loops split the data into ``nchunks`` contiguous chunks, each with a
+private histogram/grid, merged afterwards, so no two threads write the same counter.
 """
 
 from __future__ import annotations
@@ -183,9 +183,9 @@ def _slot(v, edges, nb, lo, hi, first, scale):
 
 @njit(parallel=True, cache=True)
 def bin_counts(x, edges, lo, hi, first, scale, nchunks):
-    """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``, last
-    bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must hold
-    fewer than 2**32 pixels."""
+    """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``,
+    last bin closed). Returns ``nbins + 1`` counts; the last is the number of NaNs seen. Chunks must
+    hold fewer than 2**32 pixels."""
     n = x.size
     nb = edges.size - 1
     priv = np.zeros((nchunks, 4, nb + 2), np.uint32)
@@ -213,8 +213,8 @@ def bin_counts(x, edges, lo, hi, first, scale, nchunks):
 
 @njit(cache=True)
 def rebin(raw, offset, edges, lo, hi, first, scale):
-    """Histogram from integer value counts: ``raw[k]`` pixels have value ``offset + k``; each value goes
-    to the bin NumPy would put it in."""
+    """Histogram from integer value counts: ``raw[k]`` pixels have value ``offset + k``; each value
+    goes to the bin NumPy would put it in."""
     nb = edges.size - 1
     out = np.zeros(nb, np.int64)
     for k in range(raw.size):
@@ -229,8 +229,8 @@ def rebin(raw, offset, edges, lo, hi, first, scale):
 
 @njit(parallel=True, cache=True)
 def linear_bin(x, w, lo, dx, ngrid, nchunks):
-    """Linear binning (each value splits its weight between its two grid neighbours, in proportion to
-    closeness) onto ``lo + k * dx``, ``k < ngrid``. ``w`` empty means unit weights."""
+    """Linear binning (each value splits its weight between its two grid neighbours, in proportion
+    to closeness) onto ``lo + k * dx``, ``k < ngrid``. ``w`` empty means unit weights."""
     n = x.size
     priv = np.zeros((nchunks, ngrid), np.float64)
     weighted = w.size > 0
@@ -260,8 +260,9 @@ def linear_bin(x, w, lo, dx, ngrid, nchunks):
 
 @njit(parallel=True, cache=True)
 def gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, nchunks):
-    """Exact sum of unnormalised Gaussians ``exp(-(g - x_i)**2 / (2 bw**2))`` over grid points within
-    ``cutoff`` of each value (for kernels too narrow for binning). ``w`` empty means unit weights."""
+    """Exact sum of unnormalised Gaussians ``exp(-(g - x_i)**2 / (2 bw**2))`` over grid points
+    within ``cutoff`` of each value (for kernels too narrow for binning). ``w`` empty means unit
+    weights."""
     n = x.size
     priv = np.zeros((nchunks, ngrid), np.float64)
     weighted = w.size > 0
@@ -288,7 +289,8 @@ def gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, nchunks):
 
 @njit(parallel=True, cache=True)
 def convolve_same(a, kern, nthreads):
-    """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside ``a``."""
+    """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside
+    ``a``."""
     n = a.size
     m = kern.size
     h = m // 2
@@ -305,9 +307,9 @@ def convolve_same(a, kern, nthreads):
 
 @njit(cache=True)
 def otsu_index(counts, centers, single):
-    """Index of the bin centre maximising Otsu's between-class variance, with scikit-image's arithmetic:
-    float32 class weights (cumulative sums of float32 counts) and, when ``single``, float32 means and
-    variance (float32 bin centres), otherwise float64 ones."""
+    """Index of the bin centre maximising Otsu's between-class variance, with scikit-image's
+    arithmetic: float32 class weights (cumulative sums of float32 counts) and, when ``single``,
+    float32 means and variance (float32 bin centres), otherwise float64 ones."""
     nb = counts.size
     w1 = np.empty(nb, np.float32)
     w2 = np.empty(nb, np.float32)
@@ -361,8 +363,9 @@ def otsu_index(counts, centers, single):
 
 @njit(cache=True)
 def maxent_index(counts):
-    """Index ``t`` maximising H(bins <= t) + H(bins > t), the entropies of the two classes' normalised
-    histograms (Kapur, Sahoo & Wong 1985). With class total C and S = sum c log c, H = log C - S / C."""
+    """Index ``t`` maximising H(bins <= t) + H(bins > t), the entropies of the two classes'
+    normalised histograms (Kapur, Sahoo & Wong 1985). With class total C and S = sum c log c, H =
+    log C - S / C."""
     nb = counts.size
     ca = np.empty(nb, np.float64)
     sa = np.empty(nb, np.float64)
@@ -396,9 +399,9 @@ def maxent_index(counts):
 
 @njit(parallel=True, cache=True)
 def moments(x, mask, block, nthreads):
-    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty), accumulated
-    in float64 block by block, blocks merged with the pairwise update of Chan, Golub & LeVeque (1979).
-    A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
+    """``[count, mean, m2]`` of ``x`` (of masked pixels only when ``mask`` is non-empty),
+    accumulated in float64 block by block, blocks merged with the pairwise update of Chan, Golub &
+    LeVeque (1979). A NaN or inf anywhere, masked or not, makes ``mean`` or ``m2`` non-finite."""
     n = x.size
     nblocks = (n + block - 1) // block
     st = np.zeros((nblocks, 3), np.float64)

@@ -33,9 +33,10 @@ def affine(x, shift, scale, clip, out, nchunks):
 
 @njit(cache=True)
 def select(buf, ks):
-    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted in
-    place: quickselect with median-of-three pivots and a Hoare partition that stops on equal keys, so
-    images with few distinct values stay linear (Hoare 1961; Press et al., Numerical Recipes 8.5)."""
+    """Values of order statistics ``ks`` (ascending positions) of ``buf``, which is partially sorted
+    in place: quickselect with median-of-three pivots and a Hoare partition that stops on equal
+    keys, so images with few distinct values stay linear (Hoare 1961; Press et al., Numerical
+    Recipes 8.5)."""
     n = buf.size
     res = np.empty(ks.size, np.float64)
     left = 0
