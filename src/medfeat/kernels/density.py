@@ -116,9 +116,15 @@ def _threads(impl, n):
 
 
 def _int_counts(impl, flat, mask=_NOMASK):
-    """``(raw, offset)``: ``raw[k]`` is the number of pixels equal to ``offset + k``."""
+    """``(raw, offset)``: ``raw[k]`` is the number of (masked) pixels equal to ``offset + k``."""
     offset, nvals = _INT_TABLE[flat.dtype]
-    return impl.value_counts(flat, mask, offset, nvals, _nchunks(impl, flat.size)), offset
+    nch = _nchunks(impl, flat.size)
+    if flat.size < 8 * nvals:
+        # a small 16-bit image: zeroing and merging full 65 536-entry tables would cost more than
+        # a pass that finds the values' span
+        lo, hi, _ = impl.value_range(flat, mask, nch)
+        offset, nvals = int(lo), int(hi) - int(lo) + 1
+    return impl.value_counts(flat, mask, offset, nvals, nch), offset
 
 
 def _raw_extent(raw, offset):
