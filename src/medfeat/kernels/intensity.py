@@ -190,5 +190,9 @@ def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, d
             shift, spread = lo, hi - lo
         scale = 1.0 / spread if spread > 0 else 1.0
     out = np.empty(arr.shape, np.float32)
-    affine(flat, shift, scale, clip, out.reshape(-1), _nchunks(dens, flat.size))
+    # float32 arithmetic loses nothing that matters when the input and the shift are exact in
+    # float32: each of the two roundings is <= 6e-8 relative to the result (a float64 shift that is
+    # not exact, e.g. a mean, would add |shift| * 6e-8 absolute, too much for small spreads)
+    single = flat.dtype != np.float64 and float(np.float32(shift)) == shift
+    affine(flat, shift, scale, clip, single, out.reshape(-1), _nchunks(dens, flat.size))
     return out

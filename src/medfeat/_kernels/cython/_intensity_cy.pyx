@@ -49,30 +49,39 @@ ctypedef fused flt_t:
     double
 
 
-cdef void _affine_chunk(const pix_t* x, double shift, double scale, bint clip, float* out,
-                       Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+cdef void _affine_chunk(const pix_t* x, double shift, double scale, bint clip, bint single,
+                       float* out, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     # a pure map the compiler vectorises, then (when clipping) a SIMD clip of the same block while
     # it is still in L1; clipping the float32 result equals clipping before rounding, as 0 and 1
     # are exact in float32 and rounding is monotone
     cdef Py_ssize_t i, b, e
+    cdef float shift32 = <float>shift, scale32 = <float>scale
     b = start
     while b < stop:
         e = min(stop, b + 4096)
-        for i in range(b, e):
-            out[i] = <float>((<double>x[i] - shift) * scale)
+        if single and pix_t is not double:
+            for i in range(b, e):
+                out[i] = (<float>x[i] - shift32) * scale32
+        else:
+            for i in range(b, e):
+                out[i] = <float>((<double>x[i] - shift) * scale)
         if clip:
             medfeat_clip01_f32(out + b, e - b)
         b = e
 
 
-def affine(const pix_t[::1] x, double shift, double scale, bint clip, float[::1] out,
+def affine(const pix_t[::1] x, double shift, double scale, bint clip, bint single, float[::1] out,
            Py_ssize_t nchunks):
-    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN)."""
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN).
+    With ``single`` (only honoured for inputs narrower than float64) the arithmetic is float32; the
+    caller asks for it only when ``shift`` is exact in float32, so the result stays within a few
+    float32 ulps of the float64 one."""
     cdef Py_ssize_t n = x.shape[0], c, step = (n + nchunks - 1) // nchunks
     cdef const pix_t* xp = &x[0]
     cdef float* op = &out[0]
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _affine_chunk(xp, shift, scale, clip, op, min(n, c * step), min(n, c * step + step))
+        _affine_chunk(xp, shift, scale, clip, single, op, min(n, c * step),
+                      min(n, c * step + step))
 
 
 cdef inline void _swap(flt_t* a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:

@@ -12,20 +12,33 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def affine(x, shift, scale, clip, out, nchunks):
-    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN)."""
+def affine(x, shift, scale, clip, single, out, nchunks):
+    """``out = float32((x - shift) * scale)``, clipped to [0, 1] when ``clip`` (a NaN stays NaN).
+    With ``single`` (only honoured for inputs narrower than float64) the arithmetic is float32; the
+    caller asks for it only when ``shift`` is exact in float32, so the result stays within a few
+    float32 ulps of the float64 one."""
     n = x.size
     step = (n + nchunks - 1) // nchunks
+    use32 = single and x.itemsize < 8
+    s32 = np.float32(shift)
+    k32 = np.float32(scale)
     for c in prange(nchunks):
         start = min(n, c * step)
         stop = min(n, start + step)
         # a pure map (selects for the clip, no reduction) so LLVM vectorises it
-        if clip:
+        if use32:
             for i in range(start, stop):
-                v = (np.float64(x[i]) - shift) * scale
-                v = 0.0 if v < 0.0 else v
-                v = 1.0 if v > 1.0 else v
-                out[i] = np.float32(v)
+                v = (np.float32(x[i]) - s32) * k32
+                if clip:
+                    v = np.float32(0.0) if v < 0.0 else v
+                    v = np.float32(1.0) if v > 1.0 else v
+                out[i] = v
+        elif clip:
+            for i in range(start, stop):
+                w = (np.float64(x[i]) - shift) * scale
+                w = 0.0 if w < 0.0 else w
+                w = 1.0 if w > 1.0 else w
+                out[i] = np.float32(w)
         else:
             for i in range(start, stop):
                 out[i] = np.float32((np.float64(x[i]) - shift) * scale)
