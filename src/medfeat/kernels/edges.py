@@ -31,14 +31,15 @@ _DTYPES = (np.bool_, *SUPPORTED_DTYPES)
 # Mode names scipy.ndimage uses, numbered as in the compiled kernels.
 _MODES = {"reflect": 0, "constant": 1, "nearest": 2, "mirror": 3, "wrap": 4}
 
-# "auto" preference orders, fastest first, from benchmarks/bench_edges.py on the 2-core development
-# machine (Xeon with AVX-512; float32, 512²..4096²):
-# Sobel/Prewitt: Numba compiles for the host CPU (AVX-512) while the Cython extension is built
-# for baseline x86-64 (SSE2), and the 3x3 stencil is arithmetic-bound enough for the wider
-# vectors to win.
+# "auto" preference orders, fastest first, from benchmarks/compare.py on the 2-core development
+# machine (Xeon, AVX-512; float32; medians, noisy because the machine was shared):
+# Sobel/Prewitt at 2048²: Numba 4.3/3.0 ms, Cython 5.6/4.4 ms. Numba compiles for the host CPU
+# (AVX2/AVX-512 instructions) while the Cython extension is built for baseline x86-64 (SSE2); at
+# 4096² the two trade places from run to run (memory-bound), so the 2048² result decides.
 AUTO_SOBEL = ("numba", "cython")
 AUTO_PREWITT = AUTO_SOBEL
-# Canny: the same holds for its smoothing and gradient passes, which dominate its run time.
+# Canny at 2048²: Numba 43-48 ms, Cython 63-65 ms; at 4096² 126-132 vs 209-214 ms (its float64
+# Gaussian passes gain most from the wider vectors).
 AUTO_CANNY = ("numba", "cython")
 
 
