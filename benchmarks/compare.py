@@ -122,7 +122,12 @@ def machine_line():
                     break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, numba threads {threads}, Python {platform.python_version()}"
+    try:
+        load = "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        load = "load average n/a"
+    return (f"{cpu}, {os.cpu_count()} cores, numba threads {threads}, Python {platform.python_version()}, "
+            f"{load} at the end of the run")
 
 
 def versions_line():
