@@ -57,6 +57,13 @@ _EXPORTS = {
 
 __all__ = ["available_backends", "BackendUnavailableError", *_EXPORTS]
 
+# `density` names both a submodule and a function. Importing a submodule binds its name on the
+# package, which would shadow the function; importing it here, once, and then binding the function
+# keeps `medfeat.kernels.density` the function in every import order. The module is light.
+from . import density as _density_module  # noqa: E402
+
+density = _density_module.density
+
 
 def __getattr__(name):
     family = _EXPORTS.get(name)

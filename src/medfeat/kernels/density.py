@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-import os
-import time
 
 import numpy as np
 
@@ -77,30 +75,14 @@ def _flat(arr):
     return flat
 
 
-_LOAD = [-1.0, 1.0]  # (when read, cores free for us)
-
-
-def _free_cores():
-    """Cores not busy with other work, from the 1-minute load average (read at most twice a second).
-
-    This is what ``OMP_DYNAMIC`` does in libgomp: on a saturated machine a second thread only waits
-    for a time slice (tens of ms) at the loop's closing barrier, so the loops then run on fewer.
-    """
-    now = time.monotonic()
-    if now - _LOAD[0] > 0.5:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # Windows
-            load = 0.0
-        # our own running thread is part of the load
-        _LOAD[:] = [now, max(1.0, (os.cpu_count() or 1) - load + 1.0)]
-    return _LOAD[1]
-
-
 def _nchunks(impl, n):
-    """Chunks (= threads) for a parallel loop over ``n`` pixels: the backend's threads, fewer on a
-    busy machine or a small image, and enough that no chunk reaches 2**31 pixels (uint32 tables)."""
-    k = min(impl.max_threads(), _free_cores(), n // _MIN_CHUNK)
+    """Chunks (= threads) for a parallel loop over ``n`` pixels: the backend's threads, fewer for a
+    small image, and enough that no chunk reaches 2**31 pixels (uint32 tables).
+
+    It never depends on the machine's load: floating-point sums are combined per chunk, so a
+    load-dependent count would make results differ (in the last bits) from one call to the next.
+    """
+    k = min(impl.max_threads(), n // _MIN_CHUNK)
     return int(max(1, k, -(-n // (1 << 31))))
 
 
@@ -630,17 +612,3 @@ def _density(impl, arr, bandwidth, grid_size):
         sums = sums[::up]
     pdf = np.maximum(sums, 0.0) / (n * bw * math.sqrt(2 * math.pi))
     return grid, pdf
-
-
-class _CallableModule(type(math)):
-    """Importing this submodule makes ``medfeat.kernels.density`` the module, shadowing the lazily
-    exported function of the same name; a call on the module therefore runs :func:`density`, so
-    ``from medfeat.kernels import density; density(image)`` works in either import order."""
-
-    def __call__(self, *args, **kwargs):
-        return density(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule

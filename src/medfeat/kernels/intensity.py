@@ -130,8 +130,8 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     >>> import numpy as np
     >>> from medfeat.kernels import normalize
     >>> ct = np.array([[-1000, 0], [40, 1000]], np.int16)
-    >>> normalize(ct, "window", center=40, width=400).tolist()
-    [[0.0, 0.4000000059604645], [0.5, 1.0]]
+    >>> np.allclose(normalize(ct, "window", center=40, width=400), [[0, 0.4], [0.5, 1]])
+    True
     >>> normalize(np.array([1.0, 2.0, 3.0]), "minmax").tolist()
     [0.0, 0.5, 1.0]
     """

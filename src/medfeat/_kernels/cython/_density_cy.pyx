@@ -126,11 +126,15 @@ def set_threads(int k):
     return k
 
 
-cdef inline void _chunk(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c,
-                        Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
-    cdef Py_ssize_t step = (n + nchunks - 1) // nchunks
-    start[0] = min(n, c * step)
-    stop[0] = min(n, start[0] + step)
+# Chunk bounds are returned by value, never through pointers: Cython makes a prange variable
+# thread-private only when the loop body assigns it, so `_chunk(..., &start, &stop)` left them
+# shared between threads and two threads could count the same pixels.
+cdef inline Py_ssize_t _chunk_start(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c) noexcept nogil:
+    return min(n, c * ((n + nchunks - 1) // nchunks))
+
+
+cdef inline Py_ssize_t _chunk_stop(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c) noexcept nogil:
+    return min(n, (c + 1) * ((n + nchunks - 1) // nchunks))
 
 
 cdef void _vc_chunk(const int_t* x, const uint8_t* mask, bint use_mask, int64_t offset,
@@ -181,7 +185,8 @@ def value_counts(const int_t[::1] x, const uint8_t[::1] mask, int64_t offset, Py
     cdef int64_t[::1] out = out_arr
     cdef int64_t acc
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _chunk(n, nchunks, c, &start, &stop)
+        start = _chunk_start(n, nchunks, c)
+        stop = _chunk_stop(n, nchunks, c)
         _vc_chunk(xp, mp, use_mask, offset, nvals, &priv[c, 0], start, stop)
     for k in prange(nvals, nogil=True, schedule="static", num_threads=nchunks):
         acc = 0
@@ -272,7 +277,8 @@ def value_range(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t nchunks)
     res_arr = np.empty((nchunks, 3), np.float64)
     cdef double[:, ::1] res = res_arr
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _chunk(n, nchunks, c, &start, &stop)
+        start = _chunk_start(n, nchunks, c)
+        stop = _chunk_stop(n, nchunks, c)
         if stop > start:
             _range_chunk(xp, mp, &res[c, 0], start, stop)
         else:
@@ -333,7 +339,8 @@ def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi
     priv_arr = np.zeros((nchunks, 4, nb + 2), np.uint32)
     cdef uint32_t[:, :, ::1] priv = priv_arr
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _chunk(n, nchunks, c, &start, &stop)
+        start = _chunk_start(n, nchunks, c)
+        stop = _chunk_stop(n, nchunks, c)
         _bin_chunk(xp, ep, nb, lo, hi, first, scale, &priv[c, 0, 0], start, stop)
     return priv_arr.sum(axis=(0, 1), dtype=np.int64)[: nb + 1]
 
@@ -383,7 +390,8 @@ def linear_bin(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _chunk(n, nchunks, c, &start, &stop)
+        start = _chunk_start(n, nchunks, c)
+        stop = _chunk_stop(n, nchunks, c)
         _lin_chunk(x, w, weighted, lo, dx, ngrid, &priv[c, 0], start, stop)
     return priv_arr.sum(axis=0)
 
@@ -413,7 +421,8 @@ def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx,
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _chunk(n, nchunks, c, &start, &stop)
+        start = _chunk_start(n, nchunks, c)
+        stop = _chunk_stop(n, nchunks, c)
         _scatter_chunk(x, w, weighted, lo, dx, ngrid, bw, cutoff, &priv[c, 0], start, stop)
     return priv_arr.sum(axis=0)
 
