@@ -14,9 +14,10 @@ BACKENDS = ("auto", "cython", "numba")
 
 
 def _medfeat(name, backend, **kw):
-    import medfeat.kernels.density as mod
+    # not `import medfeat.kernels.density as mod`: that name is the density() function on the package
+    from medfeat import kernels
 
-    fn = getattr(mod, name)
+    fn = getattr(kernels, name)
     return lambda img: fn(img, backend=backend, **kw)
 
 

@@ -457,3 +457,26 @@ def test_cuda_backend_is_refused_cleanly():
         with pytest.raises(ValueError) as info:
             kernel(img, backend="cuda")
         assert isinstance(info.value, BackendUnavailableError)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_multithreaded_path_on_a_large_real_image(backend):
+    # Images above 512² run their rows on several threads: the real images above are smaller, so
+    # this one (the full fundus green channel, 1411², with a mask and a non-default mode) covers the
+    # parallel branch of every edge kernel.
+    import skimage.data
+
+    img = np.ascontiguousarray(skimage.data.retina()[:, :, 1])
+    assert img.size > 512 * 512 + 1
+    f = img.astype(np.float32) / 255
+    mask = np.zeros(img.shape, bool)
+    mask[40:-60, 30:-20] = True
+    for ours, ref in ((sobel, skimage.filters.sobel), (prewitt, skimage.filters.prewitt)):
+        assert_filter_close(ours(f, backend=backend), ref(f))
+        assert_filter_close(ours(f, mask, mode="nearest", backend=backend),
+                            ref(f, mask, mode="nearest"))
+    assert_edges_match(canny(f, 2.0, backend=backend), skimage.feature.canny(f, 2.0))
+    assert_edges_match(canny(img, 1.5, mask=mask, use_quantiles=True, low_threshold=0.8,
+                             high_threshold=0.9, backend=backend),
+                       skimage.feature.canny(img, 1.5, mask=mask, use_quantiles=True,
+                                             low_threshold=0.8, high_threshold=0.9))

@@ -422,3 +422,22 @@ def test_scipy_generate_binary_structure_is_the_default():
     img = load_real("camera")
     cross = ndi.generate_binary_structure(2, 1)
     np.testing.assert_array_equal(M.erosion(img), M.erosion(img, cross))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_multithreaded_path_on_a_large_real_image(backend):
+    # Jobs above SERIAL_WORK run on several threads; the real images above are mostly below it, so
+    # the full fundus green channel (1411²) covers the parallel branch of both kernels (runs for a
+    # disk, van Herk across rows for a tall rectangle) in grey and binary morphology.
+    import skimage.data
+
+    img = np.ascontiguousarray(skimage.data.retina()[:, :, 1])
+    assert img.size * 3 > M.SERIAL_WORK
+    u16 = to_dtype(img, np.uint16)
+    assert_same(M.erosion(img, M.disk(3), backend=backend), ref("erosion", img, skm.disk(3)))
+    box = np.ones((9, 3), np.uint8)
+    assert_same(M.dilation(u16, box, backend=backend), ref("dilation", u16, box))
+    assert_same(M.opening(img, M.diamond(2), backend=backend), ref("opening", img, skm.diamond(2)))
+    mask = img > 60
+    assert_same(M.binary_closing(mask, M.disk(2), backend=backend),
+                ref("binary_closing", mask, skm.disk(2)))

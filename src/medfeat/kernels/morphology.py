@@ -77,9 +77,10 @@ VH_COL = 5
 # recomputed per band, and a band's run rows should stay in cache.
 BAND = 32
 # Jobs below this many byte-passes (image bytes x row operations per pixel) run on one thread:
-# about 2 ms on one core here, e.g. a 3x3 erosion of a 2048² uint8 image (1.5 ms on one core; with
-# two threads 0.7 ms on an idle machine but 7 ms while other processes keep both cores busy).
-SERIAL_WORK = 32e6
+# about 0.25 ms on one core here, less than waking the thread team saves. Tuned on the idle 2-core
+# machine: a 3x3 erosion of a 2048² uint8 image takes 1.7 ms on one thread and 0.9 ms on two (as
+# fast as cv2.erode). On a machine saturated by other jobs two threads can lose a scheduler slice.
+SERIAL_WORK = 4e6
 
 
 # --------------------------------------------------------------------------------------------------

@@ -53,11 +53,9 @@ cdef inline Py_ssize_t _map(Py_ssize_t i, Py_ssize_t n, int mode) noexcept nogil
     return p - i if i >= n else i
 
 
-# Images up to this size run on one thread. Waking the OpenMP team costs milliseconds when the
-# cores are busy: on the 2-core development machine, shared with other jobs, 2-thread medians at
-# 2048² were no better than 1 thread and at 512² 10-30x worse; from 4096² on, the second core
-# pays.
-cdef Py_ssize_t PARALLEL_MIN_PIXELS = 2048 * 2048 + 1
+# Images up to this size run on one thread (the reason and the measurements are beside the same
+# constant in numba_cpu/edges.py).
+cdef Py_ssize_t PARALLEL_MIN_PIXELS = 512 * 512 + 1  # as in numba_cpu/edges.py
 
 
 cdef inline Py_ssize_t _chunks(Py_ssize_t n) noexcept nogil:

@@ -23,11 +23,11 @@ REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
 
 _OPTS = dict(cache=True, error_model="numpy")
 
-# Images up to this size run on one thread. Waking the OpenMP team costs milliseconds when the
-# cores are busy: on the 2-core development machine, shared with other jobs, 2-thread medians at
-# 2048² were no better than 1 thread (Sobel 8.0 vs 7.7 ms, Canny 72-104 vs 56-60 ms) and at 512²
-# they were 10-30x worse; from 4096² on, the second core pays.
-PARALLEL_MIN_PIXELS = 2048 * 2048 + 1
+# Images up to this size run on one thread: waking the thread team costs more than the second core
+# saves on a 512² image. Measured on the idle 2-core machine (benchmarks/results/cpu-2026-11-25.md):
+# at 2048², two threads took Sobel from 3.5 to 1.6 ms and Canny from 34 to 22 ms. (On a machine
+# saturated by other jobs two threads can lose a whole scheduler slice at the closing barrier.)
+PARALLEL_MIN_PIXELS = 512 * 512 + 1
 
 # Every parallel kernel is a prange over row blocks calling a serial worker for one block: Numba's
 # parfor lowering is slow on large loop bodies, and this keeps compile time to seconds.
