@@ -87,8 +87,26 @@ def available_backends():
 
 
 def is_device_array(x):
-    """True for GPU arrays (anything exposing ``__cuda_array_interface__``)."""
-    return hasattr(x, "__cuda_array_interface__")
+    """True for GPU arrays: anything exposing ``__cuda_array_interface__`` (CuPy, PyTorch, numba),
+    and numba's device arrays, whose simulated twins (``NUMBA_ENABLE_CUDASIM=1``) only carry the
+    ``__cuda_ndarray__`` flag."""
+    return getattr(x, "__cuda_ndarray__", False) is True or hasattr(x, "__cuda_array_interface__")
+
+
+def wants_cuda(backend, image=None):
+    """True when ``resolve_backend(backend, ...)`` would choose ``"cuda"`` for ``image``.
+
+    The public kernels ask this before validating, because GPU input is checked from its metadata
+    (:func:`medfeat.kernels._validate.check_device_image`) rather than converted to NumPy.
+    """
+    if backend == "cuda":
+        return True
+    if backend != "auto":
+        return False
+    env = os.environ.get("MEDFEAT_BACKEND", "").strip()
+    if env and env != "auto":
+        return env == "cuda"
+    return image is not None and is_device_array(image)
 
 
 def _has_family(backend, family):

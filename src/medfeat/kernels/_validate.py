@@ -53,7 +53,7 @@ def check_image(image, *, name="image", ndim=(2, 3), dtypes=SUPPORTED_DTYPES, fi
     """
     if image is None:
         raise ValueError(f"{name} must be an array, got None")
-    if hasattr(image, "__cuda_array_interface__") and not isinstance(image, np.ndarray):
+    if _on_gpu(image) and not isinstance(image, np.ndarray):
         raise ValueError(
             f"{name} lives on the GPU; CPU backends need a NumPy array (use backend='cuda' or 'auto')"
         )
@@ -78,6 +78,77 @@ def check_image(image, *, name="image", ndim=(2, 3), dtypes=SUPPORTED_DTYPES, fi
     if finite and dt.kind == "f" and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity, for which this kernel has no defined result")
     return arr
+
+
+def _on_gpu(x):
+    # same test as _dispatch.is_device_array (numba device arrays, simulated ones included)
+    return getattr(x, "__cuda_ndarray__", False) is True or hasattr(x, "__cuda_array_interface__")
+
+
+def device_meta(image):
+    """``(dtype, shape)`` of a GPU array, read from its metadata (nothing is copied to the host).
+
+    Examples
+    --------
+    >>> class Fake:
+    ...     __cuda_array_interface__ = {"shape": (2, 3), "typestr": "<f4", "data": (0, False),
+    ...                                 "version": 3}
+    >>> device_meta(Fake())
+    (dtype('float32'), (2, 3))
+    """
+    if getattr(image, "__cuda_ndarray__", False) is True:  # numba's own (or simulated) arrays
+        return np.dtype(image.dtype), tuple(image.shape)
+    cai = image.__cuda_array_interface__
+    return np.dtype(cai["typestr"]), tuple(int(n) for n in cai["shape"])
+
+
+def check_device_image(image, *, name="image", ndim=(2, 3), dtypes=SUPPORTED_DTYPES):
+    """Check a GPU array's dtype, rank and size from its metadata, as :func:`check_image` does for
+    NumPy arrays; returns ``(dtype, shape)``. Host input goes through :func:`check_image`.
+
+    Values are not inspected (that would need a pass over the device data): the kernels that refuse
+    NaN on the CPU find it on the device, or document that they do not.
+
+    Examples
+    --------
+    >>> check_device_image(np.zeros((4, 4), np.uint8))
+    (dtype('uint8'), (4, 4))
+    """
+    if not _on_gpu(image):
+        arr = check_image(image, name=name, ndim=ndim, dtypes=dtypes)
+        return arr.dtype, arr.shape
+    dt, shape = device_meta(image)
+    if dt.kind == "c":
+        raise ValueError(f"{name} must be real-valued, got complex dtype {dt}")
+    allowed = tuple(np.dtype(d) for d in dtypes)
+    if dt not in allowed:
+        raise ValueError(f"{name} has unsupported dtype {dt}; expected one of {_dtype_list(allowed)}")
+    ndims = (ndim,) if isinstance(ndim, numbers.Integral) else tuple(ndim)
+    if len(shape) not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name} must be {want}, got a {len(shape)}-D array of shape {shape}")
+    if int(np.prod(shape)) == 0:
+        raise ValueError(f"{name} must not be empty, got shape {shape}")
+    return dt, shape
+
+
+def check_device_mask(mask, shape, *, name="mask"):
+    """A GPU mask's checks from its metadata (numeric or bool dtype, the image's ``shape``); returns
+    the mask unchanged. Host masks go through :func:`check_mask`.
+
+    Examples
+    --------
+    >>> check_device_mask([[1, 0]], (1, 2)).dtype
+    dtype('bool')
+    """
+    if mask is None or not _on_gpu(mask):
+        return check_mask(mask, shape, name=name)
+    dt, mshape = device_meta(mask)
+    if dt.kind not in "biu":
+        raise ValueError(f"{name} on the GPU must be bool or unsigned integer, got dtype {dt}")
+    if mshape != tuple(shape):
+        raise ValueError(f"{name} must have the image's shape {tuple(shape)}, got {mshape}")
+    return mask
 
 
 def check_choice(value, choices, *, name):

@@ -20,8 +20,9 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import get_kernel
-from ._validate import SUPPORTED_DTYPES, check_choice, check_image, check_mask, int_scale
+from ._dispatch import get_kernel, wants_cuda
+from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
+                        check_image, check_mask, float_dtype, int_scale)
 
 __all__ = ["sobel", "prewitt", "canny"]
 
@@ -120,6 +121,8 @@ def _check_axes(axis, ndim):
 
 
 def _edge(image, mask, axis, mode, cval, backend, *, center, auto):
+    if wants_cuda(backend, image):
+        return _edge_cuda(image, mask, axis, mode, cval, backend, center=center, auto=auto)
     img = check_image(image, ndim=(2, 3), dtypes=_DTYPES)
     mask = check_mask(mask, img.shape)
     weights, single = _check_axes(axis, img.ndim)
@@ -138,6 +141,30 @@ def _edge(image, mask, axis, mode, cval, backend, *, center, auto):
     scale = (1.0 / (2.0 + center)) ** (img.ndim - 1)
     kernel(f, out, eroded, modes, cval, float(center), scale, weights, single)
     return out
+
+
+def _edge_cuda(image, mask, axis, mode, cval, backend, *, center, auto):
+    """The CUDA path: GPU input stays on the GPU (result on the GPU); NumPy input is copied in once
+    and the result copied back once. The float conversion happens inside the kernel."""
+    get_kernel(_FAMILY, "edge_filter_2d", backend, auto=auto, image=image)  # fails first if absent
+    from numba import cuda
+
+    from medfeat._kernels.numba_cuda import _common
+
+    dtype, shape = check_device_image(image, ndim=(2, 3), dtypes=_DTYPES)
+    ndim = len(shape)
+    mask = check_device_mask(mask, shape)
+    weights, single = _check_axes(axis, ndim)
+    modes = _check_modes(mode, ndim)
+    cval = _check_cval(cval)
+    _, kernel = get_kernel(_FAMILY, f"edge_filter_{ndim}d", backend, auto=auto, image=image)
+    _, erode = get_kernel(_FAMILY, f"erode_mask_{ndim}d", backend, auto=auto, image=image)
+    d_img, on_gpu = _common.to_device(image)
+    eroded = None if mask is None else erode(_common.to_device(mask)[0])
+    out = cuda.device_array(shape, float_dtype(dtype) if dtype != np.bool_ else np.float64)
+    scale = (1.0 / (2.0 + center)) ** (ndim - 1)
+    kernel(d_img, out, eroded, modes, cval, float(center), scale, weights, single)
+    return _common.finish(out, on_gpu)
 
 
 _EDGE_PARAMS = """\
@@ -342,6 +369,8 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     >>> int(canny(image, low_threshold=900, high_threshold=1000).sum())  # too high: no edges
     0
     """
+    if wants_cuda(backend, image):  # not implemented on the GPU yet: raises BackendUnavailableError
+        get_kernel(_FAMILY, "canny_fused", backend, auto=AUTO_CANNY, image=image)
     img = check_image(image, ndim=2, dtypes=_DTYPES, finite=True)
     if (isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not np.isfinite(sigma)
             or sigma < 0):

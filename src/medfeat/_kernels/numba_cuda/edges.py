@@ -1,0 +1,293 @@
+"""numba.cuda bodies of the edge kernels (Sobel and Prewitt; Canny is not implemented yet).
+
+Same function names and arguments as ``medfeat._kernels.numba_cpu.edges``, with two differences:
+arrays are numba device arrays, and the image arrives in its own dtype -- the conversion to
+floating point (``skimage.img_as_float``'s rule) is fused into the tile load instead of being a
+separate pass over the image. The public face lives in :mod:`medfeat.kernels.edges`.
+
+The arithmetic repeats the CPU bodies' order of operations (differences first, then smoothing, in
+the output's float type for 2-D; float64 accumulation for 3-D) so that the two backends agree to the
+last bits under the simulator. On a real GPU the compiler may contract ``a * b + c`` into a fused
+multiply-add, so expect agreement within a few ulps there, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import cuda
+
+from medfeat.kernels._validate import int_scale
+
+from ._common import TILE, blocks_1d, grid_2d
+
+# Boundary modes, numbered as in medfeat.kernels.edges._MODES.
+REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
+# How a pixel becomes a float (the tile load does it): as is, integer scaling, bool.
+_AS_FLOAT, _AS_INT, _AS_BOOL = 0, 1, 2
+
+
+@cuda.jit(device=True)
+def _map(i, n, mode):
+    """Index ``i`` of a length-``n`` axis after SciPy's boundary extension; -1 means ``cval``."""
+    if 0 <= i < n:
+        return i
+    if mode == CONSTANT:
+        return -1
+    if mode == NEAREST:
+        return 0 if i < 0 else n - 1
+    if mode == WRAP:
+        return i % n
+    if mode == REFLECT:
+        p = 2 * n
+        i = i % p
+        return p - 1 - i if i >= n else i
+    if n == 1:  # MIRROR
+        return 0
+    p = 2 * n - 2
+    i = i % p
+    return p - i if i >= n else i
+
+
+@cuda.jit(device=True)
+def _load64(v, kind, iscale):
+    """A pixel as float64, converted as ``skimage.img_as_float`` (int16 clipped at -1)."""
+    if kind == _AS_INT:
+        a = numba.float64(v) * iscale
+        return -1.0 if a < -1.0 else a
+    return numba.float64(v)
+
+
+def _conversion(dtype):
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        return _AS_BOOL, 1.0
+    if dt.kind in "ui":
+        return _AS_INT, int_scale(dt)
+    return _AS_FLOAT, 1.0
+
+
+# ------------------------------------------------------------------------------------- 2-D Sobel
+
+def _make_edge_2d(T):
+    """The 2-D kernel computing in float type ``T`` (float32 for float32 input, else float64)."""
+    side = TILE + 2
+
+    @cuda.jit
+    def kernel(img, out, eroded, use_mask, m0, m1, cval, center, scale, w0, w1, single, kind,
+               iscale):
+        H, W = img.shape
+        # the block's TILE x TILE pixels and a one-pixel halo, already boundary-extended and
+        # converted, so every pixel is read from global memory once per block instead of 8 times
+        tile = cuda.shared.array((side, side), T)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        x0 = cuda.blockIdx.x * TILE - 1
+        y0 = cuda.blockIdx.y * TILE - 1
+        cv = T(cval)
+        t = ty * TILE + tx
+        while t < side * side:
+            ly = t // side
+            lx = t - ly * side
+            yy = _map(y0 + ly, H, m0)
+            xx = _map(x0 + lx, W, m1)
+            if yy < 0 or xx < 0:
+                tile[ly, lx] = cv
+            elif kind == _AS_FLOAT:
+                tile[ly, lx] = T(img[yy, xx])
+            else:
+                tile[ly, lx] = T(_load64(img[yy, xx], kind, iscale))
+            t += TILE * TILE
+        cuda.syncthreads()
+        y = y0 + 1 + ty
+        x = x0 + 1 + tx
+        if y >= H or x >= W:
+            return
+        ly = ty + 1
+        lx = tx + 1
+        c = T(center)
+        sc = T(scale)
+        zero = T(0.0)
+        # differences across rows at columns x-1, x, x+1; a column outside the image in
+        # 'constant' mode contributes 0 (cval - cval), as in the CPU body
+        vm = zero if _map(x - 1, W, m1) < 0 else tile[ly + 1, lx - 1] - tile[ly - 1, lx - 1]
+        v0 = tile[ly + 1, lx] - tile[ly - 1, lx]
+        vp = zero if _map(x + 1, W, m1) < 0 else tile[ly + 1, lx + 1] - tile[ly - 1, lx + 1]
+        hu = tile[ly - 1, lx + 1] - tile[ly - 1, lx - 1]
+        hm = tile[ly, lx + 1] - tile[ly, lx - 1]
+        hn = tile[ly + 1, lx + 1] - tile[ly + 1, lx - 1]
+        if single == 0:
+            v = (vm + c * v0 + vp) * sc
+        elif single == 1:
+            v = (hu + c * hm + hn) * sc
+        else:
+            g0 = (vm + c * v0 + vp) * sc
+            g1 = (hu + c * hm + hn) * sc
+            v = math.sqrt(T(w0) * g0 * g0 + T(w1) * g1 * g1) * T(1.0 / math.sqrt(2.0))
+        if use_mask:
+            v = v * T(eroded[y, x])
+        out[y, x] = v
+
+    return kernel
+
+
+_EDGE_2D = {}
+
+
+def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, single):
+    """Separable 3x3 edge filter of a 2-D device image into the device array ``out``.
+
+    Arguments as :func:`medfeat._kernels.numba_cpu.edges.edge_filter_2d`; ``image`` may be of any
+    supported dtype (converted in the tile load), ``out`` is float32 or float64, ``eroded`` a uint8
+    device array or None for no mask. One thread per pixel, TILE x TILE blocks.
+    """
+    T = numba.float32 if out.dtype == np.float32 else numba.float64
+    if T not in _EDGE_2D:
+        _EDGE_2D[T] = _make_edge_2d(T)
+    kind, iscale = _conversion(image.dtype)
+    H, W = image.shape
+    blocks, threads = grid_2d(H, W)
+    use_mask = eroded is not None
+    er = eroded if use_mask else out  # any 2-D array: never read without use_mask
+    _EDGE_2D[T][blocks, threads](image, out, er, use_mask, int(modes[0]), int(modes[1]),
+                                 float(cval), float(center), float(scale), float(weights[0]),
+                                 float(weights[1]), int(single), kind, iscale)
+    return out
+
+
+# ------------------------------------------------------------------------------------- 3-D Sobel
+
+@cuda.jit(device=True)
+def _column(img, z, y, xc, D, H, m0, m1, cval, center, kind, iscale):
+    """(d/dz smoothed along y, d/dy smoothed along z, smoothed along z and y) at column ``xc``,
+    summed in the CPU body's order."""
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    for k in range(3):
+        sw = center if k == 1 else 1.0
+        # the rows (z + dz - 1, y + k - 1) and (z + k - 1, y + dy - 1) for dz, dy in 0, 1, 2
+        r = cuda.local.array(3, numba.float64)
+        q = cuda.local.array(3, numba.float64)
+        for d in range(3):
+            zi = _map(z + d - 1, D, m0)
+            yi = _map(y + k - 1, H, m1)
+            r[d] = cval if zi < 0 or yi < 0 else _load64(img[zi, yi, xc], kind, iscale)
+            zi = _map(z + k - 1, D, m0)
+            yi = _map(y + d - 1, H, m1)
+            q[d] = cval if zi < 0 or yi < 0 else _load64(img[zi, yi, xc], kind, iscale)
+        t0 += sw * (r[2] - r[0])
+        t1 += sw * (q[2] - q[0])
+        t2 += sw * (q[0] + center * q[1] + q[2])
+    return t0, t1, t2
+
+
+@cuda.jit
+def _edge_3d(img, out, eroded, use_mask, m0, m1, m2, cval, center, scale, w0, w1, w2, single,
+             kind, iscale):
+    D, H, W = img.shape
+    s2 = 2.0 + center
+    fill = s2 * s2 * cval
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for idx in range(start, D * H * W, stride):
+        z = idx // (H * W)
+        rem = idx - z * H * W
+        y = rem // W
+        x = rem - y * W
+        a0c, a1c, ssc = _column(img, z, y, x, D, H, m0, m1, cval, center, kind, iscale)
+        xm = _map(x - 1, W, m2)
+        if xm < 0:
+            a0m, a1m, ssm = 0.0, 0.0, fill
+        else:
+            a0m, a1m, ssm = _column(img, z, y, xm, D, H, m0, m1, cval, center, kind, iscale)
+        xp = _map(x + 1, W, m2)
+        if xp < 0:
+            a0p, a1p, ssp = 0.0, 0.0, fill
+        else:
+            a0p, a1p, ssp = _column(img, z, y, xp, D, H, m0, m1, cval, center, kind, iscale)
+        g0 = (a0m + center * a0c + a0p) * scale
+        g1 = (a1m + center * a1c + a1p) * scale
+        g2 = (ssp - ssm) * scale
+        if single == 0:
+            v = g0
+        elif single == 1:
+            v = g1
+        elif single == 2:
+            v = g2
+        else:
+            v = math.sqrt(w0 * g0 * g0 + w1 * g1 * g1 + w2 * g2 * g2) / math.sqrt(3.0)
+        if use_mask:
+            v = v * eroded[z, y, x]
+        out[z, y, x] = v
+
+
+def edge_filter_3d(image, out, eroded, modes, cval, center, scale, weights, single):
+    """3-D twin of :func:`edge_filter_2d`: one thread per voxel (grid-stride), reading its 3x3x3
+    neighbourhood from global memory (no shared-memory tile yet), float64 accumulation."""
+    kind, iscale = _conversion(image.dtype)
+    use_mask = eroded is not None
+    er = eroded if use_mask else out
+    _edge_3d[blocks_1d(image.size), 128](
+        image, out, er, use_mask, int(modes[0]), int(modes[1]), int(modes[2]), float(cval),
+        float(center), float(scale), float(weights[0]), float(weights[1]), float(weights[2]),
+        int(single), kind, iscale)
+    return out
+
+
+# ------------------------------------------------------------------------------------ mask erosion
+
+@cuda.jit
+def _erode_2d(mask, out):
+    H, W = mask.shape
+    x, y = cuda.grid(2)
+    if y >= H or x >= W:
+        return
+    ok = 1
+    if y == 0 or x == 0 or y == H - 1 or x == W - 1:
+        ok = 0
+    else:
+        for di in range(-1, 2):
+            for dj in range(-1, 2):
+                if not mask[y + di, x + dj]:
+                    ok = 0
+    out[y, x] = ok
+
+
+@cuda.jit
+def _erode_3d(mask, out):
+    D, H, W = mask.shape
+    start = cuda.grid(1)
+    for idx in range(start, D * H * W, cuda.gridsize(1)):
+        z = idx // (H * W)
+        rem = idx - z * H * W
+        y = rem // W
+        x = rem - y * W
+        ok = 1
+        if z == 0 or y == 0 or x == 0 or z == D - 1 or y == H - 1 or x == W - 1:
+            ok = 0
+        else:
+            for dz in range(-1, 2):
+                for di in range(-1, 2):
+                    for dj in range(-1, 2):
+                        if not mask[z + dz, y + di, x + dj]:
+                            ok = 0
+        out[z, y, x] = ok
+
+
+def erode_mask_2d(mask):
+    """Erosion of a device mask by the full 3x3 square with a False border, as a uint8 device
+    array (:func:`medfeat._kernels.numba_cpu.edges.erode_mask_2d`)."""
+    out = cuda.device_array(mask.shape, np.uint8)
+    blocks, threads = grid_2d(*mask.shape)
+    _erode_2d[blocks, threads](mask, out)
+    return out
+
+
+def erode_mask_3d(mask):
+    """3-D twin of :func:`erode_mask_2d` (full 3x3x3 cube)."""
+    out = cuda.device_array(mask.shape, np.uint8)
+    _erode_3d[blocks_1d(mask.size), 128](mask, out)
+    return out
