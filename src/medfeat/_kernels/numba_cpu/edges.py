@@ -627,7 +627,7 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     them the way scikit-image's comparisons do.
     """
     H, W = image.shape
-    label = np.zeros((H, W), np.uint8)
+    label = _zeros_u8(H, W)
     if image.size < PARALLEL_MIN_PIXELS:
         _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
                     label, 0, H)
@@ -638,6 +638,13 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
         _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
                     label, c * H // nch, (c + 1) * H // nch)
     return _finish(label)
+
+
+@njit(**_OPTS)
+def _zeros_u8(H, W):
+    """A zeroed label image, allocated outside the parallel function: there ``np.zeros`` becomes a
+    parallel loop whose thread wake-up, on a busy machine, cost milliseconds even for a 32² image."""
+    return np.zeros((H, W), np.uint8)
 
 
 @njit(**_OPTS)
