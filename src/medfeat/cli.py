@@ -70,19 +70,22 @@ def cmd_info(args):
 
 
 def _load_demo_image(name):
+    """The demo input: pydicom's CT/MR read through :func:`medfeat.io.read_dicom` (modality values,
+    e.g. Hounsfield units, kept as int16 so every kernel sees the dtype CT arrives in), or a
+    scikit-image sample."""
     import numpy as np
 
     if name in ("ct_small", "mr_small"):
-        import pydicom
         from pydicom.data import get_testdata_file
 
+        from medfeat.io import read_dicom
+
         fname = {"ct_small": "CT_small.dcm", "mr_small": "MR_small.dcm"}[name]
-        ds = pydicom.dcmread(get_testdata_file(fname))
-        img = ds.pixel_array.astype(np.int16)
-        slope = float(getattr(ds, "RescaleSlope", 1))
-        intercept = float(getattr(ds, "RescaleIntercept", 0))
-        return img, f"pydicom {fname} ({ds.Modality}, {img.shape[0]}x{img.shape[1]}, {img.dtype}, " \
-                    f"rescale {slope:g}x{intercept:+g})"
+        values, meta = read_dicom(get_testdata_file(fname), return_meta=True)
+        img = np.round(values).astype(np.int16)
+        unit = "HU" if meta.modality == "CT" else "modality values"
+        return img, (f"pydicom {fname} ({meta.modality}, {img.shape[0]}x{img.shape[1]}, {unit} "
+                     f"{int(img.min())}..{int(img.max())}, read by medfeat.io.read_dicom)")
     import skimage.data
 
     img = getattr(skimage.data, name)()
@@ -130,7 +133,9 @@ def cmd_demo(args):
          lambda r: f"max gradient {float(r.max()):.1f}"),
         ("prewitt", lambda: K.prewitt(f, backend=args.backend),
          lambda r: f"max gradient {float(r.max()):.1f}"),
-        ("canny (sigma=2)", lambda: K.canny(f, sigma=2.0, backend=args.backend),
+        ("canny (sigma=2, quantiles)", lambda: K.canny(f, sigma=2.0, low_threshold=0.8,
+                                                        high_threshold=0.9, use_quantiles=True,
+                                                        backend=args.backend),
          lambda r: f"{int(r.sum())} edge pixels ({r.mean():.1%})"),
         ("erosion (disk 2)", lambda: K.erosion(img, K.disk(2), backend=args.backend),
          lambda r: f"mean {img.mean():.1f} -> {r.mean():.1f}"),
@@ -153,7 +158,7 @@ def cmd_demo(args):
     print("(first call includes Numba compilation on a cold cache; 'again' is the steady state)")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        pngs = {"input": img, "sobel": results["sobel"], "canny": results["canny (sigma=2)"],
+        pngs = {"input": img, "sobel": results["sobel"], "canny": results["canny (sigma=2, quantiles)"],
                 "opening": results["opening (disk 3)"],
                 "otsu_mask": results["binary_closing of Otsu mask"]}
         for key, arr in pngs.items():
