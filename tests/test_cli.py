@@ -28,6 +28,7 @@ def test_bad_arguments_exit_2_with_one_line(argv):
 def test_demo_runs_every_kernel_and_writes_pngs(tmp_path, capsys):
     assert cli.main(["demo", "--image", "mr_small", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    assert "read by medfeat.io.read_dicom" in out
     for kernel in ("sobel", "canny", "threshold_otsu", "threshold_maxent", "opening", "histogram",
                    "density", "normalize"):
         assert kernel in out
