@@ -19,8 +19,8 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import get_kernel, implementation
-from ._validate import SUPPORTED_DTYPES, check_positive
+from ._dispatch import get_kernel, implementation, is_device_array
+from ._validate import SUPPORTED_DTYPES, check_device_image, check_positive
 
 # "auto" preference orders, fastest first, from benchmarks/bench_density.py on the 2-core dev
 # machine (python benchmarks/compare.py --only histogram threshold density --sizes 512 2048 4096),
@@ -55,6 +55,12 @@ def _image(image, name="image"):
 
     if image is None:
         raise ValueError(f"{name} must be an array, got None")
+    if is_device_array(image):
+        # a GPU array: checked from its metadata, kept on the GPU (only backend "cuda" takes it)
+        check_device_image(image, name=name, ndim=tuple(range(1, 65)), dtypes=SUPPORTED_DTYPES)
+        from medfeat._kernels.numba_cuda import _common
+
+        return _common.as_device(image)
     arr = image if isinstance(image, np.ndarray) else None
     if arr is None:
         try:
@@ -69,7 +75,11 @@ def _image(image, name="image"):
 def _flat(arr):
     """A read-only, C-contiguous 1-D view (a copy only if ``arr`` is not contiguous). Read-only so
     that Numba compiles one specialisation per dtype whether or not the caller's array is
-    writable."""
+    writable. A GPU array gives a flat device view (it must be C-contiguous: no copy is made)."""
+    if is_device_array(arr):
+        from medfeat._kernels.numba_cuda import _common
+
+        return _common.flat(_common.as_device(arr))
     flat = np.ascontiguousarray(arr).reshape(-1).view()
     flat.flags.writeable = False
     return flat
@@ -125,6 +135,9 @@ def _check_moments(flat, mean, m2, name="image"):
     """Raise unless the moments are finite (a NaN or inf anywhere makes them NaN or inf)."""
     if math.isfinite(mean) and math.isfinite(m2):
         return
+    if is_device_array(flat):
+        raise ValueError(f"{name} contains NaN or infinity, or values too large for float64 "
+                         "statistics (|x| > 1e154)")
     if np.isfinite(flat).all():
         raise ValueError(f"{name} has values too large for float64 statistics (|x| > 1e154)")
     raise ValueError(f"{name} contains NaN or infinity, for which this kernel has no defined "
@@ -155,7 +168,8 @@ def _edges(arr, bins, first_edge, last_edge):
     if first_edge == last_edge:
         first_edge = first_edge - 0.5
         last_edge = last_edge + 0.5
-    bin_type = np.result_type(first_edge, last_edge, arr)
+    # an empty stand-in with arr's dtype: same promotion, and a GPU array is never converted
+    bin_type = np.result_type(first_edge, last_edge, np.empty(0, arr.dtype))
     if np.issubdtype(bin_type, np.integer):
         bin_type = np.result_type(bin_type, float)
     edges = np.linspace(first_edge, last_edge, bins + 1, endpoint=True, dtype=bin_type)
@@ -252,7 +266,8 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
     arr = _image(image)
     bins = check_positive(bins, name="bins", integer=True)
     range = _check_range(range)
-    _, impl = _impl("bin_counts", backend, AUTO_HISTOGRAM, arr)
+    chosen, impl = _impl("bin_counts", backend, AUTO_HISTOGRAM, arr)
+    arr = _place(chosen, arr)
     with _threads(impl, arr.size):
         return _histogram(impl, arr, int(bins), range)
 
@@ -262,6 +277,19 @@ def _impl(name, backend, order, image):
     ``name``; the module's other kernels come with it)."""
     chosen, _ = get_kernel(_FAMILY, name, backend, auto=order, image=image)
     return chosen, implementation(_FAMILY, chosen)
+
+
+def _place(chosen, arr):
+    """``arr`` where backend ``chosen`` computes: a NumPy array given to "cuda" is copied to the
+    device here, once per call (a GPU array is used in place); CPU backends get it unchanged.
+
+    The summaries these kernels return (counts, edges, thresholds) are small and always come back
+    as NumPy arrays or scalars, whatever the input's location."""
+    if chosen != "cuda" or arr is None:
+        return arr
+    from medfeat._kernels.numba_cuda import _common
+
+    return _common.to_device(arr)[0]
 
 
 def _image_hist(impl, arr, nbins):
@@ -327,7 +355,8 @@ def _threshold_inputs(image, nbins, hist, backend):
     arr = None if image is None else _image(image)
     if hist is None:
         nbins = check_positive(nbins, name="nbins", integer=True)
-    _, impl = _impl("otsu_index", backend, AUTO_THRESHOLD, arr)
+    chosen, impl = _impl("otsu_index", backend, AUTO_THRESHOLD, arr)
+    arr = _place(chosen, arr)
     with _threads(impl, 0 if arr is None else arr.size):
         return _threshold_hist(impl, arr, nbins, hist)
 

@@ -14,9 +14,10 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import get_kernel, implementation
-from ._validate import check_choice, check_mask
-from .density import _NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _threads
+from ._dispatch import BackendUnavailableError, get_kernel, implementation, is_device_array
+from ._validate import check_choice, check_device_mask
+from .density import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
+                      _threads)
 
 # "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev
 # machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096), 2048²: zscore
@@ -153,19 +154,34 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         for name, value in (("center", center), ("width", width)):
             if value is not None:
                 raise ValueError(f"{name} applies only to method='window', not {method!r}")
-    mask = check_mask(mask, arr.shape)
-    if mask is not None and not mask.any():
+    shape = tuple(arr.shape)
+    mask = check_device_mask(mask, shape)
+    if mask is not None and not is_device_array(mask) and not mask.any():
         raise ValueError("mask selects no pixel; the statistics are undefined")
 
     chosen, affine = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
     dens = implementation("density", chosen)
+    if chosen == "cuda":
+        if method == "percentile" and np.dtype(arr.dtype).kind == "f":
+            raise BackendUnavailableError("backend='cuda' does not implement percentiles of float "
+                                          "images yet (no device order-statistic selection)")
+        on_gpu = is_device_array(arr)
+        arr = _place(chosen, arr)
+        if mask is not None:
+            mask = _place(chosen, mask)
+            # the device mask's emptiness, from its maximum (one small reduction)
+            if dens.value_range(_flat(mask).view(np.uint8), _NOMASK, 1)[1] <= 0:
+                raise ValueError("mask selects no pixel; the statistics are undefined")
     with _threads(dens, arr.size):
-        return _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens)
+        out = _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens)
+    if chosen == "cuda" and not on_gpu:
+        return out.copy_to_host()
+    return out
 
 
 def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens):
     flat = _flat(arr)
-    mflat = _NOMASK if mask is None or method == "window" else _flat(mask.view(np.uint8))
+    mflat = _NOMASK if mask is None or method == "window" else _flat(mask).view(np.uint8)
     clip = True
     if method == "window":
         shift, scale = center - width / 2.0, 1.0 / width
@@ -189,7 +205,12 @@ def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, d
             clip = False
             shift, spread = lo, hi - lo
         scale = 1.0 / spread if spread > 0 else 1.0
-    out = np.empty(arr.shape, np.float32)
+    if chosen == "cuda":
+        from numba import cuda
+
+        out = cuda.device_array(arr.shape, np.float32)
+    else:
+        out = np.empty(arr.shape, np.float32)
     # float32 arithmetic loses nothing that matters when the input and the shift are exact in
     # float32: each of the two roundings is <= 6e-8 relative to the result (a float64 shift that is
     # not exact, e.g. a mean, would add |shift| * 6e-8 absolute, too much for small spreads)

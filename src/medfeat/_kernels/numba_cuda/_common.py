@@ -14,14 +14,19 @@ import math
 import numpy as np
 from numba import config, cuda
 
-#: threads per block of the 1-D (flat) kernels; 128 keeps the simulator's Python threads few
-TPB = 128
+# The simulator runs every CUDA thread as a Python thread: there, launches are kept to a few dozen
+# threads (grid-stride loops cover the rest), still two blocks so that cross-block merging is
+# exercised. The numbers below the simulator's are the real GPU's.
+_SIM = bool(config.ENABLE_CUDASIM)
+
+#: threads per block of the 1-D (flat) kernels (a power of two: tree reductions halve it)
+TPB = 32 if _SIM else 128
 #: side of the square 2-D tiles (TILE x TILE threads per block); 8 under the simulator, which runs
 #: every thread as a Python thread, so that tiny test images still span several blocks (halos)
-TILE = 8 if config.ENABLE_CUDASIM else 16
+TILE = 8 if _SIM else 16
 #: cap on the blocks of grid-stride reductions: enough to fill a large GPU (132 SMs x 8), few
 #: enough that the per-block partial results stay a small array
-MAX_BLOCKS = 1024
+MAX_BLOCKS = 2 if _SIM else 1024
 
 
 def is_device(x):

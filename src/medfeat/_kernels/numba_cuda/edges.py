@@ -21,7 +21,7 @@ from numba import cuda
 
 from medfeat.kernels._validate import int_scale
 
-from ._common import TILE, blocks_1d, grid_2d
+from ._common import TILE, TPB, blocks_1d, grid_2d
 
 # Boundary modes, numbered as in medfeat.kernels.edges._MODES.
 REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
@@ -230,7 +230,7 @@ def edge_filter_3d(image, out, eroded, modes, cval, center, scale, weights, sing
     kind, iscale = _conversion(image.dtype)
     use_mask = eroded is not None
     er = eroded if use_mask else out
-    _edge_3d[blocks_1d(image.size), 128](
+    _edge_3d[blocks_1d(image.size), TPB](
         image, out, er, use_mask, int(modes[0]), int(modes[1]), int(modes[2]), float(cval),
         float(center), float(scale), float(weights[0]), float(weights[1]), float(weights[2]),
         int(single), kind, iscale)
@@ -289,5 +289,5 @@ def erode_mask_2d(mask):
 def erode_mask_3d(mask):
     """3-D twin of :func:`erode_mask_2d` (full 3x3x3 cube)."""
     out = cuda.device_array(mask.shape, np.uint8)
-    _erode_3d[blocks_1d(mask.size), 128](mask, out)
+    _erode_3d[blocks_1d(mask.size), TPB](mask, out)
     return out

@@ -1,0 +1,285 @@
+"""numba.cuda bodies of the density kernels: value counts, value range, float binning, moments.
+
+Same names and arguments as ``medfeat._kernels.numba_cpu.density``; arrays are flat (1-D) numba
+device arrays, the ``nchunks``/``nthreads`` arguments are accepted and ignored (a launch covers the
+whole array), and what comes back is small and on the host: counts, ranges, moments -- the public
+layer (:mod:`medfeat.kernels.density`) derives thresholds and bin edges from those.
+
+- Counting (:func:`value_counts`, :func:`bin_counts`) uses privatised per-block histograms in shared
+  memory (shared-memory atomics), merged into the global table with one atomic per non-empty entry
+  per block; tables larger than :data:`SHARED_BINS` (16-bit images) count with global atomics.
+- :func:`value_range` and :func:`moments` are block reductions (float64) whose per-block results are
+  combined on the host (a few thousand numbers at most).
+- The threshold searches (:func:`otsu_index`, :func:`maxent_index`) and :func:`rebin` work on the
+  counts, at most 65 536 numbers: they run on the host, in the CPU backend's code.
+- The kernel density estimate (``linear_bin``, ``gauss_scatter``, ``convolve_same``) has no CUDA
+  version yet.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import cuda, njit
+
+from medfeat._kernels.numba_cpu.density import maxent_index, otsu_index, rebin  # noqa: F401
+
+from ._common import MAX_BLOCKS, TPB, blocks_1d
+
+#: integer tables up to this many entries are privatised in shared memory (16 KiB of uint32)
+SHARED_BINS = 4096
+
+__all__ = ["max_threads", "set_threads", "value_counts", "value_range", "bin_counts", "rebin",
+           "moments", "otsu_index", "maxent_index"]
+
+
+def max_threads():
+    """Chunks the public layer should ask for: one (a launch covers the whole array)."""
+    return 1
+
+
+def set_threads(k):
+    """No thread setting on the GPU; returns 1 for the public layer to 'restore'."""
+    return 1
+
+
+# ---------------------------------------------------------------------------------- value counts
+
+@cuda.jit
+def _counts_shared(x, mask, use_mask, offset, nvals, out):
+    tab = cuda.shared.array(SHARED_BINS, numba.uint32)
+    t = cuda.threadIdx.x
+    for k in range(t, nvals, cuda.blockDim.x):
+        tab[k] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        if not use_mask or mask[i]:
+            cuda.atomic.add(tab, numba.int64(x[i]) - offset, 1)
+    cuda.syncthreads()
+    for k in range(t, nvals, cuda.blockDim.x):
+        c = tab[k]
+        if c:
+            cuda.atomic.add(out, k, numba.uint64(c))
+
+
+@cuda.jit
+def _counts_global(x, mask, use_mask, offset, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        if not use_mask or mask[i]:
+            cuda.atomic.add(out, numba.int64(x[i]) - offset, numba.uint64(1))
+
+
+def _mask_arg(x, mask):
+    """(device mask, use it?) from the public layer's mask: empty (host) for none."""
+    if mask is None or mask.size == 0:
+        return x, False  # any array: never read
+    return mask, True
+
+
+def value_counts(x, mask, offset, nvals, nchunks=1):
+    """Counts (int64, host) of each integer value ``x[i] - offset`` in ``[0, nvals)``, of masked
+    pixels only when ``mask`` is non-empty. Values outside that range must not occur."""
+    m, use_mask = _mask_arg(x, mask)
+    out = cuda.to_device(np.zeros(nvals, np.uint64))
+    if nvals <= SHARED_BINS:
+        _counts_shared[blocks_1d(x.size), TPB](x, m, use_mask, int(offset), int(nvals), out)
+    else:
+        _counts_global[blocks_1d(x.size), TPB](x, m, use_mask, int(offset), out)
+    return out.copy_to_host().astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------- value range
+
+@cuda.jit
+def _range_blocks(x, mask, use_mask, part):
+    lo_s = cuda.shared.array(TPB, numba.float64)
+    hi_s = cuda.shared.array(TPB, numba.float64)
+    bad_s = cuda.shared.array(TPB, numba.float64)
+    t = cuda.threadIdx.x
+    lo = np.inf
+    hi = -np.inf
+    bad = 0.0
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        a = numba.float64(x[i])
+        keep = not use_mask or mask[i]
+        # NaN anywhere; with a mask, infinity outside it too (inside it shows in min or max)
+        if a != a or (not keep and (a - a) != 0):
+            bad += 1.0
+        if keep:
+            lo = a if a < lo else lo
+            hi = a if a > hi else hi
+    lo_s[t] = lo
+    hi_s[t] = hi
+    bad_s[t] = bad
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            lo_s[t] = min(lo_s[t], lo_s[t + s])
+            hi_s[t] = max(hi_s[t], hi_s[t + s])
+            bad_s[t] += bad_s[t + s]
+        cuda.syncthreads()
+        s //= 2
+    if t == 0:
+        b = cuda.blockIdx.x
+        part[b, 0] = lo_s[0]
+        part[b, 1] = hi_s[0]
+        part[b, 2] = bad_s[0]
+
+
+def value_range(x, mask, nchunks=1):
+    """``[min, max, n_bad]`` (float64, host) as :func:`medfeat._kernels.numba_cpu.density.
+    value_range`: per-block reductions on the device, the few block results combined here."""
+    m, use_mask = _mask_arg(x, mask)
+    nb = blocks_1d(x.size)
+    part = cuda.device_array((nb, 3), np.float64)
+    _range_blocks[nb, TPB](x, m, use_mask, part)
+    p = part.copy_to_host()
+    return np.array([p[:, 0].min(), p[:, 1].max(), p[:, 2].sum()])
+
+
+# ---------------------------------------------------------------------------------- float binning
+
+@cuda.jit(device=True)
+def _bin_of(v, edges, nb, first, scale):
+    # NumPy's guess, then a walk to the bin whose edges bracket v (as the CPU body)
+    i = numba.int64((v - first) * scale)
+    if i > nb - 1:
+        i = nb - 1
+    if i < 0:
+        i = 0
+    while i > 0 and v < edges[i]:
+        i -= 1
+    while i < nb - 1 and v >= edges[i + 1]:
+        i += 1
+    return i
+
+
+@cuda.jit(device=True)
+def _slot(v, edges, nb, lo, hi, first, scale):
+    # bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi]
+    if v >= lo and v <= hi:
+        return _bin_of(v, edges, nb, first, scale)
+    return nb if v != v else nb + 1
+
+
+@cuda.jit
+def _bins_shared(x, edges, lo, hi, first, scale, out):
+    tab = cuda.shared.array(SHARED_BINS, numba.uint32)
+    nb = edges.size - 1
+    t = cuda.threadIdx.x
+    for k in range(t, nb + 2, cuda.blockDim.x):
+        tab[k] = 0
+    cuda.syncthreads()
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        cuda.atomic.add(tab, _slot(numba.float64(x[i]), edges, nb, lo, hi, first, scale), 1)
+    cuda.syncthreads()
+    for k in range(t, nb + 1, cuda.blockDim.x):
+        c = tab[k]
+        if c:
+            cuda.atomic.add(out, k, numba.uint64(c))
+
+
+@cuda.jit
+def _bins_global(x, edges, lo, hi, first, scale, out):
+    nb = edges.size - 1
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        k = _slot(numba.float64(x[i]), edges, nb, lo, hi, first, scale)
+        if k <= nb:
+            cuda.atomic.add(out, k, numba.uint64(1))
+
+
+def bin_counts(x, edges, lo, hi, first, scale, nchunks=1):
+    """Histogram (int64, host) of float values on the uniform ``edges`` (host array, copied to the
+    device: ``bins + 1`` numbers), NumPy's rules; the extra last count is the number of NaNs."""
+    nb = edges.size - 1
+    d_edges = cuda.to_device(np.ascontiguousarray(edges, np.float64))
+    out = cuda.to_device(np.zeros(nb + 1, np.uint64))
+    args = (x, d_edges, float(lo), float(hi), float(first), float(scale), out)
+    if nb + 2 <= SHARED_BINS:
+        _bins_shared[blocks_1d(x.size), TPB](*args)
+    else:
+        _bins_global[blocks_1d(x.size), TPB](*args)
+    return out.copy_to_host().astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------- moments
+
+@cuda.jit
+def _moment_blocks(x, mask, use_mask, block, st):
+    """One CUDA block per data block of ``block`` pixels: shifted float64 sums around the block's
+    first pixel (the CPU body's "shifted data" algorithm), reduced in shared memory."""
+    s1_s = cuda.shared.array(TPB, numba.float64)
+    s2_s = cuda.shared.array(TPB, numba.float64)
+    c_s = cuda.shared.array(TPB, numba.float64)
+    t = cuda.threadIdx.x
+    nblocks = st.shape[0]
+    n = x.size
+    for b in range(cuda.blockIdx.x, nblocks, cuda.gridDim.x):
+        start = b * block
+        stop = min(n, start + block)
+        K = numba.float64(x[start])
+        s1 = 0.0
+        s2 = 0.0
+        cnt = 0.0
+        for i in range(start + t, stop, TPB):
+            m = numba.float64(mask[i]) if use_mask else 1.0
+            # a masked-out pixel is multiplied by 0, so a NaN or inf there still poisons s1
+            d = (numba.float64(x[i]) - K) * m
+            s1 += d
+            s2 += d * d
+            cnt += m
+        s1_s[t] = s1
+        s2_s[t] = s2
+        c_s[t] = cnt
+        cuda.syncthreads()
+        s = TPB // 2
+        while s > 0:
+            if t < s:
+                s1_s[t] += s1_s[t + s]
+                s2_s[t] += s2_s[t + s]
+                c_s[t] += c_s[t + s]
+            cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            c = c_s[0]
+            S1 = s1_s[0]
+            st[b, 0] = c
+            if c > 0:
+                st[b, 1] = K + S1 / c
+                m2 = s2_s[0] - S1 * S1 / c
+                st[b, 2] = 0.0 if m2 < 0 else m2  # rounding only; a NaN stays NaN
+            else:
+                st[b, 1] = 0.0
+                st[b, 2] = S1 * 0.0
+        cuda.syncthreads()  # the shared arrays are reused by the next data block
+
+
+@njit(cache=True)
+def _merge(st):
+    # Chan, Golub & LeVeque's pairwise update, block by block, as the CPU body
+    out = np.zeros(3, np.float64)
+    poison = 0.0
+    for b in range(st.shape[0]):
+        nb_ = st[b, 0]
+        if nb_ > 0:
+            na = out[0]
+            tot = na + nb_
+            delta = st[b, 1] - out[1]
+            out[1] += delta * (nb_ / tot)
+            out[2] += st[b, 2] + delta * delta * (na * nb_ / tot)
+            out[0] = tot
+        else:
+            poison += st[b, 2]
+    out[2] += poison
+    return out
+
+
+def moments(x, mask, block, nthreads=1):
+    """``[count, mean, m2]`` (float64, host) of ``x`` (masked pixels only with a mask): float64
+    block sums on the device, blocks merged on the host in order."""
+    m, use_mask = _mask_arg(x, mask)
+    nblocks = (x.size + block - 1) // block
+    st = cuda.device_array((nblocks, 3), np.float64)
+    _moment_blocks[min(nblocks, MAX_BLOCKS), TPB](x, m, use_mask, int(block), st)
+    return _merge(st.copy_to_host())

@@ -1,0 +1,232 @@
+"""CUDA kernels against the CPU backend, under the CUDA simulator.
+
+Not collected by the main test run (no ``test_`` prefix): ``tests/kernels/test_cuda.py`` runs this
+file in a subprocess with ``NUMBA_ENABLE_CUDASIM=1``, which must be set before numba is first
+imported. The simulator runs each CUDA thread as a Python thread, so the images are small crops
+(12x20, 3x6x8) of the real images of ``tests/conftest.py``: big enough for several tiles and blocks
+(the CUDA module shrinks tiles and blocks under the simulator), small enough to keep the file near
+half a minute.
+
+Run it alone with::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/kernels/_cuda_cases.py
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+    pytest.skip("run through tests/kernels/test_cuda.py (needs NUMBA_ENABLE_CUDASIM=1)",
+                allow_module_level=True)
+
+from numba import cuda  # noqa: E402
+
+import medfeat.kernels as K  # noqa: E402
+from medfeat.kernels._dispatch import BackendUnavailableError  # noqa: E402
+
+from ..conftest import load_real, load_volume, to_dtype  # noqa: E402
+
+EDGE_DTYPES = (np.bool_, np.uint8, np.uint16, np.int16, np.float32, np.float64)
+DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+MODES = ("reflect", "constant", "nearest", "mirror", "wrap")
+
+
+def crop(name="camera", dtype=np.float32, y=100, x=100, h=12, w=20):
+    return to_dtype(load_real(name)[y:y + h, x:x + w], dtype)
+
+
+def vol(dtype=np.int16):
+    return to_dtype(load_volume()[4:7, 20:26, 30:38], dtype)
+
+
+class FakeGpuArray:
+    """Only ``__cuda_array_interface__``, with a null pointer: validation must never touch data."""
+
+    def __init__(self, shape, typestr):
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (0, False),
+                                         "version": 3}
+
+
+# ------------------------------------------------------------------------------------ plumbing
+
+def test_simulator_counts_as_cuda():
+    assert cuda.is_available()
+    assert "cuda" in K.available_backends()
+
+
+def test_numpy_in_numpy_out_and_gpu_in_gpu_out():
+    a = crop()
+    host = K.sobel(a, backend="cuda")
+    assert isinstance(host, np.ndarray)
+    d = cuda.to_device(a)
+    dev = K.sobel(d)  # "auto" picks cuda for GPU input
+    assert not isinstance(dev, np.ndarray) and getattr(dev, "__cuda_ndarray__", False)
+    np.testing.assert_array_equal(dev.copy_to_host(), host)
+    z = K.normalize(d, "zscore")
+    assert getattr(z, "__cuda_ndarray__", False)
+
+
+def test_gpu_input_refused_by_cpu_backends():
+    d = cuda.to_device(crop())
+    for call in (lambda: K.sobel(d, backend="numba"), lambda: K.histogram(d, backend="cython"),
+                 lambda: K.normalize(d, backend="numba")):
+        with pytest.raises(ValueError, match="GPU"):
+            call()
+
+
+@pytest.mark.parametrize("shape, typestr, match", [
+    ((4, 4), "<i8", "unsupported dtype int64"),
+    ((4, 4), "<c8", "complex"),
+    ((0, 4), "<f4", "empty"),
+    ((4,), "<f4", "2-D or 3-D"),
+])
+def test_gpu_input_validated_from_metadata(shape, typestr, match):
+    fake = FakeGpuArray(shape, typestr)
+    with pytest.raises(ValueError, match=match):
+        K.sobel(fake, backend="cuda")
+
+
+def test_gpu_mask_validated_from_metadata():
+    a = crop()
+    with pytest.raises(ValueError, match="shape"):
+        K.sobel(a, FakeGpuArray((3, 3), "|b1"), backend="cuda")
+    with pytest.raises(ValueError, match="bool or unsigned"):
+        K.sobel(a, FakeGpuArray(a.shape, "<f4"), backend="cuda")
+
+
+def test_not_yet_implemented_kernels_refuse_cleanly():
+    a = crop(dtype=np.uint8)
+    for call in (lambda: K.canny(a, backend="cuda"), lambda: K.density(a, backend="cuda"),
+                 lambda: K.binary_erosion(a > 100, backend="cuda"),
+                 lambda: K.normalize(a.astype(np.float32), "percentile", backend="cuda")):
+        with pytest.raises(BackendUnavailableError, match="cuda"):
+            call()
+
+
+# ------------------------------------------------------------------------------- Sobel, Prewitt
+
+@pytest.mark.parametrize("dtype", EDGE_DTYPES)
+@pytest.mark.parametrize("kernel", ["sobel", "prewitt"])
+def test_edges_2d_every_dtype(kernel, dtype):
+    f = getattr(K, kernel)
+    a = crop("retina" if kernel == "sobel" else "mr_small", dtype, y=40, x=30)
+    got = f(a, backend="cuda")
+    want = f(a, backend="numba")
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)  # same operations in the same order
+    assert np.abs(want).max() > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sobel_2d_modes_and_axes(mode):
+    a = crop("ct_small", np.float64, y=30, x=40)
+    for axis in (0, 1):
+        np.testing.assert_array_equal(K.sobel(a, axis=axis, mode=mode, cval=0.25, backend="cuda"),
+                                      K.sobel(a, axis=axis, mode=mode, cval=0.25, backend="numba"))
+
+
+def test_prewitt_2d_mask_and_mixed_modes():
+    a = crop("microaneurysms", np.float32, y=20, x=20)
+    m = np.zeros(a.shape, bool)
+    m[2:11, 3:17] = True
+    kw = dict(mode=("wrap", "mirror"))
+    np.testing.assert_array_equal(K.prewitt(a, m, backend="cuda", **kw),
+                                  K.prewitt(a, m, backend="numba", **kw))
+    # a mask already on the GPU gives the same result
+    d = K.prewitt(cuda.to_device(a), cuda.to_device(m), **kw)
+    np.testing.assert_array_equal(d.copy_to_host(), K.prewitt(a, m, backend="numba", **kw))
+
+
+@pytest.mark.parametrize("dtype", (np.int16, np.float32))
+def test_sobel_3d(dtype):
+    v = vol(dtype)
+    m = np.ones(v.shape, bool)
+    m[0, :2] = False
+    for axis, mode, mask in ((None, "reflect", None), (0, "constant", None), (2, "wrap", m),
+                             (None, "nearest", m)):
+        got = K.sobel(v, mask, axis=axis, mode=mode, backend="cuda")
+        want = K.sobel(v, mask, axis=axis, mode=mode, backend="numba")
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+
+
+def test_prewitt_3d_axis1():
+    v = vol(np.float64)
+    np.testing.assert_array_equal(K.prewitt(v, axis=1, mode="mirror", backend="cuda"),
+                                  K.prewitt(v, axis=1, mode="mirror", backend="numba"))
+
+
+# ------------------------------------------------------------------------ histogram, thresholds
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_histogram_every_dtype(dtype):
+    a = crop("ct_small", dtype, y=40, x=30)
+    rng = (0.1, 0.5) if np.dtype(dtype).kind == "f" else (100, 3000)
+    for bins, r in ((256, None), (7, None), (5, rng)):
+        got, ge = K.histogram(a, bins, r, backend="cuda")
+        want, we = K.histogram(a, bins, r, backend="numba")
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(ge, we)
+        assert ge.dtype == we.dtype
+
+
+def test_histogram_of_gpu_array_and_nan():
+    a = crop("camera", np.float64)
+    got, _ = K.histogram(cuda.to_device(a), 16)
+    np.testing.assert_array_equal(got, np.histogram(a, 16)[0])
+    b = a.copy()
+    b[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        K.histogram(b, 16, (0.0, 1.0), backend="cuda")
+    with pytest.raises(ValueError, match="NaN"):
+        K.histogram(cuda.to_device(b), 16)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thresholds_every_dtype(dtype):
+    a = crop("mr_small", dtype, y=20, x=20)
+    for f in (K.threshold_otsu, K.threshold_maxent):
+        got = f(a, backend="cuda")
+        want = f(a, backend="numba")
+        assert got == want and type(got) is type(want)
+
+
+# --------------------------------------------------------------------------------- normalize
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_normalize_every_dtype(dtype):
+    a = crop("retina", dtype, y=60, x=60)
+    m = np.zeros(a.shape, bool)
+    m[2:9, 3:15] = True
+    methods = ["zscore", "minmax", "window"]
+    if np.dtype(dtype).kind != "f":
+        methods.append("percentile")
+    for method in methods:
+        kw = dict(center=0.3, width=0.5) if method == "window" else {}
+        if method == "window" and np.dtype(dtype).kind != "f":
+            kw = dict(center=1000, width=800)
+        for mask in (None, m):
+            got = K.normalize(a, method, mask=mask, backend="cuda", **kw)
+            want = K.normalize(a, method, mask=mask, backend="numba", **kw)
+            assert got.dtype == np.float32
+            # float64 statistics summed in another order: equal within float32 rounding
+            np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+
+
+def test_normalize_gpu_mask_and_errors():
+    a = crop("camera", np.float32)
+    m = np.zeros(a.shape, bool)
+    m[:5] = True
+    got = K.normalize(cuda.to_device(a), "minmax", mask=cuda.to_device(m))
+    np.testing.assert_allclose(got.copy_to_host(), K.normalize(a, "minmax", mask=m,
+                                                               backend="numba"), rtol=1e-6)
+    with pytest.raises(ValueError, match="no pixel"):
+        K.normalize(cuda.to_device(a), "zscore", mask=cuda.to_device(np.zeros(a.shape, bool)))
+    b = a.copy()
+    b[1, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        K.normalize(b, "zscore", backend="cuda")
