@@ -154,9 +154,17 @@ def threshold_fractions(image, mask=None, *, nbins=256, backend="auto"):
     if hi == lo:
         return dict.fromkeys(("otsu_fraction", "otsu_level", "maxent_fraction", "maxent_level"),
                              0.0)
+    # One histogram for both thresholds, built as the kernels would build it (one bin per value
+    # for integers, ``nbins`` equal bins for floats), then handed over with ``hist=``.
+    if vals.dtype.kind in "iu":
+        counts = np.bincount((vals - vals.min()).ravel().astype(np.intp))
+        centers = np.arange(int(lo), int(lo) + counts.size)
+    else:
+        counts, edges = kernels.histogram(vals, nbins, backend=backend)
+        centers = (edges[:-1] + edges[1:]) / 2
     out = {}
     for name, fn in (("otsu", kernels.threshold_otsu), ("maxent", kernels.threshold_maxent)):
-        t = float(fn(vals, nbins, backend=backend))
+        t = float(fn(hist=(counts, centers), backend=backend))
         out[f"{name}_fraction"] = float(np.count_nonzero(vals > t) / vals.size)
         out[f"{name}_level"] = (t - lo) / (hi - lo)
     return {k: out[k] for k in ("otsu_fraction", "otsu_level", "maxent_fraction",
