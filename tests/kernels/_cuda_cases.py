@@ -230,3 +230,29 @@ def test_normalize_gpu_mask_and_errors():
     b[1, 1] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         K.normalize(b, "zscore", backend="cuda")
+
+
+# ----------------------------------------------------------------------------------- batches
+
+@pytest.mark.parametrize("dtype", (np.uint8, np.float32))
+def test_batch_one_launch_equals_image_by_image(dtype):
+    stack = np.stack([crop(name, dtype, y=30, x=30, h=9, w=11)
+                      for name in ("camera", "retina", "ct_small")])
+    for kernel, kw in ((K.sobel, {}), (K.prewitt, dict(axis=1, mode="constant", cval=0.5))):
+        got = kernel(stack, backend="cuda", batch=True, **kw)
+        want = kernel(stack, backend="numba", batch=True, **kw)
+        np.testing.assert_array_equal(got, want)
+        for n in range(len(stack)):  # and batch=True is the 2-D filter of each image
+            np.testing.assert_array_equal(want[n], kernel(stack[n], backend="numba", **kw))
+    dev = K.sobel(cuda.to_device(stack), batch=True)
+    np.testing.assert_array_equal(dev.copy_to_host(), K.sobel(stack, backend="numba", batch=True))
+
+
+def test_batch_argument_checks():
+    stack = crop(h=6, w=6)[None].repeat(2, 0)
+    with pytest.raises(ValueError, match="3-D"):
+        K.sobel(stack[0], backend="cuda", batch=True)
+    with pytest.raises(ValueError, match="mask"):
+        K.sobel(stack, np.ones(stack.shape, bool), backend="cuda", batch=True)
+    with pytest.raises(ValueError, match="axis"):
+        K.sobel(stack, axis=2, backend="cuda", batch=True)

@@ -112,3 +112,31 @@ def test_gpu_density_and_normalize_full_size(name, dtype):
             np.testing.assert_allclose(K.normalize(a, method, mask=mask, backend="cuda"),
                                        K.normalize(a, method, mask=mask, backend="numba"),
                                        rtol=2e-6, atol=2e-6)
+
+
+# ------------------------------------------------------------------- batch=True on every backend
+
+@pytest.mark.parametrize("backend", [b for b in ("cython", "numba") if b in K.available_backends()])
+@pytest.mark.parametrize("dtype", (np.uint16, np.float32))
+def test_batch_is_the_2d_filter_of_each_image(backend, dtype):
+    img = to_dtype(load_real("retina"), dtype)
+    stack = np.stack([img[k * 40: k * 40 + 48, 20:84] for k in range(4)])
+    for kernel in (K.sobel, K.prewitt):
+        got = kernel(stack, mode="mirror", backend=backend, batch=True)
+        assert got.shape == stack.shape
+        for n in range(len(stack)):
+            np.testing.assert_array_equal(got[n], kernel(stack[n], mode="mirror", backend=backend))
+    with pytest.raises(ValueError, match="batch"):
+        K.sobel(stack, backend=backend, batch="yes")
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_batch_of_small_images():
+    from numba import cuda
+
+    img = to_dtype(load_real("retina"), np.float32)
+    stack = np.stack([img[y: y + 64, x: x + 64] for y in range(0, 192, 8) for x in range(0, 192, 8)])
+    want = K.sobel(stack, backend="numba", batch=True)
+    got = K.sobel(cuda.to_device(stack), batch=True).copy_to_host()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

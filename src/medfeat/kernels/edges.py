@@ -3,7 +3,8 @@
 Names, defaults and results follow scikit-image 0.26 (``skimage.filters.sobel``/``prewitt``,
 ``skimage.feature.canny``). This module validates the arguments and converts the image to
 floating point; the loops run in ``medfeat._kernels.cython._edges_cy`` or
-``medfeat._kernels.numba_cpu.edges``.
+``medfeat._kernels.numba_cpu.edges``, or on the GPU in ``medfeat._kernels.numba_cuda.edges``
+(Sobel and Prewitt so far, with the conversion fused into the kernel).
 
 Dtype contract (all three kernels)
 ----------------------------------
@@ -120,9 +121,21 @@ def _check_axes(axis, ndim):
     return weights, (int(axes[0]) % ndim if single else -1)
 
 
-def _edge(image, mask, axis, mode, cval, backend, *, center, auto):
+def _check_batch(batch, mask):
+    if not isinstance(batch, (bool, np.bool_)):
+        raise ValueError(f"batch must be True or False, got {batch!r}")
+    if batch and mask is not None:
+        raise ValueError("mask is not supported with batch=True (yet); filter the images one by one")
+    return bool(batch)
+
+
+def _edge(image, mask, axis, mode, cval, backend, *, center, auto, batch=False):
+    batch = _check_batch(batch, mask)
     if wants_cuda(backend, image):
-        return _edge_cuda(image, mask, axis, mode, cval, backend, center=center, auto=auto)
+        return _edge_cuda(image, mask, axis, mode, cval, backend, center=center, auto=auto,
+                          batch=batch)
+    if batch:
+        return _edge_batch_cpu(image, axis, mode, cval, backend, center=center, auto=auto)
     img = check_image(image, ndim=(2, 3), dtypes=_DTYPES)
     mask = check_mask(mask, img.shape)
     weights, single = _check_axes(axis, img.ndim)
@@ -143,7 +156,24 @@ def _edge(image, mask, axis, mode, cval, backend, *, center, auto):
     return out
 
 
-def _edge_cuda(image, mask, axis, mode, cval, backend, *, center, auto):
+def _edge_batch_cpu(image, axis, mode, cval, backend, *, center, auto):
+    """``batch=True`` on a CPU backend: the 2-D kernel image by image (the reference the one-launch
+    CUDA version is tested against; no faster than a loop in the caller)."""
+    img = check_image(image, ndim=3, dtypes=_DTYPES, name="image stack")
+    weights, single = _check_axes(axis, 2)
+    modes = _check_modes(mode, 2)
+    cval = _check_cval(cval)
+    _, kernel = get_kernel(_FAMILY, "edge_filter_2d", backend, auto=auto, image=image)
+    f = _as_float(img)
+    out = np.empty(f.shape, dtype=f.dtype)
+    no_mask = np.zeros((0, 0), np.uint8)
+    for n in range(f.shape[0]):
+        kernel(f[n], out[n], no_mask, modes, cval, float(center), 1.0 / (2.0 + center), weights,
+               single)
+    return out
+
+
+def _edge_cuda(image, mask, axis, mode, cval, backend, *, center, auto, batch=False):
     """The CUDA path: GPU input stays on the GPU (result on the GPU); NumPy input is copied in once
     and the result copied back once. The float conversion happens inside the kernel."""
     get_kernel(_FAMILY, "edge_filter_2d", backend, auto=auto, image=image)  # fails first if absent
@@ -151,6 +181,16 @@ def _edge_cuda(image, mask, axis, mode, cval, backend, *, center, auto):
 
     from medfeat._kernels.numba_cuda import _common
 
+    if batch:
+        dtype, shape = check_device_image(image, ndim=3, dtypes=_DTYPES, name="image stack")
+        weights, single = _check_axes(axis, 2)
+        modes = _check_modes(mode, 2)
+        cval = _check_cval(cval)
+        _, kernel = get_kernel(_FAMILY, "edge_filter_batch", backend, auto=auto, image=image)
+        d_img, on_gpu = _common.to_device(image)
+        out = cuda.device_array(shape, float_dtype(dtype) if dtype != np.bool_ else np.float64)
+        kernel(d_img, out, modes, cval, float(center), 1.0 / (2.0 + center), weights, single)
+        return _common.finish(out, on_gpu)
     dtype, shape = check_device_image(image, ndim=(2, 3), dtypes=_DTYPES)
     ndim = len(shape)
     mask = check_device_mask(mask, shape)
@@ -189,7 +229,15 @@ _EDGE_PARAMS = """\
         Value outside the image when ``mode`` is 'constant', in the units of the converted image
         (integer images are first scaled to [0, 1] or [-1, 1]).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
-        Implementation to run; 'auto' takes the fastest available here.
+        Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image
+        already on the GPU (any array with ``__cuda_array_interface__``: numba, CuPy, PyTorch).
+        With 'cuda', a GPU image gives a GPU result (a numba device array) and a NumPy image is
+        copied to the GPU and its result back.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images, each filtered on its own (``axis``
+        and ``mode`` refer to the image axes 0 and 1): on 'cuda' one launch covers the whole stack,
+        the efficient way to filter thousands of small images; on the CPU backends the images are
+        filtered one after the other. No ``mask`` with ``batch``.
 
     Returns
     -------
@@ -199,12 +247,13 @@ _EDGE_PARAMS = """\
     Raises
     ------
     ValueError
-        For an unsupported dtype, an empty image, a rank other than 2 or 3, a mask of another
-        shape, an axis out of range, an unknown mode or backend, or a non-numeric ``cval``.
+        For an unsupported dtype, an empty image, a rank other than 2 or 3 (3 with ``batch``), a
+        mask of another shape, an axis out of range, an unknown mode or backend, or a non-numeric
+        ``cval``.
 """
 
 
-def sobel(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto"):
+def sobel(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto", batch=False):
     """Sobel edge filter: gradient magnitude, or the response along one axis.
 
     The 3x3(x3) Sobel operator (Sobel and Feldman, 1968) smooths with ``[1, 2, 1] / 4`` across
@@ -229,11 +278,17 @@ def sobel(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="aut
     array([0., 1., 1., 0., 0.])
     >>> sobel(image.astype(np.float32)).dtype
     dtype('float32')
+    >>> stack = np.stack([image, image.T])  # two 5x5 images, filtered one by one
+    >>> bool((sobel(stack, batch=True)[1] == sobel(image.T)).all())
+    True
+    >>> from numba import cuda
+    >>> on_gpu = sobel(cuda.to_device(stack), batch=True)  # needs a GPU  # doctest: +SKIP
     """
-    return _edge(image, mask, axis, mode, cval, backend, center=2.0, auto=AUTO_SOBEL)
+    return _edge(image, mask, axis, mode, cval, backend, center=2.0, auto=AUTO_SOBEL, batch=batch)
 
 
-def prewitt(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto"):
+def prewitt(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="auto",
+            batch=False):
     """Prewitt edge filter: gradient magnitude, or the response along one axis.
 
     The Prewitt operator (Prewitt, 1970) smooths with ``[1, 1, 1] / 3`` across the derivative axis
@@ -257,7 +312,8 @@ def prewitt(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="a
     >>> prewitt(image, mask=np.ones((5, 5), bool))[0, 2]
     np.float64(0.0)
     """
-    return _edge(image, mask, axis, mode, cval, backend, center=1.0, auto=AUTO_PREWITT)
+    return _edge(image, mask, axis, mode, cval, backend, center=1.0, auto=AUTO_PREWITT,
+                 batch=batch)
 
 
 sobel.__doc__ = sobel.__doc__.format(params=_EDGE_PARAMS)

@@ -30,7 +30,7 @@ MAX_BLOCKS = 2 if _SIM else 1024
 
 
 def is_device(x):
-    """True for GPU arrays: numba device arrays (real or simulated) and ``__cuda_array_interface__``."""
+    """True for GPU arrays: numba device arrays (real or simulated), ``__cuda_array_interface__``."""
     return getattr(x, "__cuda_ndarray__", False) is True or hasattr(x, "__cuda_array_interface__")
 
 

@@ -72,16 +72,16 @@ def _conversion(dtype):
 # ------------------------------------------------------------------------------------- 2-D Sobel
 
 def _make_edge_2d(T):
-    """The 2-D kernel computing in float type ``T`` (float32 for float32 input, else float64)."""
+    """The 2-D kernels computing in float type ``T`` (float32 for float32 input, else float64):
+    one for an image, one for a stack of images (one launch, ``blockIdx.z`` = image)."""
     side = TILE + 2
 
-    @cuda.jit
-    def kernel(img, out, eroded, use_mask, m0, m1, cval, center, scale, w0, w1, single, kind,
-               iscale):
+    @cuda.jit(device=True)
+    def body(img, out, eroded, use_mask, tile, m0, m1, cval, center, scale, w0, w1, single, kind,
+             iscale):
         H, W = img.shape
         # the block's TILE x TILE pixels and a one-pixel halo, already boundary-extended and
         # converted, so every pixel is read from global memory once per block instead of 8 times
-        tile = cuda.shared.array((side, side), T)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         x0 = cuda.blockIdx.x * TILE - 1
@@ -130,10 +130,31 @@ def _make_edge_2d(T):
             v = v * T(eroded[y, x])
         out[y, x] = v
 
-    return kernel
+    @cuda.jit
+    def single_image(img, out, eroded, use_mask, m0, m1, cval, center, scale, w0, w1, single,
+                     kind, iscale):
+        tile = cuda.shared.array((side, side), T)
+        body(img, out, eroded, use_mask, tile, m0, m1, cval, center, scale, w0, w1, single, kind,
+             iscale)
+
+    @cuda.jit
+    def stack(img, out, first, m0, m1, cval, center, scale, w0, w1, single, kind, iscale):
+        tile = cuda.shared.array((side, side), T)
+        n = first + cuda.blockIdx.z
+        body(img[n], out[n], out[n], False, tile, m0, m1, cval, center, scale, w0, w1, single,
+             kind, iscale)
+
+    return single_image, stack
 
 
 _EDGE_2D = {}
+
+
+def _compiled(out):
+    T = numba.float32 if out.dtype == np.float32 else numba.float64
+    if T not in _EDGE_2D:
+        _EDGE_2D[T] = _make_edge_2d(T)
+    return _EDGE_2D[T]
 
 
 def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, single):
@@ -143,17 +164,33 @@ def edge_filter_2d(image, out, eroded, modes, cval, center, scale, weights, sing
     supported dtype (converted in the tile load), ``out`` is float32 or float64, ``eroded`` a uint8
     device array or None for no mask. One thread per pixel, TILE x TILE blocks.
     """
-    T = numba.float32 if out.dtype == np.float32 else numba.float64
-    if T not in _EDGE_2D:
-        _EDGE_2D[T] = _make_edge_2d(T)
     kind, iscale = _conversion(image.dtype)
     H, W = image.shape
     blocks, threads = grid_2d(H, W)
     use_mask = eroded is not None
     er = eroded if use_mask else out  # any 2-D array: never read without use_mask
-    _EDGE_2D[T][blocks, threads](image, out, er, use_mask, int(modes[0]), int(modes[1]),
-                                 float(cval), float(center), float(scale), float(weights[0]),
-                                 float(weights[1]), int(single), kind, iscale)
+    _compiled(out)[0][blocks, threads](image, out, er, use_mask, int(modes[0]), int(modes[1]),
+                                       float(cval), float(center), float(scale),
+                                       float(weights[0]), float(weights[1]), int(single), kind,
+                                       iscale)
+    return out
+
+
+#: CUDA's limit on gridDim.z: larger stacks take several launches
+_MAX_GRID_Z = 65535
+
+
+def edge_filter_batch(image, out, modes, cval, center, scale, weights, single):
+    """:func:`edge_filter_2d` of every image of an ``(N, H, W)`` device stack into ``out``, in one
+    launch (``blockIdx.z`` picks the image; one launch per 65 535 images). No mask."""
+    kind, iscale = _conversion(image.dtype)
+    N, H, W = image.shape
+    (bx, by), threads = grid_2d(H, W)
+    for first in range(0, N, _MAX_GRID_Z):
+        nz = min(_MAX_GRID_Z, N - first)
+        _compiled(out)[1][(bx, by, nz), threads](
+            image, out, first, int(modes[0]), int(modes[1]), float(cval), float(center),
+            float(scale), float(weights[0]), float(weights[1]), int(single), kind, iscale)
     return out
 
 
