@@ -91,34 +91,55 @@ def roi_values(image, mask=None):
     return np.asarray(vals, dtype=np.float64).ravel()
 
 
-def _percentiles(sorted_vals, qs):
-    # NumPy's "linear" method on already sorted data, for several quantiles at once.
-    n = sorted_vals.size
+def _weighted(x):
+    """``x`` as sorted distinct values and their counts (a counting pass for integers)."""
+    if x.dtype.kind in "iub":
+        lo = int(x.min())
+        span = int(x.max()) - lo + 1
+        if span <= 1 << 20:
+            counts = np.bincount((x.ravel() - lo).astype(np.intp), minlength=span)
+            nz = np.flatnonzero(counts)
+            return (nz + lo).astype(np.float64), counts[nz].astype(np.float64)
+    v = np.sort(np.asarray(x, dtype=np.float64).ravel())
+    return v, None
+
+
+def _wsum(a, w):
+    # Weighted sum without BLAS (whose threads only add overhead at these sizes).
+    return a.sum() if w is None else (a * w).sum()
+
+
+def _percentiles(v, cum, n, qs):
+    # NumPy's "linear" method on the order statistics of the sample that ``v``, with cumulative
+    # counts ``cum``, describes: x[k] = v[first index whose cumulative count exceeds k].
     pos = (n - 1) * np.asarray(qs, dtype=np.float64) / 100.0
-    lo = np.floor(pos).astype(np.intp)
+    lo = np.floor(pos)
     hi = np.minimum(lo + 1, n - 1)
-    frac = pos - lo
-    return sorted_vals[lo] + frac * (sorted_vals[hi] - sorted_vals[lo])
+    xlo = v[np.searchsorted(cum, lo, side="right")]
+    xhi = v[np.searchsorted(cum, hi, side="right")]
+    return xlo + (pos - lo) * (xhi - xlo)
 
 
-def _stats(x):
-    """The statistics shared by both families, on ROI values ``x`` (float64, 1-D)."""
-    x = np.sort(x)
-    n = x.size
-    mean = x.mean()
-    d = x - mean
+def _stats(v, w):
+    """The statistics shared by both families, on the sample of distinct sorted values ``v`` with
+    counts ``w`` (``None``: each once)."""
+    cum = np.arange(1.0, v.size + 1) if w is None else np.cumsum(w)
+    n = cum[-1]
+    mean = _wsum(v, w) / n
+    d = v - mean
     d2 = d * d
-    m2 = d2.mean()
+    m2 = _wsum(d2, w) / n
     if m2 > 0:
-        skew = (d2 * d).mean() / m2 ** 1.5
-        kurt = (d2 * d2).mean() / m2 ** 2 - 3.0
+        skew = _wsum(d2 * d, w) / n / m2 ** 1.5
+        kurt = _wsum(d2 * d2, w) / n / m2 ** 2 - 3.0
     else:
         skew = kurt = 0.0
-    p10, p25, p50, p75, p90 = _percentiles(x, (10, 25, 50, 75, 90))
-    lo = np.searchsorted(x, p10, side="left")
-    hi = np.searchsorted(x, p90, side="right")
-    inner = x[lo:hi]
-    rmad = np.abs(inner - inner.mean()).mean() if inner.size else 0.0
+    p10, p25, p50, p75, p90 = _percentiles(v, cum, n, (10, 25, 50, 75, 90))
+    inner = (v >= p10) & (v <= p90)
+    vi = v[inner]
+    wi = None if w is None else w[inner]
+    ni = vi.size if w is None else wi.sum()
+    rmad = _wsum(np.abs(vi - _wsum(vi, wi) / ni), wi) / ni if ni else 0.0
     std = np.sqrt(m2)
     return {
         "mean": mean,
@@ -126,18 +147,19 @@ def _stats(x):
         "skewness": skew,
         "kurtosis": kurt,
         "median": p50,
-        "minimum": x[0],
+        "minimum": v[0],
         "p10": p10,
         "p90": p90,
-        "maximum": x[-1],
+        "maximum": v[-1],
         "iqr": p75 - p25,
-        "range": x[-1] - x[0],
-        "mad": np.abs(d).mean(),
+        "range": v[-1] - v[0],
+        "mad": _wsum(np.abs(d), w) / n,
         "rmad": rmad,
-        "medad": np.abs(x - p50).mean(),
+        "medad": _wsum(np.abs(v - p50), w) / n,
         "cov": std / mean if mean != 0 else 0.0,
         "qcod": (p75 - p25) / (p75 + p25) if (p75 + p25) != 0 else 0.0,
         "_n": n,
+        "_energy": _wsum(v * v, w),
     }
 
 
@@ -182,12 +204,11 @@ def intensity_stats(image, mask=None):
     >>> float(f["mean"]), float(f["variance"]), float(f["energy"]), float(f["kurtosis"])
     (2.5, 1.25, 30.0, -1.36)
     """
-    x = roi_values(image, mask)
-    s = _stats(x)
-    n = s.pop("_n")
-    energy = float(np.dot(x, x))
-    s["energy"] = energy
-    s["rms"] = np.sqrt(energy / n)
+    arr = _check_image(image)
+    m = _check_mask(mask, arr.shape)
+    s = _stats(*_weighted(arr.ravel() if m is None else arr[m]))
+    s["energy"] = s["_energy"]
+    s["rms"] = np.sqrt(s["_energy"] / s["_n"])
     return {k: float(s[k]) for k in INTENSITY_NAMES}
 
 
@@ -289,13 +310,17 @@ def histogram_stats(image, mask=None, *, bin_width=None, bins=None, min_value=No
     >>> float(f["mode"]), float(f["entropy"]), float(f["uniformity"])
     (1.0, 1.5, 0.375)
     """
-    x = roi_values(image, mask)
+    arr = _check_image(image)
+    m = _check_mask(mask, arr.shape)
     if bin_width is None and bins is None:
         bins = 32
-    levels, ng = discretise(x, bin_width=bin_width, bins=bins, min_value=min_value)
-    s = _stats(levels.astype(np.float64))
-    n = s.pop("_n")
-    counts = np.bincount(levels, minlength=ng + 1)[1:ng + 1].astype(np.float64)
+    # Discretise the distinct values only, then count the levels (discretisation is monotone).
+    v, w = _weighted(arr.ravel() if m is None else arr[m])
+    lv, ng = discretise(v, bin_width=bin_width, bins=bins, min_value=min_value)
+    counts = np.bincount(lv, weights=w, minlength=ng + 1)[1:ng + 1].astype(np.float64)
+    present = np.flatnonzero(counts)
+    s = _stats((present + 1).astype(np.float64), counts[present])
+    n = s["_n"]
     p = counts / n
     nz = p[p > 0]
     s["mode"] = float(np.argmax(counts) + 1)

@@ -151,6 +151,13 @@ def glcm_matrices(image, mask=None, *, distance=1, levels=None, bin_width=None,
     return np.stack(out), grey
 
 
+def _log2(q):
+    """log2 where q > 0, 0 elsewhere (so that 0 log 0 = 0)."""
+    out = np.zeros_like(q)
+    np.log2(q, out=out, where=q > 0)
+    return out
+
+
 def _features(mats, grey):
     """IBSI-1 3.6 features of each matrix of ``mats`` (k, Ng, Ng); returns (k, n_features)."""
     k, ng, _ = mats.shape
@@ -162,8 +169,7 @@ def _features(mats, grey):
     mu = pi @ grey
     var = pi @ (grey * grey) - mu * mu
     var = np.maximum(var, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = np.where(p > 0, np.log2(np.where(p > 0, p, 1.0)), 0.0)
+    logp = _log2(p)
     hxy = -(p * logp).sum(axis=(1, 2))
 
     # Diagonal (|i - j| = d) and anti-diagonal (i + j = s) probabilities via index bincounts.
@@ -181,19 +187,18 @@ def _features(mats, grey):
     svals = 2 * grey[0] + np.arange(2 * ng - 1) * step
 
     def _entropy(q):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lq = np.where(q > 0, np.log2(np.where(q > 0, q, 1.0)), 0.0)
-        return -(q * lq).sum(axis=-1)
+        return -(q * _log2(q)).sum(axis=-1)
 
     d_avg = pd @ dvals
     s_avg = ps @ svals
     diff = np.abs(i - j)
     diff2 = diff * diff
     cl = (i + j)[None] - 2 * mu[:, None, None]
+    pcl2 = p * (cl * cl)
+    pcl3 = pcl2 * cl
     hx = _entropy(pi)
     pipj = pi[:, :, None] * pi[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logpipj = np.where(pipj > 0, np.log2(np.where(pipj > 0, pipj, 1.0)), 0.0)
+    logpipj = _log2(pipj)
     hxy1 = -(p * logpipj).sum(axis=(1, 2))
     hxy2 = -(pipj * logpipj).sum(axis=(1, 2))
     cov = (p * (i * j)[None]).sum(axis=(1, 2)) - mu * mu
@@ -225,9 +230,9 @@ def _features(mats, grey):
         "inverse_variance": pd @ inv_var_w,
         "correlation": corr,
         "autocorrelation": (p * (i * j)[None]).sum(axis=(1, 2)),
-        "cluster_tendency": (p * cl ** 2).sum(axis=(1, 2)),
-        "cluster_shade": (p * cl ** 3).sum(axis=(1, 2)),
-        "cluster_prominence": (p * cl ** 4).sum(axis=(1, 2)),
+        "cluster_tendency": pcl2.sum(axis=(1, 2)),
+        "cluster_shade": pcl3.sum(axis=(1, 2)),
+        "cluster_prominence": (pcl3 * cl).sum(axis=(1, 2)),
         "information_correlation_1": ic1,
         "information_correlation_2": ic2,
     }
