@@ -124,3 +124,15 @@ def test_bad_mask_and_discretisation_raise():
         histogram_stats(img, bins=0)
     with pytest.raises(ValueError):
         histogram_stats(img, bin_width=-1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_integer_counting_path_equals_float_path(dtype):
+    # Integer images are summarised by counting distinct values, floats by sorting: same result.
+    img = np.random.default_rng(7).integers(0, 120, size=(3, 17, 19))
+    ref_i = intensity_stats(img.astype(np.float64))
+    ref_h = histogram_stats(img.astype(np.float64), bins=10)
+    assert intensity_stats(img.astype(dtype)) == pytest.approx(ref_i, rel=1e-12)
+    assert histogram_stats(img.astype(dtype), bins=10) == pytest.approx(ref_h, rel=1e-12)
+    assert intensity_stats(PHANTOM.astype(dtype), MASK) == pytest.approx(
+        intensity_stats(PHANTOM, MASK), rel=1e-12)
