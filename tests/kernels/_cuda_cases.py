@@ -100,7 +100,7 @@ def test_gpu_mask_validated_from_metadata():
 
 def test_not_yet_implemented_kernels_refuse_cleanly():
     a = crop(dtype=np.uint8)
-    for call in (lambda: K.canny(a, backend="cuda"), lambda: K.density(a, backend="cuda"),
+    for call in (lambda: K.canny(a, backend="cuda"),
                  lambda: K.binary_erosion(a > 100, backend="cuda"),
                  lambda: K.normalize(a.astype(np.float32), "percentile", backend="cuda")):
         with pytest.raises(BackendUnavailableError, match="cuda"):
@@ -193,6 +193,27 @@ def test_thresholds_every_dtype(dtype):
         got = f(a, backend="cuda")
         want = f(a, backend="numba")
         assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_density_every_dtype(dtype):
+    a = crop("ct_small", dtype, y=50, x=40)
+    for kw in (dict(), dict(bandwidth="silverman", grid_size=64)):
+        gg, gp = K.density(a, backend="cuda", **kw)
+        wg, wp = K.density(a, backend="numba", **kw)
+        # the grid hangs on the moments, summed in another order for float images
+        np.testing.assert_allclose(gg, wg, rtol=1e-12, atol=1e-14)
+        # float64 atomics add in any order: equal within rounding
+        np.testing.assert_allclose(gp, wp, rtol=1e-9, atol=1e-12 * wp.max())
+
+
+def test_density_narrow_kernel_and_gpu_input():
+    a = crop("camera", np.float64, y=10, x=10)
+    # a bandwidth far below a grid step takes the exact-Gaussian path (gauss_scatter)
+    got = K.density(cuda.to_device(a), bandwidth=1e-5, grid_size=32)
+    want = K.density(a, bandwidth=1e-5, grid_size=32, backend="numba")
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-9, atol=1e-12 * want[1].max())
 
 
 # --------------------------------------------------------------------------------- normalize

@@ -105,6 +105,9 @@ def test_gpu_density_and_normalize_full_size(name, dtype):
         np.testing.assert_array_equal(ge, we)
     for f in (K.threshold_otsu, K.threshold_maxent):
         assert f(a, backend="cuda") == f(a, backend="numba")
+    (gg, gp), (wg, wp) = K.density(a, backend="cuda"), K.density(a, backend="numba")
+    np.testing.assert_allclose(gg, wg, rtol=1e-12)
+    np.testing.assert_allclose(gp, wp, rtol=1e-9, atol=1e-12 * wp.max())
     m = np.zeros(a.shape, bool)
     m[a.shape[0] // 4: 3 * a.shape[0] // 4] = True
     for method in ("zscore", "minmax") + (("percentile",) if a.dtype.kind != "f" else ()):

@@ -584,7 +584,8 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
     grid_size = check_positive(grid_size, name="grid_size", integer=True)
     if grid_size < 2:
         raise ValueError(f"grid_size must be at least 2, got {grid_size}")
-    _, impl = _impl("linear_bin", backend, AUTO_DENSITY, arr)
+    chosen, impl = _impl("linear_bin", backend, AUTO_DENSITY, arr)
+    arr = _place(chosen, arr)
     with _threads(impl, arr.size):
         return _density(impl, arr, bandwidth, grid_size)
 

@@ -12,16 +12,22 @@ layer (:mod:`medfeat.kernels.density`) derives thresholds and bin edges from tho
   combined on the host (a few thousand numbers at most).
 - The threshold searches (:func:`otsu_index`, :func:`maxent_index`) and :func:`rebin` work on the
   counts, at most 65 536 numbers: they run on the host, in the CPU backend's code.
-- The kernel density estimate (``linear_bin``, ``gauss_scatter``, ``convolve_same``) has no CUDA
-  version yet.
+- The kernel density estimate: :func:`linear_bin` and :func:`gauss_scatter` scatter the pixels of
+  a float image onto the grid with float64 global atomics (the grid, up to 2**21 points, does not
+  fit in shared memory); integer images arrive as their value counts, at most 65 536 host numbers,
+  which the CPU body bins. :func:`convolve_same` is one thread per grid point. Float64 atomics add
+  in no fixed order, so the estimate varies in its last bits from run to run.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
 from numba import cuda, njit
 
+from medfeat._kernels.numba_cpu import density as _cpu
 from medfeat._kernels.numba_cpu.density import maxent_index, otsu_index, rebin  # noqa: F401
 
 from ._common import MAX_BLOCKS, TPB, blocks_1d
@@ -30,7 +36,8 @@ from ._common import MAX_BLOCKS, TPB, blocks_1d
 SHARED_BINS = 4096
 
 __all__ = ["max_threads", "set_threads", "value_counts", "value_range", "bin_counts", "rebin",
-           "moments", "otsu_index", "maxent_index"]
+           "moments", "otsu_index", "maxent_index", "linear_bin", "gauss_scatter",
+           "convolve_same"]
 
 
 def max_threads():
@@ -283,3 +290,86 @@ def moments(x, mask, block, nthreads=1):
     st = cuda.device_array((nblocks, 3), np.float64)
     _moment_blocks[min(nblocks, MAX_BLOCKS), TPB](x, m, use_mask, int(block), st)
     return _merge(st.copy_to_host())
+
+
+# ---------------------------------------------------------------------------------- KDE
+
+def _is_host(x):
+    return isinstance(x, np.ndarray)
+
+
+@cuda.jit
+def _linear_bin(x, w, weighted, lo, dx, last, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        t = (numba.float64(x[i]) - lo) / dx
+        j = numba.int64(math.floor(t))
+        if j < 0:
+            j = 0
+        elif j > last - 1:
+            j = last - 1
+        f = t - j
+        wi = w[i] if weighted else 1.0
+        cuda.atomic.add(out, j, wi * (1.0 - f))
+        cuda.atomic.add(out, j + 1, wi * f)
+
+
+def linear_bin(x, w, lo, dx, ngrid, nchunks=1):
+    """Linear binning onto ``lo + k * dx`` (float64, host), as the CPU body: a device array ``x``
+    is scattered with atomics; host values (an integer image's distinct values and their counts)
+    go through the CPU body."""
+    if _is_host(x):
+        return _cpu.linear_bin(x, w, lo, dx, ngrid, 1)
+    weighted = w.size > 0
+    d_w = cuda.to_device(np.ascontiguousarray(w)) if weighted else x
+    out = cuda.to_device(np.zeros(ngrid, np.float64))
+    _linear_bin[blocks_1d(x.size), TPB](x, d_w, weighted, float(lo), float(dx), int(ngrid - 1),
+                                        out)
+    return out.copy_to_host()
+
+
+@cuda.jit
+def _gauss_scatter(x, w, weighted, lo, dx, ngrid, inv, cutoff, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = numba.float64(x[i])
+        k0 = max(0, numba.int64(math.ceil((v - cutoff - lo) / dx)))
+        k1 = min(ngrid - 1, numba.int64(math.floor((v + cutoff - lo) / dx)))
+        wi = w[i] if weighted else 1.0
+        for k in range(k0, k1 + 1):
+            z = (lo + k * dx - v) * inv
+            cuda.atomic.add(out, k, wi * math.exp(-0.5 * z * z))
+
+
+def gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, nchunks=1):
+    """Exact sum of Gaussians at the grid points within ``cutoff`` of each value (float64, host),
+    as the CPU body; host values go through the CPU body."""
+    if _is_host(x):
+        return _cpu.gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, 1)
+    weighted = w.size > 0
+    d_w = cuda.to_device(np.ascontiguousarray(w)) if weighted else x
+    out = cuda.to_device(np.zeros(ngrid, np.float64))
+    _gauss_scatter[blocks_1d(x.size), TPB](x, d_w, weighted, float(lo), float(dx), int(ngrid),
+                                           1.0 / bw, float(cutoff), out)
+    return out.copy_to_host()
+
+
+@cuda.jit
+def _convolve_same(a, kern, out):
+    n = a.size
+    m = kern.size
+    h = m // 2
+    for k in range(cuda.grid(1), n, cuda.gridsize(1)):
+        j0 = max(0, h - k)
+        j1 = min(m, n + h - k)
+        s = 0.0
+        for j in range(j0, j1):
+            s += a[k + j - h] * kern[j]
+        out[k] = s
+
+
+def convolve_same(a, kern, nthreads=1):
+    """``out[k] = sum_j a[k + j - h] * kern[j]`` (zeros outside ``a``), one thread per output point;
+    ``a`` and ``kern`` are the KDE's grid-sized host arrays (copied in, the result copied back)."""
+    d_a = cuda.to_device(np.ascontiguousarray(a, np.float64))
+    out = cuda.device_array(a.size, np.float64)
+    _convolve_same[blocks_1d(a.size), TPB](d_a, cuda.to_device(np.ascontiguousarray(kern)), out)
+    return out.copy_to_host()
