@@ -31,8 +31,9 @@ def _medfeat(name, backend, **kw):
 def _cv_sobel(img):
     import cv2
 
-    return cv2.magnitude(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3),
-                         cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3))
+    # OpenCV cannot write float32 from float64 input: keep float64 there
+    depth = cv2.CV_64F if img.dtype.itemsize == 8 else cv2.CV_32F
+    return cv2.magnitude(cv2.Sobel(img, depth, 1, 0, ksize=3), cv2.Sobel(img, depth, 0, 1, ksize=3))
 
 
 def _cv_canny(img):
