@@ -101,7 +101,6 @@ def test_gpu_mask_validated_from_metadata():
 def test_not_yet_implemented_kernels_refuse_cleanly():
     a = crop(dtype=np.uint8)
     for call in (lambda: K.canny(a, backend="cuda"),
-                 lambda: K.binary_erosion(a > 100, backend="cuda"),
                  lambda: K.normalize(a.astype(np.float32), "percentile", backend="cuda")):
         with pytest.raises(BackendUnavailableError, match="cuda"):
             call()
@@ -251,6 +250,62 @@ def test_normalize_gpu_mask_and_errors():
     b[1, 1] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         K.normalize(b, "zscore", backend="cuda")
+
+
+# -------------------------------------------------------------------------------- morphology
+
+GREY_CASES = ((None, "reflect"), ("disk2", "constant"), ("rect34", "wrap"), ("rect15", "ignore"))
+
+
+def _fp(name):
+    return {None: None, "disk2": K.disk(2), "rect34": K.rectangle(3, 4),
+            "rect15": K.rectangle(1, 5), "diamond1": K.diamond(1)}[name]
+
+
+@pytest.mark.parametrize("dtype", EDGE_DTYPES)
+def test_grey_morphology_every_dtype(dtype):
+    a = crop("ct_small", dtype, y=50, x=40)
+    # footprints: the default cross and a disk (offset loops), rectangles (separable passes)
+    for kernel, (fp, mode) in zip((K.erosion, K.dilation, K.opening, K.closing), GREY_CASES):
+        got = kernel(a, _fp(fp), mode=mode, cval=0, backend="cuda")
+        want = kernel(a, _fp(fp), mode=mode, cval=0, backend="numba")
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)  # min and max are exact
+
+
+def test_grey_morphology_modes_3d_and_gpu_input():
+    a = crop("mr_small", np.uint16, y=20, x=20)
+    for mode in ("nearest", "mirror", "max", "min"):
+        np.testing.assert_array_equal(K.dilation(a, K.diamond(1), mode=mode, backend="cuda"),
+                                      K.dilation(a, K.diamond(1), mode=mode, backend="numba"))
+    v = vol(np.int16)
+    for fp in (K.ball(1), K.cube(3)):
+        np.testing.assert_array_equal(K.erosion(v, fp, backend="cuda"),
+                                      K.erosion(v, fp, backend="numba"))
+    d = K.closing(cuda.to_device(a), K.disk(1))
+    assert getattr(d, "__cuda_ndarray__", False)
+    np.testing.assert_array_equal(d.copy_to_host(), K.closing(a, K.disk(1), backend="numba"))
+    b = a.astype(np.float32)
+    b[2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        K.erosion(b, backend="cuda")
+    with pytest.raises(ValueError, match="out"):
+        K.erosion(a, out=np.empty_like(a), backend="cuda")
+
+
+def test_binary_morphology():
+    a = crop("retina", np.uint8, y=60, x=60)
+    b = a > np.median(a)
+    for kernel, (fp, mode) in zip(
+            (K.binary_erosion, K.binary_dilation, K.binary_opening, K.binary_closing),
+            ((None, "ignore"), ("disk2", "min"), ("rect34", "max"), ("diamond1", "ignore"))):
+        got = kernel(b, _fp(fp), mode=mode, backend="cuda")
+        assert got.dtype == np.bool_
+        np.testing.assert_array_equal(got, kernel(b, _fp(fp), mode=mode, backend="numba"))
+    # non-bool input is read as image != 0, on the device
+    f = crop("retina", np.float32, y=60, x=60) * (a > 120)
+    np.testing.assert_array_equal(K.binary_dilation(cuda.to_device(f)).copy_to_host(),
+                                  K.binary_dilation(f, backend="numba"))
 
 
 # ----------------------------------------------------------------------------------- batches

@@ -117,6 +117,24 @@ def test_gpu_density_and_normalize_full_size(name, dtype):
                                        rtol=2e-6, atol=2e-6)
 
 
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", (np.bool_, *DTYPES))
+def test_gpu_morphology_full_size(dtype):
+    a = to_dtype(load_real("retina"), dtype)
+    for kernel in (K.erosion, K.dilation, K.opening, K.closing):
+        for fp in (None, K.disk(5), K.rectangle(7, 9)):
+            np.testing.assert_array_equal(kernel(a, fp, backend="cuda"),
+                                          kernel(a, fp, backend="numba"))
+    b = a != 0 if dtype != np.bool_ else a
+    for kernel in (K.binary_erosion, K.binary_dilation, K.binary_opening, K.binary_closing):
+        np.testing.assert_array_equal(kernel(b, K.disk(3), backend="cuda"),
+                                      kernel(b, K.disk(3), backend="numba"))
+    v = load_volume()
+    np.testing.assert_array_equal(K.erosion(v, K.ball(2), backend="cuda"),
+                                  K.erosion(v, K.ball(2), backend="numba"))
+
+
 # ------------------------------------------------------------------- batch=True on every backend
 
 @pytest.mark.parametrize("backend", [b for b in ("cython", "numba") if b in K.available_backends()])

@@ -21,6 +21,11 @@ decomposition, border index maps), the compiled backends run two kernels (``minm
   plane axis of cubes use van Herk / Gil-Werman across rows, vectorised over the columns, whose
   cost per pixel does not grow with the side [1]_ [2]_.
 
+On the GPU (``backend="cuda"``, or "auto" with a GPU array;
+:mod:`medfeat._kernels.numba_cuda.morphology`) boxes are separable 1-D passes and other footprints
+one pass over their offsets, one thread per pixel; GPU input gives GPU output, and ``out`` is not
+supported there.
+
 Borders are handled by index maps computed here, with scipy.ndimage's mode names and semantics.
 One deliberate difference: with ``mode='reflect'`` and a non-rectangular footprint reaching four or
 more image lengths past the border (a footprint far larger than the image), scipy.ndimage, and so
@@ -43,8 +48,9 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import get_kernel, resolve_backend
-from ._validate import SUPPORTED_DTYPES, check_choice, check_footprint, check_image
+from ._dispatch import get_kernel, is_device_array, resolve_backend, wants_cuda
+from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_footprint,
+                        check_image)
 
 __all__ = [
     "erosion", "dilation", "opening", "closing",
@@ -395,12 +401,93 @@ class _Kernels:
         self.minmax_runs = get_kernel(_FAMILY, "minmax_runs", backend, auto=(backend,))[1]
 
 
+class _CudaKernels:
+    """The GPU's kernels, and whether the caller's image was a NumPy array (result copied back)."""
+
+    backend = "cuda"
+
+    def __init__(self, to_host):
+        self.to_host = to_host
+        self.impl = get_kernel(_FAMILY, "footprint_minmax", "cuda", auto=("cuda",))[1]
+        from medfeat._kernels.numba_cuda import morphology
+
+        self.nonzero_u8 = morphology.nonzero_u8
+
+
+def _minmax_cuda(k, src, fp, *, is_max, mode, border, dst=None):
+    """:func:`_minmax` on device arrays: boxes as separable 1-D passes, other footprints as one
+    pass over their offsets."""
+    from numba import cuda
+
+    if dst is None:
+        dst = cuda.device_array(src.shape, src.dtype)
+    cval = border if border is not None else src.dtype.type(0)
+    src3, dst3, fp3 = _as3d(src), _as3d(dst), _as3d(fp)
+    nzidx = np.nonzero(fp3)
+    lo = [int(ix.min()) for ix in nzidx]
+    hi = [int(ix.max()) + 1 for ix in nzidx]
+    box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
+    if box.all():
+        # one 1-D pass per axis that needs one; the last writes dst
+        passes = [a for a in range(3) if box.shape[a] > 1 or origin[a] != 0]
+        if not passes:
+            dst3.copy_to_device(src3)
+            return dst
+        cur = src3
+        for i, a in enumerate(passes):
+            target = dst3 if i == len(passes) - 1 else cuda.device_array(src3.shape, src3.dtype)
+            shape = [1, 1, 1]
+            shape[a] = box.shape[a]
+            org = [0, 0, 0]
+            org[a] = origin[a]
+            _offsets_pass(k, cur, target, np.ones(shape, bool), org, is_max, mode, cval)
+            cur = target
+    else:
+        _offsets_pass(k, src3, dst3, box, origin, is_max, mode, cval)
+    return dst
+
+
+def _offsets_pass(k, src3, dst3, box, origin, is_max, mode, cval):
+    nz, ny, nx = src3.shape
+    kz, ky, kx = box.shape
+    maps = [_axis_map(n, o, n + o + kk - 1, mode)
+            for n, o, kk in ((nz, origin[0], kz), (ny, origin[1], ky), (nx, origin[2], kx))]
+    offs = np.argwhere(box)
+    k.impl(src3, dst3, offs, *maps, cval, is_max)
+
+
+def _prepare_cuda(image, backend, auto, *, binary):
+    """Validation and placement of the CUDA path: ``(image, kernel view, kernels)``."""
+    resolve_backend(backend, auto=auto, image=image, family=_FAMILY)  # fails first if unavailable
+    from medfeat._kernels.numba_cuda import _common
+
+    dtype, shape = check_device_image(image, dtypes=GREY_DTYPES)
+    d, on_gpu = _common.to_device(image)
+    k = _CudaKernels(not on_gpu)
+    if binary:
+        src = (d.view(np.uint8) if dtype == np.bool_
+               else k.nonzero_u8(_common.flat(d)).reshape(shape))
+        return d, src, k
+    if dtype.kind == "f":
+        from medfeat._kernels.numba_cuda import density
+
+        if density.value_range(_common.flat(d), np.zeros(0, np.uint8))[2]:
+            raise ValueError(
+                "image contains NaN, for which a minimum/maximum has no defined result "
+                "(scikit-image's result depends on the footprint's shape); replace NaNs first"
+            )
+    return d, (d.view(np.uint8) if dtype == np.bool_ else d), k
+
+
 def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
     """``dst[i] = op over {j : fp[j]} of ext(src)[i + j - centre]`` (op = max if ``is_max``).
 
     ``src`` is C-contiguous 2-D or 3-D in the kernel dtype, ``fp`` boolean with odd sides,
     ``border`` the constant border value (or None for the other modes). Returns ``dst``.
     """
+    if k.backend == "cuda":
+        return _minmax_cuda(k, src, fp, is_max=is_max, mode=mode, border=border, dst=dst)
     if dst is None:
         dst = np.empty(src.shape, src.dtype)
     cval = border if border is not None else src.dtype.type(0)
@@ -495,6 +582,14 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
 
 
 def _prepare_grey(image, footprint, out, mode, cval, backend, auto):
+    if wants_cuda(backend, image):
+        if out is not None:
+            raise ValueError("out is not supported with backend='cuda' (the result is returned)")
+        check_choice(mode, GREY_MODES, name="mode")
+        d, _, k = _prepare_cuda(image, backend, auto, binary=False)
+        seq = _prepare_footprint(footprint, len(d.shape))
+        _convert_cval(cval, d.dtype)
+        return d, seq, None, k
     image = check_image(image, dtypes=GREY_DTYPES)
     check_choice(mode, GREY_MODES, name="mode")
     if image.dtype.kind == "f" and np.isnan(image).any():
@@ -512,6 +607,8 @@ def _prepare_grey(image, footprint, out, mode, cval, backend, auto):
 
 def _work(image):
     """C-contiguous kernel view of ``image`` (bool as uint8)."""
+    if is_device_array(image):
+        return image.view(np.uint8) if image.dtype == np.bool_ else image
     a = np.ascontiguousarray(image)
     return a.view(np.uint8) if a.dtype == np.bool_ else a
 
@@ -527,10 +624,7 @@ def _grey(k, src, seq, *, is_max, mode, cval, dtype, pad_end, mirror, dst=None):
             fp = _mirror(fp)
         steps.extend([fp] * n)
     if not steps:
-        if dst is None:
-            return src.copy()
-        np.copyto(dst, src)
-        return dst
+        return _copy(src, dst)
     cur = src
     for i, fp in enumerate(steps):
         last = i == len(steps) - 1
@@ -539,8 +633,24 @@ def _grey(k, src, seq, *, is_max, mode, cval, dtype, pad_end, mirror, dst=None):
     return cur
 
 
-def _finish(result, image_dtype, out, direct):
+def _copy(src, dst=None):
+    """``src`` copied (into ``dst`` if given), on the host or on the GPU."""
+    if is_device_array(src):
+        from numba import cuda
+
+        dst = cuda.device_array(src.shape, src.dtype) if dst is None else dst
+        dst.copy_to_device(src)
+        return dst
+    if dst is None:
+        return src.copy()
+    np.copyto(dst, src)
+    return dst
+
+
+def _finish(result, image_dtype, out, direct, k=None):
     """Bool views back to bool; copy into ``out`` unless the kernels wrote there (``direct``)."""
+    if getattr(k, "to_host", False):
+        result = result.copy_to_host()
     if image_dtype == np.bool_ and result.dtype != np.bool_:
         result = result.view(np.bool_)
     if out is None:
@@ -578,7 +688,7 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     cval : float, optional
         Border value for ``mode='constant'``; cast to the image dtype (integers truncate towards
         zero, like scipy.ndimage). Must lie in the dtype's range and must not be NaN.
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -617,7 +727,7 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     direct = _direct_dst(out, image)
     res = _grey(k, _work(image), seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
-    return _finish(res, image.dtype, out, direct)
+    return _finish(res, image.dtype, out, direct, k)
 
 
 def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
@@ -641,7 +751,7 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
         floats), so they do not change the result; 'max' as its maximum.
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -675,7 +785,7 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
     direct = _direct_dst(out, image)
     res = _grey(k, _work(image), seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
-    return _finish(res, image.dtype, out, direct)
+    return _finish(res, image.dtype, out, direct, k)
 
 
 def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
@@ -697,7 +807,7 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         minimum for the dilation).
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -734,7 +844,7 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     direct = _direct_dst(out, image)
     res = _grey(k, tmp, seq2, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
-    return _finish(res, image.dtype, out, direct)
+    return _finish(res, image.dtype, out, direct, k)
 
 
 def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
@@ -755,7 +865,7 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         Border handling for both steps; 'ignore' is neutral in each.
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -789,7 +899,7 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     direct = _direct_dst(out, image)
     res = _grey(k, tmp, seq2, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
-    return _finish(res, image.dtype, out, direct)
+    return _finish(res, image.dtype, out, direct, k)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -797,6 +907,12 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
 
 def _prepare_binary(image, footprint, out, mode, backend):
+    if wants_cuda(backend, image):
+        if out is not None:
+            raise ValueError("out is not supported with backend='cuda' (the result is returned)")
+        check_choice(mode, BINARY_MODES, name="mode")
+        d, src, k = _prepare_cuda(image, backend, AUTO_BINARY, binary=True)
+        return d, src, _prepare_footprint(footprint, len(d.shape)), None, k
     image = check_image(image, dtypes=GREY_DTYPES)
     check_choice(mode, BINARY_MODES, name="mode")
     seq = _prepare_footprint(footprint, image.ndim)
@@ -820,10 +936,7 @@ def _binary(k, src, seq, *, is_max, border_true, dst=None):
             fp = _mirror(fp)
         steps.extend([fp] * n)
     if not steps:
-        if dst is None:
-            return src.copy()
-        np.copyto(dst, src)
-        return dst
+        return _copy(src, dst)
     cur = src
     for i, fp in enumerate(steps):
         last = i == len(steps) - 1
@@ -832,7 +945,9 @@ def _binary(k, src, seq, *, is_max, border_true, dst=None):
     return cur
 
 
-def _finish_binary(result, out, direct):
+def _finish_binary(result, out, direct, k=None):
+    if getattr(k, "to_host", False):
+        result = result.copy_to_host()
     if out is None:
         return result.view(np.bool_)
     if direct is None:
@@ -858,7 +973,7 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
         Array of the image's shape to write the result into.
     mode : {'ignore', 'max', 'min'}, optional
         Outside pixels are True for 'ignore' and 'max', False for 'min'.
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -893,7 +1008,7 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=False, border_true=mode != "min",
                   dst=direct)
-    return _finish_binary(res, out, direct)
+    return _finish_binary(res, out, direct, k)
 
 
 def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
@@ -913,7 +1028,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
         Array of the image's shape to write the result into.
     mode : {'ignore', 'max', 'min'}, optional
         Outside pixels are False for 'ignore' and 'min', True for 'max'.
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -945,7 +1060,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=True, border_true=mode == "max",
                   dst=direct)
-    return _finish_binary(res, out, direct)
+    return _finish_binary(res, out, direct, k)
 
 
 def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
@@ -964,7 +1079,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     mode : {'ignore', 'max', 'min'}, optional
         'ignore': outside is True for the erosion and False for the dilation (neutral in both);
         'max': True in both; 'min': False in both.
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -994,7 +1109,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     tmp = _binary(k, src, seq, is_max=False, border_true=mode != "min")
     res = _binary(k, tmp, seq, is_max=True, border_true=mode == "max",
                   dst=direct)
-    return _finish_binary(res, out, direct)
+    return _finish_binary(res, out, direct, k)
 
 
 def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
@@ -1013,7 +1128,7 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     mode : {'ignore', 'max', 'min'}, optional
         'ignore': outside is False for the dilation and True for the erosion (neutral in both);
         'max': True in both; 'min': False in both.
-    backend : {'auto', 'cython', 'numba'}, optional
+    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
 
     Returns
@@ -1043,4 +1158,4 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     tmp = _binary(k, src, seq, is_max=True, border_true=mode == "max")
     res = _binary(k, tmp, seq, is_max=False, border_true=mode != "min",
                   dst=direct)
-    return _finish_binary(res, out, direct)
+    return _finish_binary(res, out, direct, k)
