@@ -84,6 +84,7 @@ def _stack(dtype="float32"):
 KERNELS = (
     ("sobel", "float32", {}),
     ("prewitt", "float32", {}),
+    ("canny", "float32", {"sigma": 1.0}),
     ("histogram", "uint16", {"bins": 256}),
     ("threshold_otsu", "uint8", {}),
     ("normalize", "float32", {"method": "zscore"}),
@@ -175,12 +176,18 @@ def _compare_cases():
             "medfeat[cython]": (lambda f, k: lambda p: f(p[0], backend="cython", **k))(fn, kw),
             "medfeat[numba]": (lambda f, k: lambda p: f(p[0], backend="numba", **k))(fn, kw),
         }
+        targets = {}
         if name in ("sobel", "prewitt"):
             import skimage.filters
 
             impls["skimage"] = (lambda g: lambda p: g(p[0]))(getattr(skimage.filters, name))
+        if name == "canny":
+            from skimage.feature import canny
+
+            impls["skimage"] = lambda p: canny(p[0], sigma=1.0)
+            targets = {"skimage": 50}  # the target on an H100
         label = f"{name} {dtype} {kw.get('method', '')}".strip()
-        cases.append(Case(name=f"cuda {label}", make=make, impls=impls))
+        cases.append(Case(name=f"cuda {label}", make=make, impls=impls, targets=targets))
 
     def make_batch(size):
         # as many 64x64 images as a size² image has pixels (64 at 512², 4096 at 4096²), so the

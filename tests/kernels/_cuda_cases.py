@@ -100,7 +100,8 @@ def test_gpu_mask_validated_from_metadata():
 
 def test_not_yet_implemented_kernels_refuse_cleanly():
     a = crop(dtype=np.uint8)
-    for call in (lambda: K.canny(a, backend="cuda"),
+    for call in (lambda: K.canny(a, use_quantiles=True, low_threshold=0.5, high_threshold=0.9,
+                                 backend="cuda"),
                  lambda: K.normalize(a.astype(np.float32), "percentile", backend="cuda")):
         with pytest.raises(BackendUnavailableError, match="cuda"):
             call()
@@ -157,6 +158,35 @@ def test_prewitt_3d_axis1():
     v = vol(np.float64)
     np.testing.assert_array_equal(K.prewitt(v, axis=1, mode="mirror", backend="cuda"),
                                   K.prewitt(v, axis=1, mode="mirror", backend="numba"))
+
+
+# ------------------------------------------------------------------------------------- Canny
+
+@pytest.mark.parametrize("dtype", EDGE_DTYPES)
+def test_canny_every_dtype(dtype):
+    a = crop("camera", dtype, y=40, x=40)
+    got = K.canny(a, backend="cuda")
+    want = K.canny(a, backend="numba")
+    assert got.dtype == np.bool_
+    np.testing.assert_array_equal(got, want)  # same roundings: the same pixels survive
+    assert want.sum() > 0 or dtype == np.bool_
+
+
+def test_canny_mask_modes_sigma_and_gpu_input():
+    a = crop("retina", np.float32, y=40, x=40)
+    m = np.zeros(a.shape, bool)
+    m[1:11, 2:18] = True
+    for kw in (dict(sigma=1.5, mask=m), dict(sigma=0.7, mode="reflect"),
+               dict(mode="wrap", low_threshold=0.02, high_threshold=0.05)):
+        np.testing.assert_array_equal(K.canny(a, backend="cuda", **kw),
+                                      K.canny(a, backend="numba", **kw))
+    d = K.canny(cuda.to_device(a), mask=cuda.to_device(m))
+    assert getattr(d, "__cuda_ndarray__", False)
+    np.testing.assert_array_equal(d.copy_to_host(), K.canny(a, mask=m, backend="numba"))
+    b = a.copy()
+    b[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        K.canny(cuda.to_device(b))
 
 
 # ------------------------------------------------------------------------ histogram, thresholds

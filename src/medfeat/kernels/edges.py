@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import get_kernel, wants_cuda
+from ._dispatch import BackendUnavailableError, get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
                         check_image, check_mask, float_dtype, int_scale)
 
@@ -393,7 +393,8 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     cval : float, optional
         Value outside the image for ``mode='constant'`` (in converted units).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
-        Implementation to run; 'auto' takes the fastest available here.
+        Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image on
+        the GPU (GPU edge map out). 'cuda' does not support ``use_quantiles`` yet.
 
     Returns
     -------
@@ -425,20 +426,26 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     >>> int(canny(image, low_threshold=900, high_threshold=1000).sum())  # too high: no edges
     0
     """
-    if wants_cuda(backend, image):  # not implemented on the GPU yet: raises BackendUnavailableError
-        get_kernel(_FAMILY, "canny_fused", backend, auto=AUTO_CANNY, image=image)
-    img = check_image(image, ndim=2, dtypes=_DTYPES, finite=True)
+    on_cuda = wants_cuda(backend, image)
+    if on_cuda:
+        get_kernel(_FAMILY, "canny_device", backend, auto=AUTO_CANNY, image=image)
+        dtype, shape = check_device_image(image, ndim=2, dtypes=_DTYPES)
+        img = np.empty((0, 0), dtype)  # stands for the image's dtype below
+    else:
+        img = check_image(image, ndim=2, dtypes=_DTYPES, finite=True)
+        shape = img.shape
     if (isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not np.isfinite(sigma)
             or sigma < 0):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
     low_threshold = _check_threshold(low_threshold, "low_threshold")
     high_threshold = _check_threshold(high_threshold, "high_threshold")
-    mask = check_mask(mask, img.shape)
+    mask = check_device_mask(mask, shape) if on_cuda else check_mask(mask, shape)
     check_choice(mode, tuple(_MODES), name="mode")
     cval = _check_cval(cval)
     auto = AUTO_CANNY
     # resolve the backend before any work, so that an unavailable one fails first
-    get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=image)
+    get_kernel(_FAMILY, "canny_device" if on_cuda else "canny_fused", backend, auto=auto,
+               image=image)
 
     # Thresholds exactly as scikit-image derives them (same order of checks and divisions).
     dtype_max = _DTYPE_MAX[img.dtype]
@@ -459,6 +466,8 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         raise ValueError(f"high_threshold ({high_threshold!r}) must not be lower than "
                          f"low_threshold ({low_threshold!r})")
 
+    if on_cuda:
+        return _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend)
     f = _as_float(img)
     dtype = f.dtype
     if mask is None:
@@ -482,6 +491,35 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
     return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
                  _low_value(low), _compare_value(high, dtype))
+
+
+def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend):
+    """Canny on the GPU (every step on the device, hysteresis included); thresholds as derived
+    above. GPU input gives a GPU edge map."""
+    from medfeat._kernels.numba_cuda import _common
+
+    if use_quantiles:
+        raise BackendUnavailableError("backend='cuda' does not implement use_quantiles yet (no "
+                                      "device percentile of the gradient magnitude)")
+    _, run = get_kernel(_FAMILY, "canny_device", backend, auto=AUTO_CANNY, image=image)
+    d_img, on_gpu = _common.to_device(image)
+    float32 = d_img.dtype == np.float32
+    dtype = np.dtype(np.float32 if float32 else np.float64)
+    if d_img.dtype.kind == "f":
+        from medfeat._kernels.numba_cuda import density
+
+        lo, hi, bad = density.value_range(_common.flat(d_img), np.zeros(0, np.uint8))
+        if bad or not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
+                             "result")
+    d_mask = eroded = None
+    if mask is not None:
+        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=AUTO_CANNY, image=image)
+        d_mask = _common.to_device(mask)[0]
+        eroded = erode(d_mask)
+    edges = run(d_img, _gaussian_weights(float(sigma)), _MODES[mode], cval, d_mask, eroded,
+                np.finfo(dtype).eps, _low_value(low), _compare_value(high, dtype), float32)
+    return _common.finish(edges, on_gpu)
 
 
 def _low_value(low):

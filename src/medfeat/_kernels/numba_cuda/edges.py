@@ -1,9 +1,11 @@
-"""numba.cuda bodies of the edge kernels (Sobel and Prewitt; Canny is not implemented yet).
+"""numba.cuda bodies of the edge kernels (Sobel, Prewitt, Canny).
 
 Same function names and arguments as ``medfeat._kernels.numba_cpu.edges``, with two differences:
 arrays are numba device arrays, and the image arrives in its own dtype -- the conversion to
 floating point (``skimage.img_as_float``'s rule) is fused into the tile load instead of being a
-separate pass over the image. The public face lives in :mod:`medfeat.kernels.edges`.
+separate pass over the image. The public face lives in :mod:`medfeat.kernels.edges`. Canny is one
+entry point, :func:`canny_device` (the CPU's ``canny_fused`` streams rows through small rings, a
+scheme for a core's cache, not for a GPU); its quantile thresholds are not implemented yet.
 
 The arithmetic repeats the CPU bodies' order of operations (differences first, then smoothing, in
 the output's float type for 2-D; float64 accumulation for 3-D) so that the two backends agree to the
@@ -327,4 +329,219 @@ def erode_mask_3d(mask):
     """3-D twin of :func:`erode_mask_2d` (full 3x3x3 cube)."""
     out = cuda.device_array(mask.shape, np.uint8)
     _erode_3d[blocks_1d(mask.size), TPB](mask, out)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ Canny
+#
+# Four kernels, each one thread per pixel and each repeating the CPU body's arithmetic (SciPy's
+# order of operations and roundings to T, so that suppression keeps the same pixels):
+# Gaussian along axis 0 (rounded to T), Gaussian along axis 1 with the "bleed" division, Sobel
+# responses and magnitude, then non-maximum suppression with the double threshold. Hysteresis
+# runs on the device by iterative propagation: every weak pixel next to an edge pixel becomes one,
+# launch after launch, until a launch changes nothing.
+
+
+def _make_canny(T):
+    @cuda.jit
+    def as_float(src, dst, kind, iscale, mask, use_mask, bleed):
+        H, W = src.shape
+        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+            i = idx // W
+            j = idx - i * W
+            v = T(src[i, j]) if kind == _AS_FLOAT else T(_load64(src[i, j], kind, iscale))
+            if use_mask:
+                keep = mask[i, j] != 0
+                dst[i, j] = v if keep else T(0.0)
+                bleed[i, j] = T(1.0) if keep else T(0.0)
+            else:
+                dst[i, j] = v
+
+    @cuda.jit
+    def vpass(src, weights, mode, cval, out):
+        # out = T(Gaussian along axis 0), accumulated in float64 in SciPy's order
+        H, W = src.shape
+        R = (weights.size - 1) // 2
+        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+            i = idx // W
+            j = idx - i * W
+            acc = numba.float64(src[i, j]) * weights[R]
+            for k in range(R, 0, -1):
+                a = _map(i - k, H, mode)
+                b = _map(i + k, H, mode)
+                va = cval if a < 0 else numba.float64(src[a, j])
+                vb = cval if b < 0 else numba.float64(src[b, j])
+                acc += (va + vb) * weights[R + k]
+            out[i, j] = T(acc)
+
+    @cuda.jit(device=True)
+    def hpoint(line, i, j, weights, mode, cval):
+        W = line.shape[1]
+        R = (weights.size - 1) // 2
+        s = numba.float64(line[i, j]) * weights[R]
+        for k in range(R, 0, -1):
+            a = _map(j - k, W, mode)
+            b = _map(j + k, W, mode)
+            va = cval if a < 0 else numba.float64(line[i, a])
+            vb = cval if b < 0 else numba.float64(line[i, b])
+            s += (va + vb) * weights[R + k]
+        return s
+
+    @cuda.jit
+    def hpass(vimg, vbleed, weights, mode, cval, bleed_kind, eps, out):
+        H, W = vimg.shape
+        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+            i = idx // W
+            j = idx - i * W
+            s = hpoint(vimg, i, j, weights, mode, cval)
+            if bleed_kind == 0:
+                out[i, j] = T(s)
+            else:
+                b = T(hpoint(vbleed, i, j, weights, mode, cval)) + eps
+                out[i, j] = T(T(s) / b)
+
+    @cuda.jit(device=True)
+    def ediff(S, r, c, W):
+        # T(p[c + 1] - p[c - 1]) along a row, reflect-padded (SciPy's first Sobel pass)
+        return numba.float64(T(numba.float64(S[r, _map(c + 1, W, REFLECT)])
+                               - numba.float64(S[r, _map(c - 1, W, REFLECT)])))
+
+    @cuda.jit
+    def gradients(S, mag, isob, jsob):
+        H, W = S.shape
+        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+            x = idx // W
+            j = idx - x * W
+            iu = _map(x - 1, H, REFLECT)
+            idn = _map(x + 1, H, REFLECT)
+            jm = _map(j - 1, W, REFLECT)
+            jp = _map(j + 1, W, REFLECT)
+            dv0 = numba.float64(T(numba.float64(S[idn, jm]) - numba.float64(S[iu, jm])))
+            dv1 = numba.float64(T(numba.float64(S[idn, j]) - numba.float64(S[iu, j])))
+            dv2 = numba.float64(T(numba.float64(S[idn, jp]) - numba.float64(S[iu, jp])))
+            ib = T(2.0 * dv1 + (dv0 + dv2))
+            jb = T(2.0 * ediff(S, x, j, W) + (ediff(S, iu, j, W) + ediff(S, idn, j, W)))
+            isob[x, j] = ib
+            jsob[x, j] = jb
+            mag[x, j] = T(math.sqrt(ib * ib + jb * jb))
+
+    @cuda.jit
+    def suppress(M, isob, jsob, eroded, use_mask, low, high, label):
+        H, W = M.shape
+        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+            x = idx // W
+            y = idx - x * W
+            lab = numba.uint8(0)
+            if 0 < x < H - 1 and 0 < y < W - 1 and (not use_mask or eroded[x, y] != 0):
+                m = M[x, y]
+                ib = isob[x, y]
+                jb = jsob[x, y]
+                ai = abs(ib)
+                aj = abs(jb)
+                c1 = (ib > 0) == (jb > 0)
+                vert = (c1 and ai > aj) or ((not c1) and not (ai < aj))
+                num = aj if vert else ai
+                den = ai if vert else aj
+                w = T(num / den)
+                if vert:
+                    n11 = M[x + 1, y] if c1 else M[x - 1, y]
+                    n21 = M[x - 1, y] if c1 else M[x + 1, y]
+                else:
+                    n11 = M[x, y + 1]
+                    n21 = M[x, y - 1]
+                n12 = M[x + 1, y + 1] if c1 else M[x - 1, y + 1]
+                n22 = M[x - 1, y - 1] if c1 else M[x + 1, y - 1]
+                # the CPU body's types: n * w in T, n * (1.0 - w) in float64
+                w64 = numba.float64(w)
+                keep = ((numba.float64(T(n12 * w)) + numba.float64(n11) * (1.0 - w64)) <= m
+                        and (numba.float64(T(n22 * w)) + numba.float64(n21) * (1.0 - w64)) <= m
+                        and m >= low)
+                if keep:
+                    lab = numba.uint8(3) if m >= high else numba.uint8(1)
+            label[x, y] = lab
+
+    return as_float, vpass, hpass, gradients, suppress
+
+
+@cuda.jit
+def _propagate(label, changed):
+    # a weak pixel (1) touching an edge pixel (3) becomes one; repeated until nothing changes
+    H, W = label.shape
+    for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+        x = idx // W
+        y = idx - x * W
+        if label[x, y] != 1:
+            continue
+        for dx in range(-1, 2):
+            for dy in range(-1, 2):
+                u = x + dx
+                v = y + dy
+                if 0 <= u < H and 0 <= v < W and label[u, v] == 3:
+                    label[x, y] = 3
+                    changed[0] = 1
+
+
+@cuda.jit
+def _edges_of(label, out):
+    H, W = label.shape
+    for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
+        x = idx // W
+        y = idx - x * W
+        out[x, y] = label[x, y] == 3
+
+
+_CANNY = {}
+
+
+def canny_device(image, weights, mode, cval, mask, eroded, eps, low, high, float32):
+    """The Canny edge map (bool device array) of a 2-D device ``image`` of any supported dtype.
+
+    ``weights`` are the Gaussian's (host), ``mask`` the valid-pixel device mask or None,
+    ``eroded`` its erosion (uint8 device array) or None, ``eps`` the float type's epsilon, ``low``
+    and ``high`` the thresholds as :func:`medfeat._kernels.numba_cpu.edges.canny_fused` takes them;
+    ``float32`` selects float32 arithmetic (float32 input).
+    """
+    T = numba.float32 if float32 else numba.float64
+    dt = np.float32 if float32 else np.float64
+    if T not in _CANNY:
+        _CANNY[T] = _make_canny(T)
+    as_float, vpass, hpass, gradients, suppress = _CANNY[T]
+    H, W = image.shape
+    nb = blocks_1d(H * W)
+    kind, iscale = _conversion(image.dtype)
+    f = cuda.device_array((H, W), dt)
+    use_mask = mask is not None
+    bleed = cuda.device_array((H, W), dt) if use_mask else f
+    as_float[nb, TPB](image, f, kind, iscale, mask if use_mask else image, use_mask, bleed)
+    d_w = cuda.to_device(np.ascontiguousarray(weights, np.float64))
+    if use_mask:
+        bleed_kind = 2
+    elif mode == CONSTANT:
+        # the valid-pixel indicator is all ones inside the image (cval outside, as on the CPU)
+        bleed_kind = 1
+        bleed = cuda.to_device(np.ones((H, W), dt))
+    else:
+        bleed_kind = 0
+    v = cuda.device_array((H, W), dt)
+    vpass[nb, TPB](f, d_w, int(mode), float(cval), v)
+    vb = v
+    if bleed_kind:
+        vb = cuda.device_array((H, W), dt)
+        vpass[nb, TPB](bleed, d_w, int(mode), float(cval), vb)
+    S = f  # the converted image is not needed any more: reuse it for the smoothed one
+    hpass[nb, TPB](v, vb, d_w, int(mode), float(cval), bleed_kind, dt(eps), S)
+    M, IS, JS = v, cuda.device_array((H, W), dt), cuda.device_array((H, W), dt)
+    gradients[nb, TPB](S, M, IS, JS)
+    label = cuda.device_array((H, W), np.uint8)
+    er = eroded if eroded is not None else label
+    suppress[nb, TPB](M, IS, JS, er, eroded is not None, float(low), float(high), label)
+    changed = cuda.to_device(np.zeros(1, np.int32))
+    zero = np.zeros(1, np.int32)
+    while True:
+        changed.copy_to_device(zero)
+        _propagate[nb, TPB](label, changed)
+        if not changed.copy_to_host()[0]:
+            break
+    out = cuda.device_array((H, W), np.bool_)
+    _edges_of[nb, TPB](label, out)
     return out
