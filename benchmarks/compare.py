@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
-FAMILIES = ("edges", "morphology", "density", "intensity")
+FAMILIES = ("edges", "morphology", "density", "intensity", "cuda")
 
 
 @dataclasses.dataclass

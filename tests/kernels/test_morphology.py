@@ -384,8 +384,11 @@ def test_bad_backend_and_mode(kernel):
         ours(kernel, img, backend="fortran")
     with pytest.raises(ValueError, match="mode"):
         ours(kernel, img, mode="bogus")
-    with pytest.raises(ValueError):  # no GPU here, or not implemented yet: a clear refusal
-        ours(kernel, img, backend="cuda")
+    from medfeat.kernels import BackendUnavailableError, available_backends
+
+    if "cuda" not in available_backends():  # no GPU here: a clear refusal, never a CPU fallback
+        with pytest.raises(BackendUnavailableError):
+            ours(kernel, img, backend="cuda")
 
 
 @pytest.mark.parametrize("kernel", BINARY)
