@@ -13,9 +13,10 @@ layout is checked against the manual's own per-slice co-occurrence matrices belo
 
 Reference values: IBSI-1 reference manual, chapter 3 "Image features", the reference-value table
 under each feature (row "dig. phantom"): section 3.3 (intensity-based statistics, 3D), section 3.4
-(intensity histogram, 3D) and section 3.6 (grey level co-occurrence matrix; aggregations "2D:avg"
-and "3D:mrg" are pinned here; "2D:mrg" is checked through the manual's per-slice matrices). The
-manual gives digital-phantom values to three significant figures with no tolerance: a value
+(intensity histogram, 3D) and section 3.6 (grey level co-occurrence matrix; aggregations "2D:avg",
+"2D:mrg", "3D:avg" and "3D:mrg" are pinned here; "2D:mrg" is also checked through the manual's
+per-slice matrices).
+The manual gives digital-phantom values to three significant figures with no tolerance: a value
 agrees when it rounds, at three significant figures, to the published one, which is what the
 tests assert.
 """
@@ -100,5 +101,35 @@ GLCM_REF = {
         "correlation": -0.0121, "autocorrelation": 5.09, "cluster_tendency": 5.47,
         "cluster_shade": 7.0, "cluster_prominence": 79.1,
         "information_correlation_1": -0.155, "information_correlation_2": 0.487,
+    },
+    # IBSI-1 section 3.6, benchmark table of each GLCM feature, row "dig. phantom", aggregation
+    # "2D, slice-merged" (2D:mrg, SUJT: directional matrices merged per slice, features averaged
+    # over slices).
+    "2d_merged": {
+        "joint_maximum": 0.512, "joint_average": 2.14, "joint_variance": 2.71,
+        "joint_entropy": 2.24, "difference_average": 1.4, "difference_variance": 3.06,
+        "difference_entropy": 1.49, "sum_average": 4.29, "sum_variance": 5.66,
+        "sum_entropy": 1.79, "angular_second_moment": 0.352, "contrast": 5.19,
+        "dissimilarity": 1.4, "inverse_difference": 0.683,
+        "normalised_inverse_difference": 0.854, "inverse_difference_moment": 0.625,
+        "normalised_inverse_difference_moment": 0.901, "inverse_variance": 0.0553,
+        "correlation": 0.0173, "autocorrelation": 5.14, "cluster_tendency": 5.66,
+        "cluster_shade": 6.98, "cluster_prominence": 80.4,
+        "information_correlation_1": -0.0341, "information_correlation_2": 0.263,
+    },
+    # IBSI-1 section 3.6, benchmark table of each GLCM feature, row "dig. phantom", aggregation
+    # "3D, averaged" (3D:avg, ITBB: one matrix per 3-D direction, features averaged over the 13
+    # directions).
+    "3d_average": {
+        "joint_maximum": 0.503, "joint_average": 2.14, "joint_variance": 3.1,
+        "joint_entropy": 2.4, "difference_average": 1.43, "difference_variance": 3.06,
+        "difference_entropy": 1.56, "sum_average": 4.29, "sum_variance": 7.07,
+        "sum_entropy": 1.92, "angular_second_moment": 0.303, "contrast": 5.32,
+        "dissimilarity": 1.43, "inverse_difference": 0.677,
+        "normalised_inverse_difference": 0.851, "inverse_difference_moment": 0.618,
+        "normalised_inverse_difference_moment": 0.898, "inverse_variance": 0.0604,
+        "correlation": 0.157, "autocorrelation": 5.06, "cluster_tendency": 7.07,
+        "cluster_shade": 16.6, "cluster_prominence": 145.0,
+        "information_correlation_1": -0.157, "information_correlation_2": 0.52,
     },
 }
