@@ -228,6 +228,20 @@ def rebin(raw, offset, edges, lo, hi, first, scale):
 
 
 @njit(parallel=True, cache=True)
+def _sum_rows(priv):
+    """Column sums of the per-chunk private rows ``priv`` (chunks x grid), in chunk order so the
+    result does not depend on scheduling."""
+    nchunks, ngrid = priv.shape
+    out = np.zeros(ngrid, np.float64)
+    for k in prange(ngrid):
+        s = 0.0
+        for c in range(nchunks):
+            s += priv[c, k]
+        out[k] = s
+    return out
+
+
+@njit(parallel=True, cache=True)
 def linear_bin(x, w, lo, dx, ngrid, nchunks):
     """Linear binning (each value splits its weight between its two grid neighbours, in proportion
     to closeness) onto ``lo + k * dx``, ``k < ngrid``. ``w`` empty means unit weights."""
@@ -249,13 +263,7 @@ def linear_bin(x, w, lo, dx, ngrid, nchunks):
             wi = w[i] if weighted else 1.0
             row[j] += wi * (1.0 - f)
             row[j + 1] += wi * f
-    out = np.zeros(ngrid, np.float64)
-    for k in prange(ngrid):
-        s = 0.0
-        for c in range(nchunks):
-            s += priv[c, k]
-        out[k] = s
-    return out
+    return _sum_rows(priv)
 
 
 @njit(parallel=True, cache=True)
@@ -278,13 +286,7 @@ def gauss_scatter(x, w, lo, dx, ngrid, bw, cutoff, nchunks):
             for k in range(k0, k1 + 1):
                 z = (lo + k * dx - v) * inv
                 row[k] += wi * math.exp(-0.5 * z * z)
-    out = np.zeros(ngrid, np.float64)
-    for k in prange(ngrid):
-        s = 0.0
-        for c in range(nchunks):
-            s += priv[c, k]
-        out[k] = s
-    return out
+    return _sum_rows(priv)
 
 
 @njit(parallel=True, cache=True)
