@@ -1,0 +1,41 @@
+"""The deep road: Keras 3 models, training, prediction and integrated-gradients explanations.
+
+Importing this package is cheap; Keras (and its backend, TensorFlow by default) is imported when a
+name below is first used, so ``import medfeat.deep`` works where Keras is not installed and fails
+on first use with a message naming the ``deep`` extra.
+
+===================  ===========================================================================
+module               names
+===================  ===========================================================================
+models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagnostic")
+segment              :func:`build_segmenter` ("deeplabv3", "unet"), :func:`dice_coefficient`,
+                     :class:`DiceMetric`, :class:`IoUMetric`
+train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
+                     the object the evaluation harness runs), :func:`save`, :func:`load`
+explain              :func:`integrated_gradients`, :func:`overlay`
+===================  ===========================================================================
+"""
+
+import importlib
+
+_EXPORTS = {
+    "build_model": "models", "MODELS": "models",
+    "build_segmenter": "segment", "dice_coefficient": "segment", "DiceMetric": "segment",
+    "IoUMetric": "segment",
+    "train": "train", "predict": "train", "DeepClassifier": "train", "save": "train",
+    "load": "train",
+    "integrated_gradients": "explain", "overlay": "explain",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'medfeat.deep' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
