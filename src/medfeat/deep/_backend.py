@@ -1,0 +1,204 @@
+"""The one module of :mod:`medfeat.deep` that knows which Keras backend runs.
+
+Keras 3 hides the backend for building, training and predicting, but taking a gradient with respect
+to the *input* (what integrated gradients needs) has no backend-neutral API: TensorFlow records a
+``GradientTape``, JAX transforms a pure function, PyTorch runs autograd. :func:`gradient` wraps the
+three behind one NumPy-in, NumPy-out function; everything else in the package stays backend-free.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
+
+# One compiled gradient function per (backend, model); weak keys, so a deleted model frees its entry.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+class UnsupportedBackendError(ValueError):
+    """The active Keras backend has no input-gradient implementation here."""
+
+
+def backend_name():
+    """Name of the active Keras backend (``keras.backend.backend()``).
+
+    Returns
+    -------
+    str
+        ``"tensorflow"``, ``"jax"``, ``"torch"`` or another backend Keras knows.
+
+    Examples
+    --------
+    >>> backend_name() in ("tensorflow", "jax", "torch", "numpy", "openvino")
+    True
+    """
+    import keras
+
+    return keras.backend.backend()
+
+
+def _check_targets(target_index, n, n_outputs):
+    t = np.asarray(target_index)
+    if t.ndim == 0:
+        t = np.full(n, t)
+    if t.ndim != 1 or t.shape[0] != n:
+        raise ValueError(
+            f"target_index must be an int or one int per input ({n}), got shape {np.shape(target_index)}"
+        )
+    if t.dtype.kind not in "iu":
+        if t.dtype.kind == "b" or not np.all(np.equal(np.mod(t, 1), 0)):
+            raise ValueError(f"target_index must hold integers, got dtype {t.dtype}")
+    t = t.astype(np.int64)
+    if n and (t.min() < 0 or t.max() >= n_outputs):
+        raise ValueError(
+            f"target_index must lie in [0, {n_outputs - 1}] (the model has {n_outputs} outputs), "
+            f"got values in [{t.min()}, {t.max()}]"
+        )
+    return t.astype(np.int32)
+
+
+def _n_outputs(model):
+    shape = model.output_shape
+    if isinstance(shape, list) or len(shape) != 2 or shape[-1] is None:
+        raise ValueError(
+            f"model must have one output of shape (batch, n_outputs), got output shape {shape}"
+        )
+    return int(shape[-1])
+
+
+def gradient(model, inputs, target_index, *, return_outputs=False):
+    """Gradient of one output unit of ``model`` with respect to its input, per sample.
+
+    For each sample ``k`` this is ``d model(inputs)[k, target_index[k]] / d inputs[k]``. The model is
+    called in inference mode (``training=False``), so samples do not interact (batch normalisation
+    uses its moving statistics) and the gradient of the summed scores equals the per-sample gradients.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A single-input model whose output has shape ``(batch, n_outputs)``.
+    inputs : array_like, shape (batch, ...)
+        Model inputs; converted to float32.
+    target_index : int or array_like of int, shape (batch,)
+        The output unit to differentiate: one for all samples or one per sample.
+    return_outputs : bool, default False
+        Also return the model outputs at ``inputs`` (from the same forward pass).
+
+    Returns
+    -------
+    grad : numpy.ndarray, float32, shape like ``inputs``
+    outputs : numpy.ndarray, float32, shape (batch, n_outputs)
+        Only when ``return_outputs`` is True.
+
+    Raises
+    ------
+    UnsupportedBackendError
+        When the Keras backend is not one of ``"tensorflow"``, ``"jax"``, ``"torch"``.
+    ValueError
+        When the model output is not ``(batch, n_outputs)`` or ``target_index`` is out of range.
+
+    Examples
+    --------
+    A linear model's input gradient is its weight column:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
+    >>> model.layers[0].set_weights([np.array([[1., 4.], [2., 5.], [3., 6.]])])
+    >>> gradient(model, np.ones((1, 3)), 1)
+    array([[4., 5., 6.]], dtype=float32)
+    """
+    name = backend_name()
+    if name not in SUPPORTED_BACKENDS:
+        raise UnsupportedBackendError(
+            f"input gradients are implemented for the Keras backends {SUPPORTED_BACKENDS}; the active "
+            f"backend is {name!r} (set KERAS_BACKEND to one of those before importing keras)"
+        )
+    x = np.asarray(inputs, dtype=np.float32)
+    if x.ndim < 1:
+        raise ValueError(f"inputs must have a batch axis, got shape {x.shape}")
+    t = _check_targets(target_index, x.shape[0], _n_outputs(model))
+    fn = _compiled(model, name)
+    g, out = fn(x, t)
+    g = np.asarray(g, dtype=np.float32).reshape(x.shape)
+    return (g, np.asarray(out, dtype=np.float32)) if return_outputs else g
+
+
+def _compiled(model, name):
+    per_model = _COMPILED.get(model)
+    if per_model is None:
+        per_model = _COMPILED[model] = {}
+    if name not in per_model:
+        per_model[name] = {"tensorflow": _tf_gradient, "jax": _jax_gradient, "torch": _torch_gradient}[
+            name
+        ](model)
+    return per_model[name]
+
+
+# The compiled functions hold the model only weakly: a strong reference in a WeakKeyDictionary value
+# would keep its own key alive for ever.
+
+
+def _tf_gradient(model):
+    import tensorflow as tf
+
+    ref = weakref.ref(model)
+
+    # Traced once per input signature; reduce_retracing keeps a varying last batch from recompiling.
+    @tf.function(reduce_retracing=True)
+    def fn(x, t):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.cast(ref()(x, training=False), tf.float32)
+            score = tf.reduce_sum(tf.gather(out, t, axis=1, batch_dims=1))
+        return tape.gradient(score, x), out
+
+    def run(x, t):
+        g, out = fn(tf.constant(x), tf.constant(t))
+        return g.numpy(), out.numpy()
+
+    return run
+
+
+def _jax_gradient(model):
+    import jax
+    import jax.numpy as jnp
+
+    ref = weakref.ref(model)
+
+    # A pure function of the variables' current values and the input: Keras' stateless_call.
+    def score(x, t, trainable, non_trainable):
+        out, _ = ref().stateless_call(trainable, non_trainable, x, training=False)
+        out = out.astype(jnp.float32)
+        return jnp.sum(jnp.take_along_axis(out, t[:, None], axis=1)), out
+
+    grad_fn = jax.jit(jax.grad(score, argnums=0, has_aux=True))
+
+    def run(x, t):
+        # Values read at call time, so training between calls is seen.
+        model = ref()
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        g, out = grad_fn(jnp.asarray(x), jnp.asarray(t), trainable, non_trainable)
+        return np.asarray(g), np.asarray(out)
+
+    return run
+
+
+def _torch_gradient(model):
+    import keras
+    import torch
+
+    ref = weakref.ref(model)
+
+    def run(x, t):
+        xt = keras.ops.convert_to_tensor(x).detach().requires_grad_(True)
+        tt = torch.as_tensor(t, dtype=torch.int64, device=xt.device)
+        out = ref()(xt, training=False).to(torch.float32)
+        score = out.gather(1, tt[:, None]).sum()
+        (g,) = torch.autograd.grad(score, xt)
+        return g.detach().cpu().numpy(), out.detach().cpu().numpy()
+
+    return run
