@@ -75,11 +75,12 @@ def _clone_deep(obj):
     return type(obj)(**params)
 
 
-def _deep_factory(kind, epochs, seed):
+def _deep_factory(kind, epochs, seed, verbose):
+    """A maker of fresh DeepClassifiers for a model kind or a Keras builder function."""
     def make():
         from ..deep import DeepClassifier
 
-        kwargs = {"seed": seed}
+        kwargs = {"seed": seed, "verbose": verbose}
         if epochs is not None:
             kwargs["epochs"] = epochs
         return DeepClassifier(kind, **kwargs)
@@ -96,7 +97,7 @@ def _describe(obj):
     return {"object": repr(obj)}
 
 
-def _resolve(methods, *, seed, epochs, backend, n_jobs, progress):
+def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose):
     """The methods to run, checked before any work starts."""
     from sklearn.base import clone
 
@@ -136,7 +137,7 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress):
             if deep is None:
                 deep = _deep_kinds()
             if deep is not None and kind in deep:
-                out.append(_Method(name, "deep", _deep_factory(kind, epochs, seed),
+                out.append(_Method(name, "deep", _deep_factory(kind, epochs, seed, verbose),
                                    {"kind": kind, "epochs": epochs, "seed": seed}))
                 continue
             hint = "" if deep is not None else \
@@ -156,14 +157,7 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress):
                              "a function (input_shape, n_classes) -> keras.Model, not a built "
                              "model")
         elif callable(obj):
-            def make(obj=obj):
-                from ..deep import DeepClassifier
-
-                kwargs = {"seed": seed}
-                if epochs is not None:
-                    kwargs["epochs"] = epochs
-                return DeepClassifier(obj, **kwargs)
-            out.append(_Method(name, "deep", make,
+            out.append(_Method(name, "deep", _deep_factory(obj, epochs, seed, verbose),
                                {"kind": getattr(obj, "__name__", repr(obj)), "epochs": epochs,
                                 "seed": seed}))
         else:
@@ -340,7 +334,8 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         Kernel backend of the feature extraction (``"auto"``, ``"cython"``, ``"numba"``,
         ``"cuda"``).
     progress : bool, optional
-        Progress bars for feature extraction.
+        Progress bars for feature extraction; one line per training epoch of the deep methods
+        built here (``DeepClassifier(verbose=1)``, unless ``log`` is None).
     log : callable or None, optional
         Receives one line per fold and per method (scores and seconds); None is silent.
     n_jobs : int, optional
@@ -418,7 +413,8 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     y_test = np.asarray(dataset.test.labels).ravel()
     k = check_cv(cv, y_train)
     resolved = _resolve(methods, seed=int(seed), epochs=epochs, backend=backend,
-                        n_jobs=n_jobs, progress=bool(progress))
+                        n_jobs=n_jobs, progress=bool(progress),
+                        verbose=int(bool(progress) and log is not None))
     say = log if log is not None else (lambda *_: None)
 
     splits = {"train": (dataset.train.images, y_train), "val": (dataset.val.images, y_val),
