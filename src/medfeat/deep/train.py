@@ -1,0 +1,723 @@
+"""Training, prediction, saving, and :class:`DeepClassifier` (the object the evaluation harness runs).
+
+:func:`train` runs one ``model.fit`` epoch at a time on a shuffled (and, if asked, augmented)
+copy of the training data, so that shuffling and augmentation come from NumPy generators seeded by
+``(seed, epoch)``: two runs with the same seed see the same batches. After each epoch it scores the
+validation set (ROC AUC), prints one line, and keeps the best epoch's weights, which are restored
+at the end (early stopping after ``patience`` epochs without improvement).
+"""
+
+import json
+import numbers
+import os
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from ._keras import check_seed, import_keras, set_seed
+
+_META_NAME = "medfeat.json"
+_FORMAT = "medfeat.DeepClassifier"
+
+
+# --------------------------------------------------------------------------- argument checks
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_images(X, name="X"):
+    X = np.asarray(X)
+    if X.dtype.kind not in "buif":
+        raise ValueError(f"{name} must hold real numbers (bool, integer or float), got dtype "
+                         f"{X.dtype}")
+    if X.ndim not in (3, 4) or X.shape[0] == 0 or 0 in X.shape:
+        raise ValueError(f"{name} must be a non-empty stack of images (n, height, width) or "
+                         f"(n, height, width, channels), got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return X
+
+
+def _model_input(model, X, name="X"):
+    """``X`` as float32 with the model's channel axis; shapes are checked against the model."""
+    X = _check_images(X, name)
+    expected = tuple(model.input_shape[1:])
+    if X.ndim == 3 and len(expected) == 3 and expected[-1] == 1:
+        X = X[..., None]
+    if len(expected) != X.ndim - 1 or any(e is not None and e != s
+                                          for e, s in zip(expected, X.shape[1:])):
+        raise ValueError(f"{name}: images of shape {X.shape[1:]} do not fit the model's input "
+                         f"{expected}")
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def _is_multilabel(model):
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "") == "sigmoid"
+
+
+def _targets(model, y, n, name="y"):
+    """Integer labels (softmax models) or a 0/1 matrix (sigmoid, multi-label models)."""
+    y = np.asarray(y)
+    n_out = model.output_shape[-1]
+    if _is_multilabel(model):
+        if y.ndim == 1:  # single-label classes for a sigmoid head: one-hot
+            y = _labels(y, n, n_out, name)
+            y = np.eye(n_out, dtype=np.float32)[y]
+        if y.shape != (n, n_out) or not np.all((y == 0) | (y == 1)):
+            raise ValueError(f"{name} must be labels (n,) or a 0/1 matrix (n, {n_out}) for a "
+                             f"multi-label model, got shape {y.shape}")
+        return y.astype(np.float32)
+    return _labels(y, n, n_out, name)
+
+
+def _labels(y, n, n_classes, name):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match the images, got {y.shape}")
+    if y.dtype.kind not in "iub" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    y = y.astype(np.int64)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"{name} must hold class indices in [0, {n_classes}), got "
+                         f"[{y.min()}, {y.max()}]")
+    return y
+
+
+def _sample_weights(y, class_weight, n_classes):
+    if class_weight is None or y.ndim == 2:  # multi-label targets: no per-class weighting
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be 'balanced', a dict or None, got "
+                             f"{class_weight!r}")
+        present = counts > 0
+        weights = np.zeros(n_classes)
+        weights[present] = len(y) / (present.sum() * counts[present])
+    elif isinstance(class_weight, dict):
+        weights = np.array([float(class_weight.get(k, 1.0)) for k in range(n_classes)])
+        if np.any(weights < 0):
+            raise ValueError(f"class_weight values must be >= 0, got {class_weight}")
+    else:
+        raise ValueError(f"class_weight must be 'balanced', a dict or None, got {class_weight!r}")
+    return weights[y].astype(np.float32)
+
+
+def _resolve_augment(augment):
+    if augment is None or augment is False:
+        return None
+    if isinstance(augment, str):
+        from .. import augment as _augment
+
+        return _augment.preset(augment)
+    if not callable(augment):
+        raise ValueError("augment must be None, a preset name or a callable "
+                         f"f(images, seed=...) -> images, got {augment!r}")
+    return augment
+
+
+def _resolve_strategy(strategy):
+    """None, a strategy/distribution object, or ``"mirrored"`` (all local devices)."""
+    if strategy is None:
+        return None
+    keras = import_keras()
+    backend = keras.backend.backend()
+    if isinstance(strategy, str):
+        if strategy not in ("mirrored", "data_parallel"):
+            raise ValueError(f"strategy must be None, 'mirrored' or a strategy object, got "
+                             f"{strategy!r}")
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.distribute.MirroredStrategy()
+        if backend == "jax":
+            return keras.distribution.DataParallel()
+        raise ValueError(f"strategy={strategy!r} needs the tensorflow or jax backend, not "
+                         f"{backend}")
+    if not hasattr(strategy, "scope"):
+        raise ValueError("strategy must have a scope() method (tf.distribute.Strategy or "
+                         f"keras.distribution.Distribution), got {strategy!r}")
+    return strategy
+
+
+class _NullScope:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _scope(strategy):
+    return strategy.scope() if strategy is not None else _NullScope()
+
+
+def _auc(y_true, proba):
+    """Validation ROC AUC (binary: positive class; several classes: macro one-vs-rest); None if
+    undefined (one class only)."""
+    from sklearn.metrics import roc_auc_score
+
+    if y_true.ndim == 2:  # multi-label: mean AUC over labels that have both values
+        aucs = [roc_auc_score(y_true[:, k], proba[:, k]) for k in range(y_true.shape[1])
+                if 0 < y_true[:, k].sum() < len(y_true)]
+        return float(np.mean(aucs)) if aucs else None
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return None
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y_true, proba[:, 1]))
+    if len(present) < proba.shape[1]:
+        return None
+    return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
+
+
+def _compile(model, lr, multilabel):
+    keras = import_keras()
+    loss = "binary_crossentropy" if multilabel else "sparse_categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss,
+                  jit_compile=False)
+
+
+# --------------------------------------------------------------------------- train / predict
+def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
+          class_weight="balanced", augment=None, lr=1e-3, lr_schedule="cosine", patience=5,
+          strategy=None, verbose=1, log=print):
+    """Train ``model`` with early stopping on validation AUC; restore the best epoch's weights.
+
+    Parameters
+    ----------
+    model : keras.Model
+        For example from :func:`build_model`. Compiled here (Adam, cross-entropy) unless it is
+        already compiled. With ``strategy``, build the model inside ``strategy.scope()``
+        (:class:`DeepClassifier` does that for you).
+    X : ndarray
+        Images ``(n, H, W)`` or ``(n, H, W, C)``, already scaled (no scaling is done here;
+        :class:`DeepClassifier` scales to [0, 1]).
+    y : ndarray
+        Class indices ``(n,)`` (softmax models) or a 0/1 matrix ``(n, n_labels)`` (sigmoid).
+    validation : (X_val, y_val), optional
+        Scored after every epoch (ROC AUC; validation loss where AUC is undefined). Without
+        it, all ``epochs`` run and the last weights are kept.
+    epochs, batch_size : int
+    seed : int
+        Seeds Keras (and TensorFlow op determinism), the shuffling and the augmentation.
+    class_weight : "balanced", dict or None
+        ``"balanced"`` weights each sample by ``n / (n_classes * count(class))``.
+    augment : None, str or callable
+        ``f(images, seed=int) -> images`` applied to every epoch's shuffled copy (training only),
+        e.g. a :class:`medfeat.augment.Compose`; a string names a
+        :func:`medfeat.augment.preset`.
+    lr : float
+        Initial learning rate (Adam).
+    lr_schedule : {"cosine", "constant"}
+        Cosine decay from ``lr`` towards ``lr / 100`` over ``epochs``, or constant.
+    patience : int
+        Epochs without a better validation score before stopping.
+    strategy : None, "mirrored" or a strategy object
+        ``tf.distribute.MirroredStrategy`` (TensorFlow) / ``keras.distribution.DataParallel``
+        (JAX) for several devices; ``batch_size`` is the global batch.
+    verbose : int
+        1: one line per epoch through ``log``; 0: silent.
+    log : callable
+
+    Returns
+    -------
+    dict
+        Lists per epoch ``"loss"``, ``"val_auc"``, ``"val_loss"``, ``"lr"``, ``"seconds"``, and
+        ``"best_epoch"`` (1-based; 0 when there was no validation), ``"stopped_epoch"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.deep import build_model
+    >>> X = np.random.default_rng(0).random((32, 16, 16, 1), dtype=np.float32)
+    >>> y = np.arange(32) % 2
+    >>> model = build_model("cnn", (16, 16, 1), 2, width=4, dense=8, seed=0)
+    >>> hist = train(model, X, y, validation=(X, y), epochs=1, batch_size=16, verbose=0)
+    >>> len(hist["loss"]), hist["best_epoch"]
+    (1, 1)
+    """
+    epochs = _check_positive_int(epochs, "epochs")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    seed = check_seed(seed)
+    patience = _check_positive_int(patience, "patience")
+    if not (isinstance(lr, numbers.Real) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
+    augment = _resolve_augment(augment)
+    strategy = _resolve_strategy(strategy)
+    Xf = _model_input(model, X)
+    yt = _targets(model, y, len(Xf))
+    multilabel = yt.ndim == 2
+    n_out = model.output_shape[-1]
+    weights = _sample_weights(yt, class_weight, n_out)
+    if validation is not None:
+        try:
+            Xv, yv = validation
+        except (TypeError, ValueError) as exc:
+            raise ValueError("validation must be a pair (X_val, y_val)") from exc
+        Xv = _model_input(model, Xv, "validation X")
+        yv = _targets(model, yv, len(Xv), "validation y")
+
+    set_seed(seed)
+    if not getattr(model, "compiled", False):
+        with _scope(strategy):
+            _compile(model, float(lr), multilabel)
+    history = {"loss": [], "val_auc": [], "val_loss": [], "lr": [], "seconds": [],
+               "best_epoch": 0, "stopped_epoch": 0}
+    best_score, best_weights, waited = -np.inf, None, 0
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        rate = float(lr) if lr_schedule == "constant" else \
+            float(lr) * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+        model.optimizer.learning_rate.assign(rate)
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(Xf))
+        Xe = Xf[order]
+        if augment is not None:
+            Xe = np.asarray(augment(Xe, seed=int(rng.integers(2**31))), dtype=np.float32)
+        fit = model.fit(Xe, yt[order], sample_weight=None if weights is None else weights[order],
+                        batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        loss = float(fit.history["loss"][-1])
+        history["loss"].append(loss)
+        history["lr"].append(rate)
+        line = f"epoch {epoch + 1:3d}/{epochs}  loss {loss:.4f}"
+        if validation is not None:
+            proba = np.asarray(model.predict(Xv, batch_size=max(batch_size, 256), verbose=0),
+                               dtype=np.float64)
+            auc = _auc(yv, proba)
+            val_loss = _loss(yv, proba)
+            history["val_auc"].append(auc)
+            history["val_loss"].append(val_loss)
+            score = auc if auc is not None else -val_loss
+            line += f"  val_loss {val_loss:.4f}" + (f"  val_auc {auc:.4f}" if auc is not None
+                                                     else "")
+            if score > best_score:
+                best_score, waited = score, 0
+                best_weights = [w.copy() for w in model.get_weights()]
+                history["best_epoch"] = epoch + 1
+                line += "  *"
+            else:
+                waited += 1
+        seconds = time.perf_counter() - t0
+        history["seconds"].append(seconds)
+        history["stopped_epoch"] = epoch + 1
+        if verbose:
+            log(f"{line}  lr {rate:.2e}  {seconds:.1f}s")
+        if validation is not None and waited >= patience:
+            if verbose:
+                log(f"early stop: no better validation score for {patience} epochs; best "
+                    f"epoch {history['best_epoch']}")
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return history
+
+
+def _loss(y, proba):
+    p = np.clip(proba, 1e-7, 1 - 1e-7)
+    if y.ndim == 2:
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(-np.mean(np.log(p[np.arange(len(y)), y])))
+
+
+_TTA = {"none": lambda x: x, "horizontal": lambda x: x[:, :, ::-1],
+        "vertical": lambda x: x[:, ::-1], "both": lambda x: x[:, ::-1, ::-1]}
+
+
+def _tta_views(tta):
+    if tta is False or tta is None:
+        return ("none",)
+    if tta is True:
+        return ("none", "horizontal", "vertical", "both")
+    if isinstance(tta, str):
+        tta = (tta,)
+    views = tuple(tta)
+    bad = [v for v in views if v not in _TTA]
+    if bad or not views:
+        raise ValueError(f"tta must be a bool or flips among {tuple(_TTA)}, got {tta!r}")
+    return views if "none" in views else ("none", *views)
+
+
+def predict(model, X, *, tta=False, batch_size=256):
+    """Class probabilities, optionally averaged over flipped copies (test-time augmentation).
+
+    Parameters
+    ----------
+    model : keras.Model
+    X : ndarray
+        Images ``(n, H, W)`` or ``(n, H, W, C)``, scaled as for training.
+    tta : bool, str or sequence of str
+        ``True``: mean over the image and its horizontal, vertical and double flips; or names
+        among ``"horizontal"``, ``"vertical"``, ``"both"`` (the unflipped image is always
+        included).
+    batch_size : int
+
+    Returns
+    -------
+    ndarray
+        ``(n, n_outputs)`` float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.deep import build_model
+    >>> model = build_model("cnn", (16, 16), 3, width=4, dense=8, seed=0)
+    >>> p = predict(model, np.zeros((5, 16, 16), np.float32), tta=True)
+    >>> p.shape, bool(np.allclose(p.sum(axis=1), 1))
+    ((5, 3), True)
+    """
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    views = _tta_views(tta)
+    Xf = _model_input(model, X)
+    total = None
+    for view in views:
+        Xv = np.ascontiguousarray(_TTA[view](Xf))
+        p = np.asarray(model.predict(Xv, batch_size=batch_size, verbose=0), dtype=np.float64)
+        total = p if total is None else total + p
+    return total / len(views)
+
+
+# --------------------------------------------------------------------------- save / load
+def _check_path(path):
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"path must end with '.keras' (the Keras 3 format), got {path!r}")
+    return path
+
+
+def save(obj, path):
+    """Save a ``keras.Model`` or a fitted :class:`DeepClassifier` to one ``.keras`` file.
+
+    The file is written atomically (temporary file in the same folder, then renamed). For a
+    ``DeepClassifier`` its parameters, classes and preprocessing are stored inside the same
+    archive as ``medfeat.json``; Keras ignores that entry.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from medfeat.deep import build_model
+    >>> model = build_model("cnn", (16, 16), 2, width=4, dense=8)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    >>> save(model, path)
+    >>> load(path).output_shape
+    (None, 2)
+    """
+    path = _check_path(path)
+    keras = import_keras()
+    if isinstance(obj, DeepClassifier):
+        obj._check_fitted()
+        model, meta = obj.model_, obj._metadata()
+    elif isinstance(obj, keras.Model):
+        model, meta = obj, None
+    else:
+        raise ValueError(f"obj must be a keras.Model or a fitted DeepClassifier, got "
+                         f"{type(obj).__name__}")
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
+    os.close(fd)
+    try:
+        model.save(tmp, overwrite=True)
+        if meta is not None:
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(_META_NAME, json.dumps(meta, indent=1))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load(path):
+    """Load what :func:`save` wrote: a :class:`DeepClassifier` if it was one, else a model.
+
+    Models are loaded with ``safe_mode=True`` (no arbitrary code from the file).
+
+    Examples
+    --------
+    See :func:`save`.
+    """
+    path = _check_path(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"path {path!r} is not a file")
+    keras = import_keras()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(_META_NAME)) if _META_NAME in archive.namelist() \
+                else None
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path!r} is not a .keras archive") from exc
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    if meta is None:
+        return model
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path!r}: unknown medfeat metadata format {meta.get('format')!r}")
+    return DeepClassifier._from_metadata(meta, model)
+
+
+# --------------------------------------------------------------------------- DeepClassifier
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+except ImportError:  # pragma: no cover - scikit-learn is a core dependency
+    BaseEstimator, ClassifierMixin = object, object
+
+
+class DeepClassifier(ClassifierMixin, BaseEstimator):
+    """A Keras image classifier with the scikit-learn face the evaluation harness expects.
+
+    It records and applies its own preprocessing: images are scaled to [0, 1] (uint8 and bool by
+    their dtype range, other dtypes by the training data's minimum and maximum) and given a
+    channel axis when they have none.
+
+    Parameters
+    ----------
+    kind : str or callable
+        A :func:`build_model` kind or ``f(input_shape, n_classes) -> keras.Model`` (softmax).
+    epochs, batch_size : int
+        Maximum epochs (early stopping on validation AUC when ``fit`` gets ``validation``).
+    seed : int
+    augment : None, str or callable
+        Training-time augmentation, see :func:`train` (``"default"``: flips, small
+        shift-scale-rotate, intensity jitter).
+    tta : bool or str
+        Test-time augmentation in :meth:`predict_proba`, see :func:`predict`.
+    class_weight : "balanced", dict or None
+    model_options : dict, optional
+        Options for :func:`build_model` (``width``, ``dropout``, ...).
+    strategy : None, "mirrored" or a strategy object
+    verbose : int
+    lr, lr_schedule, patience
+        See :func:`train`.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+    history_ : dict
+    classes_ : ndarray
+    fit_seconds_ : float
+    preprocessing_ : dict
+        ``{"low", "high", "add_channel", "image_shape"}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 50, (40, 16, 16)).astype(np.uint8)
+    >>> y = np.arange(40) % 2
+    >>> X[y == 1, 4:10, 4:10] = 255
+    >>> clf = DeepClassifier("cnn", epochs=1, batch_size=8, verbose=0,
+    ...                      model_options={"width": 4, "dense": 8}).fit(X, y)
+    >>> clf.predict_proba(X).shape, clf.classes_
+    ((40, 2), array([0, 1]))
+    """
+
+    def __init__(self, kind="cnn", *, epochs=20, batch_size=64, seed=0, augment=None, tta=False,
+                 class_weight="balanced", model_options=None, strategy=None, verbose=1, lr=1e-3,
+                 lr_schedule="cosine", patience=5):
+        self.kind = kind
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.augment = augment
+        self.tta = tta
+        self.class_weight = class_weight
+        self.model_options = model_options
+        self.strategy = strategy
+        self.verbose = verbose
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+
+    # ---- preprocessing
+    def _fit_preprocessing(self, X):
+        if X.dtype == np.uint8:
+            low, high = 0.0, 255.0
+        elif X.dtype == np.bool_:
+            low, high = 0.0, 1.0
+        else:
+            low, high = float(X.min()), float(X.max())
+            if high <= low:
+                high = low + 1.0
+        self.preprocessing_ = {"low": low, "high": high, "add_channel": X.ndim == 3,
+                               "image_shape": list(X.shape[1:])}
+
+    def _preprocess(self, X, name="X"):
+        X = _check_images(X, name)
+        expected = tuple(self.preprocessing_["image_shape"])
+        if X.shape[1:] != expected:
+            raise ValueError(f"{name}: images of shape {X.shape[1:]}, but the classifier was "
+                             f"fitted on {expected}")
+        low, high = self.preprocessing_["low"], self.preprocessing_["high"]
+        out = (X.astype(np.float32) - np.float32(low)) / np.float32(high - low)
+        return out[..., None] if self.preprocessing_["add_channel"] else out
+
+    def _encode(self, y, n, name):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != n:
+            raise ValueError(f"{name} must have shape ({n},) to match the images, got {y.shape}")
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        if not np.all(self.classes_[index] == y):
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            raise ValueError(f"{name} holds labels {unknown.tolist()} not seen in training "
+                             f"(classes {self.classes_.tolist()})")
+        return index
+
+    def _build(self, input_shape, n_classes):
+        options = dict(self.model_options or {})
+        if callable(self.kind):
+            set_seed(check_seed(self.seed))
+            model = self.kind(input_shape, n_classes)
+            if not isinstance(model, import_keras().Model):
+                raise ValueError("kind, when callable, must return a keras.Model, got "
+                                 f"{type(model).__name__}")
+            return model
+        from .models import build_model
+
+        return build_model(self.kind, input_shape, n_classes, seed=check_seed(self.seed),
+                           **options)
+
+    # ---- scikit-learn face
+    def fit(self, X, y, validation=None):
+        """Build the model and train it; returns ``self``.
+
+        Parameters
+        ----------
+        X : ndarray
+            ``(n, H, W)`` or ``(n, H, W, C)``, any real dtype.
+        y : array-like
+            ``(n,)`` class labels (any sortable values).
+        validation : (X_val, y_val), optional
+            For early stopping and best-epoch selection.
+        """
+        t0 = time.perf_counter()
+        X = _check_images(X)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must have shape ({len(X)},) to match X, got {y.shape}")
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must hold at least two classes, got {self.classes_.tolist()}")
+        yi = self._encode(y, len(X), "y")
+        self._fit_preprocessing(X)
+        Xp = self._preprocess(X)
+        val = None
+        if validation is not None:
+            try:
+                Xv, yv = validation
+            except (TypeError, ValueError) as exc:
+                raise ValueError("validation must be a pair (X_val, y_val)") from exc
+            Xv = self._preprocess(Xv, "validation X")
+            val = (Xv, self._encode(yv, len(Xv), "validation y"))
+        strategy = _resolve_strategy(self.strategy)
+        with _scope(strategy):
+            model = self._build(Xp.shape[1:], len(self.classes_))
+            _compile(model, float(self.lr), _is_multilabel(model))
+        if model.output_shape[-1] != len(self.classes_):
+            raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
+                             f"{len(self.classes_)} classes")
+        self.model_ = model
+        self.history_ = train(model, Xp, yi, validation=val, epochs=self.epochs,
+                              batch_size=self.batch_size, seed=self.seed,
+                              class_weight=self.class_weight, augment=self.augment, lr=self.lr,
+                              lr_schedule=self.lr_schedule, patience=self.patience,
+                              strategy=strategy, verbose=self.verbose)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this DeepClassifier is not fitted yet; call fit first")
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_classes)`` float64, columns in the order of ``classes_``."""
+        self._check_fitted()
+        p = predict(self.model_, self._preprocess(X), tta=self.tta,
+                    batch_size=max(256, int(self.batch_size)))
+        if _is_multilabel(self.model_):  # independent sigmoids: normalise to a distribution
+            p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+        return p
+
+    def predict(self, X):
+        """Most probable class label per image."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def explain(self, images, *, target=None, steps=64):
+        """Integrated-gradients attributions, shaped like ``images``.
+
+        Parameters
+        ----------
+        images : ndarray
+            ``(n, H, W)`` or ``(n, H, W, C)`` as given to :meth:`fit`.
+        target : class label, sequence of labels, or None
+            Class to explain (a value of ``classes_``); None: the predicted class per image.
+        steps : int
+            Riemann steps of the path integral.
+        """
+        self._check_fitted()
+        from .explain import integrated_gradients
+
+        Xp = self._preprocess(images, "images")
+        if target is not None:
+            scalar = np.ndim(target) == 0
+            t = np.atleast_1d(np.asarray(target))
+            index = self._encode(t, len(t), "target")
+            target = int(index[0]) if scalar else index
+        attributions = np.asarray(integrated_gradients(self.model_, Xp, target=target,
+                                                       steps=steps))
+        if self.preprocessing_["add_channel"]:
+            attributions = attributions[..., 0]
+        return attributions
+
+    # ---- persistence
+    def _metadata(self):
+        params = {k: v for k, v in self.get_params().items()
+                  if isinstance(v, (str, int, float, bool, type(None), dict, list, tuple))
+                  and k not in ("augment", "strategy")}
+        if callable(self.kind):
+            params["kind"] = getattr(self.kind, "__name__", "callable")
+        classes = self.classes_
+        return {"format": _FORMAT, "version": 1, "params": params,
+                "classes": classes.tolist(), "classes_dtype": classes.dtype.str,
+                "preprocessing": self.preprocessing_,
+                "history": {k: v for k, v in self.history_.items()},
+                "fit_seconds": self.fit_seconds_}
+
+    @classmethod
+    def _from_metadata(cls, meta, model):
+        params = dict(meta["params"])
+        clf = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
+        clf.model_ = model
+        clf.classes_ = np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
+        clf.preprocessing_ = meta["preprocessing"]
+        clf.history_ = meta["history"]
+        clf.fit_seconds_ = meta["fit_seconds"]
+        return clf
+
+    def save(self, path):
+        """Save to one ``.keras`` file (see :func:`save`)."""
+        save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load a classifier written by :meth:`save`."""
+        obj = load(path)
+        if not isinstance(obj, cls):
+            raise ValueError(f"{os.fspath(path)!r} holds a plain Keras model, not a "
+                             "DeepClassifier")
+        return obj
