@@ -1,0 +1,732 @@
+"""The report folder: ``metrics.json``, ``report.md``, a self-contained ``report.html`` and PNG plots.
+
+:func:`write_report` draws one :class:`medfeat.evaluate.Evaluation`:
+
+=====================  =========================================================================
+file                   what it holds
+=====================  =========================================================================
+``metrics.json``       ``Evaluation.to_dict()`` (the schema of DESIGN.md)
+``report.md``          dataset, sizes, the results table, the paired comparison, the best method,
+                       settings, versions and machine; links to the PNGs beside it
+``report.html``        the same, with every plot inline (base64 ``data:`` URIs, no external assets)
+``roc.png``            ROC curves of all methods on one chart, test AUC in the legend
+``confusion.png``      one confusion matrix per method
+``auc_ci.png``         test AUC with its 95 % bootstrap interval per method
+``time.png``           fit and predict seconds per method
+``cv.png``             cross-validation AUC per fold and method (when cross-validation ran)
+``heatmaps.png``       integrated-gradients attributions of the best deep model over a few test
+                       images (when a deep model is present and can explain itself)
+=====================  =========================================================================
+
+The folder is built beside ``out`` under a temporary name and swapped into place, so a reader
+never sees half a report, and re-running into a previous report replaces it. A folder that is
+not a medfeat report is never replaced.
+
+Examples
+--------
+>>> import tempfile, numpy as np
+>>> from medfeat.evaluate import Evaluation, MethodResult
+>>> y = np.array([0, 0, 1, 1]); p = np.array([[.8, .2], [.4, .6], [.3, .7], [.1, .9]])
+>>> r = MethodResult("toy", "classical", {"acc": .75, "auc": 1.0, "auc_ci95": [1.0, 1.0]}, {},
+...                  0.1, 0.01, y, p, np.array([[1, 1], [0, 2]]))
+>>> ev = Evaluation({"name": "toy", "n_train": 8, "n_val": 2, "n_test": 4,
+...                  "classes": ["no", "yes"]}, {"toy": r})
+>>> folder = write_report(ev, tempfile.mkdtemp() + "/report")
+>>> sorted(p.name for p in folder.iterdir())[:3]
+['auc_ci.png', 'confusion.png', 'metrics.json']
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+import math
+import os
+import pathlib
+import platform
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+__all__ = ["write_report", "ReportError", "REPORT_FILES", "PUBLISHED"]
+
+#: Files a report folder may hold; a folder with anything else in it is not replaced.
+REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
+                "auc_ci.png", "time.png", "cv.png", "heatmaps.png")
+
+#: Published test scores of MedMNIST v2 (Yang et al., Scientific Data 10:41, 2023, Table 3) for
+#: the 28x28 sets this report knows: model -> (AUC, ACC).
+PUBLISHED = {
+    "pneumoniamnist": {
+        "ResNet-18 (28)": (0.944, 0.854),
+        "ResNet-18 (224)": (0.956, 0.864),
+        "ResNet-50 (28)": (0.948, 0.854),
+        "ResNet-50 (224)": (0.962, 0.884),
+        "auto-sklearn": (0.942, 0.855),
+        "AutoKeras": (0.947, 0.878),
+        "Google AutoML Vision": (0.991, 0.946),
+    },
+}
+#: Official PneumoniaMNIST split sizes (normal, pneumonia), from the MedMNIST v2 paper.
+_PNEUMONIA_OFFICIAL = {"train": (1214, 3494), "val": (135, 389), "test": (234, 390)}
+
+_DPI = 100
+#: Figure sizes in inches (width, height) of the fixed-size plots; PNGs are these times _DPI.
+FIGSIZE = {"roc": (6.4, 5.2), "auc_ci": (6.4, 4.0), "time": (6.4, 4.0), "cv": (6.4, 4.0)}
+
+
+class ReportError(ValueError):
+    """The report cannot be written where asked (``out`` is a file, or a folder that is not a
+    medfeat report), or the evaluation is not one."""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _fmt(value, digits=3):
+    if value is None:
+        return "–"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _secs(value):
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    value = float(value)
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _check_evaluation(evaluation):
+    for attr in ("dataset", "methods", "to_dict", "best"):
+        if not hasattr(evaluation, attr):
+            raise ReportError(f"evaluation must be a medfeat.evaluate.Evaluation, got "
+                              f"{type(evaluation).__name__} (no {attr!r})")
+    if not evaluation.methods:
+        raise ReportError("evaluation holds no methods: nothing to report")
+
+
+def _positive_scores(result):
+    """Binary tasks: the positive-class column; None for multi-class."""
+    proba = np.asarray(result.proba, dtype=np.float64)
+    if proba.ndim == 2 and proba.shape[1] == 2:
+        return proba[:, 1]
+    if proba.ndim == 1:
+        return proba
+    return None
+
+
+def _classes(evaluation):
+    classes = evaluation.dataset.get("classes")
+    if classes:
+        return [str(c) for c in classes]
+    first = next(iter(evaluation.methods.values()))
+    return [str(k) for k in range(np.asarray(first.confusion).shape[0])]
+
+
+def _table_rows(evaluation):
+    """One dict per method with the numbers of the report's table (strings)."""
+    rows = []
+    for name, r in evaluation.methods.items():
+        t = r.test or {}
+        ci = t.get("auc_ci95") or [None, None]
+        cv_mean = (r.cv or {}).get("mean", {}) or {}
+        cv_std = (r.cv or {}).get("std", {}) or {}
+        cv = "–"
+        if cv_mean.get("auc") is not None:
+            cv = f"{_fmt(cv_mean.get('auc'))} ± {_fmt(cv_std.get('auc'))}"
+        rows.append({
+            "method": name, "family": r.family, "ACC": _fmt(t.get("acc")),
+            "AUC [95% CI]": f"{_fmt(t.get('auc'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]",
+            "F1": _fmt(t.get("f1")), "sens.": _fmt(t.get("sensitivity")),
+            "spec.": _fmt(t.get("specificity")), "CV AUC (mean ± std)": cv,
+            "fit s": _secs(r.fit_seconds), "predict s": _secs(r.predict_seconds)})
+    return rows
+
+
+def _versions():
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("medfeat", "numpy", "scipy", "scikit-learn", "scikit-image", "numba", "pandas",
+                 "matplotlib", "tensorflow", "keras", "jax", "torch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    keras = __import__("sys").modules.get("keras")
+    if keras is not None:
+        try:
+            out["keras backend"] = keras.backend.backend()
+        except Exception:  # an odd keras install must not stop a report
+            pass
+    return out
+
+
+def _machine():
+    info = {"platform": platform.platform(), "processor": platform.machine(),
+            "cpu cores": os.cpu_count()}
+    try:
+        info["load average (1, 5, 15 min)"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        pass
+    return info
+
+
+def _dataset_notes(evaluation):
+    """Notes about the data: for PneumoniaMNIST the published numbers and how this copy differs."""
+    ds = evaluation.dataset
+    name = str(ds.get("name", "")).lower()
+    notes = []
+    if "pneumoniamnist" in name:
+        pub = PUBLISHED["pneumoniamnist"]
+        lines = ", ".join(f"{m}: AUC {a:.3f}, ACC {c:.3f}" for m, (a, c) in pub.items()
+                          if m in ("ResNet-18 (28)", "auto-sklearn", "Google AutoML Vision"))
+        notes.append("MedMNIST v2 published PneumoniaMNIST test scores (Yang et al., Scientific "
+                     f"Data 10:41, 2023): {lines}.")
+        sizes = ds.get("class_counts") or {}
+        found = f"n_train {ds.get('n_train')}, n_val {ds.get('n_val')}, n_test {ds.get('n_test')}"
+        if sizes:
+            found += " (per class: " + "; ".join(
+                f"{part} {'/'.join(str(c) for c in counts)}" for part, counts in sizes.items()) + ")"
+        off = _PNEUMONIA_OFFICIAL
+        official = (f"train {sum(off['train'])} ({off['train'][0]:,} normal / "
+                    f"{off['train'][1]:,} pneumonia), val {sum(off['val'])}, test {sum(off['test'])}")
+        differs = ds.get("n_train") != sum(off["train"])
+        notes.append(f"Sizes found in this copy: {found}. The official split is {official}. "
+                     + ("This copy's training split differs from the official one, so the "
+                        "comparison with the published numbers is only loose."
+                        if differs else "The training size matches the official split."))
+    return notes
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+
+
+def _figure(size):
+    from matplotlib.figure import Figure
+
+    # a Figure without pyplot: no global state, no display, the Agg canvas is attached on save
+    return Figure(figsize=size, dpi=_DPI, layout="constrained")
+
+
+def _save(fig, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=_DPI, format="png")
+
+
+def _plot_roc(evaluation, path):
+    from sklearn.metrics import roc_curve
+
+    fig = _figure(FIGSIZE["roc"])
+    ax = fig.add_subplot()
+    n_classes = len(_classes(evaluation))
+    drawn = 0
+    for name, r in evaluation.methods.items():
+        y = np.asarray(r.y_true).ravel()
+        scores = _positive_scores(r)
+        auc = (r.test or {}).get("auc")
+        if scores is not None and n_classes <= 2:
+            if np.unique(y).size < 2:
+                continue
+            fpr, tpr, _ = roc_curve(y, scores)
+        else:  # multi-class: micro-averaged one-vs-rest curve, macro AUC in the legend
+            proba = np.asarray(r.proba, dtype=np.float64)
+            onehot = np.eye(proba.shape[1])[y]
+            fpr, tpr, _ = roc_curve(onehot.ravel(), proba.ravel())
+        ax.plot(fpr, tpr, lw=1.6, label=f"{name} ({r.family}), AUC {_fmt(auc)}")
+        drawn += 1
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (1 - specificity)",
+           ylabel="true positive rate (sensitivity)",
+           title="ROC on the test split" + (" (micro-averaged)" if n_classes > 2 else ""))
+    if drawn:
+        ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+
+
+def _plot_confusion(evaluation, path):
+    classes = _classes(evaluation)
+    names = list(evaluation.methods)
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    cell = 0.9 + 0.35 * len(classes)
+    fig = _figure((0.4 + cell * ncols * 1.25, 0.4 + cell * nrows * 1.15))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    short = [c if len(c) <= 12 else c[:11] + "…" for c in classes]
+    for ax, name in zip(axes.ravel(), names):
+        cm = np.asarray(evaluation.methods[name].confusion, dtype=np.int64)
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(int(cm.max()), 1))
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                    color="white" if v > cm.max() / 2 else "black")
+        ax.set_xticks(range(len(classes)), short, fontsize=7, rotation=30 if len(classes) > 2 else 0)
+        ax.set_yticks(range(len(classes)), short, fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_axis_off()
+    _save(fig, path)
+
+
+def _plot_auc_ci(evaluation, path):
+    fig = _figure(FIGSIZE["auc_ci"])
+    ax = fig.add_subplot()
+    names = list(evaluation.methods)
+    colours = {"classical": "tab:blue", "deep": "tab:orange"}
+    for k, name in enumerate(names):
+        r = evaluation.methods[name]
+        auc = (r.test or {}).get("auc")
+        ci = (r.test or {}).get("auc_ci95") or [None, None]
+        if auc is None or not math.isfinite(auc):
+            continue
+        lo = auc - ci[0] if ci[0] is not None else 0.0
+        hi = ci[1] - auc if ci[1] is not None else 0.0
+        ax.errorbar([k], [auc], yerr=[[max(lo, 0.0)], [max(hi, 0.0)]], fmt="o", capsize=5,
+                    color=colours.get(r.family, "tab:green"))
+    ax.set_xticks(range(len(names)), names, rotation=20 if len(names) > 5 else 0)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylabel("test AUC (95 % bootstrap CI)")
+    ax.axhline(0.5, ls=":", color="grey", lw=1)
+    ax.set_title("AUC per method (blue: classical, orange: deep)")
+    _save(fig, path)
+
+
+def _plot_time(evaluation, path):
+    fig = _figure(FIGSIZE["time"])
+    ax = fig.add_subplot()
+    names = list(evaluation.methods)
+    y = np.arange(len(names))
+    fit = [max(float(evaluation.methods[n].fit_seconds or 0.0), 1e-4) for n in names]
+    pred = [max(float(evaluation.methods[n].predict_seconds or 0.0), 1e-4) for n in names]
+    ax.barh(y - 0.2, fit, height=0.4, label="fit")
+    ax.barh(y + 0.2, pred, height=0.4, label="predict (test split)")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log scale)")
+    ax.set_title("Time per method")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _cv_folds(result, metric="auc"):
+    folds = (result.cv or {}).get("folds") or []
+    vals = [f.get(metric) for f in folds if isinstance(f, dict)]
+    return [float(v) for v in vals if v is not None and math.isfinite(float(v))]
+
+
+def _plot_cv(evaluation, path):
+    names = [n for n, r in evaluation.methods.items() if _cv_folds(r)]
+    if not names:
+        return False
+    fig = _figure(FIGSIZE["cv"])
+    ax = fig.add_subplot()
+    data = [_cv_folds(evaluation.methods[n]) for n in names]
+    ax.boxplot(data, positions=range(len(names)), widths=0.5)
+    rng = np.random.default_rng(0)   # jitter only, so the points do not overlap
+    for k, vals in enumerate(data):
+        ax.scatter(k + rng.uniform(-0.08, 0.08, len(vals)), vals, s=14, color="tab:red", zorder=3)
+    ax.set_xticks(range(len(names)), names, rotation=20 if len(names) > 5 else 0)
+    k = (evaluation.methods[names[0]].cv or {}).get("k", len(data[0]))
+    ax.set_ylabel("AUC per fold")
+    ax.set_title(f"{k}-fold cross-validation on the training split")
+    _save(fig, path)
+    return True
+
+
+def _explain_candidate(evaluation):
+    deep = [(n, r) for n, r in evaluation.methods.items() if r.family == "deep"]
+    if not deep:
+        return None, "no deep model in this comparison"
+    def key(item):
+        auc = (item[1].test or {}).get("auc")
+        return -auc if auc is not None and math.isfinite(auc) else math.inf
+
+    deep.sort(key=key)
+    for name, r in deep:
+        if r.estimator is not None and hasattr(r.estimator, "explain"):
+            return name, None
+    return None, "the deep models were not kept (no fitted estimator with explain())"
+
+
+def _pick_images(y, proba, n):
+    """Up to ``n`` test indices, alternating classes, the most confident first within each."""
+    y = np.asarray(y).ravel()
+    classes = np.unique(y)
+    order = {}
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        if proba is not None:
+            idx = idx[np.argsort(-np.asarray(proba)[idx, c], kind="stable")]
+        order[c] = list(idx)
+    picked = []
+    while len(picked) < n and any(order.values()):
+        for c in classes:
+            if order[c] and len(picked) < n:
+                picked.append(order[c].pop(0))
+    return np.asarray(picked, dtype=np.int64)
+
+
+def _plot_heatmaps(evaluation, path, n):
+    """Attribution heat maps of the best deep model; returns (name or None, note)."""
+    name, why = _explain_candidate(evaluation)
+    if name is None:
+        return None, why
+    images = getattr(evaluation, "test_images", None)
+    if images is None:
+        return None, "the evaluation did not keep the test images"
+    r = evaluation.methods[name]
+    idx = _pick_images(r.y_true, r.proba, n)
+    if idx.size == 0:
+        return None, "no test images"
+    sample = np.asarray(images)[idx]
+    try:
+        from medfeat.deep import overlay
+
+        attributions = np.asarray(r.estimator.explain(sample))
+        overlays = [overlay(_grey(img), _grey(att)) for img, att in zip(sample, attributions)]
+    except (ImportError, NotImplementedError, ValueError, TypeError, AttributeError,
+            RuntimeError) as exc:
+        return None, f"integrated gradients failed for {name}: {type(exc).__name__}: {exc}"
+    classes = _classes(evaluation)
+    cols = len(idx)
+    fig = _figure((1.7 * cols + 0.3, 3.9))
+    axes = fig.subplots(2, cols, squeeze=False)
+    y = np.asarray(r.y_true).ravel()
+    proba = np.asarray(r.proba)
+    for j, (i, img, ov) in enumerate(zip(idx, sample, overlays)):
+        pred = int(np.argmax(proba[i]))
+        axes[0, j].imshow(_grey(img), cmap="gray")
+        axes[0, j].set_title(f"true {classes[y[i]]}\npred {classes[pred]} ({proba[i, pred]:.2f})",
+                             fontsize=7)
+        axes[1, j].imshow(ov)
+        for ax in axes[:, j]:
+            ax.set_axis_off()
+    fig.suptitle(f"Integrated gradients, {name} (bottom: attribution over the image)",
+                 fontsize=9)
+    _save(fig, path)
+    return name, None
+
+
+def _grey(image):
+    """A 2-D view of one image: drops a single channel axis, averages colour channels."""
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a[..., 0] if a.shape[-1] == 1 else a.mean(axis=-1)
+    return a
+
+
+# --------------------------------------------------------------------------------------------
+# text
+
+
+def _md_table(rows):
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    out += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _html_table(rows):
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _comparison_text(evaluation):
+    c = evaluation.comparison
+    if not c:
+        return ("No paired comparison: it needs at least one classical and one deep method "
+                "scored on the same test images.")
+    test = {"delong": "DeLong's test", "paired_bootstrap": "paired bootstrap"}.get(
+        c.get("test"), str(c.get("test", "paired test")))
+    ci = c.get("ci95") or [None, None]
+    p = c.get("p_value")
+    ptxt = "–" if p is None else (f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}")
+    return (f"Best deep ({c.get('deep')}) minus best classical ({c.get('classical')}) test AUC: "
+            f"{_fmt(c.get('auc_difference'), 4)} (95 % CI {_fmt(ci[0], 4)} to {_fmt(ci[1], 4)}), "
+            f"{test}, p = {ptxt}.")
+
+
+def _sections(evaluation, plots, heat_note, heat_name):
+    """The report's content as a list of (kind, payload) shared by the markdown and HTML writers."""
+    ds = evaluation.dataset
+    best = evaluation.best()
+    parts = [("h1", f"medfeat report: {ds.get('name') or 'dataset'}")]
+    classes = _classes(evaluation)
+    parts.append(("p", f"Dataset {ds.get('name') or '(unnamed)'}: {len(classes)} classes "
+                       f"({', '.join(classes)}); {ds.get('n_train')} training, {ds.get('n_val')} "
+                       f"validation and {ds.get('n_test')} test images."))
+    for note in _dataset_notes(evaluation):
+        parts.append(("note", note))
+    parts.append(("h2", "Results on the test split"))
+    parts.append(("table", _table_rows(evaluation)))
+    parts.append(("p", "ACC uses a 0.5 threshold on the positive-class score (binary tasks, as "
+                       "the MedMNIST evaluator) or the arg-max class; AUC is one-vs-rest macro "
+                       "for more than two classes; the interval is a 95 % bootstrap over test "
+                       "images; CV is stratified k-fold on the training split."))
+    if best is not None:
+        r = evaluation.methods[best]
+        parts.append(("p", f"Best method by test AUC: **{best}** ({r.family}), AUC "
+                           f"{_fmt(r.test.get('auc'))}, ACC {_fmt(r.test.get('acc'))}."))
+    for fam in ("classical", "deep"):
+        b = evaluation.best(fam)
+        if b is not None and b != best:
+            parts.append(("p", f"Best {fam} method: {b} (AUC "
+                               f"{_fmt(evaluation.methods[b].test.get('auc'))})."))
+    parts.append(("h2", "Paired comparison"))
+    parts.append(("p", _comparison_text(evaluation)))
+    parts.append(("h2", "Plots"))
+    captions = {"roc.png": "ROC curves", "confusion.png": "Confusion matrices (test split)",
+                "auc_ci.png": "Test AUC with 95 % CI", "time.png": "Fit and predict time",
+                "cv.png": "Cross-validation AUC per fold",
+                "heatmaps.png": f"Integrated-gradients heat maps ({heat_name})"}
+    for fname in plots:
+        parts.append(("img", (fname, captions.get(fname, fname))))
+    if heat_note:
+        parts.append(("note", f"No attribution heat maps: {heat_note}."))
+    parts.append(("h2", "Settings"))
+    settings = dict(evaluation.settings or {})
+    settings.setdefault("seed", evaluation.seed)
+    parts.append(("kv", settings))
+    params = {n: r.params for n, r in evaluation.methods.items() if r.params}
+    if params:
+        parts.append(("kv", {n: json.dumps(_plain(p), sort_keys=True) for n, p in params.items()}))
+    parts.append(("h2", "Versions and machine"))
+    parts.append(("kv", {**_versions(), **_machine()}))
+    parts.append(("p", "Written " + datetime.datetime.now(datetime.timezone.utc)
+                  .strftime("%Y-%m-%d %H:%M UTC") + " by medfeat.report."))
+    return parts
+
+
+def _plain(value):
+    from medfeat.evaluate._result import _jsonable
+
+    value = _jsonable(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def _bold_md_to_html(text):
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+
+
+def _markdown(parts):
+    lines = []
+    for kind, payload in parts:
+        if kind == "h1":
+            lines += [f"# {payload}", ""]
+        elif kind == "h2":
+            lines += [f"## {payload}", ""]
+        elif kind == "p":
+            lines += [payload, ""]
+        elif kind == "note":
+            lines += [f"> {payload}", ""]
+        elif kind == "table":
+            lines += [_md_table(payload), ""]
+        elif kind == "img":
+            fname, caption = payload
+            lines += [f"![{caption}]({fname})", ""]
+        elif kind == "kv":
+            lines += [f"- {k}: {v}" for k, v in payload.items()] + [""]
+    return "\n".join(lines)
+
+
+_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72em;margin:2em auto;
+padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:right}th{background:#f0f0f0}
+td:first-child,td:nth-child(2){text-align:left}figure{margin:1em 0}img{max-width:100%}
+blockquote{border-left:4px solid #f0a000;margin:1em 0;padding:0.2em 1em;background:#fff8e6}
+figcaption{font-size:0.9em;color:#555}"""
+
+
+def _html(parts, folder):
+    body = []
+    title = "medfeat report"
+    for kind, payload in parts:
+        if kind == "h1":
+            title = payload
+            body.append(f"<h1>{html.escape(payload)}</h1>")
+        elif kind == "h2":
+            body.append(f"<h2>{html.escape(payload)}</h2>")
+        elif kind == "p":
+            body.append(f"<p>{_bold_md_to_html(payload)}</p>")
+        elif kind == "note":
+            body.append(f"<blockquote>{_bold_md_to_html(payload)}</blockquote>")
+        elif kind == "table":
+            body.append(_html_table(payload))
+        elif kind == "img":
+            fname, caption = payload
+            data = base64.b64encode((folder / fname).read_bytes()).decode("ascii")
+            body.append(f'<figure><img alt="{html.escape(caption)}" '
+                        f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}'
+                        "</figcaption></figure>")
+        elif kind == "kv":
+            items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>"
+                            for k, v in payload.items())
+            body.append(f"<ul>{items}</ul>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+# --------------------------------------------------------------------------------------------
+# the folder
+
+
+def _is_report_folder(path):
+    """True when ``path`` is an empty folder or holds only report files, metrics.json among them."""
+    entries = [e for e in os.listdir(path)]
+    if not entries:
+        return True
+    allowed = set(REPORT_FILES)
+    return "metrics.json" in entries and all(
+        e in allowed and os.path.isfile(os.path.join(path, e)) for e in entries)
+
+
+def _check_out(out):
+    out = pathlib.Path(os.fspath(out)).expanduser()
+    if str(out) in ("", "."):
+        out = pathlib.Path.cwd()
+    out = out.absolute()
+    if out.exists() or out.is_symlink():
+        if out.is_symlink() or not out.is_dir():
+            raise ReportError(f"out: {str(out)!r} exists and is not a folder; give a folder path "
+                              "for the report")
+        if not _is_report_folder(out):
+            extra = sorted(e for e in os.listdir(out) if e not in REPORT_FILES)[:5]
+            raise ReportError(
+                f"out: {str(out)!r} is a non-empty folder that is not a medfeat report "
+                f"(it holds {', '.join(extra) or 'files but no metrics.json'}); refusing to "
+                "replace it — choose a new or empty folder")
+    parent = out.parent
+    if not parent.is_dir():
+        raise ReportError(f"out: the parent folder {str(parent)!r} does not exist")
+    return out
+
+
+def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
+    """Write the report folder of one evaluation.
+
+    Parameters
+    ----------
+    evaluation : medfeat.evaluate.Evaluation
+        What :func:`medfeat.evaluate.evaluate` returned.
+    out : str or os.PathLike
+        The report folder. It is created, or replaced when it holds a previous medfeat report (or
+        nothing); a folder holding anything else is refused. Its parent must exist.
+    explain : bool, optional
+        Draw integrated-gradients heat maps for the best deep model (needs the fitted model and
+        ``evaluation.test_images``); skipped with a note in the report when not possible.
+    n_heatmaps : int, optional
+        Number of test images in the heat-map figure (alternating classes, most confident first).
+
+    Returns
+    -------
+    pathlib.Path
+        The report folder (absolute).
+
+    Raises
+    ------
+    ReportError
+        ``out`` is a file or a folder that is not a medfeat report, its parent is missing, or
+        ``evaluation`` is not an Evaluation with at least one method.
+    ValueError
+        ``n_heatmaps`` is not a positive integer.
+
+    Notes
+    -----
+    Everything is written into a temporary folder beside ``out`` (so on the same file system),
+    then swapped in by renames: the previous report, if any, is moved aside, the new one renamed
+    into place, and the old one deleted. On any failure the temporary folder is removed and the
+    previous report is left as it was.
+
+    Examples
+    --------
+    >>> import json, tempfile, numpy as np
+    >>> from medfeat.evaluate import Evaluation, MethodResult
+    >>> y = np.array([0, 1, 0, 1]); p = np.array([[.9, .1], [.2, .8], [.6, .4], [.45, .55]])
+    >>> r = MethodResult("nb", "classical", {"acc": 1.0, "auc": 1.0, "auc_ci95": [1.0, 1.0]},
+    ...                  {}, 0.2, 0.01, y, p, np.array([[2, 0], [0, 2]]))
+    >>> ev = Evaluation({"name": "toy", "n_train": 10, "n_val": 2, "n_test": 4,
+    ...                  "classes": ["a", "b"]}, {"nb": r})
+    >>> folder = write_report(ev, tempfile.mkdtemp() + "/toy-report")
+    >>> json.loads((folder / "metrics.json").read_text())["best"]
+    'nb'
+    """
+    _check_evaluation(evaluation)
+    if isinstance(n_heatmaps, bool) or not isinstance(n_heatmaps, (int, np.integer)) \
+            or n_heatmaps < 1:
+        raise ValueError(f"n_heatmaps must be a positive integer, got {n_heatmaps!r}")
+    out = _check_out(out)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    old = None
+    try:
+        doc = evaluation.to_dict()
+        (tmp / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False,
+                                                     default=repr) + "\n",
+                                          encoding="utf-8")
+        plots = ["roc.png", "confusion.png", "auc_ci.png", "time.png"]
+        _plot_roc(evaluation, tmp / "roc.png")
+        _plot_confusion(evaluation, tmp / "confusion.png")
+        _plot_auc_ci(evaluation, tmp / "auc_ci.png")
+        _plot_time(evaluation, tmp / "time.png")
+        if _plot_cv(evaluation, tmp / "cv.png"):
+            plots.append("cv.png")
+        heat_name, heat_note = None, None
+        if explain:
+            heat_name, heat_note = _plot_heatmaps(evaluation, tmp / "heatmaps.png",
+                                                  int(n_heatmaps))
+            if heat_name is not None:
+                plots.append("heatmaps.png")
+        else:
+            heat_note = "not asked for (explain=False)"
+        parts = _sections(evaluation, plots, heat_note, heat_name)
+        (tmp / "report.md").write_text(_markdown(parts), encoding="utf-8")
+        (tmp / "report.html").write_text(_html(parts, tmp), encoding="utf-8")
+        os.chmod(tmp, 0o755)   # mkdtemp makes it 0700; a report is an ordinary folder
+        # swap: the old report aside, the new one in, the old one gone
+        if out.exists():
+            old = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.rmdir(old)
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old is not None:
+                os.replace(old, out)
+                old = None
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
