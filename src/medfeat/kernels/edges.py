@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import BackendUnavailableError, get_kernel, wants_cuda
+from ._dispatch import get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
                         check_image, check_mask, float_dtype, int_scale)
 
@@ -360,7 +360,7 @@ def _compare_value(threshold, dtype):
 
 
 def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
-          use_quantiles=False, *, mode="constant", cval=0.0, backend="auto"):
+          use_quantiles=False, *, mode="constant", cval=0.0, backend="auto", batch=False):
     """Canny edge detector (Canny, 1986), equal to ``skimage.feature.canny``.
 
     Steps, all in compiled code: Gaussian smoothing of width ``sigma`` that ignores pixels outside
@@ -386,7 +386,9 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         Only pixels inside the mask, eroded by one pixel, can be edges; pixels outside it do not
         take part in the smoothing.
     use_quantiles : bool, optional
-        Treat the thresholds as quantiles of the gradient magnitude.
+        Treat the thresholds as quantiles of the gradient magnitude (``numpy.percentile``'s
+        'linear' definition; on 'cuda' an exact radix select on the device gives the same
+        values).
     mode : str, optional
         Border handling of the Gaussian smoothing: 'constant' (default), 'reflect', 'nearest',
         'mirror' or 'wrap'.
@@ -394,18 +396,23 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         Value outside the image for ``mode='constant'`` (in converted units).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image on
-        the GPU (GPU edge map out). 'cuda' does not support ``use_quantiles`` yet.
+        the GPU (GPU edge map out).
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images, each processed on its own (its
+        own quantile thresholds with ``use_quantiles``): on 'cuda' every stage is one launch over
+        the whole stack; on the CPU backends the images are processed one after the other. No
+        ``mask`` with ``batch``.
 
     Returns
     -------
     ndarray of bool
         The edge map, same shape as ``image``, whatever the input dtype. Pixels on the image border
-        are never edges.
+        are never edges (with ``batch``, the border of each image).
 
     Raises
     ------
     ValueError
-        For an unsupported dtype, an empty or non-2-D image, NaN or infinity in the image, a
+        For an unsupported dtype, an empty or non-2-D image (non-3-D with ``batch``), NaN or infinity in the image, a
         negative ``sigma``, a mask of another shape, thresholds that are not finite numbers,
         ``high_threshold < low_threshold``, quantiles outside [0, 1], or an unknown mode or backend.
 
@@ -425,14 +432,19 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     (dtype('bool'), True, False)
     >>> int(canny(image, low_threshold=900, high_threshold=1000).sum())  # too high: no edges
     0
+    >>> stack = np.stack([image, image.T])
+    >>> bool((canny(stack, batch=True)[1] == edges.T).all())
+    True
     """
+    batch = _check_batch(batch, mask)
+    ndim, name = (3, "image stack") if batch else (2, "image")
     on_cuda = wants_cuda(backend, image)
     if on_cuda:
-        get_kernel(_FAMILY, "canny_device", backend, auto=AUTO_CANNY, image=image)
-        dtype, shape = check_device_image(image, ndim=2, dtypes=_DTYPES)
+        get_kernel(_FAMILY, "canny_magnitude", backend, auto=AUTO_CANNY, image=image)
+        dtype, shape = check_device_image(image, ndim=ndim, dtypes=_DTYPES, name=name)
         img = np.empty((0, 0), dtype)  # stands for the image's dtype below
     else:
-        img = check_image(image, ndim=2, dtypes=_DTYPES, finite=True)
+        img = check_image(image, ndim=ndim, dtypes=_DTYPES, finite=True, name=name)
         shape = img.shape
     if (isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not np.isfinite(sigma)
             or sigma < 0):
@@ -444,7 +456,7 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     cval = _check_cval(cval)
     auto = AUTO_CANNY
     # resolve the backend before any work, so that an unavailable one fails first
-    get_kernel(_FAMILY, "canny_device" if on_cuda else "canny_fused", backend, auto=auto,
+    get_kernel(_FAMILY, "canny_magnitude" if on_cuda else "canny_fused", backend, auto=auto,
                image=image)
 
     # Thresholds exactly as scikit-image derives them (same order of checks and divisions).
@@ -467,7 +479,19 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
                          f"low_threshold ({low_threshold!r})")
 
     if on_cuda:
-        return _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend)
+        return _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch)
+    if batch:
+        out = np.empty(img.shape, bool)
+        for n in range(img.shape[0]):
+            out[n] = _canny_cpu(img[n], sigma, low, high, None, use_quantiles, mode, cval,
+                                backend)
+        return out
+    return _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend)
+
+
+def _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend):
+    """Canny of one validated 2-D NumPy image on a CPU backend; thresholds as derived above."""
+    auto = AUTO_CANNY
     f = _as_float(img)
     dtype = f.dtype
     if mask is None:
@@ -478,30 +502,30 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         bleed_kind = 2
         f = _readonly(np.where(mask, f, dtype.type(0)))
         bleed_src = _readonly(mask.astype(dtype))
-        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=image)
+        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=img)
         eroded = erode(mask.view(np.uint8))
     eps = np.array([np.finfo(dtype).eps], dtype=dtype)
     weights = _gaussian_weights(float(sigma))
-    _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=image)
+    _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=img)
     if use_quantiles:
         # The quantiles need the whole magnitude image first; the sweep below then recomputes it
         # row by row (cheaper than keeping a second, non-fused suppression kernel compiled).
-        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=image)
+        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=img)
         _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
         low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
     return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
                  _low_value(low), _compare_value(high, dtype))
 
 
-def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend):
-    """Canny on the GPU (every step on the device, hysteresis included); thresholds as derived
-    above. GPU input gives a GPU edge map."""
+def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch):
+    """Canny on the GPU, every stage on the device (quantiles and hysteresis included), for one
+    image or, with ``batch``, a stack with one launch per stage. GPU input gives a GPU edge map."""
     from medfeat._kernels.numba_cuda import _common
+    from medfeat._kernels.numba_cuda import intensity as cuda_intensity
 
-    if use_quantiles:
-        raise BackendUnavailableError("backend='cuda' does not implement use_quantiles yet (no "
-                                      "device percentile of the gradient magnitude)")
-    _, run = get_kernel(_FAMILY, "canny_device", backend, auto=AUTO_CANNY, image=image)
+    _, magnitude = get_kernel(_FAMILY, "canny_magnitude", backend, auto=AUTO_CANNY, image=image)
+    _, finish = get_kernel(_FAMILY, "canny_edges", backend, auto=AUTO_CANNY, image=image)
+    _, stack_view = get_kernel(_FAMILY, "stack_view", backend, auto=AUTO_CANNY, image=image)
     d_img, on_gpu = _common.to_device(image)
     float32 = d_img.dtype == np.float32
     dtype = np.dtype(np.float32 if float32 else np.float64)
@@ -515,11 +539,27 @@ def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backen
     d_mask = eroded = None
     if mask is not None:
         _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=AUTO_CANNY, image=image)
-        d_mask = _common.to_device(mask)[0]
-        eroded = erode(d_mask)
-    edges = run(d_img, _gaussian_weights(float(sigma)), _MODES[mode], cval, d_mask, eroded,
-                np.finfo(dtype).eps, _low_value(low), _compare_value(high, dtype), float32)
-    return _common.finish(edges, on_gpu)
+        m = _common.to_device(mask)[0]
+        d_mask, eroded = stack_view(m), stack_view(erode(m))
+    stack = d_img if batch else stack_view(d_img)
+    N, H, W = stack.shape
+    M, IS, JS = magnitude(stack, _gaussian_weights(float(sigma)), _MODES[mode], cval, d_mask,
+                          np.finfo(dtype).eps, float32)
+    if use_quantiles:
+        from .intensity import _interpolate, _positions
+
+        n = H * W
+        virt, prev, ks = _positions(n, (100.0 * low, 100.0 * high))
+        vals = cuda_intensity.order_stats(_common.flat(M), np.zeros(0, np.uint8), ks, nseg=N)
+        pairs = [_interpolate(n, virt, prev, ks, row) for row in vals]
+        # np.float64, as numpy.percentile returns them on the CPU (compared in float64)
+        lows = [_low_value(np.float64(a)) for a, _ in pairs]
+        highs = [_compare_value(np.float64(b), dtype) for _, b in pairs]
+    else:
+        lows = [_low_value(low)] * N
+        highs = [_compare_value(high, dtype)] * N
+    edges = finish(M, IS, JS, eroded, lows, highs)
+    return _common.finish(edges if batch else edges.reshape(tuple(d_img.shape)), on_gpu)
 
 
 def _low_value(low):

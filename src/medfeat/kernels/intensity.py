@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ._dispatch import BackendUnavailableError, get_kernel, implementation, is_device_array
+from ._dispatch import get_kernel, implementation, is_device_array
 from ._validate import check_choice, check_device_mask
 from .density import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
                       _threads)
@@ -50,27 +50,45 @@ def _finite_range(dens, flat, mflat):
     return lo, hi
 
 
+def _positions(n, qs):
+    """numpy.percentile's ('linear') virtual positions of percentiles ``qs`` among ``n`` sorted
+    values: ``(virtual, previous)`` per percentile and the sorted order statistics needed."""
+    virt = [(n - 1) * (q / 100.0) for q in qs]
+    prev = [min(int(math.floor(v)), n - 1) for v in virt]
+    ks = sorted({k for p in prev for k in (p, min(p + 1, n - 1))})
+    return virt, prev, ks
+
+
+def _interpolate(n, virt, prev, ks, vals):
+    """The percentiles from the values ``vals`` of order statistics ``ks`` (numpy's lerp)."""
+    at = dict(zip(ks, (float(v) for v in vals)))
+    return [_lerp(at[p], at[min(p + 1, n - 1)], v - p) for v, p in zip(virt, prev)]
+
+
 def _percentiles(dens, intens, flat, mflat, qs):
     """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value
     counts for integer images, from quickselect on a copy of the selected pixels for float
-    images."""
+    images (a radix select on the device for GPU arrays, no copy)."""
     if flat.dtype.kind == "f":
         _finite_range(dens, flat, _NOMASK)
-        buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
-        n = buf.size
+        if is_device_array(flat):
+            buf = None
+            n = int(dens.value_counts(mflat, _NOMASK, 0, 2)[1]) if mflat.size else flat.size
+        else:
+            buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
+            n = buf.size
     else:
         raw, offset = _int_counts(dens, flat, mflat)
         cum = np.cumsum(raw)
         n = int(cum[-1])
-    virt = [(n - 1) * (q / 100.0) for q in qs]
-    prev = [min(int(math.floor(v)), n - 1) for v in virt]
-    ks = sorted({k for p in prev for k in (p, min(p + 1, n - 1))})
-    if flat.dtype.kind == "f":
-        vals = intens.select(buf, np.asarray(ks, np.int64))
-    else:
+    virt, prev, ks = _positions(n, qs)
+    if flat.dtype.kind != "f":
         vals = np.searchsorted(cum, ks, side="right") + offset
-    at = dict(zip(ks, (float(v) for v in vals)))
-    return [_lerp(at[p], at[min(p + 1, n - 1)], v - p) for v, p in zip(virt, prev)]
+    elif buf is None:
+        vals = intens.order_stats(flat, mflat, ks)[0]
+    else:
+        vals = intens.select(buf, np.asarray(ks, np.int64))
+    return _interpolate(n, virt, prev, ks, vals)
 
 
 def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=None, mask=None,
@@ -162,9 +180,6 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     chosen, affine = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
     dens = implementation("density", chosen)
     if chosen == "cuda":
-        if method == "percentile" and np.dtype(arr.dtype).kind == "f":
-            raise BackendUnavailableError("backend='cuda' does not implement percentiles of float "
-                                          "images yet (no device order-statistic selection)")
         on_gpu = is_device_array(arr)
         arr = _place(chosen, arr)
         if mask is not None:

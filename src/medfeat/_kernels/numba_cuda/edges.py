@@ -19,7 +19,7 @@ import math
 
 import numba
 import numpy as np
-from numba import cuda
+from numba import config, cuda
 
 from medfeat.kernels._validate import int_scale
 
@@ -334,108 +334,120 @@ def erode_mask_3d(mask):
 
 # ------------------------------------------------------------------------------------------ Canny
 #
-# Four kernels, each one thread per pixel and each repeating the CPU body's arithmetic (SciPy's
-# order of operations and roundings to T, so that suppression keeps the same pixels):
-# Gaussian along axis 0 (rounded to T), Gaussian along axis 1 with the "bleed" division, Sobel
-# responses and magnitude, then non-maximum suppression with the double threshold. Hysteresis
-# runs on the device by iterative propagation: every weak pixel next to an edge pixel becomes one,
-# launch after launch, until a launch changes nothing.
+# Every kernel works on a stack (N, H, W) of images (a single image is a stack of one), one thread
+# per pixel, and repeats the CPU body's arithmetic (SciPy's order of operations and roundings to T,
+# so that suppression keeps the same pixels): Gaussian along axis 0 (rounded to T), Gaussian along
+# axis 1 with the "bleed" division, Sobel responses and magnitude, then non-maximum suppression
+# with the double threshold (one pair of thresholds per image). Hysteresis runs on the device:
+# see :func:`hysteresis`.
 
 
 def _make_canny(T):
     @cuda.jit
     def as_float(src, dst, kind, iscale, mask, use_mask, bleed):
-        H, W = src.shape
-        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-            i = idx // W
-            j = idx - i * W
-            v = T(src[i, j]) if kind == _AS_FLOAT else T(_load64(src[i, j], kind, iscale))
+        N, H, W = src.shape
+        for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+            n = idx // (H * W)
+            r = idx - n * H * W
+            i = r // W
+            j = r - i * W
+            v = T(src[n, i, j]) if kind == _AS_FLOAT else T(_load64(src[n, i, j], kind, iscale))
             if use_mask:
-                keep = mask[i, j] != 0
-                dst[i, j] = v if keep else T(0.0)
-                bleed[i, j] = T(1.0) if keep else T(0.0)
+                keep = mask[n, i, j] != 0
+                dst[n, i, j] = v if keep else T(0.0)
+                bleed[n, i, j] = T(1.0) if keep else T(0.0)
             else:
-                dst[i, j] = v
+                dst[n, i, j] = v
 
     @cuda.jit
     def vpass(src, weights, mode, cval, out):
         # out = T(Gaussian along axis 0), accumulated in float64 in SciPy's order
-        H, W = src.shape
+        N, H, W = src.shape
         R = (weights.size - 1) // 2
-        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-            i = idx // W
-            j = idx - i * W
-            acc = numba.float64(src[i, j]) * weights[R]
+        for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+            n = idx // (H * W)
+            r = idx - n * H * W
+            i = r // W
+            j = r - i * W
+            acc = numba.float64(src[n, i, j]) * weights[R]
             for k in range(R, 0, -1):
                 a = _map(i - k, H, mode)
                 b = _map(i + k, H, mode)
-                va = cval if a < 0 else numba.float64(src[a, j])
-                vb = cval if b < 0 else numba.float64(src[b, j])
+                va = cval if a < 0 else numba.float64(src[n, a, j])
+                vb = cval if b < 0 else numba.float64(src[n, b, j])
                 acc += (va + vb) * weights[R + k]
-            out[i, j] = T(acc)
+            out[n, i, j] = T(acc)
 
     @cuda.jit(device=True)
-    def hpoint(line, i, j, weights, mode, cval):
-        W = line.shape[1]
+    def hpoint(line, n, i, j, weights, mode, cval):
+        W = line.shape[2]
         R = (weights.size - 1) // 2
-        s = numba.float64(line[i, j]) * weights[R]
+        s = numba.float64(line[n, i, j]) * weights[R]
         for k in range(R, 0, -1):
             a = _map(j - k, W, mode)
             b = _map(j + k, W, mode)
-            va = cval if a < 0 else numba.float64(line[i, a])
-            vb = cval if b < 0 else numba.float64(line[i, b])
+            va = cval if a < 0 else numba.float64(line[n, i, a])
+            vb = cval if b < 0 else numba.float64(line[n, i, b])
             s += (va + vb) * weights[R + k]
         return s
 
     @cuda.jit
     def hpass(vimg, vbleed, weights, mode, cval, bleed_kind, eps, out):
-        H, W = vimg.shape
-        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-            i = idx // W
-            j = idx - i * W
-            s = hpoint(vimg, i, j, weights, mode, cval)
+        # vbleed: one plane per image, or a single plane shared by all (the all-ones indicator)
+        N, H, W = vimg.shape
+        shared = vbleed.shape[0] == 1
+        for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+            n = idx // (H * W)
+            r = idx - n * H * W
+            i = r // W
+            j = r - i * W
+            s = hpoint(vimg, n, i, j, weights, mode, cval)
             if bleed_kind == 0:
-                out[i, j] = T(s)
+                out[n, i, j] = T(s)
             else:
-                b = T(hpoint(vbleed, i, j, weights, mode, cval)) + eps
-                out[i, j] = T(T(s) / b)
+                b = T(hpoint(vbleed, 0 if shared else n, i, j, weights, mode, cval)) + eps
+                out[n, i, j] = T(T(s) / b)
 
     @cuda.jit(device=True)
-    def ediff(S, r, c, W):
+    def ediff(S, n, r, c, W):
         # T(p[c + 1] - p[c - 1]) along a row, reflect-padded (SciPy's first Sobel pass)
-        return numba.float64(T(numba.float64(S[r, _map(c + 1, W, REFLECT)])
-                               - numba.float64(S[r, _map(c - 1, W, REFLECT)])))
+        return numba.float64(T(numba.float64(S[n, r, _map(c + 1, W, REFLECT)])
+                               - numba.float64(S[n, r, _map(c - 1, W, REFLECT)])))
 
     @cuda.jit
     def gradients(S, mag, isob, jsob):
-        H, W = S.shape
-        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-            x = idx // W
-            j = idx - x * W
+        N, H, W = S.shape
+        for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+            n = idx // (H * W)
+            r = idx - n * H * W
+            x = r // W
+            j = r - x * W
             iu = _map(x - 1, H, REFLECT)
             idn = _map(x + 1, H, REFLECT)
             jm = _map(j - 1, W, REFLECT)
             jp = _map(j + 1, W, REFLECT)
-            dv0 = numba.float64(T(numba.float64(S[idn, jm]) - numba.float64(S[iu, jm])))
-            dv1 = numba.float64(T(numba.float64(S[idn, j]) - numba.float64(S[iu, j])))
-            dv2 = numba.float64(T(numba.float64(S[idn, jp]) - numba.float64(S[iu, jp])))
+            dv0 = numba.float64(T(numba.float64(S[n, idn, jm]) - numba.float64(S[n, iu, jm])))
+            dv1 = numba.float64(T(numba.float64(S[n, idn, j]) - numba.float64(S[n, iu, j])))
+            dv2 = numba.float64(T(numba.float64(S[n, idn, jp]) - numba.float64(S[n, iu, jp])))
             ib = T(2.0 * dv1 + (dv0 + dv2))
-            jb = T(2.0 * ediff(S, x, j, W) + (ediff(S, iu, j, W) + ediff(S, idn, j, W)))
-            isob[x, j] = ib
-            jsob[x, j] = jb
-            mag[x, j] = T(math.sqrt(ib * ib + jb * jb))
+            jb = T(2.0 * ediff(S, n, x, j, W) + (ediff(S, n, iu, j, W) + ediff(S, n, idn, j, W)))
+            isob[n, x, j] = ib
+            jsob[n, x, j] = jb
+            mag[n, x, j] = T(math.sqrt(ib * ib + jb * jb))
 
     @cuda.jit
-    def suppress(M, isob, jsob, eroded, use_mask, low, high, label):
-        H, W = M.shape
-        for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-            x = idx // W
-            y = idx - x * W
+    def suppress(M, isob, jsob, eroded, use_mask, lows, highs, label):
+        N, H, W = M.shape
+        for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+            n = idx // (H * W)
+            r = idx - n * H * W
+            x = r // W
+            y = r - x * W
             lab = numba.uint8(0)
-            if 0 < x < H - 1 and 0 < y < W - 1 and (not use_mask or eroded[x, y] != 0):
-                m = M[x, y]
-                ib = isob[x, y]
-                jb = jsob[x, y]
+            if 0 < x < H - 1 and 0 < y < W - 1 and (not use_mask or eroded[n, x, y] != 0):
+                m = M[n, x, y]
+                ib = isob[n, x, y]
+                jb = jsob[n, x, y]
                 ai = abs(ib)
                 aj = abs(jb)
                 c1 = (ib > 0) == (jb > 0)
@@ -444,104 +456,227 @@ def _make_canny(T):
                 den = ai if vert else aj
                 w = T(num / den)
                 if vert:
-                    n11 = M[x + 1, y] if c1 else M[x - 1, y]
-                    n21 = M[x - 1, y] if c1 else M[x + 1, y]
+                    n11 = M[n, x + 1, y] if c1 else M[n, x - 1, y]
+                    n21 = M[n, x - 1, y] if c1 else M[n, x + 1, y]
                 else:
-                    n11 = M[x, y + 1]
-                    n21 = M[x, y - 1]
-                n12 = M[x + 1, y + 1] if c1 else M[x - 1, y + 1]
-                n22 = M[x - 1, y - 1] if c1 else M[x + 1, y - 1]
+                    n11 = M[n, x, y + 1]
+                    n21 = M[n, x, y - 1]
+                n12 = M[n, x + 1, y + 1] if c1 else M[n, x - 1, y + 1]
+                n22 = M[n, x - 1, y - 1] if c1 else M[n, x + 1, y - 1]
                 # the CPU body's types: n * w in T, n * (1.0 - w) in float64
                 w64 = numba.float64(w)
                 keep = ((numba.float64(T(n12 * w)) + numba.float64(n11) * (1.0 - w64)) <= m
                         and (numba.float64(T(n22 * w)) + numba.float64(n21) * (1.0 - w64)) <= m
-                        and m >= low)
+                        and m >= lows[n])
                 if keep:
-                    lab = numba.uint8(3) if m >= high else numba.uint8(1)
-            label[x, y] = lab
+                    lab = numba.uint8(3) if m >= highs[n] else numba.uint8(1)
+            label[n, x, y] = lab
 
     return as_float, vpass, hpass, gradients, suppress
 
 
 @cuda.jit
-def _propagate(label, changed):
-    # a weak pixel (1) touching an edge pixel (3) becomes one; repeated until nothing changes
-    H, W = label.shape
-    for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-        x = idx // W
-        y = idx - x * W
-        if label[x, y] != 1:
-            continue
-        for dx in range(-1, 2):
-            for dy in range(-1, 2):
-                u = x + dx
-                v = y + dy
-                if 0 <= u < H and 0 <= v < W and label[u, v] == 3:
-                    label[x, y] = 3
-                    changed[0] = 1
-
-
-@cuda.jit
-def _edges_of(label, out):
-    H, W = label.shape
-    for idx in range(cuda.grid(1), H * W, cuda.gridsize(1)):
-        x = idx // W
-        y = idx - x * W
-        out[x, y] = label[x, y] == 3
+def _fill(a, value):
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+        a[i] = value
 
 
 _CANNY = {}
 
 
-def canny_device(image, weights, mode, cval, mask, eroded, eps, low, high, float32):
-    """The Canny edge map (bool device array) of a 2-D device ``image`` of any supported dtype.
-
-    ``weights`` are the Gaussian's (host), ``mask`` the valid-pixel device mask or None,
-    ``eroded`` its erosion (uint8 device array) or None, ``eps`` the float type's epsilon, ``low``
-    and ``high`` the thresholds as :func:`medfeat._kernels.numba_cpu.edges.canny_fused` takes them;
-    ``float32`` selects float32 arithmetic (float32 input).
-    """
+def _canny_kernels(float32):
     T = numba.float32 if float32 else numba.float64
-    dt = np.float32 if float32 else np.float64
     if T not in _CANNY:
         _CANNY[T] = _make_canny(T)
-    as_float, vpass, hpass, gradients, suppress = _CANNY[T]
-    H, W = image.shape
-    nb = blocks_1d(H * W)
+    return _CANNY[T]
+
+
+def canny_magnitude(image, weights, mode, cval, mask, eps, float32):
+    """Smoothing and Sobel stages of Canny for a device stack ``(N, H, W)`` of any supported dtype.
+
+    ``weights`` are the Gaussian's (host), ``mask`` the valid-pixel device mask ``(N, H, W)`` or
+    None, ``eps`` the float type's epsilon; ``float32`` selects float32 arithmetic (float32
+    input). Returns the device arrays ``(magnitude, isobel, jsobel)``, each ``(N, H, W)`` of the
+    float type.
+    """
+    as_float, vpass, hpass, gradients, _ = _canny_kernels(float32)
+    dt = np.float32 if float32 else np.float64
+    N, H, W = image.shape
+    nb = blocks_1d(N * H * W)
     kind, iscale = _conversion(image.dtype)
-    f = cuda.device_array((H, W), dt)
+    f = cuda.device_array((N, H, W), dt)
     use_mask = mask is not None
-    bleed = cuda.device_array((H, W), dt) if use_mask else f
+    bleed = cuda.device_array((N, H, W), dt) if use_mask else f
     as_float[nb, TPB](image, f, kind, iscale, mask if use_mask else image, use_mask, bleed)
     d_w = cuda.to_device(np.ascontiguousarray(weights, np.float64))
     if use_mask:
         bleed_kind = 2
     elif mode == CONSTANT:
-        # the valid-pixel indicator is all ones inside the image (cval outside, as on the CPU)
+        # the valid-pixel indicator is all ones inside the image (cval outside, as on the CPU):
+        # one plane, shared by every image of the stack
         bleed_kind = 1
-        bleed = cuda.to_device(np.ones((H, W), dt))
+        bleed = cuda.device_array((1, H, W), dt)
+        _fill[blocks_1d(H * W), TPB](bleed.reshape(H * W), dt(1.0))
     else:
         bleed_kind = 0
-    v = cuda.device_array((H, W), dt)
+    v = cuda.device_array((N, H, W), dt)
     vpass[nb, TPB](f, d_w, int(mode), float(cval), v)
     vb = v
     if bleed_kind:
-        vb = cuda.device_array((H, W), dt)
-        vpass[nb, TPB](bleed, d_w, int(mode), float(cval), vb)
+        vb = cuda.device_array(bleed.shape, dt)
+        vpass[blocks_1d(bleed.size), TPB](bleed, d_w, int(mode), float(cval), vb)
     S = f  # the converted image is not needed any more: reuse it for the smoothed one
     hpass[nb, TPB](v, vb, d_w, int(mode), float(cval), bleed_kind, dt(eps), S)
-    M, IS, JS = v, cuda.device_array((H, W), dt), cuda.device_array((H, W), dt)
+    M, IS, JS = v, cuda.device_array((N, H, W), dt), cuda.device_array((N, H, W), dt)
     gradients[nb, TPB](S, M, IS, JS)
-    label = cuda.device_array((H, W), np.uint8)
+    return M, IS, JS
+
+
+def canny_edges(M, IS, JS, eroded, lows, highs):
+    """Suppression, double threshold and hysteresis: the edge map (bool device array, the stack's
+    shape) from :func:`canny_magnitude`'s arrays. ``eroded`` is the eroded mask (uint8 device
+    stack) or None; ``lows`` and ``highs`` hold one threshold per image (host, float64), as
+    :func:`medfeat._kernels.numba_cpu.edges.canny_fused` takes them."""
+    suppress = _canny_kernels(M.dtype == np.float32)[4]
+    N, H, W = M.shape
+    label = cuda.device_array((N, H, W), np.uint8)
     er = eroded if eroded is not None else label
-    suppress[nb, TPB](M, IS, JS, er, eroded is not None, float(low), float(high), label)
+    d_lo = cuda.to_device(np.ascontiguousarray(lows, np.float64))
+    d_hi = cuda.to_device(np.ascontiguousarray(highs, np.float64))
+    suppress[blocks_1d(N * H * W), TPB](M, IS, JS, er, eroded is not None, d_lo, d_hi, label)
+    hysteresis(label)
+    out = cuda.device_array((N, H, W), np.bool_)
+    _edges_of[blocks_1d(N * H * W), TPB](label, out)
+    return out
+
+
+def canny_device(image, weights, mode, cval, mask, eroded, eps, low, high, float32):
+    """The Canny edge map (bool device array) of a 2-D device ``image`` with fixed thresholds:
+    :func:`canny_magnitude` then :func:`canny_edges` on a stack of one."""
+    st = stack_view
+    M, IS, JS = canny_magnitude(st(image), weights, mode, cval,
+                                None if mask is None else st(mask), eps, float32)
+    edges = canny_edges(M, IS, JS, None if eroded is None else st(eroded), [low], [high])
+    return edges.reshape(image.shape)
+
+
+def stack_view(d):
+    """A 2-D device array as a stack ``(1, H, W)`` of one image, without a copy."""
+    if d.ndim == 3:
+        return d
+    if d.is_c_contiguous():
+        return d.reshape((1,) + tuple(d.shape))
+    if config.ENABLE_CUDASIM:
+        return type(d)(d._ary[None])
+    return type(d)(shape=(1,) + tuple(d.shape), strides=(d.strides[0] * d.shape[0],) + d.strides,
+                   dtype=d.dtype, gpu_data=d.gpu_data)
+
+
+# --------------------------------------------------------------------------------- hysteresis
+#
+# Labels: 0 background, 1 weak (between the thresholds), 3 edge. An edge is every weak pixel
+# 8-connected to a strong one through weak pixels: a fixed point, reached by propagation. Each
+# block loads an HTILE x HTILE tile of labels and a one-pixel halo into shared memory and
+# propagates inside it until nothing changes (many steps, no global traffic), writes back what
+# changed and raises a global flag. The host relaunches until a launch changes nothing; a chain
+# then costs one launch (one host round trip for the flag) per tile it enters, not one per pixel.
+# The launch that changes nothing read every tile and its halo while the labels were constant,
+# so every weak pixel next to an edge pixel has been promoted: the fixed point, hence the same
+# edges as the CPU's flood fill.
+
+#: side of a hysteresis tile, and threads per block: thread k loads row k and the halo, and sweeps
+#: row k and column k (one warp on a GPU; 8 threads under the simulator, where every thread is a
+#: Python thread and each barrier costs one switch per thread)
+HTILE = 8 if config.ENABLE_CUDASIM else 32
+#: launches of the last :func:`hysteresis` call (each is one host round trip); for tests/benches
+last_hysteresis_launches = 0
+
+
+@cuda.jit(device=True)
+def _touches_edge(s, a, b):
+    return (s[a - 1, b - 1] == 3 or s[a - 1, b] == 3 or s[a - 1, b + 1] == 3 or s[a, b - 1] == 3
+            or s[a, b + 1] == 3 or s[a + 1, b - 1] == 3 or s[a + 1, b] == 3
+            or s[a + 1, b + 1] == 3)
+
+
+@cuda.jit
+def _hysteresis_tiles(label, changed):
+    side = HTILE + 2
+    s = cuda.shared.array((side, side), numba.uint8)
+    flag = cuda.shared.array(1, numba.int32)
+    N, H, W = label.shape
+    t0 = cuda.threadIdx.x
+    x0 = cuda.blockIdx.x * HTILE - 1
+    y0 = cuda.blockIdx.y * HTILE - 1
+    for n in range(cuda.blockIdx.z, N, cuda.gridDim.z):
+        for ly in range(side):  # neighbouring threads read neighbouring bytes (coalesced)
+            yy = y0 + ly
+            for lx in range(t0, side, HTILE):
+                xx = x0 + lx
+                s[ly, lx] = (label[n, yy, xx] if 0 <= yy < H and 0 <= xx < W
+                             else numba.uint8(0))
+        cuda.syncthreads()
+        while True:
+            if t0 == 0:
+                flag[0] = 0
+            cuda.syncthreads()
+            # sweeps: thread k runs along row k, forth and back (a straight run of weak pixels is
+            # promoted in one sweep), then along column k; chains inside the tile take a few
+            # rounds, not one per pixel
+            a = t0 + 1
+            for k in range(2 * HTILE):
+                b = k + 1 if k < HTILE else 2 * HTILE - k
+                if s[a, b] == 1 and _touches_edge(s, a, b):
+                    s[a, b] = 3
+                    flag[0] = 1
+            cuda.syncthreads()
+            b = t0 + 1
+            for k in range(2 * HTILE):
+                a = k + 1 if k < HTILE else 2 * HTILE - k
+                if s[a, b] == 1 and _touches_edge(s, a, b):
+                    s[a, b] = 3
+                    flag[0] = 1
+            cuda.syncthreads()
+            more = flag[0]
+            cuda.syncthreads()
+            if more == 0:
+                break
+        b = t0 + 1
+        x = x0 + b
+        for a in range(1, HTILE + 1):
+            y = y0 + a
+            if y < H and x < W and s[a, b] == 3 and label[n, y, x] == 1:
+                label[n, y, x] = 3
+                changed[0] = 1
+        cuda.syncthreads()  # the tile is reloaded for the next image
+
+
+def hysteresis(label):
+    """Promote, in place, the weak pixels (1) of a uint8 device label stack ``(N, H, W)`` that are
+    8-connected through weak pixels to an edge pixel (3). Returns the number of launches (host
+    round trips)."""
+    global last_hysteresis_launches
+    N, H, W = label.shape
+    grid = (math.ceil(W / HTILE), math.ceil(H / HTILE), min(N, _MAX_GRID_Z))
     changed = cuda.to_device(np.zeros(1, np.int32))
     zero = np.zeros(1, np.int32)
+    launches = 0
     while True:
-        changed.copy_to_device(zero)
-        _propagate[nb, TPB](label, changed)
+        _hysteresis_tiles[grid, HTILE](label, changed)
+        launches += 1
         if not changed.copy_to_host()[0]:
             break
-    out = cuda.device_array((H, W), np.bool_)
-    _edges_of[nb, TPB](label, out)
-    return out
+        changed.copy_to_device(zero)
+    last_hysteresis_launches = launches
+    return launches
+
+
+@cuda.jit
+def _edges_of(label, out):
+    N, H, W = label.shape
+    for idx in range(cuda.grid(1), N * H * W, cuda.gridsize(1)):
+        n = idx // (H * W)
+        r = idx - n * H * W
+        x = r // W
+        y = r - x * W
+        out[n, x, y] = label[n, x, y] == 3
