@@ -352,8 +352,9 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     -------
     Evaluation
         ``methods`` in the order given; ``comparison`` filled when both roads ran;
-        ``settings`` holds the arguments and ``"seconds"`` (feature extraction per split,
-        total).
+        ``settings`` holds the arguments and ``"seconds"``: the shared feature extraction per
+        split (``features_train``, ``features_test``), the wall time of each method after it
+        (``methods``: cross-validation, fit, predict, scoring) and the ``total``.
 
     Raises
     ------
@@ -371,7 +372,10 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     the result is the one of refitting the whole Pipeline, minus repeated work.
     ``fit_seconds`` and ``predict_seconds`` of such a method are what one standalone fit/predict
     costs: the feature extraction of the training (test) split plus the rest of the Pipeline;
-    ``MethodResult.params["seconds"]`` splits them. Other scikit-learn estimators receive the
+    ``MethodResult.params["seconds"]`` splits them (``features_train``, ``features_test``,
+    ``fit``, ``predict``, and ``cv`` for the whole cross-validation). The shared extraction
+    happens once, so these do not add up to the wall time: ``Evaluation.settings["seconds"]``
+    has the extraction per split and the total. Other scikit-learn estimators receive the
     images as flattened rows ``(n, pixels)``, or as the stack itself when their first step
     declares the ``three_d_array`` input tag.
 
@@ -421,7 +425,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
               "test": (dataset.test.images, y_test)}
     folds = stratified_kfold(y_train, k, seed=seed) if k else []
     cache = _FeatureCache(splits, say)
-    results = {}
+    results, walls = {}, {}
     for method in resolved:
         t_method = time.perf_counter()
         if method.family == "classical":
@@ -432,6 +436,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         if not keep_estimators:
             res.estimator = None
         results[method.name] = res
+        walls[method.name] = round(time.perf_counter() - t_method, 3)
         t = res.test
         say(f"{method.name}: test {_fmt(t)} auc95 [{t['auc_ci95'][0]:.3f}, "
             f"{t['auc_ci95'][1]:.3f}] | fit {res.fit_seconds:.1f} s, predict "
@@ -446,6 +451,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         test_images=dataset.test.images)
     evaluation.comparison = _compare(evaluation, y_test, seed, say)
     evaluation.settings["seconds"] = {**{k_: round(v, 3) for k_, v in cache.seconds.items()},
+                                      "methods": walls,
                                       "total": round(time.perf_counter() - t_start, 3)}
     return evaluation
 
@@ -470,6 +476,7 @@ def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
     cv = {}
     if folds:
         fold_scores = []
+        t_cv = time.perf_counter()
         for i, (tr, te) in enumerate(folds, 1):
             t0 = time.perf_counter()
             model = clone(head).fit(F_train[tr], y_train[tr])
@@ -480,6 +487,7 @@ def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
             say(f"{method.name} fold {i}/{len(folds)}: {_fmt(s)} "
                 f"({time.perf_counter() - t0:.2f} s)")
         cv = _cv_summary(len(folds), fold_scores)
+        seconds["cv"] = time.perf_counter() - t_cv
 
     t0 = time.perf_counter()
     model = clone(head).fit(F_train, y_train)
@@ -507,9 +515,10 @@ def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
 def _run_deep(method, splits, folds, n_classes, n_boot, seed, say):
     (X_train, y_train), val, (X_test, y_test) = splits["train"], splits["val"], splits["test"]
     validation = val if len(val[1]) else None
-    cv = {}
+    cv, seconds = {}, {}
     if folds:
         fold_scores = []
+        t_cv = time.perf_counter()
         for i, (tr, te) in enumerate(folds, 1):
             t0 = time.perf_counter()
             model = method.make()
@@ -521,6 +530,7 @@ def _run_deep(method, splits, folds, n_classes, n_boot, seed, say):
             say(f"{method.name} fold {i}/{len(folds)}: {_fmt(s)} "
                 f"({time.perf_counter() - t0:.1f} s)")
         cv = _cv_summary(len(folds), fold_scores)
+        seconds["cv"] = time.perf_counter() - t_cv
 
     model = method.make()
     t0 = time.perf_counter()
@@ -530,7 +540,9 @@ def _run_deep(method, splits, folds, n_classes, n_boot, seed, say):
     proba = _full_proba(model, model.predict_proba(X_test), n_classes, method.name)
     predict_seconds = time.perf_counter() - t0
     test = score(y_test, proba, n_boot=n_boot, seed=seed)
+    seconds.update(fit=fit_seconds, predict=predict_seconds)
     params = dict(method.params)
+    params["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     for attr in ("epochs", "batch_size"):
         if getattr(model, attr, None) is not None:
             params[attr] = getattr(model, attr)
