@@ -141,19 +141,29 @@ def _compiled(model, name):
 # would keep its own key alive for ever.
 
 
+class _TapeGradient:
+    """The TensorFlow gradient as a callable object: ``tf.function`` keys its retracing statistics on
+    a plain function's code, which every model would share (a spurious "frequent retracing" warning
+    after five models); an object is keyed on itself, one per model."""
+
+    def __init__(self, model):
+        self._ref = weakref.ref(model)
+
+    def __call__(self, x, t):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.cast(self._ref()(x, training=False), tf.float32)
+            score = tf.reduce_sum(tf.gather(out, t, axis=1, batch_dims=1))
+        return tape.gradient(score, x), out
+
+
 def _tf_gradient(model):
     import tensorflow as tf
 
-    ref = weakref.ref(model)
-
     # Traced once per input signature; reduce_retracing keeps a varying last batch from recompiling.
-    @tf.function(reduce_retracing=True)
-    def fn(x, t):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = tf.cast(ref()(x, training=False), tf.float32)
-            score = tf.reduce_sum(tf.gather(out, t, axis=1, batch_dims=1))
-        return tape.gradient(score, x), out
+    fn = tf.function(_TapeGradient(model), reduce_retracing=True, autograph=False)
 
     def run(x, t):
         g, out = fn(tf.constant(x), tf.constant(t))
