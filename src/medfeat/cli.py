@@ -1,9 +1,16 @@
 """The ``medfeat`` command.
 
-Subcommands (more arrive with later issues):
+Subcommands:
 
-- ``medfeat info``: versions, kernel backends that work here (and why the others do not), CPU threads,
-  the GPU if any.
+- ``medfeat compare [--data PATH | --dataset NAME] [--out DIR] [--methods ...] [--cv K]
+  [--epochs N] [--seed S] [--backend B] [--no-explain]``: classical and deep methods on one dataset,
+  one judge, a summary table and a report folder (:func:`medfeat.pipeline.compare`). With neither
+  ``--data`` nor ``--dataset`` it runs on the embedded default (synthetic CT phantoms).
+- ``medfeat features PATH... --out features.csv|.parquet``: FeatureExtractor features of image
+  files or folders, one row per file.
+- ``medfeat bench [ARGS...]``: ``benchmarks/compare.py`` of a source checkout, with ARGS.
+- ``medfeat info``: versions (TensorFlow/Keras included), kernel backends that work here (and why
+  the others do not), CPU threads, the GPU if any.
 - ``medfeat demo [--image NAME] [--out DIR]``: runs every kernel on a real medical image (pydicom's
   CT_small by default), prints what each returned and how long it took, and optionally writes PNGs.
 
@@ -25,12 +32,37 @@ def _versions():
     import importlib
 
     out = []
+    from importlib import metadata
+
     for mod in ("medfeat", "numpy", "scipy", "numba", "llvmlite", "Cython", "skimage", "pydicom"):
         try:
             out.append((mod, getattr(importlib.import_module(mod), "__version__", "?")))
         except ImportError:
             out.append((mod, "not installed"))
+    # read from the installed metadata: importing TensorFlow takes seconds
+    for dist in ("scikit-learn", "pandas", "matplotlib", "tensorflow", "keras", "jax", "torch"):
+        try:
+            out.append((dist, metadata.version(dist)))
+        except metadata.PackageNotFoundError:
+            if dist in ("tensorflow", "keras"):
+                out.append((dist, "not installed (pip install 'medfeat[deep]')"))
     return out
+
+
+def _keras_backend():
+    """The Keras backend Keras would pick, read without importing Keras."""
+    name = os.environ.get("KERAS_BACKEND")
+    if name:
+        return f"{name} (KERAS_BACKEND)"
+    import json
+
+    config = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")),
+                          "keras.json")
+    try:
+        with open(config, encoding="utf-8") as fh:
+            return f"{json.load(fh).get('backend', 'tensorflow')} ({config})"
+    except (OSError, ValueError):
+        return "tensorflow (default)"
 
 
 def _gpu_name():
@@ -65,7 +97,21 @@ def cmd_info(args):
         threads = "n/a"
     print(f"CPU: {os.cpu_count()} logical cores, numba threads {threads}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
-    print(f"GPU: {_gpu_name() or 'none'}")
+    print(f"GPU: {_gpu_name() or 'none'} (Numba CUDA)")
+    print(f"Keras backend: {_keras_backend()}")
+    if args.deep:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        try:
+            import keras
+
+            print(f"Keras {keras.__version__} imported, backend {keras.backend.backend()}")
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                gpus = tf.config.list_physical_devices("GPU")
+                print(f"TensorFlow GPUs: {', '.join(g.name for g in gpus) or 'none'}")
+        except ImportError as exc:
+            print(f"Keras: cannot import ({exc}); pip install 'medfeat[deep]'")
     return 0
 
 
@@ -167,6 +213,253 @@ def cmd_demo(args):
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# compare
+
+#: The embedded default of ``medfeat compare``: phantoms sized so that the five default methods
+#: finish in a few minutes on two CPU cores.
+DEFAULT_PHANTOMS = {"n": 600, "size": 48}
+#: Deep training epochs on the embedded default when ``--epochs`` is not given.
+DEFAULT_PHANTOM_EPOCHS = 8
+DEFAULT_OUT = "medfeat-report"
+
+
+class _BadArgument(ValueError):
+    """A bad argument found after parsing: exit code 2, one line."""
+
+
+def _check_methods(methods):
+    from medfeat.classical import CLASSIFIERS
+
+    unknown = [m for m in methods if m not in CLASSIFIERS]
+    if len(set(methods)) != len(methods):
+        raise _BadArgument(f"--methods: a method is named twice ({' '.join(methods)})")
+    if not unknown:
+        return
+    try:
+        from medfeat.deep import MODELS
+    except ImportError:
+        MODELS = ()
+    unknown = [m for m in unknown if m not in MODELS]
+    if unknown:
+        deep = " ".join(MODELS) if MODELS else "(none: install 'medfeat[deep]')"
+        raise _BadArgument(f"--methods: unknown method {unknown[0]!r}; classical: "
+                           f"{' '.join(CLASSIFIERS)}; deep: {deep}")
+
+
+def _positive(name, minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _cv_arg(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cv must be an integer, got {text!r}") from None
+    if value == 1 or value < 0:
+        raise argparse.ArgumentTypeError(f"--cv must be 0 (no cross-validation) or at least 2 "
+                                         f"folds, got {value}")
+    return value
+
+
+def _load_for_compare(args):
+    """The dataset of ``compare``: bad paths and names are argument errors (exit 2)."""
+    from medfeat import pipeline
+
+    if args.data is not None:
+        path = os.path.expanduser(args.data)
+        if not os.path.exists(path):
+            raise _BadArgument(f"--data: {args.data!r} does not exist")
+        return pipeline.load(path, seed=args.seed, progress=not args.quiet), None
+    if args.dataset is not None:
+        return pipeline.load(args.dataset, seed=args.seed, progress=not args.quiet), None
+    ds = pipeline.load("phantoms", seed=args.seed, **DEFAULT_PHANTOMS)
+    return ds, (f"no --data: the embedded default, {sum(ds.sizes)} synthetic CT phantoms "
+                f"{DEFAULT_PHANTOMS['size']}x{DEFAULT_PHANTOMS['size']} (half with a small "
+                "liver/spleen lesion)")
+
+
+def cmd_compare(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")   # TensorFlow's C++ chatter off
+    from medfeat import pipeline
+    from medfeat.evaluate.splits import check_cv
+    from medfeat.kernels import available_backends
+    from medfeat.report import _check_out
+
+    t0 = time.perf_counter()
+    try:
+        _check_methods(args.methods)
+        if args.backend != "auto" and args.backend not in available_backends():
+            raise _BadArgument(f"--backend: {args.backend!r} does not work here; available: "
+                               f"{' '.join(available_backends())}")
+        try:
+            out = _check_out(args.out)
+        except ValueError as exc:
+            raise _BadArgument("--" + str(exc)) from None
+        ds, default_note = _load_for_compare(args)
+        check_cv(args.cv, ds.train.labels)
+    except ValueError as exc:    # SourceError, ImageReadError, ReportError, bad --cv ...
+        raise _BadArgument(str(exc)) from None
+    epochs = args.epochs
+    if epochs is None and default_note is not None:
+        epochs = DEFAULT_PHANTOM_EPOCHS
+    say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if default_note:
+        say(default_note)
+    n_tr, n_va, n_te = ds.sizes
+    say(f"dataset {ds.name!r}: {n_tr} train / {n_va} val / {n_te} test images "
+        f"{'x'.join(map(str, ds.train.images.shape[1:]))}, classes {', '.join(ds.classes)}")
+    say(f"methods: {' '.join(args.methods)}; cv {args.cv}; seed {args.seed}; epochs "
+        f"{epochs if epochs is not None else 'default'}; backend {args.backend}")
+    result = pipeline.compare(ds, methods=tuple(args.methods), cv=args.cv or None,
+                              seed=args.seed, epochs=epochs, backend=args.backend,
+                              progress=not args.quiet, log=say, n_jobs=args.jobs)
+    folder = result.save(out, explain=not args.explain_off)
+    print()
+    print(result.summary())
+    print(f"report: {folder} (report.html, report.md, metrics.json, PNG plots)")
+    print(f"total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# features
+
+
+_FEATURE_FORMATS = (".csv", ".parquet")
+
+
+def _collect_images(paths):
+    from medfeat.io.images import sniff_format
+
+    files = []
+    for p in paths:
+        p = os.path.expanduser(p)
+        if os.path.isfile(p):
+            files.append(p)
+        elif os.path.isdir(p):
+            found = []
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for n in sorted(names):
+                    full = os.path.join(root, n)
+                    if not n.startswith(".") and sniff_format(full) is not None:
+                        found.append(full)
+            if not found:
+                raise _BadArgument(f"{p!r}: no image files in this folder")
+            files += found
+        else:
+            raise _BadArgument(f"{p!r}: no such file or folder")
+    return files
+
+
+def _as_grey(img):
+    import numpy as np
+
+    from medfeat.io import rgb_to_grey
+
+    if img.ndim == 3 and img.shape[-1] in (3, 4):
+        return rgb_to_grey(img[..., :3])
+    return np.asarray(img)
+
+
+def cmd_features(args):
+    import numpy as np
+
+    from medfeat.features import FeatureExtractor
+    from medfeat.io import read_image
+
+    out = os.path.abspath(os.path.expanduser(args.out))
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in _FEATURE_FORMATS:
+        raise _BadArgument(f"--out must end in .csv or .parquet, got {args.out!r}")
+    if ext == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise _BadArgument("--out .parquet needs pyarrow (pip install pyarrow); or write "
+                               ".csv") from None
+    if not os.path.isdir(os.path.dirname(out)):
+        raise _BadArgument(f"--out: the folder {os.path.dirname(out)!r} does not exist")
+    if os.path.isdir(out):
+        raise _BadArgument(f"--out: {args.out!r} is a folder")
+    files = _collect_images(args.paths)
+    if out in {os.path.abspath(f) for f in files}:
+        raise _BadArgument(f"--out: {args.out!r} is one of the inputs")
+    try:
+        fx_params = dict(families=args.families, bins=args.bins, backend=args.backend,
+                         n_jobs=args.jobs)
+        FeatureExtractor(**fx_params)._check_params()
+    except ValueError as exc:
+        raise _BadArgument(str(exc)) from None
+    from tqdm.auto import tqdm
+
+    # group images of one shape, so each group is one transform over a stack
+    images = [_as_grey(read_image(f))
+              for f in tqdm(files, desc="reading", unit="img", disable=args.quiet)]
+    groups = {}
+    for i, img in enumerate(images):
+        groups.setdefault(img.shape, []).append(i)
+    rows = [None] * len(files)
+    names = None
+    for shape, idx in groups.items():
+        stack = np.stack([images[i] for i in idx])
+        fx = FeatureExtractor(**fx_params, progress=not args.quiet).fit(stack)
+        feats = fx.transform(stack)
+        names = list(fx.get_feature_names_out())
+        for i, row in zip(idx, feats):
+            rows[i] = row
+    import pandas as pd
+
+    table = pd.DataFrame(np.vstack(rows), columns=names)
+    table.insert(0, "path", files)
+    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.tmp")
+    try:
+        if ext == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"wrote {len(files)} rows x {len(names)} features to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# bench
+
+
+def _compare_script():
+    """``benchmarks/compare.py`` of the source checkout this medfeat was imported from."""
+    import medfeat
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(medfeat.__file__))))
+    script = os.path.join(root, "benchmarks", "compare.py")
+    return script if os.path.isfile(script) else None
+
+
+def cmd_bench(argv):
+    import subprocess
+
+    script = _compare_script()
+    if script is None:
+        print("medfeat: error: medfeat bench needs a source checkout (benchmarks/compare.py "
+              "beside src/); this medfeat is installed without it — clone the repository and "
+              "pip install -e . there", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, script, *argv])
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit code 2
         self.exit(2, f"medfeat: error: {message}\n")
@@ -177,7 +470,52 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"medfeat {__import__('medfeat').__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     pi = sub.add_parser("info", help="versions, backends, threads and GPU")
+    pi.add_argument("--deep", action="store_true",
+                    help="also import Keras and list TensorFlow's GPUs (takes seconds)")
     pi.set_defaults(func=cmd_info)
+    pc = sub.add_parser("compare", help="classical and deep methods on one dataset, one report",
+                        description="Run classical and deep methods on one dataset through the "
+                                    "same splits and scores; print a table; write a report "
+                                    "folder. Without --data/--dataset: the embedded phantoms.")
+    src = pc.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="PATH",
+                     help=".npz (MedMNIST layout), a folder of class sub-folders, or a folder "
+                          "of images/DICOM with a labels.csv (file,label)")
+    src.add_argument("--dataset", metavar="NAME",
+                     help="'phantoms' or a MedMNIST name (pneumoniamnist, bloodmnist_64, ...; "
+                          "downloaded when online)")
+    pc.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                    help=f"report folder (default ./{DEFAULT_OUT}; a previous report there is "
+                         "replaced, any other non-empty folder refused)")
+    pc.add_argument("--methods", nargs="+", metavar="M",
+                    default=["knn", "tree", "nb", "cnn", "resnet18"],
+                    help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
+                         "resnet50 diagnostic (default: knn tree nb cnn resnet18)")
+    pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
+                    help="stratified folds on the training split, 0 for none (default 5)")
+    pc.add_argument("--epochs", type=_positive("--epochs", 1), metavar="N",
+                    help=f"deep training epochs (default: the model's; {DEFAULT_PHANTOM_EPOCHS} "
+                         "on the embedded phantoms)")
+    pc.add_argument("--seed", type=int, default=0, metavar="S")
+    pc.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto",
+                    help="kernel backend of the feature extraction")
+    pc.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N",
+                    help="threads for feature extraction (default 1)")
+    pc.add_argument("--no-explain", dest="explain_off", action="store_true",
+                    help="no integrated-gradients heat maps in the report")
+    pc.add_argument("--quiet", action="store_true", help="no progress output")
+    pc.set_defaults(func=cmd_compare)
+    pf = sub.add_parser("features", help="image features of files or folders to CSV/Parquet")
+    pf.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    pf.add_argument("--out", required=True, help="features.csv or features.parquet")
+    pf.add_argument("--families", nargs="+", metavar="F", help="feature families (default all)")
+    pf.add_argument("--bins", type=_positive("--bins", 1), default=32)
+    pf.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto")
+    pf.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N")
+    pf.add_argument("--quiet", action="store_true", help="no progress bars")
+    pf.set_defaults(func=cmd_features)
+    sub.add_parser("bench", help="run benchmarks/compare.py of the source checkout (arguments "
+                                 "are passed on)", add_help=False)
     pd = sub.add_parser("demo", help="run every kernel on a real medical image")
     pd.add_argument("--image", choices=DEMO_IMAGES, default="ct_small")
     pd.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto")
@@ -187,9 +525,27 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:          # everything after "bench" belongs to compare.py
+        return cmd_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad input reaching a kernel: one line, like a bad argument
-        print(f"medfeat: error: {exc}", file=sys.stderr)
+    except _BadArgument as exc:
+        print(f"medfeat: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("medfeat: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for the user; MEDFEAT_DEBUG=1 shows the traceback
+        if os.environ.get("MEDFEAT_DEBUG"):
+            raise
+        code = 2 if isinstance(exc, ValueError) and args.command in ("info", "demo") else 1
+        print(f"medfeat: error: {type(exc).__name__}: {_one_line(exc)} (MEDFEAT_DEBUG=1 for "
+              "the traceback)" if code == 1 else f"medfeat: error: {_one_line(exc)}",
+              file=sys.stderr)
+        return code
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())

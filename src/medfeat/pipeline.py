@@ -1,0 +1,453 @@
+"""The Python front door: load a dataset, run the methods, tabulate, write the report.
+
+>>> from medfeat import pipeline                                      # doctest: +SKIP
+>>> result = pipeline.compare("pneumoniamnist.npz", out="report")    # doctest: +SKIP
+>>> result.table[["auc", "acc"]]                                     # doctest: +SKIP
+
+:func:`load` turns a path or a name into a :class:`medfeat.io.Dataset`; :func:`compare` runs
+:func:`medfeat.evaluate.evaluate` on it and returns a :class:`CompareResult` (a pandas table, the
+best method, the full :class:`~medfeat.evaluate.Evaluation`), writing the report folder
+(:func:`medfeat.report.write_report`) when ``out`` is given.
+
+Examples
+--------
+>>> from medfeat import pipeline
+>>> ds = pipeline.load("phantoms", n=60, size=32)
+>>> res = pipeline.compare(ds, methods=("nb", "tree"), cv=2, progress=False, log=None)
+>>> list(res.table.index), res.best in ("nb", "tree")
+(['nb', 'tree'], True)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import re
+
+import numpy as np
+
+__all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "SourceError"]
+
+#: What :func:`compare` runs when not told: three classical and two deep methods.
+DEFAULT_METHODS = ("knn", "tree", "nb", "cnn", "resnet18")
+
+#: Column names a labels CSV may use for the file and for the label (first match wins).
+_FILE_COLUMNS = ("file", "filename", "path", "image", "image_path", "name")
+_LABEL_COLUMNS = ("label", "class", "target", "diagnosis", "y")
+
+
+class SourceError(ValueError):
+    """:func:`load` cannot make a dataset of ``source`` (no such file or folder, not a known
+    dataset name, a labels CSV without the needed columns...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# load
+
+
+def _medmnist_name(text):
+    """``(name, size)`` when ``text`` names a MedMNIST set ("pneumoniamnist", "bloodmnist_64"),
+    else None."""
+    from .io import _medmnist
+
+    m = re.fullmatch(r"([a-z0-9]+?)(?:[_-](\d+))?", text.lower())
+    if m is None or m.group(1) not in _medmnist.INFO:
+        return None
+    size = int(m.group(2)) if m.group(2) else 28
+    return m.group(1), size
+
+
+def _known_classes(stem):
+    """Class names of a MedMNIST file from its stem (``pneumoniamnist``, ``bloodmnist_64``)."""
+    found = _medmnist_name(stem)
+    if found is None:
+        return None
+    from .io import _medmnist
+
+    return _medmnist.INFO[found[0]][1]
+
+
+def _find_labels_csv(folder):
+    csvs = sorted(f for f in os.listdir(folder)
+                  if f.lower().endswith(".csv") and not f.startswith(".")
+                  and os.path.isfile(os.path.join(folder, f)))
+    if not csvs:
+        return None
+    for preferred in ("labels.csv", "label.csv"):
+        if preferred in csvs:
+            return os.path.join(folder, preferred)
+    if len(csvs) > 1:
+        raise SourceError(f"source: {folder!r} holds several CSV files {csvs}; pass "
+                          "labels=<path of the one with file,label columns>")
+    return os.path.join(folder, csvs[0])
+
+
+def _read_labels_csv(path):
+    """``[(file, label_text), ...]`` from a CSV with a file column and a label column."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        sample = fh.read(4096)
+        fh.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(fh, dialect=dialect)
+        fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
+        fcol = next((fields[c] for c in _FILE_COLUMNS if c in fields), None)
+        lcol = next((fields[c] for c in _LABEL_COLUMNS if c in fields), None)
+        if fcol is None or lcol is None:
+            raise SourceError(f"labels: {path!r} needs a file column ({'/'.join(_FILE_COLUMNS)}) "
+                              f"and a label column ({'/'.join(_LABEL_COLUMNS)}); found columns "
+                              f"{list(reader.fieldnames or [])}")
+        rows = []
+        for k, row in enumerate(reader, start=2):
+            f, lab = (row.get(fcol) or "").strip(), (row.get(lcol) or "").strip()
+            if not f and not lab:
+                continue
+            if not f or not lab:
+                raise SourceError(f"labels: {path!r} line {k}: empty file or label")
+            rows.append((f, lab))
+    if not rows:
+        raise SourceError(f"labels: {path!r} lists no files")
+    return rows
+
+
+def _load_labelled_folder(folder, labels_csv, *, seed, val_size, test_size, name, progress):
+    """Images (DICOM or any format read_image knows) listed in a labels CSV."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    from .io import Dataset, ImageReadError, is_dicom, read_dicom, read_image
+
+    rows = _read_labels_csv(labels_csv)
+    paths = []
+    for f, _ in rows:
+        p = f if os.path.isabs(f) else os.path.join(folder, f)
+        if not os.path.isfile(p):
+            raise SourceError(f"labels: {labels_csv!r} lists {f!r}, which is not a file in "
+                              f"{folder!r}")
+        paths.append(p)
+    texts = [lab for _, lab in rows]
+    # integer labels keep their numbers; anything else is a class name, sorted
+    if all(re.fullmatch(r"[+]?\d+", t) for t in texts):
+        values = [int(t) for t in texts]
+        classes = tuple(str(k) for k in range(max(values) + 1))
+    else:
+        classes = tuple(sorted(set(texts)))
+        values = [classes.index(t) for t in texts]
+
+    def read(p):
+        return read_dicom(p) if is_dicom(p) else read_image(p)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        images = list(tqdm(pool.map(read, paths), total=len(paths), unit="img",
+                           desc=os.path.basename(os.path.normpath(folder)),
+                           disable=not progress))
+    first = images[0]
+    for p, img in zip(paths, images):
+        if img.shape != first.shape:
+            raise ImageReadError(p, f"image shape {img.shape} differs from {first.shape} of "
+                                    f"{paths[0]!r}; resample the images to one shape first")
+    stack = np.stack(images)
+    return Dataset.from_arrays(stack, np.asarray(values, dtype=np.int64), classes=classes,
+                               name=name or os.path.basename(os.path.normpath(folder)),
+                               val_size=val_size, test_size=test_size, seed=seed)
+
+
+def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.15,
+         progress=True, **options):
+    """A :class:`medfeat.io.Dataset` from a file, a folder or a name.
+
+    Parameters
+    ----------
+    source : Dataset, str or os.PathLike
+        - a :class:`~medfeat.io.Dataset`: returned as it is;
+        - an ``.npz`` file in the MedMNIST layout (:func:`medfeat.io.load_npz`; a file named like
+          a MedMNIST set, e.g. ``pneumoniamnist.npz``, gets that set's class names);
+        - a folder with a labels CSV (``labels.csv``, or the only ``.csv`` in it, or ``labels``):
+          one row per image with a file column (``file``, ``filename``, ``path``, ``image``) and a
+          label column (``label``, ``class``, ``target``, ``diagnosis``); DICOM files are read by
+          :func:`medfeat.io.read_dicom` (modality values, e.g. Hounsfield units), others by
+          :func:`medfeat.io.read_image`; integer labels are class indices, text labels class
+          names (sorted);
+        - a folder with one sub-folder per class (:class:`medfeat.io.ImageFolder`);
+        - ``"phantoms"``: :func:`medfeat.io.make_phantoms` (the embedded default);
+        - a MedMNIST name such as ``"pneumoniamnist"`` or ``"bloodmnist_64"``:
+          :func:`medfeat.io.load_medmnist` (from its cache, downloading when online).
+    seed : int, optional
+        Seeds every split this function makes (and the phantoms).
+    labels : str or os.PathLike, optional
+        The labels CSV of a folder, when it is not in the folder or there are several.
+    name : str, optional
+        Dataset name (default: from the file or folder name).
+    val_size, test_size : float, optional
+        Fractions for the splits a source does not have (folders; ``.npz`` files without them).
+    progress : bool, optional
+        Progress bar while reading folders.
+    **options
+        Passed to the loader: ``n`` and ``size`` for ``"phantoms"``; ``root``, ``download``,
+        ``timeout`` for MedMNIST names; ``extensions`` for class folders.
+
+    Returns
+    -------
+    medfeat.io.Dataset
+
+    Raises
+    ------
+    SourceError
+        No such file, folder or dataset name; a labels CSV without the needed columns or listing
+        missing files; options the loader does not take.
+    medfeat.io.ImageReadError
+        A file that cannot be read.
+    medfeat.io.DownloadError
+        A MedMNIST name that is not cached while offline (an ``OSError``).
+
+    Examples
+    --------
+    >>> ds = load("phantoms", n=40, size=32, seed=1)
+    >>> ds.name, ds.sizes
+    ('phantoms', (28, 6, 6))
+    """
+    from . import io as mio
+
+    if isinstance(source, mio.Dataset):
+        if options or labels is not None:
+            raise SourceError("load: a Dataset takes no loader options")
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise SourceError(f"source must be a path, a dataset name or a medfeat.io.Dataset, got "
+                          f"{type(source).__name__}")
+    text = os.fspath(source)
+    if not text:
+        raise SourceError("source is empty: give a path or a dataset name")
+    path = os.path.expanduser(text)
+
+    def call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs, **options)
+        except TypeError as exc:
+            if options and "unexpected keyword" in str(exc):
+                raise SourceError(f"load({text!r}): {exc}") from None
+            raise
+
+    if os.path.isfile(path):
+        classes = _known_classes(os.path.splitext(os.path.basename(path))[0])
+        return call(mio.load_npz, path, name=name, classes=classes, val_size=val_size,
+                    test_size=test_size, seed=seed)
+    if os.path.isdir(path):
+        csv_path = os.fspath(labels) if labels is not None else _find_labels_csv(path)
+        if csv_path is not None:
+            if not os.path.isfile(csv_path):
+                raise SourceError(f"labels: {csv_path!r} is not a file")
+            if options:
+                raise SourceError(f"load({text!r}): unexpected options {sorted(options)} for a "
+                                  "folder with a labels CSV")
+            return _load_labelled_folder(path, csv_path, seed=seed, val_size=val_size,
+                                         test_size=test_size, name=name, progress=progress)
+        folder = call(mio.ImageFolder, path)
+        return folder.to_dataset(val_size=val_size, test_size=test_size, seed=seed, name=name,
+                                 progress=progress)
+    if labels is not None:
+        raise SourceError(f"source: {text!r} is not a folder (labels= needs the image folder)")
+    key = text.lower()
+    if key in ("phantoms", "phantom", "default"):
+        ds = call(mio.make_phantoms, seed=seed, val_size=val_size, test_size=test_size)
+        return ds if name is None else mio.Dataset(ds.train, ds.val, ds.test, ds.classes, name)
+    found = None if os.sep in text or "." in text else _medmnist_name(text)
+    if found is not None:
+        return call(mio.load_medmnist, found[0], size=found[1])
+    looks_like_path = os.sep in text or "." in os.path.basename(text)
+    from .io import _medmnist
+
+    raise SourceError(
+        f"source: {text!r} " + ("does not exist" if looks_like_path else
+                                "is neither a file or folder here nor a dataset name")
+        + f"; give an .npz file, an image folder, a folder with a labels CSV, 'phantoms', or a "
+          f"MedMNIST name ({', '.join(sorted(_medmnist.INFO))})")
+
+
+# --------------------------------------------------------------------------------------------
+# compare
+
+
+_TABLE_COLUMNS = ("family", "acc", "auc", "auc_lo", "auc_hi", "f1", "sensitivity", "specificity",
+                  "balanced_accuracy", "cv_auc_mean", "cv_auc_std", "fit_seconds",
+                  "predict_seconds")
+
+
+def _num(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return value
+
+
+@dataclasses.dataclass
+class CompareResult:
+    """What :func:`compare` returns.
+
+    Attributes
+    ----------
+    evaluation : medfeat.evaluate.Evaluation
+        Every score, the test probabilities, the fitted models, the paired comparison.
+    report : pathlib.Path or None
+        The report folder, when one was written.
+    """
+
+    evaluation: object
+    report: object = None
+
+    @property
+    def table(self):
+        """One row per method (index ``method``): family, test ACC, AUC and its 95 % interval
+        (``auc_lo``, ``auc_hi``), F1, sensitivity, specificity, balanced accuracy, the
+        cross-validation AUC mean and standard deviation, fit and predict seconds."""
+        import pandas as pd
+
+        rows = []
+        for name, r in self.evaluation.methods.items():
+            t = r.test or {}
+            ci = t.get("auc_ci95") or [None, None]
+            cv_mean = (r.cv or {}).get("mean") or {}
+            cv_std = (r.cv or {}).get("std") or {}
+            rows.append({"method": name, "family": r.family, "acc": _num(t.get("acc")),
+                         "auc": _num(t.get("auc")), "auc_lo": _num(ci[0]),
+                         "auc_hi": _num(ci[1]), "f1": _num(t.get("f1")),
+                         "sensitivity": _num(t.get("sensitivity")),
+                         "specificity": _num(t.get("specificity")),
+                         "balanced_accuracy": _num(t.get("balanced_accuracy")),
+                         "cv_auc_mean": _num(cv_mean.get("auc")),
+                         "cv_auc_std": _num(cv_std.get("auc")),
+                         "fit_seconds": _num(r.fit_seconds),
+                         "predict_seconds": _num(r.predict_seconds)})
+        return pd.DataFrame(rows, columns=("method",) + _TABLE_COLUMNS).set_index("method")
+
+    @property
+    def best(self):
+        """Name of the method with the highest test AUC."""
+        return self.evaluation.best()
+
+    @property
+    def comparison(self):
+        """The paired test of the best classical against the best deep method (or None)."""
+        return self.evaluation.comparison
+
+    def save(self, out, *, explain=True, n_heatmaps=6):
+        """Write the report folder (:func:`medfeat.report.write_report`); returns its path."""
+        from .report import write_report
+
+        self.report = write_report(self.evaluation, out, explain=explain, n_heatmaps=n_heatmaps)
+        return self.report
+
+    def summary(self):
+        """The table as fixed-width text (what the ``medfeat compare`` command prints)."""
+        t = self.table
+        head = (f"{'method':<12} {'family':<9} {'ACC':>6} {'AUC':>6} {'AUC 95% CI':>15} "
+                f"{'F1':>6} {'sens':>6} {'spec':>6} {'CV AUC':>14} {'fit s':>8} {'pred s':>7}")
+        lines = [head, "-" * len(head)]
+
+        def f(v, d=3):
+            return "–" if not math.isfinite(v) else f"{v:.{d}f}"
+
+        for name, r in t.iterrows():
+            cv = "–" if not math.isfinite(r.cv_auc_mean) else \
+                f"{r.cv_auc_mean:.3f}±{f(r.cv_auc_std)}"
+            ci = f"[{f(r.auc_lo)}, {f(r.auc_hi)}]"
+            lines.append(f"{name:<12} {r.family:<9} {f(r.acc):>6} {f(r.auc):>6} {ci:>15} "
+                         f"{f(r.f1):>6} {f(r.sensitivity):>6} {f(r.specificity):>6} {cv:>14} "
+                         f"{f(r.fit_seconds, 1):>8} {f(r.predict_seconds, 2):>7}")
+        best = self.best
+        if best is not None:
+            lines.append(f"best by test AUC: {best} ({self.evaluation.methods[best].family})")
+        c = self.comparison
+        if c:
+            p = c.get("p_value")
+            lines.append(f"paired {c.get('test')}: {c.get('deep')} - {c.get('classical')} AUC "
+                         f"{_num(c.get('auc_difference')):+.4f}, p = "
+                         f"{'–' if p is None else format(p, '.3g')}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"CompareResult(best={self.best!r}, report={self.report!r})\n{self.summary()}"
+
+
+def _class_counts(dataset):
+    n = len(dataset.classes)
+    return {part: np.bincount(np.asarray(getattr(dataset, part).labels).ravel(),
+                              minlength=n).tolist()
+            for part in ("train", "val", "test")}
+
+
+def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=None,
+            backend="auto", progress=True, *, explain=True, log=print, n_jobs=None,
+            **evaluate_options):
+    """Run several methods on one dataset with one judge, tabulate them, write the report.
+
+    Parameters
+    ----------
+    dataset : Dataset, str or os.PathLike
+        A :class:`medfeat.io.Dataset` or anything :func:`load` accepts (loaded with ``seed``).
+    methods : sequence of str or dict, optional
+        Method names (classical ``"knn"``, ``"tree"``, ``"nb"``, ``"forest"``, ``"logreg"``,
+        ``"gboost"``; deep ``"cnn"``, ``"resnet18"``, ...) or a dict name -> estimator, as
+        :func:`medfeat.evaluate.evaluate` takes them.
+    cv : int or None, optional
+        Stratified folds of the cross-validation on the training split (classical methods;
+        ``None`` or 0 skips it).
+    seed : int, optional
+        Seeds the splits, folds, classifiers, deep training and bootstrap.
+    out : str or os.PathLike, optional
+        Report folder to write (:func:`medfeat.report.write_report`); None writes nothing.
+    epochs : int, optional
+        Training epochs of the deep methods (default: ``DeepClassifier``'s).
+    backend : str, optional
+        Kernel backend of the feature extraction.
+    progress : bool, optional
+        Progress bars for reading and feature extraction, one line per training epoch.
+    explain : bool, optional
+        Integrated-gradients heat maps of the best deep model in the report.
+    log : callable or None, optional
+        Receives the harness's one-line messages (per fold, per method).
+    n_jobs : int, optional
+        Threads for feature extraction.
+    **evaluate_options
+        Passed to :func:`medfeat.evaluate.evaluate` (``deep_cv``, ``n_boot``, ...).
+
+    Returns
+    -------
+    CompareResult
+
+    Raises
+    ------
+    ValueError
+        Before any training: an unknown method, bad ``cv``/``epochs``/``backend``, a source
+        :func:`load` cannot read (:class:`SourceError`, :class:`medfeat.io.ImageReadError`).
+    medfeat.report.ReportError
+        ``out`` is a file, or a non-empty folder that is not a medfeat report. Checked before
+        the methods run, so a long run never ends in a refusal.
+
+    Examples
+    --------
+    >>> from medfeat.io import make_phantoms
+    >>> res = compare(make_phantoms(n=60, size=32), methods=["nb"], cv=2, progress=False,
+    ...               log=None)
+    >>> res.table.loc["nb", "family"]
+    'classical'
+    """
+    from .evaluate import evaluate
+    from .report import _check_out
+
+    if out is not None:
+        _check_out(out)           # fail before hours of training, not after
+    ds = load(dataset, seed=seed, progress=progress)
+    evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
+                          progress=progress, log=log, n_jobs=n_jobs, **evaluate_options)
+    evaluation.dataset.setdefault("class_counts", _class_counts(ds))
+    result = CompareResult(evaluation)
+    if out is not None:
+        result.save(out, explain=explain)
+    return result
