@@ -1,4 +1,4 @@
-"""medfeat.evaluate.metrics against scikit-learn's metrics, and the bootstrap interval's behaviour."""
+"""medfeat.evaluate.metrics against scikit-learn, and the behaviour of the bootstrap interval."""
 
 from __future__ import annotations
 

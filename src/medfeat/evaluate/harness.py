@@ -1,4 +1,4 @@
-"""The harness: every method, classical or deep, run on the same splits and scored by the same code."""
+"""The harness: every method, classical or deep, through the same splits and the same scores."""
 
 from __future__ import annotations
 
