@@ -200,22 +200,23 @@ def _serpentine(h, w, cut):
     return lab
 
 
-def test_hysteresis_long_chain_tile_by_tile():
+def test_hysteresis_long_chains_by_union_find():
     from scipy import ndimage as ndi
 
     from medfeat._kernels.numba_cuda import edges as cuda_edges
 
-    lab = _serpentine(12, 20, (7, 9))
-    comp, _ = ndi.label(lab > 0, np.ones((3, 3)))
-    want = np.isin(comp, comp[lab == 3])  # the weak pixels connected to the strong one
-    assert 0 < want.sum() < (lab > 0).sum()
-    d = cuda.to_device(lab[None])
-    launches = cuda_edges.hysteresis(d)
-    np.testing.assert_array_equal(d.copy_to_host()[0] == 3, want)
-    # propagation inside the tiles: a launch (host round trip) per tile the chain enters, not
-    # one per pixel of the chain (the previous, pixel-by-pixel scheme)
-    tiles = np.ceil(np.array(lab.shape) / cuda_edges.HTILE).prod()
-    assert launches <= 2 * tiles + 1 < want.sum() // 3
+    # a stack: a chain of ~700 pixels cut in the middle, and the same chain reversed, whole
+    lab = np.stack([_serpentine(40, 60, (22, 30)), _serpentine(40, 60, (0, 0))[::-1, ::-1]])
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = True  # 8-connected within each image, never across
+    comp, _ = ndi.label(lab > 0, st)
+    want = np.isin(comp, comp[lab == 3])  # the weak pixels connected to a strong one
+    assert 0 < want[0].sum() < (lab[0] > 0).sum() and want[1].sum() == (lab[1] > 0).sum() > 700
+    d = cuda.to_device(np.ascontiguousarray(lab))
+    # a fixed number of launches and no host round trip, however long the chains (the previous
+    # scheme relaunched and read a flag back until a pass changed nothing)
+    assert cuda_edges.hysteresis(d) == 5
+    np.testing.assert_array_equal(d.copy_to_host() == 3, want)
 
 
 def test_order_stats_exact():
@@ -398,9 +399,8 @@ def test_binary_morphology():
 
 # ----------------------------------------------------------------------------------- batches
 
-@pytest.mark.parametrize("dtype", (np.uint8, np.float32))
-def test_batch_one_launch_equals_image_by_image(dtype):
-    stack = np.stack([crop(name, dtype, y=30, x=30, h=9, w=11)
+def test_batch_one_launch_equals_image_by_image():
+    stack = np.stack([crop(name, np.uint8, y=30, x=30, h=9, w=11)
                       for name in ("camera", "retina", "ct_small")])
     for kernel, kw in ((K.sobel, {}), (K.prewitt, dict(axis=1, mode="constant", cval=0.5))):
         got = kernel(stack, backend="cuda", batch=True, **kw)
@@ -412,6 +412,73 @@ def test_batch_one_launch_equals_image_by_image(dtype):
     np.testing.assert_array_equal(dev.copy_to_host(), K.sobel(stack, backend="numba", batch=True))
 
 
+def _stack(dtype, h=8, w=10):
+    return np.stack([crop(name, dtype, y=30, x=30, h=h, w=w)
+                     for name in ("camera", "retina", "ct_small")])
+
+
+def _same_as_each_image(batch_result, single, stack):
+    for n in range(len(stack)):
+        np.testing.assert_array_equal(batch_result[n], single(stack[n]))
+
+
+def test_batch_canny_quantiles_on_gpu_input():
+    stack = _stack(np.float32, 9, 11)
+    kw = dict(use_quantiles=True, low_threshold=0.5, high_threshold=0.9, sigma=0.8)
+    got = K.canny(cuda.to_device(stack), batch=True, **kw)
+    assert getattr(got, "__cuda_ndarray__", False)
+    got = got.copy_to_host()
+    np.testing.assert_array_equal(got, K.canny(stack, backend="numba", batch=True, **kw))
+    _same_as_each_image(got, lambda a: K.canny(a, backend="cuda", **kw), stack[:1])
+
+
+def test_batch_morphology():
+    stack = _stack(np.int16)
+    for kernel, fp in ((K.opening, K.disk(1)), (K.dilation, K.rectangle(2, 3))):
+        got = kernel(stack, fp, mode="wrap", backend="cuda", batch=True)
+        np.testing.assert_array_equal(got, kernel(stack, fp, mode="wrap", backend="numba",
+                                                  batch=True))
+        _same_as_each_image(got, lambda a: kernel(a, fp, mode="wrap", backend="cuda"), stack[:1])
+    b = stack > 0
+    got = K.binary_closing(cuda.to_device(b), batch=True).copy_to_host()
+    np.testing.assert_array_equal(got, K.binary_closing(b, backend="numba", batch=True))
+
+
+@pytest.mark.parametrize("dtype", (np.uint16, np.float32))
+def test_batch_histogram_and_thresholds(dtype):
+    stack = _stack(dtype)
+    rng = (0.2, 0.7) if np.dtype(dtype).kind == "f" else (1000, 40000)
+    for bins, r in ((7, None), (5, rng)):
+        got, ge = K.histogram(stack, bins, r, backend="cuda", batch=True)
+        want, we = K.histogram(stack, bins, r, backend="numba", batch=True)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(ge, we)
+    _same_as_each_image(got, lambda a: K.histogram(a, 5, rng, backend="cuda")[0], stack[:1])
+    for f in (K.threshold_otsu, K.threshold_maxent):
+        got = f(stack, backend="cuda", batch=True)
+        want = f(stack, backend="numba", batch=True)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype and got.shape == (3,)
+    # a constant image in the stack: its value, as for a single image
+    flat = stack.copy()
+    flat[1] = flat[1, 0, 0]
+    assert K.threshold_otsu(flat, backend="cuda", batch=True)[1] == flat[1, 0, 0]
+
+
+def test_batch_normalize():
+    stack = _stack(np.float32)
+    for method in ("zscore", "minmax", "percentile"):
+        got = K.normalize(stack, method, backend="cuda", batch=True)
+        want = K.normalize(stack, method, backend="numba", batch=True)
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-6)
+        # one launch for the stack, and yet bit for bit each image's own result
+        _same_as_each_image(got, lambda a: K.normalize(a, method, backend="cuda"), stack[:1])
+    d = K.normalize(cuda.to_device(stack), "percentile", lower=5, upper=90, batch=True)
+    np.testing.assert_allclose(d.copy_to_host(), K.normalize(stack, "percentile", lower=5,
+                                                             upper=90, backend="numba",
+                                                             batch=True), rtol=2e-6, atol=2e-6)
+
+
 def test_batch_argument_checks():
     stack = crop(h=6, w=6)[None].repeat(2, 0)
     with pytest.raises(ValueError, match="3-D"):
@@ -420,3 +487,17 @@ def test_batch_argument_checks():
         K.sobel(stack, np.ones(stack.shape, bool), backend="cuda", batch=True)
     with pytest.raises(ValueError, match="axis"):
         K.sobel(stack, axis=2, backend="cuda", batch=True)
+    for call in (lambda: K.canny(stack[0], backend="cuda", batch=True),
+                 lambda: K.erosion(stack[0], backend="cuda", batch=True),
+                 lambda: K.normalize(stack[0, 0], backend="cuda", batch=True),
+                 lambda: K.histogram(stack[0, 0], backend="cuda", batch=True)):
+        with pytest.raises(ValueError, match="image stack"):
+            call()
+    with pytest.raises(ValueError, match="mask"):
+        K.normalize(stack, mask=np.ones(stack.shape, bool), backend="cuda", batch=True)
+    with pytest.raises(ValueError, match="footprint"):
+        K.erosion(stack, K.ball(1), backend="cuda", batch=True)
+    b = stack.copy()
+    b[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        K.histogram(b, backend="cuda", batch=True)

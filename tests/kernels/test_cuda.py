@@ -82,7 +82,8 @@ def test_gpu_canny_full_size(name, dtype):
     a = to_dtype(load_real(name), dtype)
     m = np.zeros(a.shape, bool)
     m[8:-8, 8:-8] = True
-    for kw in (dict(), dict(sigma=2.0, mask=m), dict(mode="reflect", sigma=0.8)):
+    for kw in (dict(), dict(sigma=2.0, mask=m), dict(mode="reflect", sigma=0.8),
+               dict(use_quantiles=True, low_threshold=0.7, high_threshold=0.9)):
         got = K.canny(a, backend="cuda", **kw)
         want = K.canny(a, backend="numba", **kw)
         # fused multiply-adds on the GPU can flip a pixel whose suppression test is a near tie
@@ -125,7 +126,7 @@ def test_gpu_density_and_normalize_full_size(name, dtype):
     np.testing.assert_allclose(gp, wp, rtol=1e-9, atol=1e-12 * wp.max())
     m = np.zeros(a.shape, bool)
     m[a.shape[0] // 4: 3 * a.shape[0] // 4] = True
-    for method in ("zscore", "minmax") + (("percentile",) if a.dtype.kind != "f" else ()):
+    for method in ("zscore", "minmax", "percentile"):
         for mask in (None, m):
             np.testing.assert_allclose(K.normalize(a, method, mask=mask, backend="cuda"),
                                        K.normalize(a, method, mask=mask, backend="numba"),
@@ -166,6 +167,45 @@ def test_batch_is_the_2d_filter_of_each_image(backend, dtype):
         K.sobel(stack, backend=backend, batch="yes")
 
 
+@pytest.mark.parametrize("backend", [b for b in ("cython", "numba") if b in K.available_backends()])
+def test_batch_of_every_family_is_each_image(backend):
+    img = to_dtype(load_real("retina"), np.uint16)
+    stack = np.stack([img[k * 40: k * 40 + 24, 20:52] for k in range(3)])
+    stack[2] = stack[2, 0, 0]  # a constant image: thresholds return its value, spreads are 0
+
+    def each(f):
+        return [f(stack[n]) for n in range(len(stack))]
+
+    for kw in (dict(), dict(use_quantiles=True, low_threshold=0.6, high_threshold=0.9)):
+        np.testing.assert_array_equal(K.canny(stack, backend=backend, batch=True, **kw),
+                                      each(lambda a: K.canny(a, backend=backend, **kw)))
+    for f, fp in ((K.erosion, K.disk(2)), (K.closing, K.rectangle(3, 2)),
+                  (K.binary_opening, K.diamond(1))):
+        np.testing.assert_array_equal(f(stack, fp, backend=backend, batch=True),
+                                      each(lambda a: f(a, fp, backend=backend)))
+    counts, edges = K.histogram(stack, 9, backend=backend, batch=True)
+    assert counts.shape == (3, 9) and edges.shape == (3, 10)
+    singles = each(lambda a: K.histogram(a, 9, backend=backend))
+    np.testing.assert_array_equal(counts, [c for c, _ in singles])
+    np.testing.assert_array_equal(edges, [e for _, e in singles])
+    for f in (K.threshold_otsu, K.threshold_maxent):
+        got = f(stack, backend=backend, batch=True)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, each(lambda a: f(a, backend=backend)))
+    for method in ("zscore", "minmax", "percentile", "window"):
+        kw = dict(center=3000, width=2000) if method == "window" else {}
+        got = K.normalize(stack, method, backend=backend, batch=True, **kw)
+        np.testing.assert_array_equal(got, each(lambda a: K.normalize(a, method, backend=backend,
+                                                                      **kw)))
+    f32 = to_dtype(load_real("camera"), np.float32)[None, :40, :40].repeat(2, 0) * [[[1.0]], [[0.5]]]
+    f32 = f32.astype(np.float32)
+    assert K.threshold_otsu(f32, backend=backend, batch=True).dtype == np.float32
+    with pytest.raises(ValueError, match="hist"):
+        K.threshold_otsu(stack, hist=np.ones(4), backend=backend, batch=True)
+    with pytest.raises(ValueError, match="image stack"):
+        K.canny(stack[0], backend=backend, batch=True)
+
+
 @pytest.mark.gpu
 @gpu
 def test_gpu_batch_of_small_images():
@@ -176,3 +216,94 @@ def test_gpu_batch_of_small_images():
     want = K.sobel(stack, backend="numba", batch=True)
     got = K.sobel(cuda.to_device(stack), batch=True).copy_to_host()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------- real GPU: order statistics, hysteresis, batches
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", (np.float32, np.float64, np.int16))
+def test_gpu_order_stats_full_size(dtype):
+    from numba import cuda
+
+    from medfeat._kernels.numba_cuda.intensity import order_stats
+
+    rng = np.random.default_rng(1)
+    if np.dtype(dtype).kind == "f":
+        a = (rng.standard_normal(2048 * 2048) * 100).astype(dtype)
+        a[:1000] = 0.0
+        a[1000:2000] = -0.0
+    else:
+        a = rng.integers(-32768, 32767, 2048 * 2048, endpoint=True).astype(dtype)
+    ks = [0, 12345, a.size // 2, a.size - 1]
+    got = order_stats(cuda.to_device(a), np.zeros(0, np.uint8), ks)[0]
+    np.testing.assert_array_equal(got, np.partition(a, ks)[ks].astype(np.float64))
+    stack = a.reshape(1024, -1)  # 1024 segments of 4096
+    got = order_stats(cuda.to_device(a), np.zeros(0, np.uint8), [3, 4000], nseg=1024)
+    np.testing.assert_array_equal(got, np.sort(stack, axis=1)[:, [3, 4000]])
+
+
+def _serpentine_labels(h, w, step=3):
+    lab = np.zeros((h, w), np.uint8)
+    rows = list(range(1, h - 1, step))
+    for k, r in enumerate(rows):
+        lab[r, 1:w - 1] = 1
+        if k + 1 < len(rows):
+            lab[r:r + step + 1, w - 2 if k % 2 == 0 else 1] = 1
+    lab[1, 1] = 3
+    return lab
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_hysteresis_long_chains():
+    from numba import cuda
+    from scipy import ndimage as ndi
+
+    from medfeat._kernels.numba_cuda import edges as cuda_edges
+
+    lab = _serpentine_labels(1024, 1024)
+    lab[700, 500] = 0  # a cut: the far part of the chain stays weak
+    comp, _ = ndi.label(lab > 0, np.ones((3, 3)))
+    want = np.isin(comp, comp[lab == 3])
+    d = cuda.to_device(np.stack([lab, lab[::-1, ::-1]]))
+    assert cuda_edges.hysteresis(d) == 5  # ~350 000 chain pixels, five launches
+    np.testing.assert_array_equal(d.copy_to_host()[0] == 3, want)
+    np.testing.assert_array_equal(d.copy_to_host()[1] == 3, want[::-1, ::-1])
+    # and Canny on an image of long chains (a spiral) agrees with the CPU
+    y, x = np.mgrid[-1:1:1024j, -1:1:1024j]
+    spiral = (np.sin(40 * np.hypot(x, y) + 6 * np.arctan2(y, x)) > 0).astype(np.float32)
+    got = K.canny(spiral, sigma=2.0, backend="cuda")
+    ref = K.canny(spiral, sigma=2.0, backend="numba")
+    assert (got != ref).sum() <= max(2, ref.sum() // 1000)
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("dtype", (np.uint8, np.int16, np.float32))
+def test_gpu_batch_every_family(dtype):
+    from numba import cuda
+
+    img = to_dtype(load_real("retina"), dtype)
+    stack = np.stack([img[y: y + 64, x: x + 64] for y in range(0, 192, 16)
+                      for x in range(0, 192, 16)])
+    d = cuda.to_device(stack)
+    for kw in (dict(), dict(use_quantiles=True, low_threshold=0.6, high_threshold=0.9)):
+        got = K.canny(d, batch=True, **kw).copy_to_host()
+        want = K.canny(stack, backend="numba", batch=True, **kw)
+        assert (got != want).sum() <= max(2, want.sum() // 1000)
+    for f, fp in ((K.erosion, K.disk(3)), (K.opening, K.rectangle(5, 3)),
+                  (K.binary_dilation, K.disk(2))):
+        np.testing.assert_array_equal(f(d, fp, batch=True).copy_to_host(),
+                                      f(stack, fp, backend="numba", batch=True))
+    for bins in (256, 7):
+        got, ge = K.histogram(d, bins, batch=True)
+        want, we = K.histogram(stack, bins, backend="numba", batch=True)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(ge, we)
+    for f in (K.threshold_otsu, K.threshold_maxent):
+        np.testing.assert_array_equal(f(d, batch=True), f(stack, backend="numba", batch=True))
+    for method in ("zscore", "minmax", "percentile"):
+        np.testing.assert_allclose(K.normalize(d, method, batch=True).copy_to_host(),
+                                   K.normalize(stack, method, backend="numba", batch=True),
+                                   rtol=2e-6, atol=2e-6)

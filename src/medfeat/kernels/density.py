@@ -13,6 +13,7 @@ All functions work on arrays of any rank (2-D images, 3-D volumes); they flatten
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import math
 import numbers
@@ -49,15 +50,19 @@ _MIN_CHUNK = 1 << 15
 
 # ----------------------------------------------------------------------------------------- helpers
 
-def _image(image, name="image"):
-    """Validate ``image`` (any rank >= 1, supported dtype, non-empty) and return it as an array."""
+def _image(image, name="image", min_ndim=1):
+    """Validate ``image`` (any rank >= ``min_ndim``, supported dtype, non-empty) and return it as an
+    array (``min_ndim`` 2: a stack of images, ``batch=True``)."""
     from ._validate import check_image
 
+    if min_ndim > 1:
+        name = "image stack"
     if image is None:
         raise ValueError(f"{name} must be an array, got None")
     if is_device_array(image):
         # a GPU array: checked from its metadata, kept on the GPU (only backend "cuda" takes it)
-        check_device_image(image, name=name, ndim=tuple(range(1, 65)), dtypes=SUPPORTED_DTYPES)
+        check_device_image(image, name=name, ndim=tuple(range(min_ndim, 65)),
+                           dtypes=SUPPORTED_DTYPES)
         from medfeat._kernels.numba_cuda import _common
 
         return _common.as_device(image)
@@ -67,9 +72,18 @@ def _image(image, name="image"):
             arr = np.asarray(image)
         except Exception as exc:
             raise ValueError(f"{name} must be convertible to a NumPy array: {exc}") from None
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a 0-D array")
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimension"
+                         f"{'s' if min_ndim > 1 else ''}, got a {arr.ndim}-D array")
     return check_image(arr, name=name, ndim=arr.ndim, dtypes=SUPPORTED_DTYPES)
+
+
+def _check_batch(batch, hist=None):
+    if not isinstance(batch, (bool, np.bool_)):
+        raise ValueError(f"batch must be True or False, got {batch!r}")
+    if batch and hist is not None:
+        raise ValueError("hist is not supported with batch=True (it describes a single image)")
+    return bool(batch)
 
 
 def _flat(arr):
@@ -216,7 +230,7 @@ def _histogram(impl, arr, bins, range, name="image"):
 
 # ------------------------------------------------------------------------------------------ public
 
-def histogram(image, bins=256, range=None, *, backend="auto"):
+def histogram(image, bins=256, range=None, *, backend="auto", batch=False):
     """Histogram of an image's intensities, identical to :func:`numpy.histogram`.
 
     Parameters
@@ -230,6 +244,11 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
         and maximum (widened by 0.5 on each side when they are equal, as NumPy does).
     backend : {"auto", "cython", "numba", "cuda"}, optional
         Implementation to run; ``"auto"`` picks the fastest available (see :mod:`medfeat.kernels`).
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, ...)`` of images, each with its own histogram (its own
+        range when ``range`` is None): ``counts`` is ``(N, bins)`` and ``edges`` ``(N, bins + 1)``.
+        On 'cuda' each stage (ranges, counts) is one launch over the whole stack; on the CPU
+        backends the images are done one after the other.
 
     Returns
     -------
@@ -263,13 +282,61 @@ def histogram(image, bins=256, range=None, *, backend="auto"):
     >>> counts.tolist(), edges.tolist()
     ([1, 2, 1], [0.0, 1.0, 2.0, 3.0])
     """
-    arr = _image(image)
+    batch = _check_batch(batch)
+    arr = _image(image, min_ndim=2 if batch else 1)
     bins = check_positive(bins, name="bins", integer=True)
     range = _check_range(range)
     chosen, impl = _impl("bin_counts", backend, AUTO_HISTOGRAM, arr)
     arr = _place(chosen, arr)
+    if batch:
+        if chosen == "cuda":
+            return _histogram_segments(impl, arr, int(bins), range)
+        pairs = []
+        for n in builtins.range(arr.shape[0]):
+            with _threads(impl, arr[n].size):
+                pairs.append(_histogram(impl, arr[n], int(bins), range, name=f"image {n}"))
+        return np.stack([c for c, _ in pairs]), np.stack([e for _, e in pairs])
     with _threads(impl, arr.size):
         return _histogram(impl, arr, int(bins), range)
+
+
+def _segment_ranges(impl, flat, nseg, name="image stack"):
+    """``(lo, hi)`` arrays of each image of a flat device stack; raises for NaN anywhere."""
+    r = impl.value_range_segments(flat, nseg)
+    bad = np.flatnonzero(r[:, 2])
+    if bad.size:
+        raise ValueError(f"{name} contains NaN (image {bad[0]}), for which this kernel has no "
+                         "defined result")
+    return r[:, 0], r[:, 1]
+
+
+def _histogram_segments(impl, arr, bins, range):
+    """``batch=True`` of :func:`histogram` on the GPU: per-image ranges in one launch, NumPy's edges
+    per image on the host, per-image counts in one launch."""
+    N = arr.shape[0]
+    flat = _flat(arr)
+    dtype = np.dtype(flat.dtype)
+    stand_in = np.empty(0, dtype)  # the image's dtype for NumPy's promotions in _edges
+    if range is None:
+        los, his = _segment_ranges(impl, flat, N)
+        if dtype.kind == "f" and not (np.isfinite(los).all() and np.isfinite(his).all()):
+            n = int(np.flatnonzero(~(np.isfinite(los) & np.isfinite(his)))[0])
+            raise ValueError(f"image {n} contains infinity, so its range [{los[n]}, {his[n]}] is "
+                             "not finite; pass a finite range")
+        if dtype.kind != "f":
+            los, his = los.astype(np.int64), his.astype(np.int64)
+        per = [_edges(stand_in, bins, dtype.type(a), dtype.type(b)) for a, b in zip(los, his)]
+        edges = np.stack([e for e, _ in per])
+        args = [np.stack([a[0] for _, a in per])] + [np.array([a[k] for _, a in per])
+                                                      for k in builtins.range(1, 5)]
+    else:
+        e, a = _edges(stand_in, bins, *range)
+        edges = np.broadcast_to(e, (N, e.size))
+        args = [a[0][None]] + [np.array([a[k]]) for k in builtins.range(1, 5)]
+    out = impl.bin_counts_segments(flat, N, *args)
+    if out[:, -1].any():
+        raise ValueError("image stack contains NaN, for which this kernel has no defined result")
+    return out[:, :-1], np.ascontiguousarray(edges)
 
 
 def _impl(name, backend, order, image):
@@ -349,16 +416,59 @@ def _given_hist(hist):
     return counts, centers
 
 
-def _threshold_inputs(image, nbins, hist, backend):
+def _threshold_inputs(image, nbins, hist, backend, batch=False):
+    """``(impl, counts, centres)`` for a threshold search, or with ``batch`` a list of those
+    triples, one per image of the stack."""
+    batch = _check_batch(batch, hist)
     if image is None and hist is None:
         raise ValueError("either image or hist must be provided")
-    arr = None if image is None else _image(image)
+    arr = None if image is None else _image(image, min_ndim=2 if batch else 1)
     if hist is None:
         nbins = check_positive(nbins, name="nbins", integer=True)
     chosen, impl = _impl("otsu_index", backend, AUTO_THRESHOLD, arr)
     arr = _place(chosen, arr)
+    if batch:
+        if chosen == "cuda":
+            return _threshold_hists_segments(impl, arr, int(nbins))
+        out = []
+        for n in builtins.range(arr.shape[0]):
+            with _threads(impl, arr[n].size):
+                out.append(_threshold_hist(impl, arr[n], nbins, None))
+        return out
     with _threads(impl, 0 if arr is None else arr.size):
         return _threshold_hist(impl, arr, nbins, hist)
+
+
+def _threshold_hists_segments(impl, arr, nbins):
+    """:func:`_image_hist` of every image of a device stack: ranges in one launch, then the counts
+    of all images in one launch (one bin per value for integers, ``nbins`` NumPy bins for
+    floats)."""
+    N = arr.shape[0]
+    flat = _flat(arr)
+    dtype = np.dtype(flat.dtype)
+    los, his = _segment_ranges(impl, flat, N)
+    out = [None] * N
+    todo = np.flatnonzero(los != his)
+    for n in np.flatnonzero(los == his):
+        out[n] = (impl, None, dtype.type(los[n]))  # a single value: returned as is
+    if dtype.kind != "f":
+        if todo.size:
+            counts = impl.value_counts_segments(flat, N, los.astype(np.int64), his.astype(np.int64))
+            for n in todo:
+                out[n] = (impl, counts[n], np.arange(int(los[n]), int(his[n]) + 1))
+        return out
+    if not (np.isfinite(los).all() and np.isfinite(his).all()):
+        raise ValueError("image stack contains infinity, for which this kernel has no defined "
+                         "result")
+    stand_in = np.empty(0, dtype)
+    per = [_edges(stand_in, nbins, dtype.type(a), dtype.type(b)) for a, b in zip(los, his)]
+    args = [np.stack([a[0] for _, a in per])] + [np.array([a[k] for _, a in per])
+                                                  for k in builtins.range(1, 5)]
+    counts = impl.bin_counts_segments(flat, N, *args)[:, :-1]
+    for n in todo:
+        e = per[n][0]
+        out[n] = (impl, counts[n], (e[:-1] + e[1:]) / 2.0)
+    return out
 
 
 def _threshold_hist(impl, arr, nbins, hist):
@@ -380,7 +490,7 @@ def _threshold_hist(impl, arr, nbins, hist):
     return impl, counts, centers
 
 
-def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto"):
+def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto", batch=False):
     """Threshold by Otsu's method, identical to :func:`skimage.filters.threshold_otsu`.
 
     Chooses the bin centre that maximises the between-class variance of the two classes it separates
@@ -398,6 +508,11 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto"):
         dropped. Used instead of the image's histogram when given.
     backend : {"auto", "cython", "numba", "cuda"}, optional
         Implementation to run.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, ...)`` of images and the result an array of N
+        thresholds, one per image (int64 for integer images, the image's float dtype for float
+        images). On 'cuda' the ranges and the histograms of all images take one launch each; the
+        searches over the counts run on the host. No ``hist`` with ``batch``.
 
     Returns
     -------
@@ -432,7 +547,18 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto"):
     >>> int(threshold_otsu(image))
     12
     """
-    impl, counts, centers = _threshold_inputs(image, nbins, hist, backend)
+    found = _threshold_inputs(image, nbins, hist, backend, batch)
+    return _each(_otsu, found) if batch else _otsu(*found)
+
+
+def _each(search, found):
+    """Thresholds of a batch: the image's dtype for float images, int64 for integer images."""
+    values = [search(*f) for f in found]
+    kind = np.asarray(values[0]).dtype.kind
+    return np.array(values, dtype=np.asarray(values[0]).dtype if kind == "f" else np.int64)
+
+
+def _otsu(impl, counts, centers):
     if counts is None:
         return centers
     counts32 = np.ascontiguousarray(counts, dtype=np.float32)
@@ -441,7 +567,7 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto"):
     return centers[idx]
 
 
-def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto"):
+def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto", batch=False):
     """Threshold by maximum entropy (Kapur, Sahoo & Wong 1985).
 
     Chooses the bin centre ``t`` that maximises ``H(A) + H(B)``, where A holds the bins up to and
@@ -459,6 +585,8 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto"):
         Precomputed histogram: counts, or ``(counts, bin_centers)``; empty end bins are dropped.
     backend : {"auto", "cython", "numba", "cuda"}, optional
         Implementation to run.
+    batch : bool, optional
+        As in :func:`threshold_otsu`: one threshold per image of a stack.
 
     Returns
     -------
@@ -496,7 +624,11 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto"):
     >>> bool(30 <= threshold_maxent(image) < 200)
     True
     """
-    impl, counts, centers = _threshold_inputs(image, nbins, hist, backend)
+    found = _threshold_inputs(image, nbins, hist, backend, batch)
+    return _each(_maxent, found) if batch else _maxent(*found)
+
+
+def _maxent(impl, counts, centers):
     if counts is None:
         return centers
     idx = impl.maxent_index(np.ascontiguousarray(counts, dtype=np.float64))

@@ -433,7 +433,7 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     >>> int(canny(image, low_threshold=900, high_threshold=1000).sum())  # too high: no edges
     0
     >>> stack = np.stack([image, image.T])
-    >>> bool((canny(stack, batch=True)[1] == edges.T).all())
+    >>> bool((canny(stack, batch=True)[1] == canny(image.T)).all())
     True
     """
     batch = _check_batch(batch, mask)

@@ -92,7 +92,7 @@ def _percentiles(dens, intens, flat, mflat, qs):
 
 
 def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=None, mask=None,
-              backend="auto"):
+              backend="auto", batch=False):
     """Rescale intensities to a standard range, as float32.
 
     Parameters
@@ -122,6 +122,11 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         Has no effect for ``"window"``, which has no statistics.
     backend : {"auto", "cython", "numba", "cuda"}, optional
         Implementation to run.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, ...)`` of images, each normalised with its own
+        statistics. On 'cuda' each stage (moments, ranges or order statistics, then the output
+        pass) is one launch over the whole stack; on the CPU backends the images are done one
+        after the other. No ``mask`` with ``batch``.
 
     Returns
     -------
@@ -153,8 +158,15 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     True
     >>> normalize(np.array([1.0, 2.0, 3.0]), "minmax").tolist()
     [0.0, 0.5, 1.0]
+    >>> normalize(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 8.0]]), "minmax", batch=True).tolist()
+    [[0.0, 0.5, 1.0], [0.0, 0.0, 1.0]]
     """
-    arr = _image(image)
+    if not isinstance(batch, (bool, np.bool_)):
+        raise ValueError(f"batch must be True or False, got {batch!r}")
+    if batch and mask is not None:
+        raise ValueError("mask is not supported with batch=True (yet); normalise the images one "
+                         "by one")
+    arr = _image(image, min_ndim=2 if batch else 1)
     check_choice(method, METHODS, name="method")
     lower = _real(lower, "lower")
     upper = _real(upper, "upper")
@@ -179,6 +191,18 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
 
     chosen, affine = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
     dens = implementation("density", chosen)
+    if batch:
+        if chosen == "cuda":
+            on_gpu = is_device_array(arr)
+            out = _normalize_segments(_place(chosen, arr), method, lower, upper, center, width,
+                                      dens, implementation("intensity", chosen))
+            return out if on_gpu else out.copy_to_host()
+        out = np.empty(shape, np.float32)
+        for n in range(shape[0]):
+            with _threads(dens, out[n].size):
+                out[n] = _normalize(arr[n], method, lower, upper, center, width, None, chosen,
+                                    affine, dens)
+        return out
     if chosen == "cuda":
         on_gpu = is_device_array(arr)
         arr = _place(chosen, arr)
@@ -231,4 +255,45 @@ def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, d
     # not exact, e.g. a mean, would add |shift| * 6e-8 absolute, too much for small spreads)
     single = flat.dtype != np.float64 and float(np.float32(shift)) == shift
     affine(flat, shift, scale, clip, single, out.reshape(-1), _nchunks(dens, flat.size))
+    return out
+
+
+def _normalize_segments(arr, method, lower, upper, center, width, dens, intens):
+    """``batch=True`` on the GPU: the statistics of every image of the device stack ``arr`` in one
+    launch (per-image moments, ranges or order statistics, bit for bit those of one image alone),
+    then one output pass with a shift and scale per image."""
+    from numba import cuda
+
+    N = arr.shape[0]
+    flat = _flat(arr)
+    L = flat.size // N
+    clip = True
+    if method == "window":
+        shifts = np.full(N, center - width / 2.0)
+        scales = np.full(N, 1.0 / width)
+        if flat.dtype.kind == "f" and dens.value_range(flat, _NOMASK, 1)[2]:
+            raise ValueError("image contains NaN, for which normalisation has no defined result")
+    else:
+        if method == "zscore":
+            st = dens.moments_segments(flat, N, _BLOCK)
+            for n, mean, m2 in st:
+                _check_moments(flat, mean, m2)
+            clip = False
+            shifts, spreads = st[:, 1], np.sqrt(st[:, 2] / st[:, 0])
+        else:
+            r = dens.value_range_segments(flat, N)
+            if r[:, 2].any() or not np.isfinite(r[:, :2]).all():
+                raise ValueError("image contains NaN or infinity; its statistics are undefined")
+            if method == "minmax":
+                clip = False
+                shifts, spreads = r[:, 0], r[:, 1] - r[:, 0]
+            else:
+                virt, prev, ks = _positions(L, (lower, upper))
+                vals = intens.order_stats(flat, _NOMASK, ks, nseg=N)
+                p = np.array([_interpolate(L, virt, prev, ks, row) for row in vals])
+                shifts, spreads = p[:, 0], p[:, 1] - p[:, 0]
+        scales = np.where(spreads > 0, 1.0 / np.where(spreads > 0, spreads, 1.0), 1.0)
+    single = [flat.dtype != np.float64 and float(np.float32(s)) == s for s in shifts]
+    out = cuda.device_array(arr.shape, np.float32)
+    intens.affine_segments(flat, L, shifts, scales, clip, single, out.reshape(-1))
     return out

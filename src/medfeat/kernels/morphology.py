@@ -457,12 +457,28 @@ def _offsets_pass(k, src3, dst3, box, origin, is_max, mode, cval):
     k.impl(src3, dst3, offs, *maps, cval, is_max)
 
 
-def _prepare_cuda(image, backend, auto, *, binary):
+def _check_batch(batch):
+    if not isinstance(batch, (bool, np.bool_)):
+        raise ValueError(f"batch must be True or False, got {batch!r}")
+    return bool(batch)
+
+
+def _footprints(footprint, ndim, batch):
+    """:func:`_prepare_footprint` for an image of rank ``ndim``; with ``batch`` the footprint is 2-D
+    and lifted to ``(1, rows, cols)``: a 3-D filter that never reaches across the stack's first
+    axis is the 2-D filter of each image."""
+    if not batch:
+        return _prepare_footprint(footprint, ndim)
+    return [(fp[None], n) for fp, n in _prepare_footprint(footprint, 2)]
+
+
+def _prepare_cuda(image, backend, auto, *, binary, batch=False):
     """Validation and placement of the CUDA path: ``(image, kernel view, kernels)``."""
     resolve_backend(backend, auto=auto, image=image, family=_FAMILY)  # fails first if unavailable
     from medfeat._kernels.numba_cuda import _common
 
-    dtype, shape = check_device_image(image, dtypes=GREY_DTYPES)
+    dtype, shape = check_device_image(image, dtypes=GREY_DTYPES, ndim=3 if batch else (2, 3),
+                                      name="image stack" if batch else "image")
     d, on_gpu = _common.to_device(image)
     k = _CudaKernels(not on_gpu)
     if binary:
@@ -581,23 +597,25 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
 # grey-level morphology
 
 
-def _prepare_grey(image, footprint, out, mode, cval, backend, auto):
+def _prepare_grey(image, footprint, out, mode, cval, backend, auto, batch=False):
+    batch = _check_batch(batch)
     if wants_cuda(backend, image):
         if out is not None:
             raise ValueError("out is not supported with backend='cuda' (the result is returned)")
         check_choice(mode, GREY_MODES, name="mode")
-        d, _, k = _prepare_cuda(image, backend, auto, binary=False)
-        seq = _prepare_footprint(footprint, len(d.shape))
+        d, _, k = _prepare_cuda(image, backend, auto, binary=False, batch=batch)
+        seq = _footprints(footprint, len(d.shape), batch)
         _convert_cval(cval, d.dtype)
         return d, seq, None, k
-    image = check_image(image, dtypes=GREY_DTYPES)
+    image = check_image(image, dtypes=GREY_DTYPES, ndim=3 if batch else (2, 3),
+                        name="image stack" if batch else "image")
     check_choice(mode, GREY_MODES, name="mode")
     if image.dtype.kind == "f" and np.isnan(image).any():
         raise ValueError(
             "image contains NaN, for which a minimum/maximum has no defined result "
             "(scikit-image's result depends on the footprint's shape); replace NaNs first"
         )
-    seq = _prepare_footprint(footprint, image.ndim)
+    seq = _footprints(footprint, image.ndim, batch)
     out = _check_out(out, image.shape, image.dtype)
     # validate cval even when the mode does not use it, so a bad value never passes silently
     _convert_cval(cval, image.dtype)
@@ -667,7 +685,8 @@ def _direct_dst(out, image):
     return out.view(np.uint8) if out.dtype == np.bool_ else out
 
 
-def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto",
+            batch=False):
     """Grey-level morphological erosion: the minimum over the footprint around each pixel.
 
     Same result as ``skimage.morphology.erosion`` in every dtype, 2-D and 3-D.
@@ -690,6 +709,11 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         zero, like scipy.ndimage). Must lie in the dtype's range and must not be NaN.
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -723,14 +747,16 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_EROSION)
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_EROSION,
+                                       batch)
     direct = _direct_dst(out, image)
     res = _grey(k, _work(image), seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
     return _finish(res, image.dtype, out, direct, k)
 
 
-def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto",
+             batch=False):
     """Grey-level morphological dilation: the maximum over the footprint around each pixel.
 
     Same result as ``skimage.morphology.dilation`` in every dtype, 2-D and 3-D. Like scikit-image,
@@ -753,6 +779,11 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -781,14 +812,16 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
            [0, 0, 9, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_DILATION)
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_DILATION,
+                                       batch)
     direct = _direct_dst(out, image)
     res = _grey(k, _work(image), seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False, dst=direct)
     return _finish(res, image.dtype, out, direct, k)
 
 
-def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto",
+            batch=False):
     """Grey-level morphological opening: erosion, then dilation with the mirrored footprint.
 
     Removes bright details smaller than the footprint. Same result as
@@ -809,6 +842,11 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -835,7 +873,8 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(opened[5, 5]), int(opened[2, 2]), int(opened[1, 1])
     (0, 5, 5)
     """
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_OPENING)
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_OPENING,
+                                       batch)
     src = _work(image)
     tmp = _grey(k, src, seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False)
@@ -847,7 +886,8 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     return _finish(res, image.dtype, out, direct, k)
 
 
-def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto"):
+def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto",
+            batch=False):
     """Grey-level morphological closing: dilation, then erosion with the mirrored footprint.
 
     Removes dark details smaller than the footprint. Same result as
@@ -867,6 +907,11 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -891,7 +936,8 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(closing(img, disk(1))[3, 3])
     5
     """
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_CLOSING)
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_CLOSING,
+                                       batch)
     src = _work(image)
     tmp = _grey(k, src, seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
                 pad_end=False, mirror=False)
@@ -906,16 +952,18 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 # binary morphology
 
 
-def _prepare_binary(image, footprint, out, mode, backend):
+def _prepare_binary(image, footprint, out, mode, backend, batch=False):
+    batch = _check_batch(batch)
     if wants_cuda(backend, image):
         if out is not None:
             raise ValueError("out is not supported with backend='cuda' (the result is returned)")
         check_choice(mode, BINARY_MODES, name="mode")
-        d, src, k = _prepare_cuda(image, backend, AUTO_BINARY, binary=True)
-        return d, src, _prepare_footprint(footprint, len(d.shape)), None, k
-    image = check_image(image, dtypes=GREY_DTYPES)
+        d, src, k = _prepare_cuda(image, backend, AUTO_BINARY, binary=True, batch=batch)
+        return d, src, _footprints(footprint, len(d.shape), batch), None, k
+    image = check_image(image, dtypes=GREY_DTYPES, ndim=3 if batch else (2, 3),
+                        name="image stack" if batch else "image")
     check_choice(mode, BINARY_MODES, name="mode")
-    seq = _prepare_footprint(footprint, image.ndim)
+    seq = _footprints(footprint, image.ndim, batch)
     out = _check_out(out, image.shape, np.bool_)
     chosen = resolve_backend(backend, auto=AUTO_BINARY, image=image, family=_FAMILY)
     if image.dtype == np.bool_:
@@ -955,7 +1003,8 @@ def _finish_binary(result, out, direct, k=None):
     return out
 
 
-def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="auto",
+                   batch=False):
     """Binary erosion: a pixel stays True only if the whole footprint around it is True.
 
     Same result as ``skimage.morphology.binary_erosion`` (0.26, deprecated there in favour of
@@ -975,6 +1024,11 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
         Outside pixels are True for 'ignore' and 'max', False for 'min'.
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -1004,14 +1058,15 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]])
     """
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=False, border_true=mode != "min",
                   dst=direct)
     return _finish_binary(res, out, direct, k)
 
 
-def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="auto",
+                    batch=False):
     """Binary dilation: True where the mirrored footprint around the pixel touches a True pixel.
 
     Same result as ``skimage.morphology.binary_dilation`` (0.26). Unlike :func:`dilation`, the
@@ -1030,6 +1085,11 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
         Outside pixels are False for 'ignore' and 'min', True for 'max'.
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -1056,14 +1116,15 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
            [1, 1, 1, 0],
            [0, 1, 0, 0]])
     """
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=True, border_true=mode == "max",
                   dst=direct)
     return _finish_binary(res, out, direct, k)
 
 
-def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="auto",
+                   batch=False):
     """Binary opening: :func:`binary_erosion` then :func:`binary_dilation` with the same footprint.
 
     Same result as ``skimage.morphology.binary_opening`` (0.26).
@@ -1081,6 +1142,11 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
         'max': True in both; 'min': False in both.
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -1104,7 +1170,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_opening(mask).any())
     False
     """
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     tmp = _binary(k, src, seq, is_max=False, border_true=mode != "min")
     res = _binary(k, tmp, seq, is_max=True, border_true=mode == "max",
@@ -1112,7 +1178,8 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     return _finish_binary(res, out, direct, k)
 
 
-def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="auto"):
+def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="auto",
+                   batch=False):
     """Binary closing: :func:`binary_dilation` then :func:`binary_erosion` with the same footprint.
 
     Same result as ``skimage.morphology.binary_closing`` (0.26).
@@ -1130,6 +1197,11 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
         'max': True in both; 'min': False in both.
     backend : {'auto', 'cython', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
+    batch : bool, optional
+        If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
+        image is filtered on its own (borders are each image's borders). It runs as one 3-D
+        filter whose footprint is one plane thick, so on 'cuda' each pass is one launch over the
+        whole stack, and on the CPU backends one call instead of N.
 
     Returns
     -------
@@ -1153,7 +1225,7 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_closing(mask).all())
     True
     """
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend)
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     tmp = _binary(k, src, seq, is_max=True, border_true=mode == "max")
     res = _binary(k, tmp, seq, is_max=False, border_true=mode != "min",

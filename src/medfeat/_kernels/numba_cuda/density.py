@@ -10,6 +10,9 @@ layer (:mod:`medfeat.kernels.density`) derives thresholds and bin edges from tho
   per block; tables larger than :data:`SHARED_BINS` (16-bit images) count with global atomics.
 - :func:`value_range` and :func:`moments` are block reductions (float64) whose per-block results are
   combined on the host (a few thousand numbers at most).
+- ``*_segments``: the same for every image of a stack ``(N, ...)`` (the ``batch=True`` paths), one
+  launch for the whole stack, ``blockIdx.y`` = image; their per-image results are bit for bit
+  those of the single-image functions.
 - The threshold searches (:func:`otsu_index`, :func:`maxent_index`) and :func:`rebin` work on the
   counts, at most 65 536 numbers: they run on the host, in the CPU backend's code.
 - The kernel density estimate: :func:`linear_bin` and :func:`gauss_scatter` scatter the pixels of
@@ -37,7 +40,8 @@ SHARED_BINS = 4096
 
 __all__ = ["max_threads", "set_threads", "value_counts", "value_range", "bin_counts", "rebin",
            "moments", "otsu_index", "maxent_index", "linear_bin", "gauss_scatter",
-           "convolve_same"]
+           "convolve_same", "value_range_segments", "moments_segments", "bin_counts_segments",
+           "value_counts_segments"]
 
 
 def max_threads():
@@ -145,6 +149,62 @@ def value_range(x, mask, nchunks=1):
     return np.array([p[:, 0].min(), p[:, 1].max(), p[:, 2].sum()])
 
 
+@cuda.jit
+def _range_segments(x, L, part):
+    # part[n, b] = (min, max, NaN count) of block b's share of segment n
+    lo_s = cuda.shared.array(TPB, numba.float64)
+    hi_s = cuda.shared.array(TPB, numba.float64)
+    bad_s = cuda.shared.array(TPB, numba.float64)
+    t = cuda.threadIdx.x
+    nseg = part.shape[0]
+    step = cuda.gridDim.x * cuda.blockDim.x
+    for n in range(cuda.blockIdx.y, nseg, cuda.gridDim.y):
+        lo = np.inf
+        hi = -np.inf
+        bad = 0.0
+        for i in range(cuda.blockIdx.x * cuda.blockDim.x + t, L, step):
+            a = numba.float64(x[n * L + i])
+            if a != a:
+                bad += 1.0
+            lo = a if a < lo else lo
+            hi = a if a > hi else hi
+        lo_s[t] = lo
+        hi_s[t] = hi
+        bad_s[t] = bad
+        cuda.syncthreads()
+        s = TPB // 2
+        while s > 0:
+            if t < s:
+                lo_s[t] = min(lo_s[t], lo_s[t + s])
+                hi_s[t] = max(hi_s[t], hi_s[t + s])
+                bad_s[t] += bad_s[t + s]
+            cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            part[n, cuda.blockIdx.x, 0] = lo_s[0]
+            part[n, cuda.blockIdx.x, 1] = hi_s[0]
+            part[n, cuda.blockIdx.x, 2] = bad_s[0]
+        cuda.syncthreads()
+
+
+def _seg_grid(L, nseg):
+    """(blocks per segment, grid) for a launch over ``nseg`` segments of ``L`` values: each thread
+    takes at least 8 values, so that per-block setup stays small next to the counting."""
+    bx = max(1, min(MAX_BLOCKS, -(-L // (TPB * 8))))
+    return bx, (bx, min(nseg, 65535))
+
+
+def value_range_segments(x, nseg):
+    """``(nseg, 3)`` host array of ``[min, max, n_nan]`` of each image of a flat device stack, in
+    one launch (min and max are exact whatever the order)."""
+    L = x.size // nseg
+    bx, grid = _seg_grid(L, nseg)
+    part = cuda.device_array((nseg, bx, 3), np.float64)
+    _range_segments[grid, TPB](x, L, part)
+    p = part.copy_to_host()
+    return np.stack([p[:, :, 0].min(1), p[:, :, 1].max(1), p[:, :, 2].sum(1)], axis=1)
+
+
 # ---------------------------------------------------------------------------------- float binning
 
 @cuda.jit(device=True)
@@ -210,21 +270,110 @@ def bin_counts(x, edges, lo, hi, first, scale, nchunks=1):
     return out.copy_to_host().astype(np.int64)
 
 
+@cuda.jit
+def _bins_segments(x, L, edges, lo, hi, first, scale, use_shared, out):
+    # out[n, :nb] = NumPy's histogram of segment n on its edges (row n of `edges`, or row 0 for
+    # all), out[n, nb] = its NaN count
+    tab = cuda.shared.array(SHARED_BINS, numba.uint32)
+    nseg = out.shape[0]
+    nb = edges.shape[1] - 1
+    t = cuda.threadIdx.x
+    step = cuda.gridDim.x * cuda.blockDim.x
+    for n in range(cuda.blockIdx.y, nseg, cuda.gridDim.y):
+        e = 0 if edges.shape[0] == 1 else n
+        row = edges[e]
+        if use_shared:
+            for k in range(t, nb + 2, cuda.blockDim.x):
+                tab[k] = 0
+            cuda.syncthreads()
+        for i in range(cuda.blockIdx.x * cuda.blockDim.x + t, L, step):
+            k = _slot(numba.float64(x[n * L + i]), row, nb, lo[e], hi[e], first[e], scale[e])
+            if use_shared:
+                cuda.atomic.add(tab, k, numba.uint32(1))
+            elif k <= nb:
+                cuda.atomic.add(out, (n, k), numba.uint64(1))
+        if use_shared:
+            cuda.syncthreads()
+            for k in range(t, nb + 1, cuda.blockDim.x):
+                c = tab[k]
+                if c:
+                    cuda.atomic.add(out, (n, k), numba.uint64(c))
+            cuda.syncthreads()
+
+
+def bin_counts_segments(x, nseg, edges, lo, hi, first, scale):
+    """:func:`bin_counts` of each image of a flat device stack in one launch: ``edges`` is
+    ``(nseg, bins + 1)`` (or ``(1, bins + 1)``, shared), ``lo`` ... ``scale`` one value per row.
+    Returns ``(nseg, bins + 1)`` int64 (host), the last column the NaN counts."""
+    L = x.size // nseg
+    edges = np.ascontiguousarray(np.atleast_2d(edges), np.float64)
+    nb = edges.shape[1] - 1
+    args = [cuda.to_device(np.ascontiguousarray(np.atleast_1d(a), np.float64))
+            for a in (lo, hi, first, scale)]
+    out = cuda.to_device(np.zeros((nseg, nb + 1), np.uint64))
+    _, grid = _seg_grid(L, nseg)
+    _bins_segments[grid, TPB](x, L, cuda.to_device(edges), *args, nb + 2 <= SHARED_BINS, out)
+    return out.copy_to_host().astype(np.int64)
+
+
+@cuda.jit
+def _counts_segments(x, L, first, vmin, off, out):
+    # out[off[n] + v - vmin[n]] += 1 for each value v of segment first + n
+    nseg = off.shape[0] - 1
+    step = cuda.gridDim.x * cuda.blockDim.x
+    for n in range(cuda.blockIdx.y, nseg, cuda.gridDim.y):
+        base = (first + n) * L
+        for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, L, step):
+            cuda.atomic.add(out, off[n] + numba.int64(x[base + i]) - vmin[n], numba.uint32(1))
+
+
+#: entries of the count table of one :func:`value_counts_segments` launch (uint32: 256 MiB)
+MAX_TABLE = 1 << 26
+
+
+def value_counts_segments(x, nseg, vmin, vmax):
+    """For each image ``n`` of a flat integer device stack, the counts (int64, host) of each value
+    from ``vmin[n]`` to ``vmax[n]`` (its extremes): a list of ``nseg`` arrays. Images are counted
+    in as few launches as keep the table under :data:`MAX_TABLE` entries."""
+    L = x.size // nseg
+    vmin = np.asarray(vmin, np.int64)
+    spans = np.asarray(vmax, np.int64) - vmin + 1
+    result = []
+    s0 = 0
+    while s0 < nseg:
+        s1 = s0 + 1
+        total = int(spans[s0])
+        while s1 < nseg and total + spans[s1] <= MAX_TABLE:
+            total += int(spans[s1])
+            s1 += 1
+        off = np.zeros(s1 - s0 + 1, np.int64)
+        np.cumsum(spans[s0:s1], out=off[1:])
+        out = cuda.to_device(np.zeros(total, np.uint32))
+        _, grid = _seg_grid(L, s1 - s0)
+        _counts_segments[grid, TPB](x, L, s0, cuda.to_device(vmin[s0:s1]), cuda.to_device(off),
+                                    out)
+        h = out.copy_to_host().astype(np.int64)
+        result.extend(h[off[k]:off[k + 1]] for k in range(s1 - s0))
+        s0 = s1
+    return result
+
+
 # ---------------------------------------------------------------------------------- moments
 
 @cuda.jit
-def _moment_blocks(x, mask, use_mask, block, st):
+def _moment_blocks(x, mask, use_mask, block, L, nbper, st):
     """One CUDA block per data block of ``block`` pixels: shifted float64 sums around the block's
-    first pixel (the CPU body's "shifted data" algorithm), reduced in shared memory."""
+    first pixel (the CPU body's "shifted data" algorithm), reduced in shared memory. ``x`` holds
+    segments (images) of ``L`` pixels, each cut into ``nbper`` data blocks from its start."""
     s1_s = cuda.shared.array(TPB, numba.float64)
     s2_s = cuda.shared.array(TPB, numba.float64)
     c_s = cuda.shared.array(TPB, numba.float64)
     t = cuda.threadIdx.x
     nblocks = st.shape[0]
-    n = x.size
     for b in range(cuda.blockIdx.x, nblocks, cuda.gridDim.x):
-        start = b * block
-        stop = min(n, start + block)
+        seg = b // nbper
+        start = seg * L + (b - seg * nbper) * block
+        stop = min(seg * L + L, start + block)
         K = numba.float64(x[start])
         s1 = 0.0
         s2 = 0.0
@@ -288,8 +437,20 @@ def moments(x, mask, block, nthreads=1):
     m, use_mask = _mask_arg(x, mask)
     nblocks = (x.size + block - 1) // block
     st = cuda.device_array((nblocks, 3), np.float64)
-    _moment_blocks[min(nblocks, MAX_BLOCKS), TPB](x, m, use_mask, int(block), st)
+    _moment_blocks[min(nblocks, MAX_BLOCKS), TPB](x, m, use_mask, int(block), x.size, nblocks, st)
     return _merge(st.copy_to_host())
+
+
+def moments_segments(x, nseg, block):
+    """:func:`moments` of each of the ``nseg`` images of a flat device stack, ``(nseg, 3)`` (host):
+    one launch; each image is cut into data blocks and merged exactly as :func:`moments` does for
+    it alone, so the results are bit for bit the single-image ones."""
+    L = x.size // nseg
+    nbper = (L + block - 1) // block
+    st = cuda.device_array((nseg * nbper, 3), np.float64)
+    _moment_blocks[min(nseg * nbper, 64 * MAX_BLOCKS), TPB](x, x, False, int(block), L, nbper, st)
+    h = st.copy_to_host()
+    return np.stack([_merge(h[n * nbper:(n + 1) * nbper]) for n in range(nseg)])
 
 
 # ---------------------------------------------------------------------------------- KDE

@@ -3,9 +3,12 @@
 Same function names and arguments as ``medfeat._kernels.numba_cpu.edges``, with two differences:
 arrays are numba device arrays, and the image arrives in its own dtype -- the conversion to
 floating point (``skimage.img_as_float``'s rule) is fused into the tile load instead of being a
-separate pass over the image. The public face lives in :mod:`medfeat.kernels.edges`. Canny is one
-entry point, :func:`canny_device` (the CPU's ``canny_fused`` streams rows through small rings, a
-scheme for a core's cache, not for a GPU); its quantile thresholds are not implemented yet.
+separate pass over the image. The public face lives in :mod:`medfeat.kernels.edges`. Canny has two
+entry points working on stacks ``(N, H, W)`` (one image is a stack of one), :func:`canny_magnitude`
+and :func:`canny_edges`, between which the public layer takes quantile thresholds with the radix
+select of :mod:`medfeat._kernels.numba_cuda.intensity`; :func:`canny_device` chains them for one
+image with fixed thresholds (the CPU's ``canny_fused`` streams rows through small rings, a scheme
+for a core's cache, not for a GPU).
 
 The arithmetic repeats the CPU bodies' order of operations (differences first, then smoothing, in
 the output's float type for 2-D; float64 accumulation for 3-D) so that the two backends agree to the
@@ -338,8 +341,8 @@ def erode_mask_3d(mask):
 # per pixel, and repeats the CPU body's arithmetic (SciPy's order of operations and roundings to T,
 # so that suppression keeps the same pixels): Gaussian along axis 0 (rounded to T), Gaussian along
 # axis 1 with the "bleed" division, Sobel responses and magnitude, then non-maximum suppression
-# with the double threshold (one pair of thresholds per image). Hysteresis runs on the device:
-# see :func:`hysteresis`.
+# with the double threshold (one pair of thresholds per image). Hysteresis runs on the device by
+# union-find: see :func:`hysteresis`.
 
 
 def _make_canny(T):
@@ -574,101 +577,108 @@ def stack_view(d):
 
 # --------------------------------------------------------------------------------- hysteresis
 #
-# Labels: 0 background, 1 weak (between the thresholds), 3 edge. An edge is every weak pixel
-# 8-connected to a strong one through weak pixels: a fixed point, reached by propagation. Each
-# block loads an HTILE x HTILE tile of labels and a one-pixel halo into shared memory and
-# propagates inside it until nothing changes (many steps, no global traffic), writes back what
-# changed and raises a global flag. The host relaunches until a launch changes nothing; a chain
-# then costs one launch (one host round trip for the flag) per tile it enters, not one per pixel.
-# The launch that changes nothing read every tile and its halo while the labels were constant,
-# so every weak pixel next to an edge pixel has been promoted: the fixed point, hence the same
-# edges as the CPU's flood fill.
+# Labels: 0 background, 1 weak (between the thresholds), 3 strong. The edges are the weak pixels
+# 8-connected to a strong one through weak pixels, i.e. the connected components of the non-zero
+# labels that hold a strong pixel. They are found by concurrent union-find on the device (Playne &
+# Hawick 2018): every non-zero pixel starts as its own root, each joins the components of its
+# non-zero neighbours W, NW, N and NE with atomicMin on the parent links (a link only ever points
+# to a lower index, so the trees stay acyclic whatever the order), the links are then compressed to
+# the roots, every strong pixel marks its root, and a pixel is an edge if its root is marked. Five
+# launches whatever the image, no host round trip, and the fixed point is the same set of pixels
+# as the CPU's flood fill.
 
-#: side of a hysteresis tile, and threads per block: thread k loads row k and the halo, and sweeps
-#: row k and column k (one warp on a GPU; 8 threads under the simulator, where every thread is a
-#: Python thread and each barrier costs one switch per thread)
-HTILE = 8 if config.ENABLE_CUDASIM else 32
-#: launches of the last :func:`hysteresis` call (each is one host round trip); for tests/benches
+#: launches of the last :func:`hysteresis` call (no host round trip between them)
 last_hysteresis_launches = 0
 
 
 @cuda.jit(device=True)
-def _touches_edge(s, a, b):
-    return (s[a - 1, b - 1] == 3 or s[a - 1, b] == 3 or s[a - 1, b + 1] == 3 or s[a, b - 1] == 3
-            or s[a, b + 1] == 3 or s[a + 1, b - 1] == 3 or s[a + 1, b] == 3
-            or s[a + 1, b + 1] == 3)
+def _find(parent, x):
+    while parent[x] != x:
+        x = parent[x]
+    return x
+
+
+@cuda.jit(device=True)
+def _union(parent, a, b):
+    done = False
+    while not done:
+        a = _find(parent, a)
+        b = _find(parent, b)
+        if a < b:
+            old = cuda.atomic.min(parent, b, a)
+            done = old == b
+            b = old
+        elif b < a:
+            old = cuda.atomic.min(parent, a, b)
+            done = old == a
+            a = old
+        else:
+            done = True
 
 
 @cuda.jit
-def _hysteresis_tiles(label, changed):
-    side = HTILE + 2
-    s = cuda.shared.array((side, side), numba.uint8)
-    flag = cuda.shared.array(1, numba.int32)
-    N, H, W = label.shape
-    t0 = cuda.threadIdx.x
-    x0 = cuda.blockIdx.x * HTILE - 1
-    y0 = cuda.blockIdx.y * HTILE - 1
-    for n in range(cuda.blockIdx.z, N, cuda.gridDim.z):
-        for ly in range(side):  # neighbouring threads read neighbouring bytes (coalesced)
-            yy = y0 + ly
-            for lx in range(t0, side, HTILE):
-                xx = x0 + lx
-                s[ly, lx] = (label[n, yy, xx] if 0 <= yy < H and 0 <= xx < W
-                             else numba.uint8(0))
-        cuda.syncthreads()
-        while True:
-            if t0 == 0:
-                flag[0] = 0
-            cuda.syncthreads()
-            # sweeps: thread k runs along row k, forth and back (a straight run of weak pixels is
-            # promoted in one sweep), then along column k; chains inside the tile take a few
-            # rounds, not one per pixel
-            a = t0 + 1
-            for k in range(2 * HTILE):
-                b = k + 1 if k < HTILE else 2 * HTILE - k
-                if s[a, b] == 1 and _touches_edge(s, a, b):
-                    s[a, b] = 3
-                    flag[0] = 1
-            cuda.syncthreads()
-            b = t0 + 1
-            for k in range(2 * HTILE):
-                a = k + 1 if k < HTILE else 2 * HTILE - k
-                if s[a, b] == 1 and _touches_edge(s, a, b):
-                    s[a, b] = 3
-                    flag[0] = 1
-            cuda.syncthreads()
-            more = flag[0]
-            cuda.syncthreads()
-            if more == 0:
-                break
-        b = t0 + 1
-        x = x0 + b
-        for a in range(1, HTILE + 1):
-            y = y0 + a
-            if y < H and x < W and s[a, b] == 3 and label[n, y, x] == 1:
-                label[n, y, x] = 3
-                changed[0] = 1
-        cuda.syncthreads()  # the tile is reloaded for the next image
+def _uf_init(lab, parent):
+    for p in range(cuda.grid(1), lab.size, cuda.gridsize(1)):
+        parent[p] = p
+
+
+@cuda.jit
+def _uf_merge(lab, parent, H, W):
+    for p in range(cuda.grid(1), lab.size, cuda.gridsize(1)):
+        if lab[p] == 0:
+            continue
+        r = p % (H * W)
+        y = r // W
+        x = r - y * W
+        if x > 0 and lab[p - 1] != 0:
+            _union(parent, p, p - 1)
+        if y > 0:
+            q = p - W
+            if x > 0 and lab[q - 1] != 0:
+                _union(parent, p, q - 1)
+            if lab[q] != 0:
+                _union(parent, p, q)
+            if x < W - 1 and lab[q + 1] != 0:
+                _union(parent, p, q + 1)
+
+
+@cuda.jit
+def _uf_compress(lab, parent):
+    for p in range(cuda.grid(1), lab.size, cuda.gridsize(1)):
+        if lab[p] != 0:
+            parent[p] = _find(parent, p)
+
+
+@cuda.jit
+def _uf_mark(lab, parent):
+    for p in range(cuda.grid(1), lab.size, cuda.gridsize(1)):
+        if lab[p] == 3:
+            lab[parent[p]] = 3
+
+
+@cuda.jit
+def _uf_promote(lab, parent):
+    for p in range(cuda.grid(1), lab.size, cuda.gridsize(1)):
+        if lab[p] == 1 and lab[parent[p]] == 3:
+            lab[p] = 3
 
 
 def hysteresis(label):
-    """Promote, in place, the weak pixels (1) of a uint8 device label stack ``(N, H, W)`` that are
-    8-connected through weak pixels to an edge pixel (3). Returns the number of launches (host
-    round trips)."""
+    """Promote, in place, the weak pixels (1) of a C-contiguous uint8 device label stack
+    ``(N, H, W)`` that are 8-connected through weak pixels to an edge pixel (3), by union-find.
+    Returns the number of launches (five; nothing is copied to the host)."""
     global last_hysteresis_launches
     N, H, W = label.shape
-    grid = (math.ceil(W / HTILE), math.ceil(H / HTILE), min(N, _MAX_GRID_Z))
-    changed = cuda.to_device(np.zeros(1, np.int32))
-    zero = np.zeros(1, np.int32)
-    launches = 0
-    while True:
-        _hysteresis_tiles[grid, HTILE](label, changed)
-        launches += 1
-        if not changed.copy_to_host()[0]:
-            break
-        changed.copy_to_device(zero)
-    last_hysteresis_launches = launches
-    return launches
+    lab = label.reshape(label.size)
+    parent = cuda.device_array(label.size, np.int32 if label.size < 2 ** 31 else np.int64)
+    nb = blocks_1d(label.size)
+    _uf_init[nb, TPB](lab, parent)
+    _uf_merge[nb, TPB](lab, parent, H, W)
+    _uf_compress[nb, TPB](lab, parent)
+    _uf_mark[nb, TPB](lab, parent)
+    _uf_promote[nb, TPB](lab, parent)
+    last_hysteresis_launches = 5
+    return 5
 
 
 @cuda.jit
