@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import descriptors
-from .first_order import HISTOGRAM_NAMES, INTENSITY_NAMES, histogram_stats, intensity_stats
+from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, _check_mask, histogram_stats,
+                          intensity_stats)
 from .texture import GLCM_NAMES, glcm_features
 
 __all__ = ["FeatureExtractor", "FAMILIES"]
@@ -29,33 +31,63 @@ FAMILIES = {
 _KERNEL_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
-def _image_features(image, families, bins, distance, backend):
-    """Feature vector of one image or volume (float64)."""
+def _image_features(image, families, bins, distance, backend, mask=None):
+    """Feature vector of one image or volume (float64), ``mask`` its optional region.
+
+    Intermediate results are shared between families: the checked image and mask, the image
+    rescaled to [0, 1] for both edge operators and Canny.
+    """
     if image.dtype.type not in _KERNEL_DTYPES:
         image = image.astype(np.float64)
+    m = _check_mask(mask, image.shape)
+    unit = None
     out = []
     for fam in families:
+        if fam in ("edges", "canny") and unit is None:
+            unit = descriptors._unit(image, m)
         if fam == "intensity":
-            d = intensity_stats(image)
+            d = intensity_stats(image, m)
         elif fam == "histogram":
-            d = histogram_stats(image, bins=bins)
+            d = histogram_stats(image, m, bins=bins)
         elif fam == "glcm":
-            d = glcm_features(image, distance=distance, levels=bins)
+            d = glcm_features(image, m, distance=distance, levels=bins)
         elif fam == "edges":
-            d = {f"sobel_{k}": v for k, v in
-                 descriptors.edge_stats(image, operator="sobel", backend=backend).items()}
-            d.update({f"prewitt_{k}": v for k, v in
-                      descriptors.edge_stats(image, operator="prewitt", backend=backend).items()})
+            d = {f"{op}_{k}": v for op in ("sobel", "prewitt")
+                 for k, v in descriptors._edge_summary(unit, m, op, backend).items()}
         elif fam == "canny":
-            d = descriptors.canny_density(image, backend=backend)
+            d = descriptors._canny_summary(unit, m, 1.0, 0.1, 0.2, backend)
         elif fam == "thresholds":
-            d = descriptors.threshold_fractions(image, backend=backend)
+            d = descriptors.threshold_fractions(image, m, backend=backend)
         elif fam == "granulometry":
-            d = descriptors.granulometry(image, radii=(1, 2, 4), backend=backend)
+            d = descriptors.granulometry(image, m, radii=(1, 2, 4), backend=backend)
         else:
-            d = descriptors.density_summary(image, backend=backend)
+            # The Cython density kernel (auto's choice) always splits a 256 x 256 image over two
+            # OpenMP threads; Numba's count follows this worker's setting of one thread.
+            d = descriptors.density_summary(
+                image, m, backend="numba" if backend == "auto" and _auto_is_free() else backend)
         out.extend(d[name] for name in FAMILIES[fam])
     return np.asarray(out, dtype=np.float64)
+
+
+def _auto_is_free():
+    """True unless ``MEDFEAT_BACKEND`` pins what ``"auto"`` means."""
+    return not os.environ.get("MEDFEAT_BACKEND", "").strip()
+
+
+def _serial(fn):
+    """``fn`` wrapped to run with one Numba thread in the calling thread (the setting is per
+    thread and restored afterwards): images are the unit of parallelism, and on a busy machine a
+    fork-join region per kernel call loses whole scheduler slices at its barrier."""
+    def run(*args):
+        import numba
+
+        prev = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return fn(*args)
+        finally:
+            numba.set_num_threads(prev)
+    return run
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -78,6 +110,12 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     image_shape : tuple of int, optional
         Shape of one image when ``X`` is given as flattened rows ``(n_samples, n_pixels)``.
         Without it, 2-D input is read as ``n_samples`` images of one row each.
+    stacked_masks : bool, optional
+        When True, every sample of ``X`` is an (image, mask) pair stacked on axis 1: ``X`` is
+        ``(n, 2, H, W)`` for images, ``(n, 2, D, H, W)`` for volumes, or flattened rows of
+        ``2 * prod(image_shape)`` values (image first). This is the layout to use inside a
+        Pipeline, cross-validation or a search, which split ``X`` and would not split a separate
+        array of masks.
     n_jobs : int, optional
         Images processed in parallel (joblib; ``None`` is 1, ``-1`` all cores).
     backend : str, optional
@@ -91,7 +129,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     image_shape_ : tuple of int
         Shape of one image (or volume) seen in ``fit``.
     n_features_in_ : int
-        Number of input values per sample (pixels, or columns of flattened input).
+        Number of input values per sample (pixels, or columns of flattened input; twice the
+        pixels with ``stacked_masks``).
     feature_names_in_ : ndarray of str
         Column names, when ``fit`` received a DataFrame of flattened rows.
 
@@ -101,6 +140,23 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     (see ``image_shape``), of any real dtype; it must be non-empty and finite (NaN, infinity,
     complex and ragged input raise ``ValueError``). The output is ``(n, n_features)`` float64 and
     does not depend on ``n_jobs``. ``fit`` learns only the input shape.
+
+    *Regions of interest.* Masks come either stacked into ``X`` (``stacked_masks=True``) or as
+    the ``masks`` argument of ``fit``, ``transform`` and ``fit_transform`` (an array shaped like
+    ``X``'s images; non-zero is inside). The argument suits direct calls; inside a Pipeline it
+    reaches the extractor only through scikit-learn's metadata routing
+    (``sklearn.set_config(enable_metadata_routing=True)`` and
+    ``FeatureExtractor().set_fit_request(masks=True).set_transform_request(masks=True)``). Every
+    sample's mask must select at least one pixel. The intensity, histogram, GLCM (pairs with
+    both voxels inside), thresholds and density families use the region's values only. The
+    neighbourhood descriptors (edges, Canny, granulometry) filter the whole image, rescaled by
+    the region's minimum and maximum, and summarise the result inside the region, so structures
+    just outside its border contribute to the values at its edge.
+
+    *Threads.* Each worker runs the kernels of one image on a single thread (parallelism is over
+    images); with ``backend="auto"`` the density estimate uses the Numba backend, whose thread
+    count can be set per thread, instead of the Cython one that always splits a 256 x 256 image
+    over two OpenMP threads. The values are the same.
 
     Examples
     --------
@@ -112,14 +168,23 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     (4, 43)
     >>> fx.get_feature_names_out()[:2].tolist()
     ['intensity__mean', 'intensity__variance']
+    >>> masks = np.zeros(X.shape, bool); masks[:, 4:12, 4:12] = True
+    >>> F = fx.transform(X, masks=masks)
+    >>> bool(F[0, 0] == X[0, 4:12, 4:12].mean())
+    True
+    >>> pairs = np.stack([X, masks], axis=1)          # (4, 2, 16, 16): image, mask
+    >>> fs = FeatureExtractor(families=["intensity", "glcm"], stacked_masks=True)
+    >>> bool(np.array_equal(fs.fit_transform(pairs), F))
+    True
     """
 
-    def __init__(self, families=None, *, bins=32, distance=1, image_shape=None, n_jobs=None,
-                 backend="auto", progress=False):
+    def __init__(self, families=None, *, bins=32, distance=1, image_shape=None,
+                 stacked_masks=False, n_jobs=None, backend="auto", progress=False):
         self.families = families
         self.bins = bins
         self.distance = distance
         self.image_shape = image_shape
+        self.stacked_masks = stacked_masks
         self.n_jobs = n_jobs
         self.backend = backend
         self.progress = progress
@@ -138,9 +203,16 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(f"bins must be a positive integer, got {self.bins!r}")
         if not (isinstance(self.distance, (int, np.integer)) and self.distance >= 1):
             raise ValueError(f"distance must be a positive integer, got {self.distance!r}")
+        if not isinstance(self.stacked_masks, (bool, np.bool_)):
+            raise ValueError(f"stacked_masks must be True or False, got {self.stacked_masks!r}")
         return self._families()
 
-    def _images(self, X, reset):
+    def _images(self, X, reset, masks=None):
+        """``(images, masks)`` from ``X`` (and the ``masks`` argument), checked."""
+        stacked = bool(self.stacked_masks)
+        if stacked and masks is not None:
+            raise ValueError("masks are stacked into X (stacked_masks=True); do not also pass "
+                             "masks=")
         if hasattr(X, "shape"):                 # arrays and DataFrames keep their column names
             ndim = len(X.shape)
         else:
@@ -149,57 +221,107 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             except (ValueError, TypeError) as exc:   # ragged stacks
                 raise ValueError(f"X must be a regular stack of images: {exc}") from exc
             ndim = X.ndim
+        lead = (2,) if stacked else ()
         if ndim == 2:
             X = validate_data(self, X, reset=reset, dtype="numeric")
             shape = self.image_shape if reset else self.image_shape_
             if shape is None:
-                shape = (1, X.shape[1])
+                shape = (1, X.shape[1] // 2) if stacked else (1, X.shape[1])
             shape = tuple(int(s) for s in shape)
-            if len(shape) not in (2, 3) or math.prod(shape) != X.shape[1]:
-                raise ValueError(f"image_shape {shape} does not hold {X.shape[1]} values per row")
-            X = X.reshape((X.shape[0],) + shape)
+            if len(shape) not in (2, 3) or math.prod(lead + shape) != X.shape[1]:
+                what = "twice " if stacked else ""
+                raise ValueError(f"image_shape {shape} does not hold {X.shape[1]} values per row "
+                                 f"(expected {what}its size)")
+            X = X.reshape((X.shape[0],) + lead + shape)
         else:
             X = check_array(X, dtype="numeric", allow_nd=True)
-            if X.ndim not in (3, 4):
+            if X.ndim - len(lead) not in (3, 4) or (stacked and X.shape[1] != 2):
+                if stacked:
+                    raise ValueError(f"X must stack (image, mask) pairs on axis 1: (n, 2, H, W) "
+                                     f"or (n, 2, D, H, W), got shape {X.shape}")
                 raise ValueError(f"X must be a stack of 2-D images (n, H, W) or 3-D volumes "
                                  f"(n, D, H, W), got {X.ndim}-D")
             if X.shape[1:].count(0):
                 raise ValueError(f"X holds empty images, shape {X.shape}")
+            img_shape = X.shape[1 + len(lead):]
             if reset:
                 self.n_features_in_ = math.prod(X.shape[1:])
                 if hasattr(self, "feature_names_in_"):
                     del self.feature_names_in_
-            elif X.shape[1:] != self.image_shape_:
-                raise ValueError(f"X has images of shape {X.shape[1:]}, but FeatureExtractor is "
+            elif img_shape != self.image_shape_:
+                raise ValueError(f"X has images of shape {img_shape}, but FeatureExtractor is "
                                  f"expecting {self.image_shape_} as in fit")
+        if stacked:
+            X, masks = X[:, 0], X[:, 1]
         if reset:
             self.image_shape_ = tuple(X.shape[1:])
-        return X
+        if masks is not None:
+            masks = self._masks(masks, X.shape)
+        return X, masks
 
-    def fit(self, X, y=None):
+    @staticmethod
+    def _masks(masks, shape):
+        try:
+            masks = np.asarray(masks)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"masks must be a regular stack of masks: {exc}") from exc
+        if masks.dtype == object or masks.dtype.kind not in "biuf":
+            raise ValueError(f"masks must be boolean or numeric, got dtype {masks.dtype}")
+        if masks.shape != tuple(shape):
+            raise ValueError(f"masks has shape {masks.shape}, expected {tuple(shape)} (one mask "
+                             f"per image, shaped like it)")
+        if masks.dtype.kind == "f" and not np.all(np.isfinite(masks)):
+            raise ValueError("masks contains NaN or infinity")
+        masks = masks.astype(bool, copy=False)
+        empty = np.flatnonzero(~masks.reshape(len(masks), -1).any(axis=1))
+        if empty.size:
+            raise ValueError(f"masks of samples {empty[:10].tolist()} select no pixel")
+        return masks
+
+    def fit(self, X, y=None, masks=None):
         """Check the parameters and learn the input shape.
 
         Parameters
         ----------
         X : array_like
-            Images ``(n, H, W)``, volumes ``(n, D, H, W)`` or flattened rows.
+            Images ``(n, H, W)``, volumes ``(n, D, H, W)`` or flattened rows (with
+            ``stacked_masks``, (image, mask) pairs stacked on axis 1).
         y : ignored
+        masks : array_like, optional
+            Regions of interest, one per image, shaped like the images (checked only).
 
         Returns
         -------
         self
         """
         self._check_params()
-        self._images(X, reset=True)
+        self._images(X, reset=True, masks=masks)
         return self
 
-    def transform(self, X):
-        """Features of every image.
+    def fit_transform(self, X, y=None, masks=None):
+        """``fit(X, y, masks=masks).transform(X, masks=masks)``.
+
+        Parameters
+        ----------
+        X : array_like
+        y : ignored
+        masks : array_like, optional
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features)
+        """
+        return self.fit(X, y, masks=masks).transform(X, masks=masks)
+
+    def transform(self, X, masks=None):
+        """Features of every image (inside its mask, when there are masks).
 
         Parameters
         ----------
         X : array_like
             Same layout and image shape as in ``fit``.
+        masks : array_like, optional
+            Regions of interest ``(n, *image_shape)``, non-zero inside; see the class notes.
 
         Returns
         -------
@@ -207,34 +329,36 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         fams = self._check_params()
-        X = self._images(X, reset=False)
+        X, masks = self._images(X, reset=False, masks=masks)
         n = X.shape[0]
         args = (fams, int(self.bins), int(self.distance), self.backend)
+        items = [(X[i], None if masks is None else masks[i]) for i in range(n)]
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=n, desc="features", unit="img")
+
+        @_serial
+        def batch(part):
+            return [_image_features(im, *args, mask=m) for im, m in part]
         try:
             if n_jobs == 1 or n < 2:
-                # A worker thread rather than the caller's: kernels called from the main thread
-                # start their own OpenMP/Numba threads, which on a loaded 2-core machine made the
-                # density estimate of a 256 x 256 image 12-17 ms instead of under 1 ms.
+                # A worker thread rather than the caller's, so that the one-thread setting of the
+                # kernels never leaks into the caller.
                 from concurrent.futures import ThreadPoolExecutor
 
                 rows = []
                 with ThreadPoolExecutor(max_workers=1) as pool:
-                    for row in pool.map(lambda im: _image_features(im, *args), X):
-                        rows.append(row)
+                    for part in pool.map(batch, [items[i:i + 8] for i in range(0, n, 8)]):
+                        rows.extend(part)
                         if bar is not None:
-                            bar.update(1)
+                            bar.update(len(part))
             else:
                 from joblib import Parallel, delayed
                 chunk = max(1, min(32, n // (4 * max(n_jobs, 2)) or 1))
-                batches = [X[i:i + chunk] for i in range(0, n, chunk)]
                 work = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                    delayed(lambda b: [_image_features(im, *args) for im in b])(b)
-                    for b in batches)
+                    delayed(batch)(items[i:i + chunk]) for i in range(0, n, chunk))
                 rows = []
                 for part in work:
                     rows.extend(part)

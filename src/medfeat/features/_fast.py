@@ -1,0 +1,223 @@
+"""Compiled helpers of the feature families (Numba, one thread, cached on disk).
+
+Kept here rather than in :mod:`medfeat._kernels`: they serve the features only (exact order
+statistics for percentiles, co-occurrence counting) and always run serially, since the
+:class:`~medfeat.features.FeatureExtractor` parallelises over images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["percentiles", "order_stats", "cooc_counts"]
+
+_OPTS = dict(cache=True, nogil=True)
+
+# Buckets of the first counting pass of :func:`order_stats`.
+_BUCKETS = 4096
+# Below this many candidates a plain sort is cheaper than another counting pass.
+_SORT_BELOW = 256
+
+
+@njit(**_OPTS)
+def _extent(a):
+    """Minimum, maximum, and how many values equal each."""
+    lo = a[0]
+    hi = a[0]
+    nlo = 0
+    nhi = 0
+    for x in a:
+        if x < lo:
+            lo = x
+            nlo = 1
+        elif x == lo:
+            nlo += 1
+        if x > hi:
+            hi = x
+            nhi = 1
+        elif x == hi:
+            nhi += 1
+    return lo, hi, nlo, nhi
+
+
+@njit(**_OPTS)
+def _bucket(x, lo, scale):
+    b = int((x - lo) * scale)
+    return b if b < _BUCKETS else _BUCKETS - 1
+
+
+@njit(**_OPTS)
+def _select(a, k):
+    """The ``k``-th smallest (0-based) value of ``a`` (which it does not modify)."""
+    while True:
+        n = a.size
+        if n <= _SORT_BELOW:
+            return np.sort(a)[k]
+        lo, hi, nlo, nhi = _extent(a)
+        # ties at either end (a flat background) are answered without another pass
+        if k < nlo:
+            return lo
+        if k >= n - nhi:
+            return hi
+        # Bucketing by a monotone map keeps every bucket's values between its neighbours', so the
+        # k-th value is the right rank inside the bucket that holds rank k.
+        scale = _BUCKETS / (hi - lo)
+        if not scale < np.inf:                # a range too small to divide (subnormal)
+            return np.sort(a)[k]
+        counts = np.zeros(_BUCKETS, np.int64)
+        for x in a:
+            counts[_bucket(x, lo, scale)] += 1
+        below = 0
+        target = 0
+        for b in range(_BUCKETS):
+            if below + counts[b] > k:
+                target = b
+                break
+            below += counts[b]
+        sub = np.empty(counts[target], a.dtype)
+        j = 0
+        for x in a:
+            if _bucket(x, lo, scale) == target:
+                sub[j] = x
+                j += 1
+        a = sub
+        k -= below
+
+
+@njit(**_OPTS)
+def _order_stats(a, ks):
+    out = np.empty(ks.size, a.dtype)
+    n = a.size
+    lo, hi, nlo, nhi = _extent(a)
+    scale = _BUCKETS / (hi - lo) if hi > lo else 0.0
+    if lo == hi or n <= _SORT_BELOW or not scale < np.inf:
+        s = np.sort(a)
+        for i in range(ks.size):
+            out[i] = s[ks[i]]
+        return out
+    # One shared counting pass, then each distinct bucket that holds a wanted rank is gathered
+    # once and searched by _select.
+    counts = np.zeros(_BUCKETS, np.int64)
+    for x in a:
+        counts[_bucket(x, lo, scale)] += 1
+    starts = np.empty(_BUCKETS, np.int64)
+    acc = 0
+    for b in range(_BUCKETS):
+        starts[b] = acc
+        acc += counts[b]
+    done_bucket = -1
+    sub = np.empty(0, a.dtype)
+    for i in range(ks.size):
+        k = ks[i]
+        if k < nlo:
+            out[i] = lo
+            continue
+        if k >= n - nhi:
+            out[i] = hi
+            continue
+        # the bucket holding rank k: the last one starting at or before k (never an empty one,
+        # which starts where the next begins)
+        b = np.searchsorted(starts, k, side="right") - 1
+        if b != done_bucket:
+            sub = np.empty(counts[b], a.dtype)
+            j = 0
+            for x in a:
+                if _bucket(x, lo, scale) == b:
+                    sub[j] = x
+                    j += 1
+            done_bucket = b
+        out[i] = _select(sub, k - starts[b])
+    return out
+
+
+def order_stats(values, ks):
+    """Exact order statistics: ``np.sort(values)[ks]`` without sorting.
+
+    Parameters
+    ----------
+    values : ndarray of float64, 1-D, non-empty, without NaN
+    ks : sequence of int
+        0-based ranks, in increasing order.
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    return _order_stats(np.ascontiguousarray(values, dtype=np.float64),
+                        np.asarray(ks, dtype=np.int64))
+
+
+def percentiles(values, qs):
+    """``numpy.percentile(values, qs)`` (method ``"linear"``), bit for bit, by exact selection.
+
+    The interpolation repeats NumPy's: index ``(n - 1) q / 100``, then ``a + (b - a) g`` for a
+    fraction ``g < 0.5`` and ``b - (b - a)(1 - g)`` otherwise.
+
+    Parameters
+    ----------
+    values : ndarray, 1-D, non-empty, finite
+    qs : sequence of float
+        Percentiles in [0, 100], increasing.
+
+    Returns
+    -------
+    ndarray of float64
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    n = v.size
+    pos = (n - 1) * (np.asarray(qs, dtype=np.float64) / 100.0)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    gamma = pos - lo
+    ranks = np.unique(np.concatenate([lo, hi]))
+    vals = order_stats(v, ranks)
+    a = vals[np.searchsorted(ranks, lo)]
+    b = vals[np.searchsorted(ranks, hi)]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+@njit(**_OPTS)
+def _cooc(idx, offsets, ng):
+    nz, ny, nx = idx.shape
+    nd = offsets.shape[0]
+    out = np.zeros((nd, ng, ng), np.int64)
+    for d in range(nd):
+        oz, oy, ox = offsets[d, 0], offsets[d, 1], offsets[d, 2]
+        z0, z1 = max(0, -oz), min(nz, nz - oz)
+        y0, y1 = max(0, -oy), min(ny, ny - oy)
+        x0, x1 = max(0, -ox), min(nx, nx - ox)
+        for z in range(z0, z1):
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    a = idx[z, y, x]
+                    b = idx[z + oz, y + oy, x + ox]
+                    if a >= 0 and b >= 0:
+                        out[d, a, b] += 1
+    for d in range(nd):
+        for i in range(ng):
+            for j in range(i, ng):
+                s = out[d, i, j] + out[d, j, i]
+                out[d, i, j] = s
+                out[d, j, i] = s
+    return out
+
+
+def cooc_counts(idx, offsets, ng):
+    """Symmetric co-occurrence counts of a 3-D level map for each offset.
+
+    Parameters
+    ----------
+    idx : ndarray of int, 3-D
+        0-based grey levels, -1 outside the region (pairs touching it are not counted).
+    offsets : array_like of int, shape (k, 3)
+    ng : int
+        Number of levels.
+
+    Returns
+    -------
+    ndarray of int64, shape (k, ng, ng)
+    """
+    return _cooc(np.ascontiguousarray(idx, dtype=np.int32),
+                 np.asarray(offsets, dtype=np.int64).reshape(-1, 3), int(ng))
