@@ -9,8 +9,11 @@ Two ways to time a GPU kernel, both reported:
   what a caller holding NumPy arrays pays.
 
 Sizes 512², 2048², 4096² of the real benchmark image (``benchmarks._common.real_image``), and a
-batch of 10 000 images of 64x64 (``sobel(..., batch=True)``: one launch for the whole stack). The
-CPU backends and scikit-image are timed in the same classes, so speed-ups come from one run.
+batch of 10 000 images of 64x64 (``batch=True`` of Sobel, Canny with fixed and quantile thresholds,
+opening, histogram, Otsu and normalize: one launch per stage for the whole stack). Quantile Canny
+and percentile normalisation time the device radix select; every Canny times the union-find
+hysteresis. The CPU backends and scikit-image are timed in the same classes, so speed-ups come
+from one run.
 
 Without a real CUDA GPU (none, or only the simulator) every asv benchmark is skipped (``setup``
 raises ``NotImplementedError``) and ``COMPARE_CASES`` is empty. ``benchmarks/compare.py`` collects
@@ -80,23 +83,70 @@ def _stack(dtype="float32"):
     return np.ascontiguousarray(np.stack(tiles[:BATCH]))
 
 
-# the kernels timed, with their arguments: (name, dtype, keyword arguments)
+def _fp(kind):
+    import medfeat.kernels as K
+
+    return K.rectangle(3, 3) if kind == "rect3" else K.disk(5)
+
+
+# the kernels timed: (label, name, dtype, keyword arguments); footprints by name ("rect3", "disk5")
 KERNELS = (
-    ("sobel", "float32", {}),
-    ("prewitt", "float32", {}),
-    ("canny", "float32", {"sigma": 1.0}),
-    ("histogram", "uint16", {"bins": 256}),
-    ("threshold_otsu", "uint8", {}),
-    ("normalize", "float32", {"method": "zscore"}),
-    ("normalize", "int16", {"method": "window", "center": 40, "width": 400}),
+    ("sobel float32", "sobel", "float32", {}),
+    ("prewitt float32", "prewitt", "float32", {}),
+    ("canny float32", "canny", "float32", {"sigma": 1.0}),
+    ("canny float32 quantiles", "canny", "float32",
+     {"sigma": 1.0, "use_quantiles": True, "low_threshold": 0.8, "high_threshold": 0.9}),
+    ("erosion uint8 3x3", "erosion", "uint8", {"footprint": "rect3"}),
+    ("dilation uint8 disk5", "dilation", "uint8", {"footprint": "disk5"}),
+    ("histogram uint16", "histogram", "uint16", {"bins": 256}),
+    ("threshold_otsu uint8", "threshold_otsu", "uint8", {}),
+    ("normalize float32 zscore", "normalize", "float32", {"method": "zscore"}),
+    ("normalize float32 percentile", "normalize", "float32", {"method": "percentile"}),
+    ("normalize int16 window", "normalize", "int16", {"method": "window", "center": 40,
+                                                      "width": 400}),
 )
+
+# the batch=True paths on the stack of BATCH 64x64 tiles: (label, name, dtype, keyword arguments)
+BATCH_KERNELS = (
+    ("sobel float32", "sobel", "float32", {}),
+    ("canny float32", "canny", "float32", {"sigma": 1.0}),
+    ("canny float32 quantiles", "canny", "float32",
+     {"sigma": 1.0, "use_quantiles": True, "low_threshold": 0.8, "high_threshold": 0.9}),
+    ("opening uint8 3x3", "opening", "uint8", {"footprint": "rect3"}),
+    ("histogram uint8", "histogram", "uint8", {"bins": 64}),
+    ("threshold_otsu uint8", "threshold_otsu", "uint8", {}),
+    ("normalize float32 zscore", "normalize", "float32", {"method": "zscore"}),
+    ("normalize float32 percentile", "normalize", "float32", {"method": "percentile"}),
+)
+
+
+def _args(kw):
+    """``kw`` with footprint names replaced by the arrays."""
+    return {k: (_fp(v) if k == "footprint" else v) for k, v in kw.items()}
+
+
+def _skimage_peer(name, kw):
+    """The scikit-image function doing the same on one image, or None."""
+    if name in ("sobel", "prewitt"):
+        import skimage.filters
+
+        return getattr(skimage.filters, name)
+    if name == "canny":
+        from skimage.feature import canny
+
+        return lambda a: canny(a, **kw)
+    if name in ("erosion", "dilation", "opening"):
+        import skimage.morphology
+
+        f = getattr(skimage.morphology, name)
+        return lambda a: f(a, kw["footprint"])
+    return None
 
 
 class TimeCuda:
     """Each kernel on the GPU (``device`` and ``host`` timings) next to the CPU backends."""
 
-    params = ([f"{n} {d} {kw.get('method', '')}".strip() for n, d, kw in KERNELS], list(SIZES),
-              [*WHERE, *CPU])
+    params = ([label for label, *_ in KERNELS], list(SIZES), [*WHERE, *CPU])
     param_names = ["kernel", "size", "impl"]
     timeout = 300
 
@@ -105,8 +155,9 @@ class TimeCuda:
             raise NotImplementedError("no CUDA GPU here")
         from numba import cuda
 
-        name, dtype, kw = KERNELS[self.params[0].index(kernel)]
+        _, name, dtype, kw = KERNELS[self.params[0].index(kernel)]
         fn = _kernel(name)
+        kw = _args(kw)
         self.image = real_image(size, dtype)
         if impl == "device":
             self.image = cuda.to_device(self.image)
@@ -122,32 +173,37 @@ class TimeCuda:
 
 
 class TimeCudaBatch:
-    """Sobel of 10 000 images of 64x64: one launch on the GPU, image by image on the CPU."""
+    """``batch=True`` on 10 000 images of 64x64: one launch per stage on the GPU, image by image on
+    the CPU backends, a loop over scikit-image where it has the function."""
 
-    params = ([*WHERE, *CPU, "skimage"],)
-    param_names = ["impl"]
+    params = ([label for label, *_ in BATCH_KERNELS], [*WHERE, *CPU, "skimage"])
+    param_names = ["kernel", "impl"]
     timeout = 600
 
-    def setup(self, impl):
+    def setup(self, kernel, impl):
         if not real_gpu():
             raise NotImplementedError("no CUDA GPU here")
         from numba import cuda
 
-        self.stack = _stack()
+        _, name, dtype, kw = BATCH_KERNELS[self.params[0].index(kernel)]
+        kw = _args(kw)
+        fn = _kernel(name)
+        self.stack = _stack(dtype)
         if impl == "device":
             self.stack = cuda.to_device(self.stack)
-            self.fn = _on_device(_kernel("sobel"), batch=True)
+            self.fn = _on_device(fn, batch=True, **kw)
         elif impl == "host":
-            self.fn = _on_host(_kernel("sobel"), batch=True)
+            self.fn = _on_host(fn, batch=True, **kw)
         elif impl == "skimage":
-            import skimage.filters
-
-            self.fn = lambda s: [skimage.filters.sobel(im) for im in s]
+            peer = _skimage_peer(name, kw)
+            if peer is None:
+                raise NotImplementedError(f"scikit-image has no {name}")
+            self.fn = lambda s: [peer(im) for im in s]
         else:
-            self.fn = lambda s: _kernel("sobel")(s, backend=impl, batch=True)
+            self.fn = lambda s: fn(s, backend=impl, batch=True, **kw)
         self.fn(self.stack)
 
-    def time_sobel_batch(self, impl):
+    def time_batch(self, kernel, impl):
         self.fn(self.stack)
 
 
@@ -162,8 +218,9 @@ def _compare_cases():
     from numba import cuda
 
     cases = []
-    for name, dtype, kw in KERNELS:
+    for label, name, dtype, kw in KERNELS:
         fn = _kernel(name)
+        kw = _args(kw)
 
         def make(size, dtype=dtype):
             a = real_image(size, dtype)
@@ -177,37 +234,39 @@ def _compare_cases():
             "medfeat[numba]": (lambda f, k: lambda p: f(p[0], backend="numba", **k))(fn, kw),
         }
         targets = {}
-        if name in ("sobel", "prewitt"):
-            import skimage.filters
-
-            impls["skimage"] = (lambda g: lambda p: g(p[0]))(getattr(skimage.filters, name))
+        peer = _skimage_peer(name, kw)
+        if peer is not None:
+            impls["skimage"] = (lambda g: lambda p: g(p[0]))(peer)
         if name == "canny":
-            from skimage.feature import canny
-
-            impls["skimage"] = lambda p: canny(p[0], sigma=1.0)
             targets = {"skimage": 50}  # the issue's target on an H100
-        label = f"{name} {dtype} {kw.get('method', '')}".strip()
         cases.append(Case(name=f"cuda {label}", make=make, impls=impls, targets=targets))
 
-    def make_batch(size):
-        # as many 64x64 images as a size² image has pixels (64 at 512², 4096 at 4096²), so the
-        # per-megapixel column compares with the single-image rows; TimeCudaBatch does 10 000
-        import numpy as np
+    for label, name, dtype, kw in BATCH_KERNELS:
+        fn = _kernel(name)
+        kw = _args(kw)
 
-        n = size * size // (BATCH_SIDE * BATCH_SIDE)
-        s = np.ascontiguousarray(_stack()[:n])
-        return s, cuda.to_device(s)
+        def make_batch(size, dtype=dtype):
+            # as many 64x64 images as a size² image has pixels (64 at 512², 4096 at 4096²), so
+            # the per-megapixel column compares with the single-image rows; TimeCudaBatch does
+            # 10 000
+            import numpy as np
 
-    sobel = _kernel("sobel")
-    cases.append(Case(
-        name="cuda sobel batch of 64x64 float32",
-        make=make_batch,
-        impls={
-            "medfeat": lambda p: (sobel(p[1], batch=True), cuda.synchronize()),
-            "medfeat[cuda+transfer]": lambda p: sobel(p[0], backend="cuda", batch=True),
-            "medfeat[numba]": lambda p: sobel(p[0], backend="numba", batch=True),
-        },
-    ))
+            n = size * size // (BATCH_SIDE * BATCH_SIDE)
+            s = np.ascontiguousarray(_stack(dtype)[:n])
+            return s, cuda.to_device(s)
+
+        impls = {
+            "medfeat": (lambda f, k: lambda p: (f(p[1], batch=True, **k),
+                                                cuda.synchronize()))(fn, kw),
+            "medfeat[cuda+transfer]": (lambda f, k: lambda p: f(p[0], backend="cuda", batch=True,
+                                                                 **k))(fn, kw),
+            "medfeat[numba]": (lambda f, k: lambda p: f(p[0], backend="numba", batch=True,
+                                                         **k))(fn, kw),
+        }
+        peer = _skimage_peer(name, kw)
+        if peer is not None:
+            impls["skimage"] = (lambda g: lambda p: [g(im) for im in p[0]])(peer)
+        cases.append(Case(name=f"cuda batch of 64x64 {label}", make=make_batch, impls=impls))
     return cases
 
 
