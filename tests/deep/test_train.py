@@ -1,9 +1,16 @@
 """train / predict / save / load and DeepClassifier on tiny synthetic images."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
-from medfeat.deep import DeepClassifier, build_model, load, predict, save, train
+import medfeat.deep as deep
+from medfeat.deep import build_model
+from medfeat.deep.train import DeepClassifier, load, predict, save, train
 
 from .conftest import make_squares
 
@@ -16,14 +23,212 @@ def _clf(**kw):
     return DeepClassifier("cnn", **params)
 
 
-def test_deep_classifier_fit_predict_proba(squares):
+def _dense_model(input_shape, n_classes):
+    """No batch norm, no dropout: its predictions change only through its weights."""
+    import keras
+
+    x = keras.Input(input_shape)
+    y = keras.layers.Dense(n_classes, activation="softmax")(keras.layers.Flatten()(x))
+    return keras.Model(x, y)
+
+
+@pytest.fixture(scope="module")
+def fitted(squares):
     Xt, yt, Xv, yv = squares
-    clf = _clf(epochs=3).fit(Xt, yt, validation=(Xv, yv))
+    lines = []
+    clf = _clf(epochs=3, verbose=1, augment="default")
+    clf.fit(Xt, yt, validation=(Xv, yv))
+    return clf, lines
+
+
+def test_deep_classifier_fit_predict_proba(squares, fitted):
+    Xt, yt, Xv, yv = squares
+    clf, _ = fitted
     proba = clf.predict_proba(Xv)
     assert proba.shape == (len(Xv), 2) and proba.dtype == np.float64
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
-    assert set(clf.predict(Xv)) <= {0, 1}
+    np.testing.assert_array_equal(clf.predict(Xv), clf.classes_[proba.argmax(axis=1)])
     assert clf.fit_seconds_ > 0
-    assert 1 <= clf.history_["best_epoch"] <= 3
-    assert len(clf.history_["loss"]) == clf.history_["stopped_epoch"]
     assert clf.model_.input_shape == (None, 16, 16, 1)
+    assert clf.preprocessing_["low"] == 0 and clf.preprocessing_["high"] == 255
+    assert clf.preprocessing_["add_channel"] is True
+
+
+def test_best_epoch_weights_are_restored(squares, fitted):
+    from sklearn.metrics import roc_auc_score
+
+    Xt, yt, Xv, yv = squares
+    clf, _ = fitted
+    hist = clf.history_
+    aucs = hist["val_auc"]
+    assert len(aucs) == len(hist["loss"]) == hist["stopped_epoch"] == 3
+    assert hist["best_epoch"] == 1 + int(np.argmax(aucs))
+    # the model in hand is the best epoch's model
+    assert roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]) == pytest.approx(max(aucs), abs=1e-6)
+
+
+def test_early_stopping_and_one_line_per_epoch(squares):
+    Xt, yt, Xv, yv = squares
+    lines = []
+    model = _dense_model((16, 16, 1), 2)
+    # a learning rate this small leaves the validation AUC unchanged: stop after `patience`
+    hist = train(model, Xt / 255.0, yt, validation=(Xv / 255.0, yv), epochs=6, batch_size=32,
+                 lr=1e-12, lr_schedule="constant", patience=2, log=lines.append)
+    assert hist["stopped_epoch"] == 3 and hist["best_epoch"] == 1
+    epoch_lines = [ln for ln in lines if ln.startswith("epoch")]
+    assert len(epoch_lines) == 3 and "val_auc" in epoch_lines[0]
+    assert any("early stop" in ln for ln in lines)
+    silent = []
+    train(_dense_model((16, 16, 1), 2), Xt / 255.0, yt, epochs=1, verbose=0, log=silent.append)
+    assert silent == []
+
+
+def test_same_seed_same_weights_and_predictions(squares):
+    Xt, yt, Xv, yv = squares
+    runs = []
+    for seed in (5, 5, 6):
+        model = build_model("cnn", (16, 16, 1), 2, seed=seed, **TINY)
+        train(model, Xt / 255.0, yt, validation=(Xv / 255.0, yv), epochs=2, batch_size=16,
+              seed=seed, augment="strong", verbose=0)
+        runs.append((model.get_weights(), predict(model, Xv / 255.0)))
+    (wa, pa), (wb, pb), (wc, pc) = runs
+    for a, b in zip(wa, wb):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(pa, pb)
+    assert not np.array_equal(pa, pc)
+
+
+def test_balanced_class_weights_match_scikit_learn():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    from medfeat.deep.train import _sample_weights
+
+    y = np.array([0] * 9 + [1] * 3 + [2] * 1)
+    np.testing.assert_allclose(_sample_weights(y, "balanced", 3),
+                               compute_sample_weight("balanced", y), rtol=1e-6)
+    assert _sample_weights(y, None, 3) is None
+    np.testing.assert_allclose(_sample_weights(y, {1: 2.0}, 3)[8:11], [1, 2, 2])
+    with pytest.raises(ValueError, match="class_weight"):
+        _sample_weights(y, "auto", 3)
+
+
+def test_tta_averages_over_flips(squares):
+    _, _, Xv, _ = squares
+    model = build_model("cnn", (16, 16, 1), 2, seed=0, **TINY)
+    x = (Xv / 255.0).astype(np.float32)[..., None]
+    views = [x, x[:, :, ::-1], x[:, ::-1], x[:, ::-1, ::-1]]
+    expected = np.mean([model.predict(v, verbose=0) for v in views], axis=0)
+    np.testing.assert_allclose(predict(model, x, tta=True), expected, rtol=1e-5, atol=1e-7)
+    expected_h = np.mean([model.predict(v, verbose=0) for v in views[:2]], axis=0)
+    np.testing.assert_allclose(predict(model, x, tta="horizontal"), expected_h, rtol=1e-5,
+                               atol=1e-7)
+    with pytest.raises(ValueError, match="tta"):
+        predict(model, x, tta="diagonal")
+
+
+def test_save_load_round_trip(tmp_path, squares, fitted):
+    _, _, Xv, _ = squares
+    clf, _ = fitted
+    path = tmp_path / "clf.keras"
+    clf.save(path)
+    assert sorted(os.listdir(tmp_path)) == ["clf.keras"]  # no temporary file left behind
+    for loaded in (DeepClassifier.load(path), load(path)):
+        assert isinstance(loaded, DeepClassifier)
+        np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+        assert loaded.preprocessing_ == clf.preprocessing_
+        assert loaded.get_params()["epochs"] == clf.epochs
+        np.testing.assert_allclose(loaded.predict_proba(Xv), clf.predict_proba(Xv), rtol=1e-6)
+    model_path = tmp_path / "model.keras"
+    save(clf.model_, model_path)
+    model = load(model_path)
+    np.testing.assert_allclose(predict(model, Xv / 255.0), clf.predict_proba(Xv), rtol=1e-5)
+    with pytest.raises(ValueError, match="plain Keras model"):
+        DeepClassifier.load(model_path)
+    with pytest.raises(ValueError, match=".keras"):
+        save(clf, tmp_path / "clf.h5")
+    with pytest.raises(ValueError, match="keras.Model"):
+        save("not a model", tmp_path / "x.keras")
+
+
+def test_string_labels_int16_images_and_callable_kind(tmp_path):
+    X, y = make_squares(40, 16, seed=1, dtype=np.int16)
+    labels = np.array(["normal", "lesion"])[y]
+    clf = DeepClassifier(_dense_model, epochs=1, batch_size=16, verbose=0).fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["lesion", "normal"])
+    assert clf.preprocessing_["low"] == X.min() and clf.preprocessing_["high"] == X.max()
+    assert set(clf.predict(X)) <= {"normal", "lesion"}
+    clf.save(tmp_path / "s.keras")
+    np.testing.assert_array_equal(load(tmp_path / "s.keras").classes_, clf.classes_)
+
+
+def test_bad_inputs(squares, fitted):
+    Xt, yt, Xv, yv = squares
+    clf, _ = fitted
+    with pytest.raises(ValueError, match="X must be"):
+        _clf().fit(Xt[0], yt)
+    with pytest.raises(ValueError, match="real numbers"):
+        _clf().fit(Xt.astype(complex), yt)
+    bad = Xt.astype(np.float32)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        _clf().fit(bad, yt)
+    with pytest.raises(ValueError, match="y must have shape"):
+        _clf().fit(Xt, yt[:-1])
+    with pytest.raises(ValueError, match="two classes"):
+        _clf().fit(Xt, np.zeros(len(Xt)))
+    with pytest.raises(ValueError, match="not seen in training"):
+        _clf().fit(Xt, yt, validation=(Xv, yv + 1))
+    with pytest.raises(ValueError, match="fitted on"):
+        clf.predict_proba(Xv[:, :8, :8])
+    with pytest.raises(ValueError, match="epochs"):
+        _clf(epochs=0).fit(Xt, yt)
+    model = build_model("cnn", (16, 16, 1), 2, **TINY)
+    with pytest.raises(ValueError, match="do not fit"):
+        train(model, Xt[:, :8], yt, epochs=1)
+    with pytest.raises(ValueError, match="class indices"):
+        train(model, Xt, yt + 5, epochs=1)
+    with pytest.raises(ValueError, match="augment"):
+        train(model, Xt, yt, epochs=1, augment=3)
+    with pytest.raises(ValueError, match="strategy"):
+        train(model, Xt, yt, epochs=1, strategy="everywhere")
+
+
+def test_explain_shapes(squares, fitted):
+    pytest.importorskip("medfeat.deep.explain")
+    _, _, Xv, _ = squares
+    clf, _ = fitted
+    att = clf.explain(Xv[:3], steps=8)
+    assert att.shape == Xv[:3].shape
+    att1 = clf.explain(Xv[:2], target=1, steps=8)
+    assert att1.shape == Xv[:2].shape and np.all(np.isfinite(att1))
+
+
+def test_mirrored_strategy_on_two_logical_cpus():
+    # logical devices must be configured before TensorFlow initialises: a fresh process
+    code = textwrap.dedent("""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from medfeat.deep import DeepClassifier
+        rng = np.random.default_rng(0)
+        X = rng.integers(0, 255, (32, 16, 16)).astype(np.uint8)
+        y = np.arange(32) % 2
+        clf = DeepClassifier("cnn", epochs=1, batch_size=8, verbose=0, strategy="mirrored",
+                             model_options={"width": 4, "dense": 8}).fit(X, y, validation=(X, y))
+        p = clf.predict_proba(X)
+        print("REPLICAS", tf.distribute.get_strategy().num_replicas_in_sync,
+              clf.model_.distribute_strategy.num_replicas_in_sync, p.shape)
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "REPLICAS 1 2 (32, 2)" in out.stdout
+
+
+def test_lazy_exports(squares):
+    Xt, yt, _, _ = squares
+    assert deep.DeepClassifier is DeepClassifier and deep.predict is predict
+    # medfeat.deep.train is also the submodule's name: calling it must still train
+    hist = deep.train(_dense_model((16, 16, 1), 2), Xt / 255.0, yt, epochs=1, verbose=0)
+    assert len(hist["loss"]) == 1

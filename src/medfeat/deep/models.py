@@ -223,12 +223,21 @@ def _resnet50_from_file(keras, weights, shape):
     rgb = keras.applications.ResNet50(include_top=False, weights=weights,
                                       input_shape=(*shape[:2], 3))
     grey = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)
+    _copy_weights_to_grey(rgb, grey, "conv1_conv")
+    return grey
+
+
+def _copy_weights_to_grey(rgb, grey, first_conv):
+    """Copy the weights of a 3-channel network into the same network built for 1 channel.
+
+    The first convolution's kernel is summed over its input channels: for a grey image ``g`` that
+    gives exactly the RGB network's response to ``(g, g, g)``, without copying any channel.
+    """
     for src, dst in zip(rgb.layers, grey.layers):
         values = src.get_weights()
-        if src.name == "conv1_conv":
+        if src.name == first_conv:
             values[0] = values[0].sum(axis=2, keepdims=True)
         dst.set_weights(values)
-    return grey
 
 
 def _diagnostic(keras, inputs, shape, n_classes, opts):

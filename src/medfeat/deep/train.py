@@ -10,8 +10,10 @@ at the end (early stopping after ``patience`` epochs without improvement).
 import json
 import numbers
 import os
+import sys
 import tempfile
 import time
+import types
 import zipfile
 
 import numpy as np
@@ -721,3 +723,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{os.fspath(path)!r} holds a plain Keras model, not a "
                              "DeepClassifier")
         return obj
+
+
+# ``medfeat.deep.train`` names both this module and the function :func:`train`. Once the module
+# has been imported (e.g. by ``from medfeat.deep import DeepClassifier``), Python's import system
+# binds the package attribute ``medfeat.deep.train`` to the module, so the package's lazy export of
+# the function is never reached. Making the module callable keeps ``medfeat.deep.train(model, X,
+# y, ...)`` working whatever the import order.
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
