@@ -2,6 +2,9 @@
 
 Every kernel takes a keyword-only ``backend="auto" | "cython" | "numba" | "cuda"``; the names,
 defaults and results follow scikit-image where it has the function. Submodules load lazily.
+Every kernel but :func:`density` also takes ``batch=True`` for a stack ``(N, H, W)`` of images,
+each processed on its own: one launch per stage on 'cuda' (the way to run thousands of small
+images), image by image (morphology: one plane-thick 3-D pass) on the CPU backends.
 
 =================  ==========================================================================
 family             kernels

@@ -4,7 +4,7 @@ Names, defaults and results follow scikit-image 0.26 (``skimage.filters.sobel``/
 ``skimage.feature.canny``). This module validates the arguments and converts the image to
 floating point; the loops run in ``medfeat._kernels.cython._edges_cy`` or
 ``medfeat._kernels.numba_cpu.edges``, or on the GPU in ``medfeat._kernels.numba_cuda.edges``
-(Sobel and Prewitt so far, with the conversion fused into the kernel).
+(every step, with the conversion to floating point fused into the first kernel).
 
 Dtype contract (all three kernels)
 ----------------------------------

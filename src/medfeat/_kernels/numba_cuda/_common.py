@@ -76,3 +76,18 @@ def blocks_1d(n, cap=MAX_BLOCKS):
 def grid_2d(h, w):
     """(blocks, threads) covering an ``h`` x ``w`` image with :data:`TILE` x :data:`TILE` tiles."""
     return (math.ceil(w / TILE), math.ceil(h / TILE)), (TILE, TILE)
+
+
+@cuda.jit
+def _zero(a):
+    for i in range(cuda.grid(1), a.size, cuda.gridsize(1)):
+        a[i] = 0
+
+
+def zeros(shape, dtype):
+    """A device array of zeros, filled on the device (no host buffer crosses the bus: the
+    per-image tables of a batch reach tens of megabytes)."""
+    d = cuda.device_array(shape, dtype)
+    if d.size:
+        _zero[blocks_1d(d.size, 64 * MAX_BLOCKS), TPB](d.reshape(d.size))
+    return d

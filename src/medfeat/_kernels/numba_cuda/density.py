@@ -33,7 +33,7 @@ from numba import cuda, njit
 from medfeat._kernels.numba_cpu import density as _cpu
 from medfeat._kernels.numba_cpu.density import maxent_index, otsu_index, rebin  # noqa: F401
 
-from ._common import MAX_BLOCKS, TPB, blocks_1d
+from ._common import MAX_BLOCKS, TPB, blocks_1d, zeros
 
 #: integer tables up to this many entries are privatised in shared memory (16 KiB of uint32)
 SHARED_BINS = 4096
@@ -310,7 +310,7 @@ def bin_counts_segments(x, nseg, edges, lo, hi, first, scale):
     nb = edges.shape[1] - 1
     args = [cuda.to_device(np.ascontiguousarray(np.atleast_1d(a), np.float64))
             for a in (lo, hi, first, scale)]
-    out = cuda.to_device(np.zeros((nseg, nb + 1), np.uint64))
+    out = zeros((nseg, nb + 1), np.uint64)
     _, grid = _seg_grid(L, nseg)
     _bins_segments[grid, TPB](x, L, cuda.to_device(edges), *args, nb + 2 <= SHARED_BINS, out)
     return out.copy_to_host().astype(np.int64)
@@ -348,7 +348,7 @@ def value_counts_segments(x, nseg, vmin, vmax):
             s1 += 1
         off = np.zeros(s1 - s0 + 1, np.int64)
         np.cumsum(spans[s0:s1], out=off[1:])
-        out = cuda.to_device(np.zeros(total, np.uint32))
+        out = zeros(total, np.uint32)
         _, grid = _seg_grid(L, s1 - s0)
         _counts_segments[grid, TPB](x, L, s0, cuda.to_device(vmin[s0:s1]), cuda.to_device(off),
                                     out)

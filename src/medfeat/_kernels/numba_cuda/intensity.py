@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from ._common import MAX_BLOCKS, TPB, blocks_1d
+from ._common import MAX_BLOCKS, TPB, blocks_1d, zeros
 
 #: bits decided per radix-select pass (256 counters per rank and block)
 DIGIT = 8
@@ -210,8 +210,8 @@ def order_stats(x, mask, ranks, nseg=1):
         raise ValueError("a mask is supported for a single segment only")
     m = mask if use_mask else u
     d_rank = cuda.to_device(np.ascontiguousarray(ranks))
-    prefix = cuda.to_device(np.zeros((nseg, K), np.uint64))
-    hist = cuda.to_device(np.zeros((nseg, K, RADIX), np.uint32))
+    prefix = zeros((nseg, K), np.uint64)
+    hist = zeros((nseg, K, RADIX), np.uint32)
     # blocks per segment: each thread counts at least 8 values, or the flushes of the per-block
     # tables (K * 256 entries) would cost more than the counting
     bx = max(1, min(MAX_BLOCKS, -(-L // (TPB * 8))))
