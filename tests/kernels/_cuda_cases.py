@@ -333,6 +333,12 @@ def test_normalize_gpu_mask_and_errors():
     got = K.normalize(cuda.to_device(a), "minmax", mask=cuda.to_device(m))
     np.testing.assert_allclose(got.copy_to_host(), K.normalize(a, "minmax", mask=m,
                                                                backend="numba"), rtol=1e-6)
+    # an integer GPU mask selects its non-zero pixels, whatever their value
+    m16 = cuda.to_device(m.astype(np.uint16) * 300)
+    for method in ("zscore", "percentile"):
+        np.testing.assert_allclose(K.normalize(cuda.to_device(a), method, mask=m16).copy_to_host(),
+                                   K.normalize(a, method, mask=m, backend="numba"), rtol=2e-6,
+                                   atol=2e-6)
     with pytest.raises(ValueError, match="no pixel"):
         K.normalize(cuda.to_device(a), "zscore", mask=cuda.to_device(np.zeros(a.shape, bool)))
     b = a.copy()

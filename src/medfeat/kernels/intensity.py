@@ -73,7 +73,7 @@ def _percentiles(dens, intens, flat, mflat, qs):
         _finite_range(dens, flat, _NOMASK)
         if is_device_array(flat):
             buf = None
-            n = int(dens.value_counts(mflat, _NOMASK, 0, 2)[1]) if mflat.size else flat.size
+            n = intens.count_selected(mflat) if mflat.size else flat.size
         else:
             buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
             n = buf.size
@@ -208,6 +208,12 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         arr = _place(chosen, arr)
         if mask is not None:
             mask = _place(chosen, mask)
+            if mask.dtype != np.bool_:
+                # an integer GPU mask selects its non-zero pixels: made 0/1 uint8 on the device,
+                # the weights of the moments and the view the statistics kernels read
+                from medfeat._kernels.numba_cuda.morphology import nonzero_u8
+
+                mask = nonzero_u8(_flat(mask)).view(np.bool_).reshape(shape)
             # the device mask's emptiness, from its maximum (one small reduction)
             if dens.value_range(_flat(mask).view(np.uint8), _NOMASK, 1)[1] <= 0:
                 raise ValueError("mask selects no pixel; the statistics are undefined")

@@ -162,6 +162,23 @@ def _radix_pick(hist, nranks, rank, prefix):
         prefix[n, r] = (prefix[n, r] << numba.uint64(DIGIT)) | numba.uint64(digit)
 
 
+@cuda.jit
+def _count_nonzero(m, out):
+    c = numba.uint64(0)
+    for i in range(cuda.grid(1), m.size, cuda.gridsize(1)):
+        if m[i] != 0:
+            c += numba.uint64(1)
+    if c:
+        cuda.atomic.add(out, 0, c)
+
+
+def count_selected(mask):
+    """Number of non-zero entries of a flat device mask (the elements :func:`order_stats` counts)."""
+    out = zeros(1, np.uint64)
+    _count_nonzero[blocks_1d(mask.size), TPB](mask, out)
+    return int(out.copy_to_host()[0])
+
+
 def _decode(keys, dtype):
     """Host: ordered keys back to values of ``dtype`` (as float64)."""
     dt = np.dtype(dtype)
