@@ -208,7 +208,8 @@ def test_mirrored_strategy_on_two_logical_cpus():
     code = textwrap.dedent("""
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from medfeat.deep import DeepClassifier
         rng = np.random.default_rng(0)
         X = rng.integers(0, 255, (32, 16, 16)).astype(np.uint8)

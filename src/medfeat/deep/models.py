@@ -218,8 +218,8 @@ def _resnet50_from_file(keras, weights, shape):
     # with the wanted channels; the first convolution's kernel summed over its input channels
     # gives, for grey input, exactly what the RGB network gives for the grey image repeated.
     if shape[2] != 1:
-        raise ValueError("a ResNet50 weights file holds RGB weights: input_shape needs 1 (grey) or 3 "
-                         f"channels to use it, got {shape[2]}")
+        raise ValueError("a ResNet50 weights file holds RGB weights: input_shape needs 1 (grey) "
+                         f"or 3 channels to use it, got {shape[2]}")
     rgb = keras.applications.ResNet50(include_top=False, weights=weights,
                                       input_shape=(*shape[:2], 3))
     grey = keras.applications.ResNet50(include_top=False, weights=None, input_shape=shape)

@@ -1,4 +1,4 @@
-"""Training, prediction, saving, and :class:`DeepClassifier` (the object the evaluation harness runs).
+"""Training, prediction, saving, and :class:`DeepClassifier` (what the evaluation harness runs).
 
 :func:`train` runs one ``model.fit`` epoch at a time on a shuffled (and, if asked, augmented)
 copy of the training data, so that shuffling and augmentation come from NumPy generators seeded by
@@ -315,7 +315,7 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         history["stopped_epoch"] = epoch + 1
         if verbose:
             log(f"{line}  lr {rate:.2e}  {seconds:.1f}s")
-        if validation is not None and waited >= patience:
+        if validation is not None and waited >= patience and epoch + 1 < epochs:
             if verbose:
                 log(f"early stop: no better validation score for {patience} epochs; best "
                     f"epoch {history['best_epoch']}")
