@@ -217,6 +217,28 @@ def test_hysteresis_long_chains_by_union_find():
     # scheme relaunched and read a flag back until a pass changed nothing)
     assert cuda_edges.hysteresis(d) == 5
     np.testing.assert_array_equal(d.copy_to_host() == 3, want)
+    # many components of every shape, where concurrent unions meet
+    rng = np.random.default_rng(0)
+    lab = np.where(rng.random((2, 30, 40)) < 0.55, 1, 0).astype(np.uint8)
+    lab[rng.random(lab.shape) < 0.02] = 3
+    comp, _ = ndi.label(lab > 0, st)
+    d = cuda.to_device(lab)
+    cuda_edges.hysteresis(d)
+    np.testing.assert_array_equal(d.copy_to_host() == 3, np.isin(comp, comp[lab == 3]) & (lab > 0))
+
+
+def test_canny_long_edge_chains():
+    # a spiral step edge fading from right to left: chains running across the whole image in
+    # every direction, strong at one end and weak (reached only by hysteresis) at the other
+    y, x = np.mgrid[-1:1:24j, -1:1:28j]
+    step = np.sin(9 * np.hypot(x, y) + 2 * np.arctan2(y, x)) > 0
+    spiral = (step * (0.05 + 0.95 * (x + 1) / 2)).astype(np.float32)
+    kw = dict(sigma=0.8, low_threshold=0.02, high_threshold=1.5)
+    want = K.canny(spiral, backend="numba", **kw)
+    np.testing.assert_array_equal(K.canny(spiral, backend="cuda", **kw), want)
+    strong_only = K.canny(spiral, backend="numba", sigma=0.8, low_threshold=1.5,
+                          high_threshold=1.5)
+    assert want.sum() > 1.5 * strong_only.sum() > 100
 
 
 def test_order_stats_exact():

@@ -593,8 +593,18 @@ last_hysteresis_launches = 0
 
 @cuda.jit(device=True)
 def _find(parent, x):
-    while parent[x] != x:
-        x = parent[x]
+    """The root of ``x``, halving the path on the way: each visited link is moved up to its
+    grandparent, so that trees grown one link per pixel along a long chain (a row of threads each
+    linking to its left neighbour) flatten instead of being walked end to end again and again. The
+    move is an atomicMin: a link lowered meanwhile by a union is never raised back, and links only
+    ever point to lower indices (an ancestor in the same tree), so the trees stay valid."""
+    p = parent[x]
+    while p != x:
+        g = parent[p]
+        if g < p:
+            cuda.atomic.min(parent, x, g)
+        x = p
+        p = g
     return x
 
 
