@@ -197,8 +197,8 @@ def test_batch_of_every_family_is_each_image(backend):
         got = K.normalize(stack, method, backend=backend, batch=True, **kw)
         np.testing.assert_array_equal(got, each(lambda a: K.normalize(a, method, backend=backend,
                                                                       **kw)))
-    f32 = to_dtype(load_real("camera"), np.float32)[None, :40, :40].repeat(2, 0) * [[[1.0]], [[0.5]]]
-    f32 = f32.astype(np.float32)
+    f32 = to_dtype(load_real("camera"), np.float32)[None, :40, :40].repeat(2, 0)
+    f32[1] *= 0.5
     assert K.threshold_otsu(f32, backend=backend, batch=True).dtype == np.float32
     with pytest.raises(ValueError, match="hist"):
         K.threshold_otsu(stack, hist=np.ones(4), backend=backend, batch=True)

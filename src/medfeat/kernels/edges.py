@@ -412,9 +412,10 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     Raises
     ------
     ValueError
-        For an unsupported dtype, an empty or non-2-D image (non-3-D with ``batch``), NaN or infinity in the image, a
-        negative ``sigma``, a mask of another shape, thresholds that are not finite numbers,
-        ``high_threshold < low_threshold``, quantiles outside [0, 1], or an unknown mode or backend.
+        For an unsupported dtype, an empty or non-2-D image (non-3-D with ``batch``), NaN or
+        infinity in the image, a negative ``sigma``, a mask of another shape (a mask with
+        ``batch``), thresholds that are not finite numbers, ``high_threshold < low_threshold``,
+        quantiles outside [0, 1], or an unknown mode or backend.
 
     References
     ----------

@@ -173,7 +173,7 @@ def _count_nonzero(m, out):
 
 
 def count_selected(mask):
-    """Number of non-zero entries of a flat device mask (the elements :func:`order_stats` counts)."""
+    """Number of non-zero entries of a flat device mask (what :func:`order_stats` counts)."""
     out = zeros(1, np.uint64)
     _count_nonzero[blocks_1d(mask.size), TPB](mask, out)
     return int(out.copy_to_host()[0])
