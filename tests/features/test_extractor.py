@@ -127,3 +127,100 @@ def test_bad_params_and_shapes_raise(phantoms):
     fx = FeatureExtractor(families=["intensity"]).fit(X)
     with pytest.raises(ValueError, match="shape"):
         fx.transform(X[:, :16, :16])
+
+
+# ------------------------------------------------------------------------ regions of interest
+
+
+def _masks(X, seed=0):
+    rng = np.random.default_rng(seed)
+    masks = np.zeros(X.shape, bool)
+    for m in masks:
+        y, x = rng.integers(2, 12, size=2)
+        m[y:y + 14, x:x + 16] = True
+    return masks
+
+
+def test_masks_reach_every_family(phantoms):
+    from medfeat.features import (canny_density, edge_stats, granulometry, histogram_stats,
+                                  threshold_fractions)
+    X, _ = phantoms
+    X = X[:4]
+    masks = _masks(X)
+    fx = FeatureExtractor(bins=16).fit(X)
+    F = fx.transform(X, masks=masks)
+    col = {name: k for k, name in enumerate(fx.get_feature_names_out())}
+    i = 2
+    assert F[i, col["intensity__mean"]] == X[i][masks[i]].mean()
+    assert F[i, col["histogram__entropy"]] == histogram_stats(X[i], masks[i], bins=16)["entropy"]
+    assert F[i, col["glcm__contrast"]] == glcm_features(X[i], masks[i], levels=16)["contrast"]
+    assert F[i, col["edges__prewitt_p90"]] == edge_stats(X[i], masks[i], operator="prewitt")["p90"]
+    assert F[i, col["canny__density"]] == canny_density(X[i], masks[i])["density"]
+    assert F[i, col["thresholds__otsu_level"]] == threshold_fractions(X[i], masks[i])["otsu_level"]
+    assert F[i, col["granulometry__r2"]] == granulometry(X[i], masks[i])["r2"]
+    # masked features differ from the whole image's, and a full mask is no mask
+    assert not np.allclose(F, fx.transform(X))
+    np.testing.assert_array_equal(fx.transform(X, masks=np.ones(X.shape, np.uint8)),
+                                  fx.transform(X))
+    np.testing.assert_array_equal(FeatureExtractor(bins=16, n_jobs=2).fit_transform(X, masks=masks),
+                                  F)
+
+
+def test_stacked_masks_equal_masks_argument(phantoms):
+    X, y = phantoms
+    masks = _masks(X)
+    fams = ["intensity", "glcm", "edges"]
+    ref = FeatureExtractor(families=fams).fit(X).transform(X, masks=masks)
+    pairs = np.stack([X, masks.astype(X.dtype)], axis=1)                 # (n, 2, 32, 32)
+    fs = FeatureExtractor(families=fams, stacked_masks=True).fit(pairs)
+    assert fs.image_shape_ == X.shape[1:] and fs.n_features_in_ == 2 * 32 * 32
+    np.testing.assert_array_equal(fs.transform(pairs), ref)
+    flat = FeatureExtractor(families=fams, stacked_masks=True, image_shape=(32, 32))
+    np.testing.assert_array_equal(flat.fit_transform(pairs.reshape(len(X), -1)), ref)
+    # the stacked layout travels through cross-validation and a search with y
+    pipe = make_pipeline(FeatureExtractor(families=["intensity"], stacked_masks=True),
+                         StandardScaler(), KNeighborsClassifier(3))
+    assert cross_val_score(pipe, pairs, y, cv=3).shape == (3,)
+
+
+def test_masks_through_metadata_routing(phantoms):
+    import sklearn
+    X, y = phantoms
+    masks = _masks(X)
+    with sklearn.config_context(enable_metadata_routing=True):
+        fx = FeatureExtractor(families=["intensity"]).set_fit_request(masks=True)
+        fx.set_transform_request(masks=True)
+        pipe = make_pipeline(fx, StandardScaler().set_fit_request(sample_weight=False),
+                             KNeighborsClassifier(3))
+        pipe.fit(X, y, masks=masks)
+        got = pipe[:-1].transform(X, masks=masks)
+    scaler = pipe[1]
+    ref = FeatureExtractor(families=["intensity"]).fit(X).transform(X, masks=masks)
+    np.testing.assert_allclose(got, scaler.transform(ref))
+    np.testing.assert_allclose(scaler.mean_, ref.mean(axis=0))
+
+
+def test_mask_errors(phantoms):
+    X, _ = phantoms
+    fx = FeatureExtractor(families=["intensity"]).fit(X)
+    masks = _masks(X)
+    with pytest.raises(ValueError, match="masks has shape"):
+        fx.transform(X, masks=masks[:, :16])
+    empty = masks.copy()
+    empty[3] = False
+    with pytest.raises(ValueError, match=r"samples \[3\] select no pixel"):
+        fx.transform(X, masks=empty)
+    with pytest.raises(ValueError, match="masks"):
+        fx.transform(X, masks=np.full(X.shape, np.nan))
+    with pytest.raises(ValueError, match="masks must be boolean"):
+        fx.transform(X, masks=masks.astype(complex))
+    fs = FeatureExtractor(families=["intensity"], stacked_masks=True)
+    with pytest.raises(ValueError, match="pairs on axis 1"):
+        fs.fit(np.stack([X, masks, masks], axis=1))
+    with pytest.raises(ValueError, match="pairs on axis 1"):
+        fs.fit(X)
+    pairs = np.stack([X, masks], axis=1)
+    with pytest.raises(ValueError, match="do not also pass"):
+        fs.fit(pairs, masks=masks)
+    with pytest.raises(ValueError, match="stacked_masks"):
+        FeatureExtractor(stacked_masks="yes").fit(X)

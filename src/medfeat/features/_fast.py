@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["percentiles", "order_stats", "cooc_counts"]
+__all__ = ["percentiles", "order_stats", "cooc_counts", "cooc_counts_2d"]
 
 _OPTS = dict(cache=True, nogil=True)
 
@@ -182,26 +182,57 @@ def percentiles(values, qs):
 def _cooc(idx, offsets, ng):
     nz, ny, nx = idx.shape
     nd = offsets.shape[0]
-    out = np.zeros((nd, ng, ng), np.int64)
+    out = np.zeros((nd, ng * ng), np.int64)
     for d in range(nd):
         oz, oy, ox = offsets[d, 0], offsets[d, 1], offsets[d, 2]
         z0, z1 = max(0, -oz), min(nz, nz - oz)
         y0, y1 = max(0, -oy), min(ny, ny - oy)
         x0, x1 = max(0, -ox), min(nx, nx - ox)
+        h = out[d]
         for z in range(z0, z1):
             for y in range(y0, y1):
                 for x in range(x0, x1):
                     a = idx[z, y, x]
                     b = idx[z + oz, y + oy, x + ox]
                     if a >= 0 and b >= 0:
-                        out[d, a, b] += 1
-    for d in range(nd):
-        for i in range(ng):
-            for j in range(i, ng):
-                s = out[d, i, j] + out[d, j, i]
-                out[d, i, j] = s
-                out[d, j, i] = s
+                        h[a * ng + b] += 1
     return out
+
+
+@njit(**_OPTS)
+def _cooc_2d(idx, dist, ng):
+    """The four in-plane directions (0, d), (d, d), (d, 0), (d, -d) in one pass over a slice."""
+    ny, nx = idx.shape
+    h = np.zeros((4, ng * ng), np.int64)
+    for y in range(ny):
+        yd = y + dist
+        for x in range(nx):
+            a = idx[y, x]
+            if a < 0:
+                continue
+            a *= ng
+            if x + dist < nx:
+                b = idx[y, x + dist]
+                if b >= 0:
+                    h[0, a + b] += 1
+            if yd < ny:
+                if x + dist < nx:
+                    b = idx[yd, x + dist]
+                    if b >= 0:
+                        h[1, a + b] += 1
+                b = idx[yd, x]
+                if b >= 0:
+                    h[2, a + b] += 1
+                if x >= dist:
+                    b = idx[yd, x - dist]
+                    if b >= 0:
+                        h[3, a + b] += 1
+    return h
+
+
+def _symmetric(counts, ng):
+    c = counts.reshape(-1, ng, ng)
+    return c + c.transpose(0, 2, 1)
 
 
 def cooc_counts(idx, offsets, ng):
@@ -209,7 +240,7 @@ def cooc_counts(idx, offsets, ng):
 
     Parameters
     ----------
-    idx : ndarray of int, 3-D
+    idx : ndarray of signed int, 3-D
         0-based grey levels, -1 outside the region (pairs touching it are not counted).
     offsets : array_like of int, shape (k, 3)
     ng : int
@@ -219,5 +250,22 @@ def cooc_counts(idx, offsets, ng):
     -------
     ndarray of int64, shape (k, ng, ng)
     """
-    return _cooc(np.ascontiguousarray(idx, dtype=np.int32),
-                 np.asarray(offsets, dtype=np.int64).reshape(-1, 3), int(ng))
+    return _symmetric(_cooc(np.ascontiguousarray(idx),
+                            np.asarray(offsets, dtype=np.int64).reshape(-1, 3), int(ng)), ng)
+
+
+def cooc_counts_2d(idx, distance, ng):
+    """Symmetric co-occurrence counts of a 2-D level map along (0, d), (d, d), (d, 0), (d, -d).
+
+    Parameters
+    ----------
+    idx : ndarray of signed int, 2-D
+        0-based grey levels, -1 outside the region.
+    distance : int
+    ng : int
+
+    Returns
+    -------
+    ndarray of int64, shape (4, ng, ng)
+    """
+    return _symmetric(_cooc_2d(np.ascontiguousarray(idx), int(distance), int(ng)), ng)
