@@ -444,9 +444,15 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     if out is not None:
         _check_out(out)           # fail before hours of training, not after
     ds = load(dataset, seed=seed, progress=progress)
+    try:
+        load_at_start = [round(x, 2) for x in os.getloadavg()]
+    except OSError:              # not on every platform
+        load_at_start = None
     evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
                           progress=progress, log=log, n_jobs=n_jobs, **evaluate_options)
     evaluation.dataset.setdefault("class_counts", _class_counts(ds))
+    if load_at_start is not None:
+        evaluation.settings.setdefault("load_average_at_start", load_at_start)
     result = CompareResult(evaluation)
     if out is not None:
         result.save(out, explain=explain)

@@ -475,9 +475,14 @@ def _sections(evaluation, plots, heat_note, heat_name):
     best = evaluation.best()
     parts = [("h1", f"medfeat report: {ds.get('name') or 'dataset'}")]
     classes = _classes(evaluation)
+    counts = ds.get("class_counts") or {}
+    per_class = ""
+    if counts:
+        per_class = " Per class (" + " / ".join(classes) + "): " + "; ".join(
+            f"{part} {' / '.join(str(c) for c in n)}" for part, n in counts.items()) + "."
     parts.append(("p", f"Dataset {ds.get('name') or '(unnamed)'}: {len(classes)} classes "
                        f"({', '.join(classes)}); {ds.get('n_train')} training, {ds.get('n_val')} "
-                       f"validation and {ds.get('n_test')} test images."))
+                       f"validation and {ds.get('n_test')} test images.{per_class}"))
     for note in _dataset_notes(evaluation):
         parts.append(("note", note))
     parts.append(("h2", "Results on the test split"))
@@ -512,6 +517,7 @@ def _sections(evaluation, plots, heat_note, heat_name):
     parts.append(("kv", settings))
     params = {n: r.params for n, r in evaluation.methods.items() if r.params}
     if params:
+        parts.append(("p", "Per method:"))
         parts.append(("kv", {n: json.dumps(_plain(p), sort_keys=True) for n, p in params.items()}))
     parts.append(("h2", "Versions and machine"))
     parts.append(("kv", {**_versions(), **_machine()}))
