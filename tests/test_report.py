@@ -256,6 +256,7 @@ def test_heatmaps_of_the_deep_model(digits_evaluation, tmp_path):
 
 
 def test_heatmaps_skipped_with_a_note(digits_evaluation, tmp_path, monkeypatch):
+    pytest.importorskip("medfeat.deep.explain")
     class Broken(PixelLogistic):
         def explain(self, images):
             raise ValueError("this model has no gradient")
