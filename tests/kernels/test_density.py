@@ -514,3 +514,35 @@ def test_parallel_chunks_never_share_pixels(backend):
     for nchunks in (2, 3, 8, 64):
         for _ in range(50):
             np.testing.assert_array_equal(impl.value_counts(x, nomask, 0, 256, nchunks), ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_edges_equal_the_edges_of_each_image(dtype):
+    # the GPU batch derives every image's bin edges in one vectorised linspace; they must be the
+    # rows numpy.histogram's own rule gives image by image (a last-bit difference moves counts)
+    from medfeat.kernels.density import _edges, _edges_rows
+
+    rng = np.random.default_rng(3)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        lows = (rng.standard_normal(60) * 10.0 ** rng.integers(-30, 30, 60)).astype(dt)
+        spread = np.abs(lows.astype(np.float64)) * 10.0 ** rng.uniform(-4, 1, 60) + 1e-30
+        highs = (lows + spread).astype(dt)
+    else:
+        info = np.iinfo(dt)
+        room = min(5000, (int(info.max) - int(info.min)) // 2)
+        lows = rng.integers(info.min, info.max - room, 60).astype(dt)
+        highs = (lows.astype(np.int64) + rng.integers(7, room, 60)).astype(dt)
+    lows[:4] = (0, 1, 100, 3 if dt.kind in "ui" else 1e-20)
+    highs[:4] = lows[:4]  # constant images: the range widened by 0.5
+    lows, highs = lows.astype(np.float64), highs.astype(np.float64)
+    edges, args = _edges_rows(dt, 7, lows, highs)
+    for n, (a, b) in enumerate(zip(lows, highs)):
+        e, single = _edges(np.empty(0, dt), 7, dt.type(a), dt.type(b))
+        assert e.dtype == edges.dtype
+        np.testing.assert_array_equal(edges[n], e)
+        np.testing.assert_array_equal(args[0][n], single[0])
+        assert [args[k][n] for k in range(1, 5)] == list(single[1:])
+    if dt.kind == "f":  # a range too narrow for the bins fails as it does image by image
+        with pytest.raises(ValueError, match="too many"):
+            _edges_rows(dt, 7, np.r_[lows, 1.0], np.r_[highs, np.nextafter(dt.type(1), dt.type(2))])

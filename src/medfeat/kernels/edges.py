@@ -547,15 +547,18 @@ def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backen
     M, IS, JS = magnitude(stack, _gaussian_weights(float(sigma)), _MODES[mode], cval, d_mask,
                           np.finfo(dtype).eps, float32)
     if use_quantiles:
-        from .intensity import _interpolate, _positions
+        from .intensity import _interpolate_rows, _positions
 
         n = H * W
         virt, prev, ks = _positions(n, (100.0 * low, 100.0 * high))
         vals = cuda_intensity.order_stats(_common.flat(M), np.zeros(0, np.uint8), ks, nseg=N)
-        pairs = [_interpolate(n, virt, prev, ks, row) for row in vals]
-        # np.float64, as numpy.percentile returns them on the CPU (compared in float64)
-        lows = [_low_value(np.float64(a)) for a, _ in pairs]
-        highs = [_compare_value(np.float64(b), dtype) for _, b in pairs]
+        pairs = _interpolate_rows(n, virt, prev, ks, vals)
+        # _low_value of each low quantile; the highs stay float64, as numpy.percentile returns
+        # them on the CPU (so _compare_value keeps them as they are)
+        with np.errstate(over="ignore"):
+            low32 = pairs[:, 0].astype(np.float32)
+        low32[low32 == 0] = np.float32(1e-14)
+        lows, highs = low32.astype(np.float64), pairs[:, 1]
     else:
         lows = [_low_value(low)] * N
         highs = [_compare_value(high, dtype)] * N

@@ -65,6 +65,21 @@ def _interpolate(n, virt, prev, ks, vals):
     return [_lerp(at[p], at[min(p + 1, n - 1)], v - p) for v, p in zip(virt, prev)]
 
 
+def _interpolate_rows(n, virt, prev, ks, vals):
+    """:func:`_interpolate` of many images at once: ``vals`` is ``(N, len(ks))``, the result
+    ``(N, len(virt))``, with the same float64 operations elementwise."""
+    vals = np.asarray(vals, np.float64)
+    col = {k: i for i, k in enumerate(ks)}
+    out = np.empty((vals.shape[0], len(virt)))
+    for j, (v, p) in enumerate(zip(virt, prev)):
+        a = vals[:, col[p]]
+        b = vals[:, col[min(p + 1, n - 1)]]
+        t = v - p
+        d = b - a
+        out[:, j] = b - d * (1 - t) if t >= 0.5 else a + d * t
+    return out
+
+
 def _percentiles(dens, intens, flat, mflat, qs):
     """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value
     counts for integer images, from quickselect on a copy of the selected pixels for float
@@ -296,7 +311,7 @@ def _normalize_segments(arr, method, lower, upper, center, width, dens, intens):
             else:
                 virt, prev, ks = _positions(L, (lower, upper))
                 vals = intens.order_stats(flat, _NOMASK, ks, nseg=N)
-                p = np.array([_interpolate(L, virt, prev, ks, row) for row in vals])
+                p = _interpolate_rows(L, virt, prev, ks, vals)
                 shifts, spreads = p[:, 0], p[:, 1] - p[:, 0]
         scales = np.where(spreads > 0, 1.0 / np.where(spreads > 0, spreads, 1.0), 1.0)
     single = [flat.dtype != np.float64 and float(np.float32(s)) == s for s in shifts]
