@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.preprocessing import StandardScaler
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from medfeat.classical import CLASSIFIERS, make_classifier
+from medfeat.classical import (CLASSIFIERS, BalancedKNeighborsClassifier, QuantileScaler,
+                               make_classifier)
 from medfeat.features import FeatureExtractor
 from medfeat.io import make_phantoms
 
@@ -48,7 +51,11 @@ def test_defaults_overrides_and_steps():
     m = make_classifier("knn")
     assert m.named_steps["clf"].n_neighbors == 15
     assert make_classifier("knn", n_neighbors=3).named_steps["clf"].n_neighbors == 3
-    assert isinstance(m.named_steps["scale"], StandardScaler)
+    assert isinstance(m.named_steps["scale"], QuantileScaler)                # "auto" for knn
+    assert isinstance(make_classifier("tree").named_steps["scale"], StandardScaler)
+    assert isinstance(make_classifier("knn", scaler="standard").named_steps["scale"],
+                      StandardScaler)
+    assert m.named_steps["clf"].class_weight == "balanced"
     assert make_classifier("nb", scaler=None).named_steps["scale"] == "passthrough"
     assert make_classifier("nb", scaler="quantile", random_state=3).named_steps[
         "scale"].random_state == 3
@@ -64,3 +71,49 @@ def test_errors():
         make_classifier("svm-rbf-quantum")
     with pytest.raises(ValueError, match="scaler"):
         make_classifier("knn", scaler="minmax")
+
+
+def _expected_failures(est):
+    if isinstance(est, BalancedKNeighborsClassifier):
+        # The check expects weights {0: 1000, 1: 1e-4} to flip nearly every prediction to class
+        # 0; class weights scale neighbour votes, so a query whose neighbours are all of class 1
+        # stays class 1, whatever the weights (a property of voting, not a bug).
+        return {"check_class_weight_classifiers": "weights scale votes; an all-class-1 "
+                                                  "neighbourhood cannot become class 0"}
+    return {}
+
+
+@parametrize_with_checks([BalancedKNeighborsClassifier(3), BalancedKNeighborsClassifier(
+    3, weights="distance", class_weight=None), QuantileScaler(n_quantiles=50)],
+    expected_failed_checks=_expected_failures)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_balanced_knn_is_prior_corrected_knn():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] + 0.8 * rng.normal(size=200) > 0.9).astype(int)        # about 1 in 5 positive
+    Xq = rng.normal(size=(50, 3))
+    for weights in ("uniform", "distance"):
+        ref = KNeighborsClassifier(9, weights=weights).fit(X, y)
+        plain = BalancedKNeighborsClassifier(9, weights=weights, class_weight=None).fit(X, y)
+        np.testing.assert_array_equal(plain.predict_proba(Xq), ref.predict_proba(Xq))
+        np.testing.assert_array_equal(plain.predict(Xq), ref.predict(Xq))
+        fair = BalancedKNeighborsClassifier(9, weights=weights).fit(X, y)
+        prior = np.bincount(y) / len(y)
+        expect = ref.predict_proba(Xq) / prior
+        expect /= expect.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(fair.predict_proba(Xq), expect, rtol=1e-12)
+        np.testing.assert_array_equal(fair.predict(Xq), expect.argmax(axis=1))
+        assert fair.predict(Xq).mean() > ref.predict(Xq).mean()      # the minority gains
+    with pytest.raises(ValueError, match="class_weight"):
+        BalancedKNeighborsClassifier(class_weight="auto").fit(X, y)
+
+
+def test_quantile_scaler_caps_quietly():
+    X = np.random.default_rng(1).normal(size=(30, 2))
+    qs = QuantileScaler(n_quantiles=200).fit(X)                           # no warning (errors)
+    assert qs.n_quantiles_ == 30 and qs.n_quantiles == 200
+    ref = QuantileTransformer(n_quantiles=30, output_distribution="normal").fit(X)
+    np.testing.assert_allclose(qs.transform(X), ref.transform(X))

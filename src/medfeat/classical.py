@@ -12,6 +12,9 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
@@ -19,16 +22,171 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
 
 from .features import FeatureExtractor
 
-__all__ = ["make_classifier", "CLASSIFIERS"]
+__all__ = ["make_classifier", "CLASSIFIERS", "BalancedKNeighborsClassifier", "QuantileScaler"]
+
+
+class BalancedKNeighborsClassifier(KNeighborsClassifier):
+    """k-nearest neighbours whose votes can be weighted by inverse class frequency.
+
+    With ``class_weight="balanced"`` each neighbour's vote (uniform or distance-weighted) for
+    class ``c`` counts ``n / (n_classes * n_c)``, ``n_c`` being the training count of ``c``: the
+    probabilities become those of a training set with equal priors (a prior-shift correction),
+    and ``predict`` takes their arg-max. Ranking scores such as ROC AUC of a binary task do not
+    change; the 0.5 threshold (ACC) no longer favours the majority class. ``None`` is plain
+    :class:`~sklearn.neighbors.KNeighborsClassifier`.
+
+    Parameters
+    ----------
+    n_neighbors, weights, algorithm, leaf_size, p, metric, metric_params, n_jobs
+        As :class:`~sklearn.neighbors.KNeighborsClassifier`.
+    class_weight : "balanced", dict or None, optional
+        ``"balanced"`` as above, a dict of weights by class label (others 1), or ``None``.
+
+    Attributes
+    ----------
+    class_weight_ : ndarray of float64, shape (n_classes,)
+        The weight of each class of ``classes_`` (ones without balancing); a list of them, one
+        per output, for a 2-D ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.r_[np.zeros(9), np.ones(3)][:, None] + np.arange(12)[:, None] * 0.01
+    >>> y = np.r_[np.zeros(9, int), np.ones(3, int)]
+    >>> plain = BalancedKNeighborsClassifier(6, class_weight=None).fit(X, y)
+    >>> fair = BalancedKNeighborsClassifier(6).fit(X, y)
+    >>> plain.predict([[0.6]]).item(), fair.predict([[0.6]]).item()
+    (0, 1)
+    """
+
+    def __init__(self, n_neighbors=5, *, weights="uniform", algorithm="auto", leaf_size=30, p=2,
+                 metric="minkowski", metric_params=None, n_jobs=None, class_weight="balanced"):
+        super().__init__(n_neighbors=n_neighbors, weights=weights, algorithm=algorithm,
+                         leaf_size=leaf_size, p=p, metric=metric, metric_params=metric_params,
+                         n_jobs=n_jobs)
+        self.class_weight = class_weight
+
+    def fit(self, X, y):
+        """Fit as :class:`~sklearn.neighbors.KNeighborsClassifier`, then weigh the classes.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+        """
+        if not (self.class_weight in ("balanced", None) or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be 'balanced', a dict or None, got "
+                             f"{self.class_weight!r}")
+        super().fit(X, y)
+        ys = self._y.reshape(len(self._y), -1)
+        classes = self.classes_ if self.outputs_2d_ else [self.classes_]
+        weights = []
+        for k, cls in enumerate(classes):
+            weights.append(compute_class_weight(self.class_weight, classes=cls, y=cls[ys[:, k]])
+                           .astype(np.float64))
+        self.class_weight_ = weights if self.outputs_2d_ else weights[0]
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities from the weighted votes.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of float64, shape (n_queries, n_classes)
+        """
+        check_is_fitted(self)
+        proba = super().predict_proba(X)
+        if self.class_weight is None:
+            return proba
+
+        def weigh(p, w):
+            p = p * w
+            return p / p.sum(axis=1, keepdims=True)
+        if self.outputs_2d_:
+            return [weigh(p, w) for p, w in zip(proba, self.class_weight_)]
+        return weigh(proba, self.class_weight_)
+
+    def predict(self, X):
+        """The class of highest weighted probability.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray, shape (n_queries,)
+        """
+        check_is_fitted(self)
+        if self.class_weight is None:
+            return super().predict(X)
+        proba = self.predict_proba(X)
+        if self.outputs_2d_:
+            return np.stack([c[np.argmax(p, axis=1)] for c, p in zip(self.classes_, proba)],
+                            axis=1)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class QuantileScaler(QuantileTransformer):
+    """:class:`~sklearn.preprocessing.QuantileTransformer` to a normal distribution whose
+    ``n_quantiles`` is capped at the number of training samples without a warning.
+
+    Parameters
+    ----------
+    n_quantiles : int, optional
+    output_distribution : {"normal", "uniform"}, optional
+    random_state : int, optional
+        As :class:`~sklearn.preprocessing.QuantileTransformer` (other parameters at its
+        defaults).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> QuantileScaler().fit(np.arange(10.0)[:, None]).n_quantiles_
+    10
+    """
+
+    def __init__(self, n_quantiles=200, *, output_distribution="normal", random_state=None):
+        super().__init__(n_quantiles=n_quantiles, output_distribution=output_distribution,
+                         random_state=random_state)
+
+    def fit(self, X, y=None):
+        """Learn the quantiles of each feature.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_quantiles .* is greater than the total",
+                                    category=UserWarning)
+            return super().fit(X, y)
+
 
 #: Classifier per kind, its defaults, and whether it takes ``random_state``.
 CLASSIFIERS = {
-    "knn": (KNeighborsClassifier, {"n_neighbors": 15, "weights": "distance"}, False),
+    "knn": (BalancedKNeighborsClassifier,
+            {"n_neighbors": 15, "weights": "distance", "class_weight": "balanced"}, False),
     "tree": (DecisionTreeClassifier,
-             {"max_depth": 6, "min_samples_leaf": 10, "class_weight": "balanced"}, True),
+             {"max_depth": 4, "min_samples_leaf": 10, "class_weight": "balanced"}, True),
     "nb": (GaussianNB, {}, False),
     "forest": (RandomForestClassifier,
                {"n_estimators": 300, "min_samples_leaf": 2, "class_weight": "balanced_subsample"},
@@ -40,22 +198,32 @@ CLASSIFIERS = {
 }
 
 
-def make_classifier(kind="knn", *, features=None, scaler="standard", random_state=None,
+#: The scaler of each kind under ``scaler="auto"``: rank-based for the distance- and
+#: density-based classifiers, which heavy-tailed features (GLCM cluster prominence, energy)
+#: would otherwise dominate; z-scores for the rest (trees ignore scaling).
+AUTO_SCALER = {"knn": "quantile", "nb": "quantile"}
+
+
+def make_classifier(kind="knn", *, features=None, scaler="auto", random_state=None,
                     n_jobs=None, **params):
     """A Pipeline ``features -> scale -> clf`` for stacks of images.
 
     Parameters
     ----------
     kind : {"knn", "tree", "nb", "forest", "logreg", "gboost"}, optional
-        The classifier: k-nearest neighbours (15, distance-weighted), a decision tree (depth 6,
-        balanced classes), Gaussian naive Bayes, a random forest (300 trees), an L2 logistic
-        regression or histogram gradient boosting; defaults in :data:`CLASSIFIERS`.
+        The classifier: k-nearest neighbours (15, distance-weighted, votes weighted by inverse
+        class frequency: :class:`BalancedKNeighborsClassifier`), a decision tree (depth 4, leaves
+        of at least 10, balanced classes), Gaussian naive Bayes, a random forest (300 trees), an
+        L2 logistic regression or histogram gradient boosting; defaults in :data:`CLASSIFIERS`,
+        chosen on PneumoniaMNIST's validation split (benchmarks/accuracy_classical.py).
     features : dict or FeatureExtractor, optional
         The feature step: an extractor, or keyword arguments for a new
         :class:`~medfeat.features.FeatureExtractor` (default: all families, 32 bins).
-    scaler : {"standard", "quantile", None}, optional
-        Scaling step: z-scores, a rank-based map to a normal distribution (robust to the heavy
-        tails of some features), or none (``"passthrough"``).
+    scaler : {"auto", "standard", "quantile", None}, optional
+        Scaling step: z-scores, a rank-based map to a normal distribution
+        (:class:`QuantileScaler`, robust to the heavy tails of some features), or none
+        (``"passthrough"``). ``"auto"`` is ``"quantile"`` for knn and nb, ``"standard"`` for the
+        others (:data:`AUTO_SCALER`).
     random_state : int, optional
         Passed to every classifier that is random (tree, forest, logreg, gboost) and to the
         quantile scaler.
@@ -89,13 +257,16 @@ def make_classifier(kind="knn", *, features=None, scaler="standard", random_stat
     else:
         fx_params = {"n_jobs": n_jobs, **(features or {})}
         fx = FeatureExtractor(**fx_params)
+    if scaler == "auto":
+        scaler = AUTO_SCALER.get(kind, "standard")
     if scaler == "standard":
         scale = StandardScaler()
     elif scaler == "quantile":
-        scale = QuantileTransformer(n_quantiles=200, output_distribution="normal",
-                                    random_state=random_state)
+        scale = QuantileScaler(n_quantiles=200, output_distribution="normal",
+                               random_state=random_state)
     elif scaler is None:
         scale = "passthrough"
     else:
-        raise ValueError(f"scaler must be 'standard', 'quantile' or None, got {scaler!r}")
+        raise ValueError(f"scaler must be 'auto', 'standard', 'quantile' or None, got "
+                         f"{scaler!r}")
     return Pipeline([("features", fx), ("scale", scale), ("clf", cls(**kwargs))])
