@@ -110,11 +110,14 @@ def _radix_hist(u, L, mask, use_mask, kind, top, nranks, shift, prefix, hist):
     # hist[n, r, d] += keys of segment n whose bits above `shift + DIGIT` equal prefix[n, r] and
     # whose digit at `shift` is d
     tab = cuda.shared.array(MAX_RANKS * RADIX, numba.uint32)
+    pre = cuda.local.array(MAX_RANKS, numba.uint64)
     t = cuda.threadIdx.x
     nseg = hist.shape[0]
     nslot = nranks * RADIX
     step = cuda.gridDim.x * cuda.blockDim.x
     for n in range(cuda.blockIdx.y, nseg, cuda.gridDim.y):
+        for r in range(nranks):
+            pre[r] = prefix[n, r]
         for k in range(t, nslot, cuda.blockDim.x):
             tab[k] = 0
         cuda.syncthreads()
@@ -127,7 +130,7 @@ def _radix_hist(u, L, mask, use_mask, kind, top, nranks, shift, prefix, hist):
             d = numba.int64(low & numba.uint64(RADIX - 1))
             high = low >> numba.uint64(DIGIT)  # two shifts: never one by the key's full width
             for r in range(nranks):
-                if high == prefix[n, r]:
+                if high == pre[r]:
                     cuda.atomic.add(tab, r * RADIX + d, numba.uint32(1))
         cuda.syncthreads()
         for k in range(t, nslot, cuda.blockDim.x):
