@@ -271,38 +271,51 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         yv = _targets(model, yv, len(Xv), "validation y")
 
     set_seed(seed)
-    if not getattr(model, "compiled", False):
-        with _scope(strategy):
+    # the whole loop runs in the strategy's scope: JAX's DataParallel shards the batches only
+    # while its distribution is active (for TensorFlow it is harmless)
+    with _scope(strategy):
+        if not getattr(model, "compiled", False):
             _compile(model, float(lr), multilabel)
+        val = None if validation is None else (Xv, yv)
+        return _epoch_loop(model, Xf, yt, weights, val, epochs=epochs, batch_size=batch_size,
+                           seed=seed, augment=augment, lr=float(lr), lr_schedule=lr_schedule,
+                           patience=patience, verbose=verbose, log=log)
+
+
+def _epoch_loop(model, X, y, weights, validation, *, epochs, batch_size, seed, augment, lr,
+                lr_schedule, patience, verbose, log):
+    """The epoch loop of :func:`train` (arguments already checked)."""
     history = {"loss": [], "val_auc": [], "val_loss": [], "lr": [], "seconds": [],
                "best_epoch": 0, "stopped_epoch": 0}
     best_score, best_weights, waited = -np.inf, None, 0
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        rate = float(lr) if lr_schedule == "constant" else \
-            float(lr) * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
+        rate = lr if lr_schedule == "constant" else \
+            lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * epoch / epochs)))
         model.optimizer.learning_rate.assign(rate)
+        # shuffling and augmentation depend on (seed, epoch) only
         rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(Xf))
-        Xe = Xf[order]
+        order = rng.permutation(len(X))
+        Xe = X[order]
         if augment is not None:
             Xe = np.asarray(augment(Xe, seed=int(rng.integers(2**31))), dtype=np.float32)
-        fit = model.fit(Xe, yt[order], sample_weight=None if weights is None else weights[order],
+        fit = model.fit(Xe, y[order], sample_weight=None if weights is None else weights[order],
                         batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         loss = float(fit.history["loss"][-1])
         history["loss"].append(loss)
         history["lr"].append(rate)
         line = f"epoch {epoch + 1:3d}/{epochs}  loss {loss:.4f}"
-        if validation is not None:
+        if validation:
+            Xv, yv = validation
             proba = np.asarray(model.predict(Xv, batch_size=max(batch_size, 256), verbose=0),
                                dtype=np.float64)
-            auc = _auc(yv, proba)
-            val_loss = _loss(yv, proba)
+            auc, val_loss = _auc(yv, proba), _loss(yv, proba)
             history["val_auc"].append(auc)
             history["val_loss"].append(val_loss)
+            line += f"  val_loss {val_loss:.4f}"
+            if auc is not None:
+                line += f"  val_auc {auc:.4f}"
             score = auc if auc is not None else -val_loss
-            line += f"  val_loss {val_loss:.4f}" + (f"  val_auc {auc:.4f}" if auc is not None
-                                                     else "")
             if score > best_score:
                 best_score, waited = score, 0
                 best_weights = [w.copy() for w in model.get_weights()]
@@ -315,7 +328,7 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         history["stopped_epoch"] = epoch + 1
         if verbose:
             log(f"{line}  lr {rate:.2e}  {seconds:.1f}s")
-        if validation is not None and waited >= patience and epoch + 1 < epochs:
+        if validation and waited >= patience and epoch + 1 < epochs:
             if verbose:
                 log(f"early stop: no better validation score for {patience} epochs; best "
                     f"epoch {history['best_epoch']}")
