@@ -15,8 +15,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from medfeat.deep import _backend  # noqa: E402
-from medfeat.deep.explain import (  # noqa: E402
+from medfeat.deep import _backend
+from medfeat.deep.explain import (
     METHODS,
     integrated_gradients,
     overlay,
@@ -28,7 +28,7 @@ SIZE = 16
 
 
 def make_square_task(n, seed):
-    """Noise in [0, 0.4]; class 1 carries a bright 4x4 square at a random place. Returns the mask."""
+    """Noise in [0, 0.4]; class 1 carries a bright 4x4 square at a random place; with the mask."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 0.4, (n, SIZE, SIZE)).astype(np.float32)
     y = np.arange(n) % 2
@@ -41,23 +41,33 @@ def make_square_task(n, seed):
 
 
 def relu_cnn():
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 1)),
-        L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
-        L.Conv2D(16, 3, activation="relu"), L.GlobalMaxPooling2D(),
-        L.Dense(2), L.Activation("softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            L.Conv2D(8, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(16, 3, activation="relu"),
+            L.GlobalMaxPooling2D(),
+            L.Dense(2),
+            L.Activation("softmax"),
+        ]
+    )
 
 
 def smooth_cnn():
     # tanh / softplus / average pooling: the score is smooth along the path, so the quadrature
     # error, and nothing else, limits completeness.
-    return keras.Sequential([
-        keras.Input((SIZE, SIZE, 1)),
-        L.Conv2D(8, 3, activation="tanh"), L.AveragePooling2D(2),
-        L.Conv2D(16, 3, activation="softplus"), L.GlobalAveragePooling2D(),
-        L.Dense(2), L.Activation("softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 1)),
+            L.Conv2D(8, 3, activation="tanh"),
+            L.AveragePooling2D(2),
+            L.Conv2D(16, 3, activation="softplus"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(2),
+            L.Activation("softmax"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +129,9 @@ def test_completeness_relu_cnn(relu_model, task, method):
     target = np.argmax(relu_model.predict(x, verbose=0), axis=1)
     att = integrated_gradients(relu_model, x, steps=64, method=method)
     gap = _score_gap(relu_model, x, 0.0, target)
-    assert np.all(np.abs(gap) > 0.05), "the test needs inputs whose score differs from the baseline's"
+    assert np.all(np.abs(gap) > 0.05), (
+        "the test needs inputs whose score differs from the baseline's"
+    )
     rel = np.abs(att.reshape(len(x), -1).sum(axis=1) - gap) / np.abs(gap)
     assert rel.max() < 0.03, rel
 
@@ -131,7 +143,11 @@ def test_completeness_smooth_cnn_and_convergence(smooth_model, task):
     gap = _score_gap(smooth_model, x, 0.0, target)
     assert np.all(np.abs(gap) > 0.05)
     errors = {}
-    for method, steps in [("gausslegendre", 64), ("riemann_trapezoid", 8), ("riemann_trapezoid", 64)]:
+    for method, steps in [
+        ("gausslegendre", 64),
+        ("riemann_trapezoid", 8),
+        ("riemann_trapezoid", 64),
+    ]:
         att = integrated_gradients(smooth_model, x, steps=steps, method=method)
         errors[method, steps] = np.abs(att.reshape(len(x), -1).sum(axis=1) - gap) / np.abs(gap)
     assert errors["gausslegendre", 64].max() < 0.005, errors
@@ -173,11 +189,14 @@ def test_default_target_is_the_predicted_class(relu_model, task):
     pred = np.argmax(relu_model.predict(x, verbose=0), axis=1)
     assert len(set(pred)) == 2
     np.testing.assert_array_equal(
-        integrated_gradients(relu_model, x, steps=8), integrated_gradients(relu_model, x, target=pred, steps=8)
+        integrated_gradients(relu_model, x, steps=8),
+        integrated_gradients(relu_model, x, target=pred, steps=8),
     )
     # the other class explains something else: the gaps of a two-class softmax are opposite
     other = integrated_gradients(relu_model, x, target=1 - pred, steps=8)
-    np.testing.assert_allclose(other, -integrated_gradients(relu_model, x, target=pred, steps=8), atol=1e-5)
+    np.testing.assert_allclose(
+        other, -integrated_gradients(relu_model, x, target=pred, steps=8), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 7, 1000])
@@ -186,7 +205,10 @@ def test_batching_does_not_change_the_result(relu_model, task, batch_size):
     x = xt[:3]
     ref = integrated_gradients(relu_model, x, steps=10, batch_size=10)
     np.testing.assert_allclose(
-        integrated_gradients(relu_model, x, steps=10, batch_size=batch_size), ref, rtol=1e-5, atol=1e-7
+        integrated_gradients(relu_model, x, steps=10, batch_size=batch_size),
+        ref,
+        rtol=1e-5,
+        atol=1e-7,
     )
 
 
@@ -251,8 +273,14 @@ def test_bad_arguments(relu_model, kwargs, match):
 
 @pytest.mark.parametrize(
     "images",
-    [np.zeros((2, SIZE, SIZE)), np.zeros((2, SIZE + 1, SIZE, 1)), np.zeros((2, SIZE, SIZE, 3)),
-     np.zeros((1, 2, SIZE, SIZE, 1)), np.full((1, SIZE, SIZE, 1), np.inf), np.zeros((1, SIZE, SIZE, 1), complex)],
+    [
+        np.zeros((2, SIZE, SIZE)),
+        np.zeros((2, SIZE + 1, SIZE, 1)),
+        np.zeros((2, SIZE, SIZE, 3)),
+        np.zeros((1, 2, SIZE, SIZE, 1)),
+        np.full((1, SIZE, SIZE, 1), np.inf),
+        np.zeros((1, SIZE, SIZE, 1), complex),
+    ],
 )
 def test_bad_images(relu_model, images):
     with pytest.raises(ValueError, match="images"):
@@ -279,7 +307,9 @@ def test_gradient_matches_finite_differences(smooth_model, task):
         hi, lo = x[k].copy(), x[k].copy()
         hi[idx] += eps
         lo[idx] -= eps
-        p = smooth_model.predict(np.stack([hi, lo]).astype(np.float32), verbose=0).astype(np.float64)
+        p = smooth_model.predict(np.stack([hi, lo]).astype(np.float32), verbose=0).astype(
+            np.float64
+        )
         fd = (p[0, t] - p[1, t]) / (2 * eps)
         assert g[(k,) + idx] == pytest.approx(fd, rel=0.05, abs=1e-5)
 
@@ -313,7 +343,11 @@ _JAX_SCRIPT = textwrap.dedent(
 def _run_backend(name):
     env = dict(os.environ, KERAS_BACKEND=name, TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
     proc = subprocess.run(
-        [sys.executable, "-c", _JAX_SCRIPT, name], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _JAX_SCRIPT, name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -325,8 +359,15 @@ def test_jax_backend_agrees_with_tensorflow():
     jax_result = _run_backend("jax")
     # the same model and input in this (TensorFlow) process
     L_ = keras.layers
-    model = keras.Sequential([keras.Input((6, 6, 1)), L_.Conv2D(3, 3, activation="tanh"),
-                              L_.Flatten(), L_.Dense(2), L_.Activation("softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            L_.Conv2D(3, 3, activation="tanh"),
+            L_.Flatten(),
+            L_.Dense(2),
+            L_.Activation("softmax"),
+        ]
+    )
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(size=w.shape) for w in model.get_weights()])
     x = rng.random((2, 6, 6, 1)).astype("float32")

@@ -8,9 +8,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from sklearn.metrics import f1_score, jaccard_score  # noqa: E402
+from sklearn.metrics import f1_score, jaccard_score
 
-from medfeat.deep.segment import (  # noqa: E402
+from medfeat.deep.segment import (
     SEGMENTERS,
     DiceLoss,
     DiceMetric,
@@ -93,7 +93,10 @@ def test_deeplab_options():
         m = build_segmenter("deeplabv3", (40, 24), 2, output_stride=stride, **base)
         assert m.output_shape == (None, 40, 24, 2)
         assert m.get_layer("aspp_pool").output.shape[1:3] == (1, 1)
-        assert m.get_layer("aspp_1x1_conv").output.shape[1:3] == (-(-40 // stride), -(-24 // stride))
+        assert m.get_layer("aspp_1x1_conv").output.shape[1:3] == (
+            -(-40 // stride),
+            -(-24 // stride),
+        )
 
 
 @pytest.mark.parametrize("kind", SEGMENTERS)
@@ -150,10 +153,12 @@ def test_dice_and_iou_match_sklearn(masks):
     t, p = masks
     labels = [0, 1, 2]
     np.testing.assert_allclose(
-        dice_coefficient(t, p, average=None), f1_score(t.ravel(), p.ravel(), labels=labels, average=None)
+        dice_coefficient(t, p, average=None),
+        f1_score(t.ravel(), p.ravel(), labels=labels, average=None),
     )
     np.testing.assert_allclose(
-        iou_score(t, p, average=None), jaccard_score(t.ravel(), p.ravel(), labels=labels, average=None)
+        iou_score(t, p, average=None),
+        jaccard_score(t.ravel(), p.ravel(), labels=labels, average=None),
     )
     assert dice_coefficient(t, p) == pytest.approx(f1_score(t.ravel(), p.ravel(), average="macro"))
     assert iou_score(t, p) == pytest.approx(jaccard_score(t.ravel(), p.ravel(), average="macro"))
@@ -168,7 +173,9 @@ def test_dice_and_iou_match_sklearn(masks):
 def test_probabilities_are_reduced_by_argmax(masks):
     t, p = masks
     proba = np.random.default_rng(1).dirichlet(np.ones(4), size=t.shape)
-    assert dice_coefficient(t, proba) == pytest.approx(dice_coefficient(t, proba.argmax(-1), n_classes=4))
+    assert dice_coefficient(t, proba) == pytest.approx(
+        dice_coefficient(t, proba.argmax(-1), n_classes=4)
+    )
     # one-hot probabilities give the labels' score
     assert dice_coefficient(t, np.eye(3)[p]) == pytest.approx(dice_coefficient(t, p))
 
@@ -180,7 +187,10 @@ def test_absent_classes_are_nan_and_left_out_of_the_mean():
     assert np.isnan(per_class[1]) and np.isnan(per_class[3])
     assert dice_coefficient(t, p, n_classes=4) == pytest.approx(np.mean([2 / 3, 0.8]))
     assert dice_coefficient(t, t) == 1.0
-    assert iou_score(np.zeros((3, 3), int), np.ones((3, 3), int), average=None).tolist() == [0.0, 0.0]
+    assert iou_score(np.zeros((3, 3), int), np.ones((3, 3), int), average=None).tolist() == [
+        0.0,
+        0.0,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -267,7 +277,9 @@ def test_soft_dice_loss():
     inter = (one_hot * soft).sum(axis=(1, 2))
     dice = (2 * inter + 1.0) / (one_hot.sum(axis=(1, 2)) + soft.sum(axis=(1, 2)) + 1.0)
     assert float(DiceLoss(2)(t, soft)) == pytest.approx(np.mean(1 - dice.mean(axis=1)), rel=1e-5)
-    fg_only = (2 * inter[:, 1] + 1.0) / (one_hot[..., 1].sum(axis=(1, 2)) + soft[..., 1].sum(axis=(1, 2)) + 1.0)
+    fg_only = (2 * inter[:, 1] + 1.0) / (
+        one_hot[..., 1].sum(axis=(1, 2)) + soft[..., 1].sum(axis=(1, 2)) + 1.0
+    )
     assert float(DiceLoss(2, class_ids=1)(t, soft)) == pytest.approx(np.mean(1 - fg_only), rel=1e-5)
     ce = -np.log(0.5)
     assert float(DiceLoss(2, crossentropy=0.5)(t, soft)) == pytest.approx(
@@ -277,7 +289,9 @@ def test_soft_dice_loss():
 
 def test_save_and_load_with_the_custom_objects(tmp_path):
     model = build_segmenter("unet", (8, 8), 2, seed=0, **TINY["unet"])
-    model.compile("adam", DiceLoss(2, crossentropy=1.0), metrics=[DiceMetric(2, class_ids=1), IoUMetric(2)])
+    model.compile(
+        "adam", DiceLoss(2, crossentropy=1.0), metrics=[DiceMetric(2, class_ids=1), IoUMetric(2)]
+    )
     model.optimizer.build(model.trainable_variables)  # as after training, without the training
     x, _ = make_discs(2, 8, seed=5)
     path = tmp_path / "seg.keras"
@@ -285,7 +299,9 @@ def test_save_and_load_with_the_custom_objects(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(x, training=False)),
-        keras.ops.convert_to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6,
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
     )
     assert isinstance(loaded.loss, DiceLoss) and loaded.loss.crossentropy == 1.0
 
@@ -312,7 +328,9 @@ def test_short_training_on_synthetic_discs(discs, kind, options, loss):
     model = build_segmenter(kind, (32, 32), 2, seed=0, **options)
     if loss == "dice+ce":
         loss = DiceLoss(2, crossentropy=1.0)
-    model.compile(keras.optimizers.Adam(3e-3), loss, metrics=[DiceMetric(2, class_ids=1), IoUMetric(2)])
+    model.compile(
+        keras.optimizers.Adam(3e-3), loss, metrics=[DiceMetric(2, class_ids=1), IoUMetric(2)]
+    )
     keras.utils.set_random_seed(0)  # the shuffling order
     model.fit(x, m, epochs=8, batch_size=32, verbose=0)
     proba = model.predict(xt, verbose=0)

@@ -14,7 +14,7 @@ import numpy as np
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
-# One compiled gradient function per (backend, model); weak keys, so a deleted model frees its entry.
+# One compiled gradient function per (backend, model); weak keys: a deleted model frees its entry.
 _COMPILED = weakref.WeakKeyDictionary()
 
 
@@ -40,17 +40,36 @@ def backend_name():
     return keras.backend.backend()
 
 
+def accumulator_dtype():
+    """The widest float dtype the backend computes in: ``"float64"``, except JAX without x64 mode
+    (its default), where float64 silently becomes float32 with a warning.
+
+    Streaming metrics accumulate pixel counts in it.
+
+    Examples
+    --------
+    >>> accumulator_dtype() in ("float32", "float64")
+    True
+    """
+    if backend_name() == "jax":
+        import jax
+
+        return "float64" if jax.config.jax_enable_x64 else "float32"
+    return "float64"
+
+
 def _check_targets(target_index, n, n_outputs):
     t = np.asarray(target_index)
     if t.ndim == 0:
         t = np.full(n, t)
     if t.ndim != 1 or t.shape[0] != n:
         raise ValueError(
-            f"target_index must be an int or one int per input ({n}), got shape {np.shape(target_index)}"
+            f"target_index must be an int or one int per input ({n}), "
+            f"got shape {np.shape(target_index)}"
         )
-    if t.dtype.kind not in "iu":
-        if t.dtype.kind == "b" or not np.all(np.equal(np.mod(t, 1), 0)):
-            raise ValueError(f"target_index must hold integers, got dtype {t.dtype}")
+    integral_floats = t.dtype.kind == "f" and np.all(np.isfinite(t)) and np.all(t == np.round(t))
+    if t.dtype.kind not in "iu" and not integral_floats:
+        raise ValueError(f"target_index must hold integers, got {target_index!r}")
     t = t.astype(np.int64)
     if n and (t.min() < 0 or t.max() >= n_outputs):
         raise ValueError(
@@ -72,9 +91,10 @@ def _n_outputs(model):
 def gradient(model, inputs, target_index, *, return_outputs=False):
     """Gradient of one output unit of ``model`` with respect to its input, per sample.
 
-    For each sample ``k`` this is ``d model(inputs)[k, target_index[k]] / d inputs[k]``. The model is
-    called in inference mode (``training=False``), so samples do not interact (batch normalisation
-    uses its moving statistics) and the gradient of the summed scores equals the per-sample gradients.
+    For each sample ``k`` this is ``d model(inputs)[k, target_index[k]] / d inputs[k]``. The model
+    is called in inference mode (``training=False``), so samples do not interact (batch
+    normalisation uses its moving statistics) and the gradient of the summed scores equals the
+    per-sample gradients.
 
     Parameters
     ----------
@@ -113,7 +133,8 @@ def gradient(model, inputs, target_index, *, return_outputs=False):
     name = backend_name()
     if name not in SUPPORTED_BACKENDS:
         raise UnsupportedBackendError(
-            f"input gradients are implemented for the Keras backends {SUPPORTED_BACKENDS}; the active "
+            f"input gradients are implemented for the Keras backends {SUPPORTED_BACKENDS}; "
+            f"the active "
             f"backend is {name!r} (set KERAS_BACKEND to one of those before importing keras)"
         )
     x = np.asarray(inputs, dtype=np.float32)
@@ -131,9 +152,11 @@ def _compiled(model, name):
     if per_model is None:
         per_model = _COMPILED[model] = {}
     if name not in per_model:
-        per_model[name] = {"tensorflow": _tf_gradient, "jax": _jax_gradient, "torch": _torch_gradient}[
-            name
-        ](model)
+        per_model[name] = {
+            "tensorflow": _tf_gradient,
+            "jax": _jax_gradient,
+            "torch": _torch_gradient,
+        }[name](model)
     return per_model[name]
 
 
@@ -142,9 +165,9 @@ def _compiled(model, name):
 
 
 class _TapeGradient:
-    """The TensorFlow gradient as a callable object: ``tf.function`` keys its retracing statistics on
-    a plain function's code, which every model would share (a spurious "frequent retracing" warning
-    after five models); an object is keyed on itself, one per model."""
+    """The TensorFlow gradient as a callable object: ``tf.function`` keys its retracing statistics
+    on a plain function's code, which every model would share (a spurious "frequent retracing"
+    warning after five models); an object is keyed on itself, one per model."""
 
     def __init__(self, model):
         self._ref = weakref.ref(model)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _backend
 
-__all__ = ["integrated_gradients", "overlay", "plot_attributions", "METHODS"]
+__all__ = ["METHODS", "integrated_gradients", "overlay", "plot_attributions"]
 
 #: Quadrature rules for the path integral (names as in Captum, for familiarity).
 METHODS = (
@@ -120,7 +120,9 @@ def integrated_gradients(
     batch_size : int, default 32
         Points evaluated per model call; memory is bounded by ``batch_size`` inputs, whatever
         ``steps`` and ``n`` are.
-    method : {"gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left", "riemann_right"}
+    method : str, default "gausslegendre"
+        One of "gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left",
+        "riemann_right":
         Quadrature of the path integral. Gauss-Legendre (default) converges fastest for smooth
         models; for ReLU networks (piecewise-linear scores) the trapezoid and midpoint rules do as
         well. The paper's own approximation is ``"riemann_right"``.
@@ -186,7 +188,8 @@ def integrated_gradients(
             base = np.broadcast_to(b, x.shape)
         except ValueError:
             raise ValueError(
-                f"baseline must broadcast to the images' shape {x.shape[1:] if single else x.shape}, "
+                f"baseline must broadcast to the images' shape "
+                f"{x.shape[1:] if single else x.shape}, "
                 f"got shape {b.shape}"
             ) from None
 
@@ -231,12 +234,14 @@ def _grey(image, name):
     if img.ndim == 3 and img.shape[-1] in (1, 3, 4):
         img = img[..., :3].mean(axis=-1) if img.shape[-1] > 1 else img[..., 0]
     if img.ndim != 2 or img.size == 0:
-        raise ValueError(f"{name} must be a non-empty (H, W) or (H, W, C) image, got shape {np.shape(image)}")
+        raise ValueError(
+            f"{name} must be a non-empty (H, W) or (H, W, C) image, got shape {np.shape(image)}"
+        )
     return img.astype(np.float64)
 
 
 def _unit(a):
-    """Min-max scaling to [0, 1]; a constant image becomes zeros. NaNs are treated as the minimum."""
+    """Min-max scaling to [0, 1]; a constant image becomes zeros, NaNs become 0."""
     a = np.where(np.isfinite(a), a, np.nan)
     if np.all(np.isnan(a)):
         return np.zeros(a.shape)
@@ -245,7 +250,9 @@ def _unit(a):
     return np.nan_to_num(out, nan=0.0)
 
 
-def overlay(image, attribution, *, alpha=0.5, cmap="inferno", sign="absolute", clip_percentile=99.0):
+def overlay(
+    image, attribution, *, alpha=0.5, cmap="inferno", sign="absolute", clip_percentile=99.0
+):
     """An RGB heat map of ``attribution`` blended over the grey-level ``image``.
 
     The grey image is min-max scaled to [0, 1]. The attribution (summed over a channel axis if it
@@ -290,15 +297,23 @@ def overlay(image, attribution, *, alpha=0.5, cmap="inferno", sign="absolute", c
         att = att.sum(axis=-1)
     if att.shape != grey.shape:
         raise ValueError(
-            f"attribution must have the image's shape {grey.shape} (optionally with a channel axis), "
+            f"attribution must have the image's shape {grey.shape} "
+            "(optionally with a channel axis), "
             f"got {np.shape(attribution)}"
         )
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not 0 <= alpha <= 1:
+    if (
+        isinstance(alpha, (bool, np.bool_))
+        or not isinstance(alpha, numbers.Real)
+        or not 0 <= alpha <= 1
+    ):
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     if sign not in ("absolute", "positive", "negative"):
         raise ValueError(f"sign must be 'absolute', 'positive' or 'negative', got {sign!r}")
-    if (isinstance(clip_percentile, (bool, np.bool_)) or not isinstance(clip_percentile, numbers.Real)
-            or not 0 < clip_percentile <= 100):
+    if (
+        isinstance(clip_percentile, (bool, np.bool_))
+        or not isinstance(clip_percentile, numbers.Real)
+        or not 0 < clip_percentile <= 100
+    ):
         raise ValueError(f"clip_percentile must be a number in (0, 100], got {clip_percentile!r}")
     try:
         colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
@@ -308,7 +323,11 @@ def overlay(image, attribution, *, alpha=0.5, cmap="inferno", sign="absolute", c
         raise ValueError(f"cmap must be a colour map name or a matplotlib Colormap, got {cmap!r}")
 
     att = np.nan_to_num(att.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    heat = {"absolute": np.abs(att), "positive": np.maximum(att, 0), "negative": np.maximum(-att, 0)}[sign]
+    heat = {
+        "absolute": np.abs(att),
+        "positive": np.maximum(att, 0),
+        "negative": np.maximum(-att, 0),
+    }[sign]
     nonzero = heat[heat > 0]
     top = np.percentile(nonzero, clip_percentile) if nonzero.size else 0.0
     heat = np.clip(heat / top, 0.0, 1.0) if top > 0 else np.zeros_like(heat)
@@ -320,7 +339,9 @@ def overlay(image, attribution, *, alpha=0.5, cmap="inferno", sign="absolute", c
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
-def plot_attributions(images, attributions, path, *, titles=None, ncols=4, dpi=100, **overlay_options):
+def plot_attributions(
+    images, attributions, path, *, titles=None, ncols=4, dpi=100, **overlay_options
+):
     """Write a PNG grid of image / heat-map pairs (for the report); the file is written atomically.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Semantic segmentation: DeepLabV3 and U-Net builders, Dice / IoU scores, metrics and a soft Dice loss.
+"""Semantic segmentation: DeepLabV3 and U-Net builders, Dice / IoU scores and metrics, a Dice loss.
 
 Both networks end in a per-pixel softmax at the input resolution, for integer masks
 ``(n, H, W)`` with values in ``[0, n_classes)`` (train them with
@@ -31,14 +31,16 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from ._backend import accumulator_dtype
+
 __all__ = [
     "SEGMENTERS",
+    "DiceLoss",
+    "DiceMetric",
+    "IoUMetric",
     "build_segmenter",
     "dice_coefficient",
     "iou_score",
-    "DiceMetric",
-    "IoUMetric",
-    "DiceLoss",
 ]
 
 #: Kinds :func:`build_segmenter` knows.
@@ -59,7 +61,11 @@ _BN_MOMENTUM = 0.9
 
 
 def _int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < minimum:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -92,7 +98,10 @@ class _Seeds:
         if self._next is None:
             return kind
         self._next += 1
-        cls = {"he_normal": keras.initializers.HeNormal, "glorot": keras.initializers.GlorotUniform}[kind]
+        cls = {
+            "he_normal": keras.initializers.HeNormal,
+            "glorot": keras.initializers.GlorotUniform,
+        }[kind]
         return cls(seed=self._next)
 
 
@@ -101,23 +110,46 @@ class _Seeds:
 
 
 def _conv_bn_relu(x, filters, kernel, seeds, *, strides=1, dilation=1, name):
-    x = layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation, padding="same",
-                      use_bias=False, kernel_initializer=seeds(), name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        strides=strides,
+        dilation_rate=dilation,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=seeds(),
+        name=f"{name}_conv",
+    )(x)
     x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def _residual_block(x, filters, seeds, *, strides=1, dilation=1, name):
-    """A basic residual block (two 3x3 convolutions, as in ResNet-18/34) with optional atrous rate."""
+    """A basic residual block (two 3x3 convolutions, as in ResNet-18/34), optionally atrous."""
     shortcut = x
     y = _conv_bn_relu(x, filters, 3, seeds, strides=strides, dilation=dilation, name=f"{name}_a")
-    y = layers.Conv2D(filters, 3, padding="same", dilation_rate=dilation, use_bias=False,
-                      kernel_initializer=seeds(), name=f"{name}_b_conv")(y)
+    y = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        dilation_rate=dilation,
+        use_bias=False,
+        kernel_initializer=seeds(),
+        name=f"{name}_b_conv",
+    )(y)
     y = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_b_bn")(y)
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False,
-                                 kernel_initializer=seeds(), name=f"{name}_proj_conv")(x)
-        shortcut = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
+        shortcut = layers.Conv2D(
+            filters,
+            1,
+            strides=strides,
+            use_bias=False,
+            kernel_initializer=seeds(),
+            name=f"{name}_proj_conv",
+        )(x)
+        shortcut = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_proj_bn")(
+            shortcut
+        )
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -132,7 +164,7 @@ def _aspp_rates(feature_size):
 
 
 def _pad_to_multiple(inputs, shape, multiple):
-    """Zero-pad (bottom, right) to a multiple of ``multiple``; returns the tensor and the padding."""
+    """Zero-pad (bottom, right) to a multiple of ``multiple``; return the tensor and the padding."""
     pad_h, pad_w = (-shape[0]) % multiple, (-shape[1]) % multiple
     if pad_h or pad_w:
         inputs = layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), name="pad_to_stride")(inputs)
@@ -146,7 +178,9 @@ def _head(x, n_classes, padding, seeds, name):
     return layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
 
-def _deeplabv3(input_shape, n_classes, *, width, output_stride, atrous_rates, decoder, dropout, seeds):
+def _deeplabv3(
+    input_shape, n_classes, *, width, output_stride, atrous_rates, decoder, dropout, seeds
+):
     strides, dilations = {
         4: ((2, 2, 1, 1), (1, 1, 2, 4)),
         8: ((2, 2, 2, 1), (1, 1, 1, 2)),
@@ -181,7 +215,9 @@ def _deeplabv3(input_shape, n_classes, *, width, output_stride, atrous_rates, de
 
     if decoder:
         if output_stride > 4:
-            x = layers.UpSampling2D(output_stride // 4, interpolation="bilinear", name="decoder_up")(x)
+            x = layers.UpSampling2D(
+                output_stride // 4, interpolation="bilinear", name="decoder_up"
+            )(x)
         fine = _conv_bn_relu(low_level, max(width, 8), 1, seeds, name="decoder_fine")
         x = layers.Concatenate(name="decoder_concat")([x, fine])
         x = _conv_bn_relu(x, f, 3, seeds, name="decoder_conv1")
@@ -211,8 +247,9 @@ def _unet(input_shape, n_classes, *, width, depth, dropout, seeds):
     if dropout:
         x = layers.Dropout(dropout, name="bottom_dropout")(x)
     for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(width * 2**level, 2, strides=2, kernel_initializer=seeds(),
-                                   name=f"up{level}_transpose")(x)
+        x = layers.Conv2DTranspose(
+            width * 2**level, 2, strides=2, kernel_initializer=seeds(), name=f"up{level}_transpose"
+        )(x)
         x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
         x = _conv_bn_relu(x, width * 2**level, 3, seeds, name=f"up{level}_1")
         x = _conv_bn_relu(x, width * 2**level, 3, seeds, name=f"up{level}_2")
@@ -290,12 +327,18 @@ def build_segmenter(
     shape = _check_input_shape(input_shape)
     n_classes = _int(n_classes, "n_classes", 2)
     width = _int(width, "width", 1)
-    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+    if (
+        isinstance(dropout, (bool, np.bool_))
+        or not isinstance(dropout, numbers.Real)
+        or not 0 <= dropout < 1
+    ):
         raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
     seeds = _Seeds(seed)
     if kind == "unet":
         depth = _int(depth, "depth", 1)
-        return _unet(shape, n_classes, width=width, depth=depth, dropout=float(dropout), seeds=seeds)
+        return _unet(
+            shape, n_classes, width=width, depth=depth, dropout=float(dropout), seeds=seeds
+        )
 
     if output_stride not in (4, 8, 16) or isinstance(output_stride, bool):
         raise ValueError(f"output_stride must be 4, 8 or 16, got {output_stride!r}")
@@ -303,14 +346,24 @@ def build_segmenter(
         try:
             rates = tuple(atrous_rates)
         except TypeError:
-            raise ValueError(f"atrous_rates must be a sequence of integers >= 1, got {atrous_rates!r}") from None
+            raise ValueError(
+                f"atrous_rates must be a sequence of integers >= 1, got {atrous_rates!r}"
+            ) from None
         if not rates or len(set(rates)) != len(rates):
             raise ValueError(f"atrous_rates must be distinct integers >= 1, got {atrous_rates!r}")
         atrous_rates = tuple(_int(r, "atrous_rates", 1) for r in rates)
     if not isinstance(decoder, (bool, np.bool_)):
         raise ValueError(f"decoder must be True or False, got {decoder!r}")
-    return _deeplabv3(shape, n_classes, width=width, output_stride=int(output_stride),
-                      atrous_rates=atrous_rates, decoder=bool(decoder), dropout=float(dropout), seeds=seeds)
+    return _deeplabv3(
+        shape,
+        n_classes,
+        width=width,
+        output_stride=int(output_stride),
+        atrous_rates=atrous_rates,
+        decoder=bool(decoder),
+        dropout=float(dropout),
+        seeds=seeds,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +393,9 @@ def _confusion_counts(y_true, y_pred, n_classes):
         if n_classes is None:
             n_classes = p.shape[-1]
         elif p.shape[-1] != n_classes:
-            raise ValueError(f"y_pred has {p.shape[-1]} class probabilities, n_classes is {n_classes}")
+            raise ValueError(
+                f"y_pred has {p.shape[-1]} class probabilities, n_classes is {n_classes}"
+            )
         p = np.argmax(p, axis=-1)
     elif p.shape != t.shape:
         raise ValueError(
@@ -366,8 +421,16 @@ def _confusion_counts(y_true, y_pred, n_classes):
 def _average(per_class, average, class_ids):
     if class_ids is not None:
         ids = np.atleast_1d(np.asarray(class_ids))
-        if ids.dtype.kind not in "iu" or ids.ndim != 1 or ids.size == 0 or ids.min() < 0 or ids.max() >= per_class.size:
-            raise ValueError(f"class_ids must be class indices in [0, {per_class.size - 1}], got {class_ids!r}")
+        if (
+            ids.dtype.kind not in "iu"
+            or ids.ndim != 1
+            or ids.size == 0
+            or ids.min() < 0
+            or ids.max() >= per_class.size
+        ):
+            raise ValueError(
+                f"class_ids must be class indices in [0, {per_class.size - 1}], got {class_ids!r}"
+            )
         per_class = per_class[ids]
     if average is None:
         return per_class
@@ -378,7 +441,7 @@ def _average(per_class, average, class_ids):
 
 
 def dice_coefficient(y_true, y_pred, *, n_classes=None, average="macro", class_ids=None):
-    """Dice coefficient ``2 TP / (2 TP + FP + FN)`` per class, counted over all pixels of all images.
+    """Dice coefficient ``2 TP / (2 TP + FP + FN)`` per class, counted over all pixels.
 
     Parameters
     ----------
@@ -419,7 +482,7 @@ def dice_coefficient(y_true, y_pred, *, n_classes=None, average="macro", class_i
 
 
 def iou_score(y_true, y_pred, *, n_classes=None, average="macro", class_ids=None):
-    """Intersection over union (Jaccard index) ``TP / (TP + FP + FN)`` per class, pooled over pixels.
+    """Intersection over union (Jaccard index) ``TP / (TP + FP + FN)`` per class, over all pixels.
 
     Arguments and return value as in :func:`dice_coefficient`; per class this equals
     ``sklearn.metrics.jaccard_score`` on the flattened masks.
@@ -446,7 +509,9 @@ def _class_ids_config(class_ids, n_classes, name="class_ids"):
         return None
     ids = [class_ids] if isinstance(class_ids, numbers.Integral) else list(class_ids)
     if not ids or any(
-        isinstance(i, (bool, np.bool_)) or not isinstance(i, numbers.Integral) or not 0 <= i < n_classes
+        isinstance(i, (bool, np.bool_))
+        or not isinstance(i, numbers.Integral)
+        or not 0 <= i < n_classes
         for i in ids
     ):
         raise ValueError(f"{name} must be class indices in [0, {n_classes - 1}], got {class_ids!r}")
@@ -460,9 +525,17 @@ class _OverlapMetric(keras.metrics.Metric):
         super().__init__(name=name, dtype=dtype)
         self.n_classes = _int(n_classes, "n_classes", 2)
         self.class_ids = _class_ids_config(class_ids, self.n_classes)
-        self.tp = self.add_weight(name="tp", shape=(self.n_classes,), initializer="zeros", dtype="float64")
-        self.fp = self.add_weight(name="fp", shape=(self.n_classes,), initializer="zeros", dtype="float64")
-        self.fn = self.add_weight(name="fn", shape=(self.n_classes,), initializer="zeros", dtype="float64")
+        # float64 counts stay exact to 2**53 pixels; float32 (JAX without x64) only to 2**24
+        self._count_dtype = accumulator_dtype()
+        self.tp = self.add_weight(
+            name="tp", shape=(self.n_classes,), initializer="zeros", dtype=self._count_dtype
+        )
+        self.fp = self.add_weight(
+            name="fp", shape=(self.n_classes,), initializer="zeros", dtype=self._count_dtype
+        )
+        self.fn = self.add_weight(
+            name="fn", shape=(self.n_classes,), initializer="zeros", dtype=self._count_dtype
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -470,19 +543,19 @@ class _OverlapMetric(keras.metrics.Metric):
         if len(y_true.shape) == len(y_pred.shape):  # (n, H, W, 1) masks
             y_true = ops.squeeze(y_true, axis=-1)
         labels = ops.cast(y_true, "int32")
-        truth = ops.one_hot(labels, self.n_classes, dtype="float64")
-        pred = ops.one_hot(ops.argmax(y_pred, axis=-1), self.n_classes, dtype="float64")
+        truth = ops.one_hot(labels, self.n_classes, dtype=self._count_dtype)
+        pred = ops.one_hot(ops.argmax(y_pred, axis=-1), self.n_classes, dtype=self._count_dtype)
         # Pixels labelled outside [0, n_classes) (a "void" label) count nowhere.
-        weight = ops.cast(ops.logical_and(labels >= 0, labels < self.n_classes), "float64")
+        weight = ops.cast(ops.logical_and(labels >= 0, labels < self.n_classes), self._count_dtype)
         if sample_weight is not None:  # (n,) per image or (n, H, W) per pixel
-            w = ops.cast(ops.convert_to_tensor(sample_weight), "float64")
+            w = ops.cast(ops.convert_to_tensor(sample_weight), self._count_dtype)
             while len(w.shape) < len(weight.shape):
                 w = ops.expand_dims(w, -1)
             weight = weight * w
         weight = ops.expand_dims(weight, -1)
         truth, pred = truth * weight, pred * weight
         axes = tuple(range(len(truth.shape) - 1))
-        tp = ops.sum(truth * ops.cast(pred > 0, "float64"), axis=axes)
+        tp = ops.sum(truth * ops.cast(pred > 0, self._count_dtype), axis=axes)
         self.tp.assign_add(tp)
         self.fp.assign_add(ops.sum(pred, axis=axes) - tp)
         self.fn.assign_add(ops.sum(truth, axis=axes) - tp)
@@ -500,15 +573,20 @@ class _OverlapMetric(keras.metrics.Metric):
             score = ops.take(score, self.class_ids)
         present = ops.logical_not(ops.isnan(score))
         total = ops.sum(ops.where(present, score, 0.0))
-        count = ops.sum(ops.cast(present, "float64"))
+        count = ops.sum(ops.cast(present, self._count_dtype))
         return ops.cast(ops.where(count > 0, total / ops.maximum(count, 1.0), np.nan), "float32")
 
     def reset_state(self):
         for v in (self.tp, self.fp, self.fn):
-            v.assign(ops.zeros(v.shape, dtype="float64"))
+            v.assign(ops.zeros(v.shape, dtype=self._count_dtype))
 
     def get_config(self):
-        return {"n_classes": self.n_classes, "class_ids": self.class_ids, "name": self.name, "dtype": self.dtype}
+        return {
+            "n_classes": self.n_classes,
+            "class_ids": self.class_ids,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
 
 
 @keras.saving.register_keras_serializable(package="medfeat")
@@ -546,12 +624,12 @@ class DiceMetric(_OverlapMetric):
 
     def _per_class(self):
         denom = 2 * self.tp + self.fp + self.fn
-        return ops.where(denom > 0, 2 * self.tp / ops.maximum(denom, 1e-300), np.nan)
+        return ops.where(denom > 0, 2 * self.tp / ops.maximum(denom, 1e-30), np.nan)
 
 
 @keras.saving.register_keras_serializable(package="medfeat")
 class IoUMetric(_OverlapMetric):
-    """Streaming intersection over union (Jaccard index) of arg-max predictions against integer masks.
+    """Streaming intersection over union (Jaccard index) of arg-max predictions vs integer masks.
 
     As :class:`DiceMetric`, with ``TP / (TP + FP + FN)`` per class (the mean is Keras' "mean IoU"
     over the classes that occurred).
@@ -570,16 +648,16 @@ class IoUMetric(_OverlapMetric):
 
     def _per_class(self):
         denom = self.tp + self.fp + self.fn
-        return ops.where(denom > 0, self.tp / ops.maximum(denom, 1e-300), np.nan)
+        return ops.where(denom > 0, self.tp / ops.maximum(denom, 1e-30), np.nan)
 
 
 @keras.saving.register_keras_serializable(package="medfeat")
 class DiceLoss(keras.losses.Loss):
-    """Soft Dice loss for per-pixel softmax outputs and integer masks, optionally plus cross-entropy.
+    """Soft Dice loss for per-pixel softmax outputs and integer masks, optionally + cross-entropy.
 
     Per image, ``1 - mean_c (2 sum(p_c t_c) + s) / (sum(p_c) + sum(t_c) + s)`` over the classes
-    ``c`` (or ``class_ids``), with ``p`` the predicted probabilities, ``t`` the one-hot truth and ``s``
-    the ``smooth`` term that keeps absent classes at a loss of 0 [5]_. The cross-entropy term
+    ``c`` (or ``class_ids``), with ``p`` the predicted probabilities, ``t`` the one-hot truth and
+    ``s`` the ``smooth`` term that keeps absent classes at a loss of 0 [5]_. The cross-entropy term
     (``crossentropy`` x the mean pixel cross-entropy) helps early training, when Dice gradients
     are weak.
 
@@ -603,15 +681,34 @@ class DiceLoss(keras.losses.Loss):
     0.0
     """
 
-    def __init__(self, n_classes, *, class_ids=None, smooth=1.0, crossentropy=0.0, name="dice_loss",
-                 reduction="sum_over_batch_size", dtype=None):
+    def __init__(
+        self,
+        n_classes,
+        *,
+        class_ids=None,
+        smooth=1.0,
+        crossentropy=0.0,
+        name="dice_loss",
+        reduction="sum_over_batch_size",
+        dtype=None,
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.n_classes = _int(n_classes, "n_classes", 2)
         self.class_ids = _class_ids_config(class_ids, self.n_classes)
-        for arg, value, low_open in (("smooth", smooth, True), ("crossentropy", crossentropy, False)):
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
-                    or value < 0 or (low_open and value == 0):
-                raise ValueError(f"{arg} must be a finite number {'>' if low_open else '>='} 0, got {value!r}")
+        for arg, value, low_open in (
+            ("smooth", smooth, True),
+            ("crossentropy", crossentropy, False),
+        ):
+            if (
+                isinstance(value, (bool, np.bool_))
+                or not isinstance(value, numbers.Real)
+                or not np.isfinite(value)
+                or value < 0
+                or (low_open and value == 0)
+            ):
+                raise ValueError(
+                    f"{arg} must be a finite number {'>' if low_open else '>='} 0, got {value!r}"
+                )
         self.smooth = float(smooth)
         self.crossentropy = float(crossentropy)
 
@@ -631,11 +728,17 @@ class DiceLoss(keras.losses.Loss):
         loss = 1.0 - ops.mean(dice, axis=-1)
         if self.crossentropy:
             ce = keras.losses.sparse_categorical_crossentropy(labels, y_pred)
-            loss = loss + self.crossentropy * ops.mean(ops.reshape(ce, (ops.shape(ce)[0], -1)), axis=-1)
+            loss = loss + self.crossentropy * ops.mean(
+                ops.reshape(ce, (ops.shape(ce)[0], -1)), axis=-1
+            )
         return loss
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_classes=self.n_classes, class_ids=self.class_ids, smooth=self.smooth,
-                      crossentropy=self.crossentropy)
+        config.update(
+            n_classes=self.n_classes,
+            class_ids=self.class_ids,
+            smooth=self.smooth,
+            crossentropy=self.crossentropy,
+        )
         return config
