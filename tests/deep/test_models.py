@@ -113,6 +113,8 @@ def test_bad_options():
         build_model("resnet18", (28, 28), 2, dropout=1.5)
     with pytest.raises(ValueError, match="backbone"):
         build_model("diagnostic", (28, 28), 2, backbone="vgg")
+    with pytest.raises(ValueError, match="backbone='resnet50'"):
+        build_model("diagnostic", (28, 28), 2, weights="w.h5")
 
 
 def test_models_tuple():

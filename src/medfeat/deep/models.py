@@ -245,6 +245,9 @@ def _diagnostic(keras, inputs, shape, n_classes, opts):
     backbone = opts["backbone"]
     if backbone not in ("resnet18", "resnet50", "cnn"):
         raise ValueError(f"backbone must be 'resnet18', 'resnet50' or 'cnn', got {backbone!r}")
+    if opts["weights"] is not None and backbone != "resnet50":
+        raise ValueError(f"weights (a local ResNet50 weights file) needs backbone='resnet50', "
+                         f"got backbone={backbone!r}")
     if not float(opts["weight_decay"]) >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {opts['weight_decay']!r}")
     reg = keras.regularizers.L2(float(opts["weight_decay"])) if opts["weight_decay"] else None
