@@ -118,8 +118,8 @@ def integrated_gradients(
         Number of points on the straight path from ``baseline`` to ``images`` where the gradient is
         evaluated (>= 1; >= 2 for ``"riemann_trapezoid"``).
     batch_size : int, default 32
-        Points evaluated per model call; memory is bounded by ``batch_size`` inputs, whatever
-        ``steps`` and ``n`` are.
+        Points evaluated per model call: the model sees at most ``batch_size`` inputs at a time,
+        whatever ``steps`` and ``n`` are (besides that, memory is a few copies of ``images``).
     method : str, default "gausslegendre"
         One of "gausslegendre", "riemann_trapezoid", "riemann_middle", "riemann_left",
         "riemann_right":
@@ -213,7 +213,9 @@ def integrated_gradients(
         shape = (-1,) + (1,) * (x.ndim - 1)
         path = base[img] + alphas[pt].astype(np.float32).reshape(shape) * diff[img]
         grad = _backend.gradient(model, path, t[img])
-        np.add.at(total, img, weights[pt].reshape(shape) * grad)
+        for i in np.unique(img):  # a batch covers few images: one weighted sum each
+            sel = img == i
+            total[i] += np.tensordot(weights[pt[sel]], grad[sel], axes=1)
     attributions = (diff * total).astype(np.float32)
 
     if return_delta:
