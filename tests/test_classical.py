@@ -10,8 +10,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from medfeat.classical import (CLASSIFIERS, BalancedKNeighborsClassifier, QuantileScaler,
-                               make_classifier)
+from medfeat.classical import (CLASSIFIERS, BalancedKNeighborsClassifier, DecorrelatedGaussianNB,
+                               QuantileScaler, make_classifier)
 from medfeat.features import FeatureExtractor
 from medfeat.io import make_phantoms
 
@@ -84,7 +84,8 @@ def _expected_failures(est):
 
 
 @parametrize_with_checks([BalancedKNeighborsClassifier(3), BalancedKNeighborsClassifier(
-    3, weights="distance", class_weight=None), QuantileScaler(n_quantiles=50)],
+    3, weights="distance", class_weight=None), QuantileScaler(n_quantiles=50),
+    DecorrelatedGaussianNB(), DecorrelatedGaussianNB(n_components=2, priors=None)],
     expected_failed_checks=_expected_failures)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -117,3 +118,23 @@ def test_quantile_scaler_caps_quietly():
     assert qs.n_quantiles_ == 30 and qs.n_quantiles == 200
     ref = QuantileTransformer(n_quantiles=30, output_distribution="normal").fit(X)
     np.testing.assert_allclose(qs.transform(X), ref.transform(X))
+
+
+def test_decorrelated_nb_is_nb_on_whitened_components():
+    from sklearn.decomposition import PCA
+    from sklearn.naive_bayes import GaussianNB
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(150, 5))
+    X[:, 1] = X[:, 0] + 0.05 * X[:, 1]                                   # strongly correlated
+    y = (X[:, 0] + 0.5 * rng.normal(size=150) > 0.7).astype(int)
+    Xq = rng.normal(size=(20, 5))
+    pca = PCA(3, whiten=True).fit(X)
+    ref = GaussianNB(priors=[0.5, 0.5]).fit(pca.transform(X), y)
+    nb = DecorrelatedGaussianNB(n_components=3).fit(X, y)
+    np.testing.assert_allclose(nb.predict_proba(Xq), ref.predict_proba(pca.transform(Xq)))
+    np.testing.assert_array_equal(nb.predict(Xq), ref.predict(pca.transform(Xq)))
+    freq = DecorrelatedGaussianNB(n_components=3, priors=None).fit(X, y)
+    np.testing.assert_allclose(freq.nb_.class_prior_, np.bincount(y) / len(y))
+    assert DecorrelatedGaussianNB(n_components=40).fit(X, y).pca_.n_components_ == 5   # capped
+    with pytest.raises(ValueError, match="priors"):
+        DecorrelatedGaussianNB(priors="equal").fit(X, y)
