@@ -194,6 +194,8 @@ def test_bad_inputs(squares, fitted):
         clf.predict_proba(Xv[:, :8, :8])
     with pytest.raises(ValueError, match="epochs"):
         _clf(epochs=0).fit(Xt, yt)
+    with pytest.raises(ValueError, match="class_weight"):
+        _clf(class_weight={"a": 2.0}).fit(Xt, yt)
     model = build_model("cnn", (16, 16, 1), 2, **TINY)
     with pytest.raises(ValueError, match="do not fit"):
         train(model, Xt[:, :8], yt, epochs=1)

@@ -519,6 +519,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     tta : bool or str
         Test-time augmentation in :meth:`predict_proba`, see :func:`predict`.
     class_weight : "balanced", dict or None
+        A dict maps class labels (values of ``y``) to weights.
     model_options : dict, optional
         Options for :func:`build_model` (``width``, ``dropout``, ...), merged over this class's
         defaults per kind: ``{"width": 16}`` for ``"resnet18"`` and ``"diagnostic"`` (a quarter
@@ -662,11 +663,19 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if model.output_shape[-1] != len(self.classes_):
             raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
                              f"{len(self.classes_)} classes")
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict):  # keys are class labels here, indices in train()
+            unknown = [k for k in class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight has labels {unknown} that are not classes "
+                                 f"{self.classes_.tolist()}")
+            class_weight = {int(np.searchsorted(self.classes_, k)): w
+                            for k, w in class_weight.items()}
         self.model_ = model
         self.epochs_ = self._epochs()
         self.history_ = train(model, Xp, yi, validation=val, epochs=self.epochs_,
                               batch_size=self.batch_size, seed=self.seed,
-                              class_weight=self.class_weight, augment=self.augment, lr=self.lr,
+                              class_weight=class_weight, augment=self.augment, lr=self.lr,
                               lr_schedule=self.lr_schedule, patience=self.patience,
                               strategy=strategy, verbose=self.verbose)
         self.fit_seconds_ = time.perf_counter() - t0
