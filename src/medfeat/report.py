@@ -190,7 +190,7 @@ def _dataset_notes(evaluation):
     notes = []
     if "pneumoniamnist" in name:
         pub = PUBLISHED["pneumoniamnist"]
-        lines = ", ".join(f"{m}: AUC {a:.3f}, ACC {c:.3f}" for m, (a, c) in pub.items()
+        lines = "; ".join(f"{m}: AUC {a:.3f}, ACC {c:.3f}" for m, (a, c) in pub.items()
                           if m in ("ResNet-18 (28)", "auto-sklearn", "Google AutoML Vision"))
         notes.append("MedMNIST v2 published PneumoniaMNIST test scores (Yang et al., Scientific "
                      f"Data 10:41, 2023): {lines}.")
@@ -490,7 +490,14 @@ def _sections(evaluation, plots, heat_note, heat_name):
     parts.append(("p", "ACC uses a 0.5 threshold on the positive-class score (binary tasks, as "
                        "the MedMNIST evaluator) or the arg-max class; AUC is one-vs-rest macro "
                        "for more than two classes; the interval is a 95 % bootstrap over test "
-                       "images; CV is stratified k-fold on the training split."))
+                       "images; CV is stratified k-fold on the training split. Fit and "
+                       "predict seconds of a classical method include the feature extraction "
+                       "of its split (computed once and shared by the classical methods)."))
+    no_cv = [n for n, r in evaluation.methods.items() if r.family == "deep" and not r.cv]
+    if no_cv:
+        parts.append(("p", f"Not cross-validated: {', '.join(no_cv)} (deep methods train k more "
+                           "times for that; their test scores with the bootstrap interval are "
+                           "the figures that compare the two roads)."))
     if best is not None:
         r = evaluation.methods[best]
         parts.append(("p", f"Best method by test AUC: **{best}** ({r.family}), AUC "
