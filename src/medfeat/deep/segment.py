@@ -504,6 +504,17 @@ def iou_score(y_true, y_pred, *, n_classes=None, average="macro", class_ids=None
 # Keras metrics and loss
 
 
+def _tensor(value, numpy_dtype):
+    """A backend tensor; host data is cast first, since JAX without x64 warns on 64-bit input."""
+    if isinstance(value, (np.ndarray, list, tuple, numbers.Number)):
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            value = arr.astype(
+                numpy_dtype if arr.dtype.itemsize >= 8 or arr.dtype.kind == "b" else arr.dtype
+            )
+    return ops.convert_to_tensor(value)
+
+
 def _class_ids_config(class_ids, n_classes, name="class_ids"):
     if class_ids is None:
         return None
@@ -538,8 +549,8 @@ class _OverlapMetric(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = ops.convert_to_tensor(y_pred)
-        y_true = ops.convert_to_tensor(y_true)
+        y_pred = _tensor(y_pred, "float32")
+        y_true = _tensor(y_true, "int32")
         if len(y_true.shape) == len(y_pred.shape):  # (n, H, W, 1) masks
             y_true = ops.squeeze(y_true, axis=-1)
         labels = ops.cast(y_true, "int32")
@@ -548,7 +559,7 @@ class _OverlapMetric(keras.metrics.Metric):
         # Pixels labelled outside [0, n_classes) (a "void" label) count nowhere.
         weight = ops.cast(ops.logical_and(labels >= 0, labels < self.n_classes), self._count_dtype)
         if sample_weight is not None:  # (n,) per image or (n, H, W) per pixel
-            w = ops.cast(ops.convert_to_tensor(sample_weight), self._count_dtype)
+            w = ops.cast(_tensor(sample_weight, "float32"), self._count_dtype)
             while len(w.shape) < len(weight.shape):
                 w = ops.expand_dims(w, -1)
             weight = weight * w
@@ -713,8 +724,8 @@ class DiceLoss(keras.losses.Loss):
         self.crossentropy = float(crossentropy)
 
     def call(self, y_true, y_pred):
-        y_pred = ops.convert_to_tensor(y_pred)
-        y_true = ops.convert_to_tensor(y_true)
+        y_pred = _tensor(y_pred, "float32")
+        y_true = _tensor(y_true, "int32")
         if len(y_true.shape) == len(y_pred.shape):
             y_true = ops.squeeze(y_true, axis=-1)
         labels = ops.cast(y_true, "int32")
