@@ -127,7 +127,9 @@ def test_completeness_relu_cnn(relu_model, task, method):
     _, (xt, yt, _) = task
     x = xt[yt == 1][:8]
     target = np.argmax(relu_model.predict(x, verbose=0), axis=1)
-    att = integrated_gradients(relu_model, x, steps=64, method=method)
+    # ReLU scores are only piecewise smooth along the path: 128 points keep every image under 3 %
+    # (measured max 1.3 % Gauss-Legendre, 0.5 % trapezoid; 2.1 % and 1.5 % at 64 points)
+    att = integrated_gradients(relu_model, x, steps=128, method=method)
     gap = _score_gap(relu_model, x, 0.0, target)
     assert np.all(np.abs(gap) > 0.05), (
         "the test needs inputs whose score differs from the baseline's"
