@@ -9,10 +9,10 @@ module               names
 ===================  ===========================================================================
 models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagnostic")
 segment              :func:`build_segmenter` ("deeplabv3", "unet"), :func:`dice_coefficient`,
-                     :class:`DiceMetric`, :class:`IoUMetric`
+                     :func:`iou_score`, :class:`DiceMetric`, :class:`IoUMetric`, :class:`DiceLoss`
 train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
                      the object the evaluation harness runs), :func:`save`, :func:`load`
-explain              :func:`integrated_gradients`, :func:`overlay`
+explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`
 ===================  ===========================================================================
 """
 
@@ -21,10 +21,11 @@ import importlib
 _EXPORTS = {
     "build_model": "models", "MODELS": "models",
     "build_segmenter": "segment", "dice_coefficient": "segment", "DiceMetric": "segment",
-    "IoUMetric": "segment",
+    "IoUMetric": "segment", "iou_score": "segment", "DiceLoss": "segment",
+    "SEGMENTERS": "segment",
     "train": "train", "predict": "train", "DeepClassifier": "train", "save": "train",
     "load": "train",
-    "integrated_gradients": "explain", "overlay": "explain",
+    "integrated_gradients": "explain", "overlay": "explain", "plot_attributions": "explain",
 }
 
 __all__ = sorted(_EXPORTS)
