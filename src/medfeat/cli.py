@@ -219,8 +219,6 @@ def cmd_demo(args):
 #: The embedded default of ``medfeat compare``: phantoms sized so that the five default methods
 #: finish in a few minutes on two CPU cores.
 DEFAULT_PHANTOMS = {"n": 600, "size": 48}
-#: Deep training epochs on the embedded default when ``--epochs`` is not given.
-DEFAULT_PHANTOM_EPOCHS = 8
 DEFAULT_OUT = "medfeat-report"
 
 
@@ -309,8 +307,6 @@ def cmd_compare(args):
     except ValueError as exc:    # SourceError, ImageReadError, ReportError, bad --cv ...
         raise _BadArgument(str(exc)) from None
     epochs = args.epochs
-    if epochs is None and default_note is not None:
-        epochs = DEFAULT_PHANTOM_EPOCHS
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
     if default_note:
         say(default_note)
@@ -482,20 +478,22 @@ def build_parser():
                      help=".npz (MedMNIST layout), a folder of class sub-folders, or a folder "
                           "of images/DICOM with a labels.csv (file,label)")
     src.add_argument("--dataset", metavar="NAME",
-                     help="'phantoms' or a MedMNIST name (pneumoniamnist, bloodmnist_64, ...; "
-                          "downloaded when online)")
+                     help="'phantoms' (make_phantoms' full set, 2000 images 64x64; without "
+                          "--data/--dataset: 600 images 48x48) or a MedMNIST name "
+                          "(pneumoniamnist, breastmnist, bloodmnist_64, ...; downloaded when "
+                          "online)")
     pc.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                     help=f"report folder (default ./{DEFAULT_OUT}; a previous report there is "
                          "replaced, any other non-empty folder refused)")
     pc.add_argument("--methods", nargs="+", metavar="M",
-                    default=["knn", "tree", "nb", "cnn", "resnet18"],
+                    default=list(__import__("medfeat.pipeline").pipeline.DEFAULT_METHODS),
                     help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
                          "resnet50 diagnostic (default: knn tree nb cnn resnet18)")
     pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
                     help="stratified folds on the training split, 0 for none (default 5)")
     pc.add_argument("--epochs", type=_positive("--epochs", 1), metavar="N",
-                    help=f"deep training epochs (default: the model's; {DEFAULT_PHANTOM_EPOCHS} "
-                         "on the embedded phantoms)")
+                    help="deep training epochs (default: each model's own, sized for a "
+                         "2-core CPU)")
     pc.add_argument("--seed", type=int, default=0, metavar="S")
     pc.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto",
                     help="kernel backend of the feature extraction")
