@@ -1,5 +1,7 @@
 """train / predict / save / load and DeepClassifier on tiny synthetic images."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -35,15 +37,17 @@ def _dense_model(input_shape, n_classes):
 @pytest.fixture(scope="module")
 def fitted(squares):
     Xt, yt, Xv, yv = squares
-    lines = []
+    out = io.StringIO()
     clf = _clf(epochs=3, verbose=1, augment="default")
-    clf.fit(Xt, yt, validation=(Xv, yv))
+    with contextlib.redirect_stdout(out):  # DeepClassifier(verbose=1) prints one line per epoch
+        clf.fit(Xt, yt, validation=(Xv, yv))
+    lines = out.getvalue().splitlines()
     return clf, lines
 
 
 def test_deep_classifier_fit_predict_proba(squares, fitted):
     Xt, yt, Xv, yv = squares
-    clf, _ = fitted
+    clf, lines = fitted
     proba = clf.predict_proba(Xv)
     assert proba.shape == (len(Xv), 2) and proba.dtype == np.float64
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
@@ -52,6 +56,7 @@ def test_deep_classifier_fit_predict_proba(squares, fitted):
     assert clf.model_.input_shape == (None, 16, 16, 1)
     assert clf.preprocessing_["low"] == 0 and clf.preprocessing_["high"] == 255
     assert clf.preprocessing_["add_channel"] is True
+    assert [ln.split()[:2] for ln in lines] == [["epoch", f"{k}/3"] for k in (1, 2, 3)]
 
 
 def test_best_epoch_weights_are_restored(squares, fitted):
