@@ -218,8 +218,11 @@ def test_explain_shapes(squares, fitted):
     clf, _ = fitted
     att = clf.explain(Xv[:3], steps=8)
     assert att.shape == Xv[:3].shape
-    att1 = clf.explain(Xv[:2], target=1, steps=8)
+    att1 = clf.explain(Xv[:2], target=1, steps=32)
     assert att1.shape == Xv[:2].shape and np.all(np.isfinite(att1))
+    # completeness on the preprocessed input: the baseline (zeros) is the raw value 0 here
+    gain = clf.predict_proba(Xv[:2])[:, 1] - clf.predict_proba(np.zeros_like(Xv[:2]))[:, 1]
+    np.testing.assert_allclose(att1.reshape(2, -1).sum(axis=1), gain, rtol=0.05, atol=2e-3)
 
 
 def test_mirrored_strategy_on_two_logical_cpus():
