@@ -5,19 +5,19 @@ draws its random parameters per image from a NumPy ``Generator``, and never writ
 :class:`Compose` chains operations and gives back the input's shape and dtype (integers rounded
 and clipped to their range); the same seed gives the same output.
 
-=========================  ======================================================================
-operation                  strength argument (0 leaves the images unchanged)
-=========================  ======================================================================
-:class:`GaussianNoise`     ``sigma``: standard deviation, in the images' own units
-:class:`GaussianBlur`      ``sigma``: blur radius range in pixels
-:class:`Flip`              ``axis``: "horizontal" / "vertical", probability ``p``
-:class:`Rotate`            ``degrees``: angle range, counter-clockwise as displayed
-:class:`Scale`             ``scale``: zoom factor range around 1
-:class:`ShiftScaleRotate`  ``shift`` (fraction of the side), ``scale``, ``degrees``
-:class:`GridDistortion`    ``distort``: relative change of grid-cell sizes
+===========================  ====================================================================
+operation                    strength argument (0 leaves the images unchanged)
+===========================  ====================================================================
+:class:`GaussianNoise`       ``sigma``: standard deviation, in the images' own units
+:class:`GaussianBlur`        ``sigma``: blur radius range in pixels
+:class:`Flip`                ``axis``: "horizontal" / "vertical", probability ``p``
+:class:`Rotate`              ``degrees``: angle range, counter-clockwise as displayed
+:class:`Scale`               ``scale``: zoom factor range around 1
+:class:`ShiftScaleRotate`    ``shift`` (fraction of the side), ``scale``, ``degrees``
+:class:`GridDistortion`      ``distort``: relative change of grid-cell sizes
 :class:`ElasticDeformation`  ``alpha`` (displacement in pixels), ``sigma`` (smoothness)
-:class:`IntensityJitter`   ``brightness`` (fraction of each image's range), ``contrast``, ``gamma``
-=========================  ======================================================================
+:class:`IntensityJitter`     ``brightness`` (fraction of an image's range), ``contrast``, ``gamma``
+===========================  ====================================================================
 
 Training uses them through :func:`medfeat.deep.train` (``augment=Compose([...])`` or a
 :func:`preset` name): each epoch's shuffled copy of the training images is augmented, validation
