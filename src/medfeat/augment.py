@@ -21,7 +21,9 @@ operation                    strength argument (0 leaves the images unchanged)
 
 Training uses them through :func:`medfeat.deep.train` (``augment=Compose([...])`` or a
 :func:`preset` name): each epoch's shuffled copy of the training images is augmented, validation
-and test images never are.
+and test images never are. :func:`keras_layers` translates the geometric and intensity operations
+into Keras' own random layers instead, to put inside a model (active in training only); Keras is
+imported only then, so ``import medfeat.augment`` stays light.
 
 Examples
 --------
@@ -40,7 +42,7 @@ from scipy import ndimage
 
 __all__ = ["Compose", "ElasticDeformation", "Flip", "GaussianBlur", "GaussianNoise",
            "GridDistortion", "IntensityJitter", "Op", "Rotate", "Scale", "ShiftScaleRotate",
-           "augment", "preset"]
+           "augment", "keras_layers", "preset"]
 
 _MODES = ("reflect", "nearest", "constant", "mirror", "wrap")
 
@@ -606,3 +608,105 @@ def preset(name):
     if name not in _PRESETS:
         raise ValueError(f"name must be one of {tuple(_PRESETS)}, got {name!r}")
     return _PRESETS[name]()
+
+
+def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0)):
+    """The same augmentations as Keras layers, to put at the top of a model (training only).
+
+    Translates :class:`Flip` (``p=0.5`` only), :class:`Rotate`, :class:`Scale`,
+    :class:`ShiftScaleRotate` (symmetric ranges, ``mode`` "reflect", "nearest", "constant" or
+    "wrap"), :class:`GaussianNoise` (one ``sigma``) and :class:`IntensityJitter` (``gamma=0``) into
+    Keras' random layers (``RandomFlip``, ``RandomRotation``, ``RandomZoom``,
+    ``RandomTranslation``, ``GaussianNoise``, ``RandomBrightness``, ``RandomContrast``). These act
+    only when the model is called with ``training=True``, work on every Keras backend, and save in
+    the ``.keras`` format with ``safe_mode`` on. Keras draws its own random numbers, so results
+    match the NumPy operations in distribution, not value by value.
+
+    Parameters
+    ----------
+    ops : Compose, Op or sequence of Op
+    seed : int
+        Seeds the layers (one derived seed each).
+    value_range : (float, float)
+        Range of the model's input values (brightness and contrast are clipped to it).
+
+    Returns
+    -------
+    keras.Sequential
+
+    Raises
+    ------
+    ValueError
+        For an operation without a Keras counterpart (blur, grid and elastic distortion, gamma,
+        noise ranges, flips with ``p`` other than 0.5, asymmetric ranges).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layers = keras_layers([Flip("horizontal"), Rotate(10), GaussianNoise(0.02)], seed=0)
+    >>> x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
+    >>> bool(np.array_equal(np.asarray(layers(x, training=False)), x))
+    True
+    """
+    if isinstance(ops, Compose):
+        ops = ops.ops
+    elif isinstance(ops, Op):
+        ops = [ops]
+    seed = _rng(seed).integers(2**31, size=64)  # validates seed; one seed per layer
+    from medfeat.deep._keras import import_keras
+
+    keras = import_keras()
+    L = keras.layers
+    layers, k = [], 0
+
+    def symmetric(lo, hi, name, op):
+        if not np.isclose(lo, -hi):
+            raise ValueError(f"ops: {op!r} has an asymmetric {name} range ({lo}, {hi}); Keras' "
+                             "random layers need ranges symmetric about no change")
+        return hi
+
+    for op in ops:
+        if not isinstance(op, Op):
+            raise ValueError(f"ops must be medfeat.augment operations, got {op!r}")
+        name = type(op).__name__
+        if isinstance(op, Flip):
+            if op.p != 0.5:
+                raise ValueError(f"ops: Keras' RandomFlip flips with probability 0.5, not {op.p}")
+            layers.append(L.RandomFlip(op.axis, seed=int(seed[k])))
+        elif isinstance(op, ShiftScaleRotate):
+            if op.p != 1:
+                raise ValueError(f"ops: {name} with p={op.p} has no Keras counterpart (p=1 only)")
+            fill = {"reflect": "reflect", "mirror": "reflect", "nearest": "nearest",
+                    "constant": "constant", "wrap": "wrap"}[op.mode]
+            shift = symmetric(*op._shift, "shift", op)
+            deg = symmetric(*op._degrees, "degrees", op)
+            lo, hi = op._scale
+            if deg:
+                layers.append(L.RandomRotation(deg / 360.0, fill_mode=fill, fill_value=op.cval,
+                                               seed=int(seed[k])))
+            if (lo, hi) != (1.0, 1.0):
+                # Keras zoom factor z shows the image at 1 / (1 + z) of its size
+                layers.append(L.RandomZoom((1 / hi - 1, 1 / lo - 1), fill_mode=fill,
+                                           fill_value=op.cval, seed=int(seed[k + 1])))
+            if shift:
+                layers.append(L.RandomTranslation(shift, shift, fill_mode=fill,
+                                                  fill_value=op.cval, seed=int(seed[k + 2])))
+        elif isinstance(op, GaussianNoise):
+            lo, hi = op._range
+            if lo != hi or op.p != 1:
+                raise ValueError(f"ops: {name} needs one sigma and p=1 for Keras, got {op!r}")
+            layers.append(L.GaussianNoise(hi, seed=int(seed[k])))
+        elif isinstance(op, IntensityJitter):
+            if op.gamma or op.p != 1:
+                raise ValueError(f"ops: {name} with gamma or p<1 has no Keras counterpart")
+            if op.brightness:
+                layers.append(L.RandomBrightness(op.brightness, value_range=tuple(value_range),
+                                                 seed=int(seed[k])))
+            if op.contrast:
+                layers.append(L.RandomContrast(op.contrast, value_range=tuple(value_range),
+                                               seed=int(seed[k + 1])))
+        else:
+            raise ValueError(f"ops: {name} has no Keras counterpart; use it through "
+                             "medfeat.deep.train(augment=...) instead")
+        k += 3
+    return keras.Sequential(layers, name="augmentation")

@@ -128,3 +128,35 @@ def test_seed_gives_same_initial_weights():
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+def test_augmentation_as_keras_layers(tmp_path):
+    import keras
+
+    from medfeat.augment import (ElasticDeformation, Flip, GaussianNoise, IntensityJitter, Rotate,
+                                 ShiftScaleRotate, keras_layers, preset)
+    from medfeat.deep import load, save
+
+    layers = keras_layers(preset("default"), seed=0)
+    names = [type(layer).__name__ for layer in layers.layers]
+    assert names == ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                     "RandomBrightness", "RandomContrast"]
+    x = np.random.default_rng(0).random((4, 16, 16, 1)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(layers(x, training=False)), x)  # inference: off
+    trained = np.asarray(layers(x, training=True))
+    assert trained.shape == x.shape and not np.allclose(trained, x)
+    noise = np.asarray(keras_layers([GaussianNoise(0.3)], seed=1)(np.zeros((8, 32, 32, 1)),
+                                                                  training=True))
+    assert 0.27 < noise.std() < 0.33
+    # a model with the layers in front saves and loads in safe mode
+    inputs = keras.Input((16, 16, 1))
+    outputs = keras.layers.Dense(2, activation="softmax")(
+        keras.layers.Flatten()(keras_layers([Flip(), Rotate(10)], seed=0)(inputs)))
+    model = keras.Model(inputs, outputs)
+    save(model, tmp_path / "aug.keras")
+    np.testing.assert_allclose(predict(load(tmp_path / "aug.keras"), x), predict(model, x),
+                               rtol=1e-6)
+    for op in (ElasticDeformation(), Flip(p=1.0), IntensityJitter(gamma=0.2),
+               ShiftScaleRotate(degrees=(0, 30)), GaussianNoise((0.0, 0.1))):
+        with pytest.raises(ValueError, match="ops"):
+            keras_layers([op])
