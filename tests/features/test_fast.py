@@ -99,3 +99,18 @@ def test_granulometry_integer_work_equals_float():
         assert a == pytest.approx(b, rel=1e-12, abs=1e-15)
     u16 = (rng.random((30, 30)) * 3000 + 500).astype(np.uint16)
     assert granulometry(u16) == pytest.approx(granulometry(u16.astype(np.float64)), rel=1e-12)
+
+
+def test_wide_int16_range_does_not_wrap():
+    # 30000 - (-30000) overflows int16: offsets must be taken in a wider type
+    x = np.array([[-30000, 30000, 5], [0, 100, -7]], np.int16)
+    f = x.astype(np.float64)
+    from medfeat.features import histogram_stats, intensity_stats, threshold_fractions
+    assert intensity_stats(x) == intensity_stats(f)
+    assert histogram_stats(x) == histogram_stats(f)
+    assert glcm_features(x, levels=8) == glcm_features(f, levels=8)
+    t = threshold_fractions(x)
+    assert 0 < t["otsu_fraction"] < 1 and 0 <= t["otsu_level"] <= 1
+    g = glcm_features(np.array([[-20000, 20000], [20000, -20000]], np.int16) // 10000 * 10000,
+                      levels=2)
+    assert g["contrast"] > 0

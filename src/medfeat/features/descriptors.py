@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import kernels
 from ._fast import percentiles
-from .first_order import _check_image, _check_mask
+from .first_order import _check_image, _check_mask, _offsets
 
 __all__ = ["edge_stats", "canny_density", "threshold_fractions", "granulometry",
            "density_summary"]
@@ -173,7 +173,7 @@ def threshold_fractions(image, mask=None, *, nbins=256, backend="auto"):
     # One histogram for both thresholds, built as the kernels would build it (one bin per value
     # for integers, ``nbins`` equal bins for floats), then handed over with ``hist=``.
     if vals.dtype.kind in "iu":
-        counts = np.bincount((vals - vals.min()).ravel().astype(np.intp))
+        counts = np.bincount(_offsets(vals.ravel(), int(lo)))
         centers = np.arange(int(lo), int(lo) + counts.size)
     else:
         counts, edges = kernels.histogram(vals, nbins, backend=backend)

@@ -91,13 +91,25 @@ def roi_values(image, mask=None):
     return np.asarray(vals, dtype=np.float64).ravel()
 
 
+def _offsets(x, lo):
+    """``x - lo`` as non-negative intp indices, without wrapping in ``x``'s own dtype."""
+    if x.dtype == bool:
+        x = x.view(np.uint8)
+    if x.dtype.kind == "u":
+        return (x - x.dtype.type(lo)).astype(np.intp)        # x >= lo: stays in range
+    out = x.astype(np.intp)
+    out -= lo
+    return out
+
+
 def _weighted(x):
     """``x`` as sorted distinct values and their counts (a counting pass for integers)."""
     if x.dtype.kind in "iub":
         lo = int(x.min())
         span = int(x.max()) - lo + 1
         if span <= 1 << 20:
-            counts = np.bincount((x.ravel() - lo).astype(np.intp), minlength=span)
+            # (in intp: a signed 16-bit difference such as 30000 - (-30000) would wrap)
+            counts = np.bincount(_offsets(x.ravel(), lo), minlength=span)
             nz = np.flatnonzero(counts)
             return (nz + lo).astype(np.float64), counts[nz].astype(np.float64)
     v = np.sort(np.asarray(x, dtype=np.float64).ravel())

@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 
 from ._fast import cooc_counts, cooc_counts_2d
-from .first_order import _check_image, _check_mask, _weighted, discretise
+from .first_order import _check_image, _check_mask, _offsets, _weighted, discretise
 
 __all__ = ["glcm_features", "glcm_matrices", "GLCM_NAMES", "AGGREGATIONS"]
 
@@ -95,7 +95,7 @@ def _levels(image, mask, levels, bin_width):
             lo = int(distinct[0])
             table = np.zeros(int(distinct[-1]) - lo + 1, np.intp)
             table[distinct.astype(np.intp) - lo] = lut - 1
-            q0 = table[vals.astype(np.intp) - lo]
+            q0 = table[_offsets(vals, lo)]
         grey = np.arange(1, ng + 1, dtype=np.float64)
     elif discretised:
         q, ng = discretise(vals, bin_width=bin_width, bins=levels)
@@ -107,7 +107,7 @@ def _levels(image, mask, levels, bin_width):
         if ng > 65536:
             raise ValueError(f"{ng} grey levels: discretise with levels= or bin_width=")
         grey = np.arange(lo, hi + 1, dtype=np.float64)
-        q0 = (vals - lo).astype(np.intp)
+        q0 = _offsets(vals, lo)
     if m is None:
         idx = q0.reshape(arr.shape)
     else:
