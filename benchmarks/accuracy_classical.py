@@ -20,6 +20,7 @@ Cell 2018).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import sys
@@ -88,7 +89,8 @@ def main(path=DEFAULT):
 
     defaults = []
     for kind in GRIDS:
-        for label, make in (("previous", PREVIOUS.get(kind)), ("current", lambda: _head(kind))):
+        current = functools.partial(_head, kind)
+        for label, make in (("previous", PREVIOUS.get(kind)), ("current", current)):
             if make is None:
                 continue
             model = make().fit(Ftr, ytr)

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -212,7 +211,7 @@ def main(argv=None):
         print("PyRadiomics: not installed (give --pyradiomics PYTHON to use another environment)")
     else:
         secs = np.array(out["seconds"])
-        ours, ours_cpu = _rate(
+        ours, _ = _rate(
             FeatureExtractor(families=["intensity", "histogram", "glcm"]).fit(Xp), Xp, 5)
         print(f"PyRadiomics {out['version']} (NumPy {out['numpy']}), firstorder + glcm, "
               f"binCount 32, force2D, whole-image mask: {len(secs) / secs.sum():.1f} images/s "

@@ -148,7 +148,7 @@ def glcm_matrices(image, mask=None, *, distance=1, levels=None, bin_width=None,
     if int(distance) != distance or distance < 1:
         raise ValueError(f"distance must be a positive integer, got {distance!r}")
     distance = int(distance)
-    idx, m, grey = _levels(image, mask, levels, bin_width)
+    idx, _, grey = _levels(image, mask, levels, bin_width)
     ng = grey.size
     # Counting is compiled (medfeat.features._fast); _cooc below is the NumPy statement of the
     # same counts, kept as the reference the tests compare against.
