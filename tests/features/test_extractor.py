@@ -224,3 +224,17 @@ def test_mask_errors(phantoms):
         fs.fit(pairs, masks=masks)
     with pytest.raises(ValueError, match="stacked_masks"):
         FeatureExtractor(stacked_masks="yes").fit(X)
+
+
+def test_masks_on_volumes(phantoms):
+    X, _ = phantoms
+    vols = np.stack([X[:3], X[3:6]], axis=1)                          # (3, 2, 32, 32) volumes
+    masks = np.zeros(vols.shape, bool)
+    masks[:, :, 4:20, 6:26] = True
+    fams = ["intensity", "glcm", "granulometry"]
+    F = FeatureExtractor(families=fams).fit(vols).transform(vols, masks=masks)
+    assert F[1, 0] == vols[1][masks[1]].mean()
+    assert F[2, 18 + 11] == glcm_features(vols[2], masks[2], levels=32)["contrast"]
+    pairs = np.stack([vols, masks], axis=1)                           # (3, 2, 2, 32, 32)
+    np.testing.assert_array_equal(
+        FeatureExtractor(families=fams, stacked_masks=True).fit_transform(pairs), F)

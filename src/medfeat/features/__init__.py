@@ -8,7 +8,8 @@ first_order        :func:`intensity_stats` (IBSI-1 3.3), :func:`histogram_stats`
 texture            :func:`glcm_features`, :func:`glcm_matrices` (IBSI-1 3.6)
 descriptors        :func:`edge_stats`, :func:`canny_density`, :func:`threshold_fractions`,
                    :func:`granulometry`, :func:`density_summary` (on :mod:`medfeat.kernels`)
-extractor          :class:`FeatureExtractor` (scikit-learn transformer over image stacks)
+extractor          :class:`FeatureExtractor` (scikit-learn transformer over image stacks,
+                   optional masks: ``transform(X, masks=...)`` or ``stacked_masks=True``)
 =================  ==========================================================================
 
 Examples
