@@ -646,6 +646,14 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"y must hold at least two classes, got {self.classes_.tolist()}")
         yi = self._encode(y, len(X), "y")
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict):  # keys are class labels here, indices in train()
+            unknown = [k for k in class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight has labels {unknown} that are not classes "
+                                 f"{self.classes_.tolist()}")
+            class_weight = {int(np.searchsorted(self.classes_, k)): w
+                            for k, w in class_weight.items()}
         self._fit_preprocessing(X)
         Xp = self._preprocess(X)
         val = None
@@ -663,14 +671,6 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         if model.output_shape[-1] != len(self.classes_):
             raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
                              f"{len(self.classes_)} classes")
-        class_weight = self.class_weight
-        if isinstance(class_weight, dict):  # keys are class labels here, indices in train()
-            unknown = [k for k in class_weight if k not in set(self.classes_.tolist())]
-            if unknown:
-                raise ValueError(f"class_weight has labels {unknown} that are not classes "
-                                 f"{self.classes_.tolist()}")
-            class_weight = {int(np.searchsorted(self.classes_, k)): w
-                            for k, w in class_weight.items()}
         self.model_ = model
         self.epochs_ = self._epochs()
         self.history_ = train(model, Xp, yi, validation=val, epochs=self.epochs_,
