@@ -488,7 +488,7 @@ def build_parser():
     pc.add_argument("--methods", nargs="+", metavar="M",
                     default=list(__import__("medfeat.pipeline").pipeline.DEFAULT_METHODS),
                     help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
-                         "resnet50 diagnostic (default: knn tree nb cnn resnet18)")
+                         "resnet50 diagnostic (default: knn tree nb logreg cnn resnet18)")
     pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
                     help="stratified folds on the training split, 0 for none (default 5)")
     pc.add_argument("--epochs", type=_positive("--epochs", 1), metavar="N",
