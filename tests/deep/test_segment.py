@@ -112,6 +112,18 @@ def test_seed_fixes_the_weights(kind):
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
 
 
+@pytest.mark.parametrize("kind", SEGMENTERS)
+def test_default_seed_none_builds_from_the_global_state(kind):
+    # seed=None (the default) once handed Keras an initialiser name it does not know ("glorot")
+    keras.utils.set_random_seed(5)
+    a = build_segmenter(kind, (16, 16), 2, **TINY[kind])
+    keras.utils.set_random_seed(5)
+    b = build_segmenter(kind, (16, 16), 2, **TINY[kind])
+    assert a.output_shape == (None, 16, 16, 2)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
 @pytest.mark.parametrize(
     "args, kwargs, match",
     [

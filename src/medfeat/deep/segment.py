@@ -95,13 +95,13 @@ class _Seeds:
         self._next = None if seed is None else _int(seed, "seed", 0)
 
     def __call__(self, kind="he_normal"):
-        if self._next is None:
-            return kind
-        self._next += 1
         cls = {
             "he_normal": keras.initializers.HeNormal,
             "glorot": keras.initializers.GlorotUniform,
         }[kind]
+        if self._next is None:
+            return cls()
+        self._next += 1
         return cls(seed=self._next)
 
 
