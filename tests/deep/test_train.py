@@ -225,28 +225,44 @@ def test_explain_shapes(squares, fitted):
     np.testing.assert_allclose(att1.reshape(2, -1).sum(axis=1), gain, rtol=0.05, atol=2e-3)
 
 
-def test_mirrored_strategy_on_two_logical_cpus():
-    # logical devices must be configured before TensorFlow initialises: a fresh process
-    code = textwrap.dedent("""
-        import numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from medfeat.deep import DeepClassifier
-        rng = np.random.default_rng(0)
-        X = rng.integers(0, 255, (32, 16, 16)).astype(np.uint8)
-        y = np.arange(32) % 2
-        clf = DeepClassifier("cnn", epochs=1, batch_size=8, verbose=0, strategy="mirrored",
-                             model_options={"width": 4, "dense": 8}).fit(X, y, validation=(X, y))
-        p = clf.predict_proba(X)
-        print("REPLICAS", tf.distribute.get_strategy().num_replicas_in_sync,
-              clf.model_.distribute_strategy.num_replicas_in_sync, p.shape)
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+_FIT_ON_TWO_DEVICES = """
+from medfeat.deep import DeepClassifier
+rng = np.random.default_rng(0)
+X = rng.integers(0, 255, (32, 16, 16)).astype(np.uint8)
+y = np.arange(32) % 2
+clf = DeepClassifier("cnn", epochs=1, batch_size=8, verbose=0, strategy="mirrored",
+                     model_options={"width": 4, "dense": 8}).fit(X, y, validation=(X, y))
+p = clf.predict_proba(X)
+"""
+
+
+def test_data_parallel_strategy_on_two_cpu_devices():
+    import keras
+
+    backend = keras.backend.backend()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore",
+               KERAS_BACKEND=backend)
+    if backend == "tensorflow":
+        # logical devices must be configured before TensorFlow initialises: a fresh process
+        code = textwrap.dedent("""
+            import numpy as np, tensorflow as tf
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        """) + _FIT_ON_TWO_DEVICES + textwrap.dedent("""
+            print("REPLICAS", clf.model_.distribute_strategy.num_replicas_in_sync, p.shape)
+        """)
+    elif backend == "jax":
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        code = "import numpy as np\n" + _FIT_ON_TWO_DEVICES + textwrap.dedent("""
+            print("REPLICAS", clf.model_.weights[0].value.sharding.mesh.size, p.shape)
+        """)
+    else:
+        pytest.skip(f"no data-parallel strategy for the {backend} backend")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "REPLICAS 1 2 (32, 2)" in out.stdout
+    assert "REPLICAS 2 (32, 2)" in out.stdout
 
 
 def test_lazy_exports(squares):
