@@ -238,3 +238,108 @@ def test_masks_on_volumes(phantoms):
     pairs = np.stack([vols, masks], axis=1)                           # (3, 2, 2, 32, 32)
     np.testing.assert_array_equal(
         FeatureExtractor(families=fams, stacked_masks=True).fit_transform(pairs), F)
+
+
+# ---- colour images: channel_axis
+
+
+def _rgb(X):
+    """Three different grey stacks as the channels of one colour stack (n, H, W, 3)."""
+    return np.stack([X[:6], X[6:12], X[12:18]], axis=-1)
+
+
+FAMS = ["intensity", "histogram", "glcm", "edges", "thresholds"]
+
+
+def test_colour_channels_are_the_grey_features_of_each_channel(phantoms):
+    X, _ = phantoms
+    rgb = _rgb(X)
+    fx = FeatureExtractor(families=FAMS, bins=16, channel_axis=-1).fit(rgb)
+    F = fx.transform(rgb)
+    grey = FeatureExtractor(families=FAMS, bins=16).fit(X[:6])
+    G = [grey.transform(np.ascontiguousarray(rgb[..., c])) for c in range(3)]
+    np.testing.assert_array_equal(F, np.hstack(G))
+    assert fx.n_channels_ == 3 and fx.image_shape_ == rgb.shape[1:]
+    names = list(fx.get_feature_names_out())
+    assert len(names) == len(set(names)) == F.shape[1] == 3 * G[0].shape[1]
+    assert names == [f"{n}_c{c}" for c in range(3) for n in grey.get_feature_names_out()]
+    # the channel axis may be anywhere; a positive axis counts within one image
+    first = np.moveaxis(rgb, -1, 1).copy()                            # (n, 3, H, W)
+    np.testing.assert_array_equal(FeatureExtractor(families=FAMS, bins=16,
+                                                   channel_axis=0).fit_transform(first), F)
+    np.testing.assert_array_equal(FeatureExtractor(families=FAMS, bins=16,
+                                                   channel_axis=2).fit_transform(rgb), F)
+    # without channel_axis the same array is a stack of volumes (n, H, W-by-3 slices): other
+    # numbers, as many as one grey image has
+    assert FeatureExtractor(families=FAMS, bins=16).fit_transform(rgb).shape == G[0].shape
+    # parallel workers and flattened rows give the same
+    np.testing.assert_array_equal(
+        FeatureExtractor(families=FAMS, bins=16, channel_axis=-1, n_jobs=2).fit_transform(rgb), F)
+    flat = FeatureExtractor(families=FAMS, bins=16, channel_axis=-1, image_shape=rgb.shape[1:])
+    np.testing.assert_array_equal(flat.fit_transform(rgb.reshape(len(rgb), -1)), F)
+
+
+def test_colour_volumes(phantoms):
+    X, _ = phantoms
+    vols = np.stack([_rgb(X[:18]), _rgb(X[1:19])], axis=1)           # (6, 2, 32, 32, 3)
+    fx = FeatureExtractor(families=["intensity", "glcm"], channel_axis=-1)
+    F = fx.fit_transform(vols)
+    grey = FeatureExtractor(families=["intensity", "glcm"])
+    np.testing.assert_array_equal(F, np.hstack([grey.fit_transform(vols[..., c].copy())
+                                                for c in range(3)]))
+
+
+def test_colour_masks_per_channel(phantoms):
+    X, _ = phantoms
+    rgb = _rgb(X)
+    fams = ["intensity", "glcm", "granulometry"]
+    spatial = _masks(X[:6])                                           # (6, 32, 32)
+    fx = FeatureExtractor(families=fams, channel_axis=-1).fit(rgb)
+    grey = FeatureExtractor(families=fams).fit(X[:6])
+    ref = np.hstack([grey.transform(rgb[..., c].copy(), masks=spatial) for c in range(3)])
+    # one region for all channels, or the same region given per channel
+    np.testing.assert_array_equal(fx.transform(rgb, masks=spatial), ref)
+    per = np.repeat(spatial[..., None], 3, axis=-1)
+    np.testing.assert_array_equal(fx.transform(rgb, masks=per), ref)
+    # different regions per channel reach their own channel
+    per[..., 1] = np.roll(spatial, 5, axis=1)
+    got = fx.transform(rgb, masks=per)
+    k = len(grey.get_feature_names_out())
+    np.testing.assert_array_equal(got[:, k:2 * k], grey.transform(rgb[..., 1].copy(),
+                                                                  masks=per[..., 1]))
+    np.testing.assert_array_equal(got[:, :k], ref[:, :k])
+    assert got[0, k] == rgb[0, ..., 1][per[0, ..., 1]].mean()
+    # stacked (image, mask) pairs with channels
+    pairs = np.stack([rgb, per.astype(rgb.dtype)], axis=1)           # (6, 2, 32, 32, 3)
+    fs = FeatureExtractor(families=fams, channel_axis=-1, stacked_masks=True)
+    np.testing.assert_array_equal(fs.fit_transform(pairs), got)
+    # a channel whose region is empty is named
+    per[2, ..., 2] = False
+    with pytest.raises(ValueError, match=r"samples \[2\] select no pixel in some channel"):
+        fx.transform(rgb, masks=per)
+    with pytest.raises(ValueError, match="one region for all channels"):
+        fx.transform(rgb, masks=spatial[:, :16])
+
+
+@pytest.mark.parametrize("axis", ["-1", 1.5, True, 3, -4])
+def test_bad_channel_axis(phantoms, axis):
+    X, _ = phantoms
+    with pytest.raises(ValueError, match="channel_axis"):
+        FeatureExtractor(families=["intensity"], channel_axis=axis).fit(_rgb(X))
+
+
+def test_channel_axis_shape_errors(phantoms):
+    X, _ = phantoms
+    rgb = _rgb(X)
+    fx = FeatureExtractor(families=["intensity"], channel_axis=-1)
+    with pytest.raises(ValueError, match="channel_axis=-1"):
+        fx.fit(X)                                          # grey images (n, H, W)
+    with pytest.raises(ValueError, match="image_shape is needed with channel_axis"):
+        fx.fit(rgb.reshape(len(rgb), -1))
+    with pytest.raises(ValueError, match="channel_axis"):
+        FeatureExtractor(channel_axis=-1, image_shape=(32, 32)).fit(rgb.reshape(len(rgb), -1))
+    fx.fit(rgb)
+    with pytest.raises(ValueError, match="expecting"):
+        fx.transform(rgb[..., :2])                         # fewer channels than in fit
+    assert clone(fx).get_params()["channel_axis"] == -1
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(fx)).transform(rgb), fx.transform(rgb))

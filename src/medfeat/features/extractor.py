@@ -123,11 +123,18 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         The parallel workers are threads: the kernels release the GIL.
     progress : bool, optional
         Show a tqdm progress bar during ``transform``.
+    channel_axis : int, optional
+        The axis of each image that holds colour channels (``-1`` for ``(H, W, C)`` images or
+        ``(D, H, W, C)`` volumes), as in scikit-image; ``None`` (default) means grey images. With
+        it, every feature is computed on each channel on its own and the channels' vectors are
+        concatenated (channel 0's features first); the names end in ``_c0``, ``_c1``, ...
 
     Attributes
     ----------
     image_shape_ : tuple of int
-        Shape of one image (or volume) seen in ``fit``.
+        Shape of one image (or volume) seen in ``fit``, channel axis included.
+    n_channels_ : int
+        Channels per image: the length of ``channel_axis``, 1 without it.
     n_features_in_ : int
         Number of input values per sample (pixels, or columns of flattened input; twice the
         pixels with ``stacked_masks``).
@@ -158,6 +165,13 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     count can be set per thread, instead of the Cython one that always splits a 256 x 256 image
     over two OpenMP threads. The values are the same.
 
+    *Colour.* Without ``channel_axis`` a stack ``(n, H, W, 3)`` is read as ``n`` volumes of ``H``
+    slices of ``W x 3`` pixels; RGB images need ``channel_axis=-1``. The input is then
+    ``(n, H, W, C)`` or ``(n, D, H, W, C)`` (with ``stacked_masks``, ``(n, 2, H, W, C)``; as
+    flattened rows, ``image_shape`` must include the channel axis). Masks are either shaped like
+    the images, channels included (one region per channel), or like one channel (one region
+    for all channels).
+
     Examples
     --------
     >>> import numpy as np
@@ -176,10 +190,15 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     >>> fs = FeatureExtractor(families=["intensity", "glcm"], stacked_masks=True)
     >>> bool(np.array_equal(fs.fit_transform(pairs), F))
     True
+    >>> rgb = np.stack([X, 255 - X, X // 2], axis=-1)   # (4, 16, 16, 3) colour images
+    >>> fc = FeatureExtractor(families=["intensity"], channel_axis=-1).fit(rgb)
+    >>> fc.transform(rgb).shape, fc.get_feature_names_out()[[0, 18]].tolist()
+    ((4, 54), ['intensity__mean_c0', 'intensity__mean_c1'])
     """
 
     def __init__(self, families=None, *, bins=32, distance=1, image_shape=None,
-                 stacked_masks=False, n_jobs=None, backend="auto", progress=False):
+                 stacked_masks=False, n_jobs=None, backend="auto", progress=False,
+                 channel_axis=None):
         self.families = families
         self.bins = bins
         self.distance = distance
@@ -188,6 +207,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.backend = backend
         self.progress = progress
+        self.channel_axis = channel_axis
 
     def _families(self):
         if self.families is None:
@@ -205,7 +225,25 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             raise ValueError(f"distance must be a positive integer, got {self.distance!r}")
         if not isinstance(self.stacked_masks, (bool, np.bool_)):
             raise ValueError(f"stacked_masks must be True or False, got {self.stacked_masks!r}")
+        ax = self.channel_axis
+        if ax is not None and (isinstance(ax, (bool, np.bool_)) or
+                               not isinstance(ax, (int, np.integer))):
+            raise ValueError(f"channel_axis must be None or an integer axis of each image "
+                             f"(e.g. -1 for (H, W, C) colour images), got {ax!r}")
         return self._families()
+
+    def _channel_axis(self, img_shape):
+        """``channel_axis`` as a non-negative axis of an image of shape ``img_shape``, or None."""
+        ax = self.channel_axis
+        if ax is None:
+            return None
+        if len(img_shape) not in (3, 4):
+            raise ValueError(f"channel_axis={ax} needs colour images (H, W, C) or volumes "
+                             f"(D, H, W, C): images of 3 or 4 axes, got shape {tuple(img_shape)}")
+        if not -len(img_shape) <= ax < len(img_shape):
+            raise ValueError(f"channel_axis={ax} is out of range for images of shape "
+                             f"{tuple(img_shape)}")
+        return int(ax) % len(img_shape)
 
     def _images(self, X, reset, masks=None):
         """``(images, masks)`` from ``X`` (and the ``masks`` argument), checked."""
@@ -222,23 +260,36 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                 raise ValueError(f"X must be a regular stack of images: {exc}") from exc
             ndim = X.ndim
         lead = (2,) if stacked else ()
+        colour = self.channel_axis is not None
+        dims = (4, 5) if colour else (3, 4)      # axes of X without the stacked pair axis
         if ndim == 2:
             X = validate_data(self, X, reset=reset, dtype="numeric")
             shape = self.image_shape if reset else self.image_shape_
+            if shape is None and colour:
+                raise ValueError(f"image_shape is needed with channel_axis={self.channel_axis} "
+                                 f"to read flattened rows (e.g. (H, W, C)); got 2-D X")
             if shape is None:
                 shape = (1, X.shape[1] // 2) if stacked else (1, X.shape[1])
             shape = tuple(int(s) for s in shape)
-            if len(shape) not in (2, 3) or math.prod(lead + shape) != X.shape[1]:
+            if colour:
+                self._channel_axis(shape)
+            if len(shape) not in tuple(d - 1 for d in dims) or \
+                    math.prod(lead + shape) != X.shape[1]:
                 what = "twice " if stacked else ""
                 raise ValueError(f"image_shape {shape} does not hold {X.shape[1]} values per row "
                                  f"(expected {what}its size)")
             X = X.reshape((X.shape[0],) + lead + shape)
         else:
             X = check_array(X, dtype="numeric", allow_nd=True)
-            if X.ndim - len(lead) not in (3, 4) or (stacked and X.shape[1] != 2):
+            if X.ndim - len(lead) not in dims or (stacked and X.shape[1] != 2):
+                c = ", C" if colour else ""
                 if stacked:
-                    raise ValueError(f"X must stack (image, mask) pairs on axis 1: (n, 2, H, W) "
-                                     f"or (n, 2, D, H, W), got shape {X.shape}")
+                    raise ValueError(f"X must stack (image, mask) pairs on axis 1: (n, 2, H, W{c})"
+                                     f" or (n, 2, D, H, W{c}), got shape {X.shape}")
+                if colour:
+                    raise ValueError(f"X must be a stack of colour images (n, H, W, C) or "
+                                     f"volumes (n, D, H, W, C) with channel_axis="
+                                     f"{self.channel_axis}, got {X.ndim}-D")
                 raise ValueError(f"X must be a stack of 2-D images (n, H, W) or 3-D volumes "
                                  f"(n, D, H, W), got {X.ndim}-D")
             if X.shape[1:].count(0):
@@ -253,29 +304,51 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                                  f"expecting {self.image_shape_} as in fit")
         if stacked:
             X, masks = X[:, 0], X[:, 1]
+        ax = self._channel_axis(X.shape[1:])
         if reset:
             self.image_shape_ = tuple(X.shape[1:])
+            self.n_channels_ = 1 if ax is None else int(X.shape[1 + ax])
         if masks is not None:
-            masks = self._masks(masks, X.shape)
+            if ax is None:
+                masks = self._masks(masks, X.shape)
+            else:
+                spatial = X.shape[:1 + ax] + X.shape[2 + ax:]
+                masks = self._masks(masks, X.shape, spatial=spatial, channel_axis=1 + ax)
+        if ax is not None:                       # channels last, whatever the input's layout
+            X = np.moveaxis(X, 1 + ax, -1)
         return X, masks
 
     @staticmethod
-    def _masks(masks, shape):
+    def _masks(masks, shape, spatial=None, channel_axis=None):
+        """Checked boolean masks of ``shape``; with ``spatial`` (colour images), masks shaped
+        like one channel are accepted too, and masks with channels come back channels last."""
         try:
             masks = np.asarray(masks)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"masks must be a regular stack of masks: {exc}") from exc
         if masks.dtype == object or masks.dtype.kind not in "biuf":
             raise ValueError(f"masks must be boolean or numeric, got dtype {masks.dtype}")
-        if masks.shape != tuple(shape):
+        if spatial is not None and masks.shape == tuple(spatial):
+            per_channel = False
+        elif masks.shape == tuple(shape):
+            per_channel = spatial is not None
+        else:
+            alt = "" if spatial is None else f" or {tuple(spatial)} (one region for all channels)"
             raise ValueError(f"masks has shape {masks.shape}, expected {tuple(shape)} (one mask "
-                             f"per image, shaped like it)")
+                             f"per image, shaped like it){alt}")
         if masks.dtype.kind == "f" and not np.all(np.isfinite(masks)):
             raise ValueError("masks contains NaN or infinity")
         masks = masks.astype(bool, copy=False)
-        empty = np.flatnonzero(~masks.reshape(len(masks), -1).any(axis=1))
+        if per_channel:
+            masks = np.moveaxis(masks, channel_axis, -1)
+            sel = masks.reshape(len(masks), -1, masks.shape[-1]).any(axis=1).all(axis=1)
+            what = "select no pixel in some channel"
+        else:
+            sel = masks.reshape(len(masks), -1).any(axis=1)
+            what = "select no pixel"
+        empty = np.flatnonzero(~sel)
         if empty.size:
-            raise ValueError(f"masks of samples {empty[:10].tolist()} select no pixel")
+            raise ValueError(f"masks of samples {empty[:10].tolist()} {what}")
         return masks
 
     def fit(self, X, y=None, masks=None):
@@ -321,7 +394,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         X : array_like
             Same layout and image shape as in ``fit``.
         masks : array_like, optional
-            Regions of interest ``(n, *image_shape)``, non-zero inside; see the class notes.
+            Regions of interest ``(n, *image_shape)``, non-zero inside (colour images: also one
+            channel's shape, one region for all channels); see the class notes.
 
         Returns
         -------
@@ -339,9 +413,21 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             from tqdm.auto import tqdm
             bar = tqdm(total=n, desc="features", unit="img")
 
+        colour = self.channel_axis is not None
+
+        def one(im, m):
+            if not colour:
+                return _image_features(im, *args, mask=m)
+            # channels are last (see _images); a mask with channels has them last too
+            return np.concatenate([
+                _image_features(np.ascontiguousarray(im[..., c]), *args,
+                                mask=m if m is None or m.ndim < im.ndim
+                                else np.ascontiguousarray(m[..., c]))
+                for c in range(im.shape[-1])])
+
         @_serial
         def batch(part):
-            return [_image_features(im, *args, mask=m) for im, m in part]
+            return [one(im, m) for im, m in part]
         try:
             if n_jobs == 1 or n < 2:
                 # A worker thread rather than the caller's, so that the one-thread setting of the
@@ -370,7 +456,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         return np.vstack(rows)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the output columns, ``"<family>__<feature>"``.
+        """Names of the output columns, ``"<family>__<feature>"`` (with ``channel_axis``,
+        ``"<family>__<feature>_c<channel>"``, channel by channel).
 
         Parameters
         ----------
@@ -386,8 +473,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if input_features is not None and hasattr(self, "feature_names_in_"):
             if list(input_features) != list(self.feature_names_in_):
                 raise ValueError("input_features is not equal to feature_names_in_")
-        return np.asarray([f"{fam}__{name}" for fam in self._families()
-                           for name in FAMILIES[fam]], dtype=object)
+        names = [f"{fam}__{name}" for fam in self._families() for name in FAMILIES[fam]]
+        if self.channel_axis is not None:
+            names = [f"{name}_c{c}" for c in range(self.n_channels_) for name in names]
+        return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
