@@ -242,3 +242,84 @@ def test_deep_kinds_are_listed_in_errors(phantoms):
         pytest.skip("no deep models here")
     with pytest.raises(ValueError, match="resnet18"):
         evaluate(phantoms, ["cnn", "resnet17"], log=None)
+
+
+# ---- colour datasets
+
+
+def _colour_dataset(n=60, size=24, seed=0):
+    """RGB noise; class 1 has a red disk (red up, green and blue down) at a random place."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(120, 25, (n, size, size, 3))
+    yy, xx = np.mgrid[:size, :size]
+    for img, label in zip(X, y):
+        if label:
+            cy, cx = rng.integers(7, size - 7, size=2)
+            disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 16
+            img[disk] += (90, -60, -60)
+    X = np.clip(X, 0, 255).astype(np.uint8)
+    return Dataset.from_arrays(X, y, classes=("plain", "red"), name="rgb", seed=seed)
+
+
+@pytest.fixture(scope="module")
+def colour_run():
+    ds = _colour_dataset()
+    lines = []
+    ev = evaluate(ds, ["knn", "nb"], cv=3, seed=0, progress=False, log=lines.append, n_boot=50)
+    return ds, ev, lines
+
+
+def test_colour_dataset_gets_features_per_channel(colour_run):
+    from medfeat.features import FeatureExtractor
+
+    ds, ev, lines = colour_run
+    assert ds.train.images.shape[1:] == (24, 24, 3)
+    assert sum("colour images" in line and "channel_axis=-1" in line for line in lines) == 1
+    assert ev.settings["colour"] is True
+    Xtr, ytr = ds.train
+    Xte = ds.test.images
+    for kind in ("knn", "nb"):
+        res = ev.methods[kind]
+        assert res.test["auc"] > 0.8, (kind, res.test)
+        fx = res.estimator.steps[0][1]
+        assert isinstance(fx, FeatureExtractor) and fx.channel_axis == -1
+        assert res.params["channel_axis"] == -1
+        assert len(fx.get_feature_names_out()) == 3 * len(FeatureExtractor().fit(
+            Xtr[:1, ..., 0]).get_feature_names_out())
+        # the numbers of the Pipeline built by hand with per-channel features
+        pipe = make_classifier(kind, random_state=0, features={"channel_axis": -1})
+        np.testing.assert_allclose(res.proba, clone(pipe).fit(Xtr, ytr).predict_proba(Xte),
+                                   rtol=1e-10, atol=1e-12)
+    # the features were extracted once per split for both methods
+    assert sum(line.startswith("features") for line in lines) == 2
+
+
+def test_colour_dataset_dict_estimator_used_as_given():
+    ds = _colour_dataset(n=40)
+    custom = make_classifier("nb", features={"families": ["intensity"]})
+    lines = []
+    ev = evaluate(ds, {"mine": custom}, cv=None, progress=False, log=lines.append, n_boot=20)
+    assert ev.methods["mine"].estimator.steps[0][1].channel_axis is None
+    assert custom.steps[0][1].channel_axis is None
+    # the log says the dataset is colour and that a dict estimator is not changed
+    assert sum("colour images" in line and "used as given" in line for line in lines) == 1
+
+
+@pytest.mark.parametrize("shape, colour", [
+    ((5, 28, 28, 3), True), ((5, 28, 28, 4), True), ((5, 28, 28), False),
+    ((5, 8, 8, 3), False), ((5, 28, 28, 5), False), ((5, 28, 28, 1), False),
+    ((5, 3, 28, 28), False), ((5, 4, 28, 28, 3), False),
+])
+def test_colour_rule(shape, colour):
+    from medfeat.evaluate.harness import _colour_images
+
+    assert _colour_images(np.zeros(shape, np.uint8)) is colour
+
+
+def test_grey_dataset_is_not_colour(run):
+    ev, lines = run
+    assert ev.settings["colour"] is False
+    assert all("channel_axis" not in r.params for r in ev.methods.values())
+    assert all(r.estimator.steps[0][1].channel_axis is None for r in ev.methods.values())
+    assert not any("colour" in line for line in lines)

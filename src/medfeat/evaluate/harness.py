@@ -97,8 +97,29 @@ def _describe(obj):
     return {"object": repr(obj)}
 
 
-def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose):
-    """The methods to run, checked before any work starts."""
+#: Colour channels a stack's last axis may hold (RGB, RGBA).
+_COLOUR_CHANNELS = (3, 4)
+#: How many times longer than the channel axis each side of a colour image must be.
+_COLOUR_SIDE_RATIO = 4
+
+
+def _colour_images(images):
+    """True when ``images`` is a stack of 2-D colour images ``(n, H, W, C)``.
+
+    The rule: four axes, the last of length 3 or 4 (RGB, RGBA), and both sides at least
+    :data:`_COLOUR_SIDE_RATIO` times the number of channels (a 28 x 28 x 3 MedMNIST image is
+    colour; a volume of 28 slices of 28 x 3 pixels is not a plausible scan). Grey volumes
+    ``(n, D, H, W)`` whose last side is 3 or 4 would be read as colour too: pass a Pipeline
+    explicitly (a dict method) for such data.
+    """
+    shape = np.shape(images)
+    return (len(shape) == 4 and shape[-1] in _COLOUR_CHANNELS and
+            min(shape[1], shape[2]) >= _COLOUR_SIDE_RATIO * shape[-1])
+
+
+def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, channel_axis=None):
+    """The methods to run, checked before any work starts; classical methods given by name get
+    ``channel_axis`` in their feature step (colour images)."""
     from sklearn.base import clone
 
     from ..classical import make_classifier
@@ -128,11 +149,14 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose):
             kind = obj
             if kind in classical:
                 features = {"backend": backend, "progress": progress}
+                params = {"kind": kind, "seed": seed}
+                if channel_axis is not None:
+                    features["channel_axis"] = params["channel_axis"] = channel_axis
 
                 def make(kind=kind, features=features):
                     return make_classifier(kind, random_state=seed, n_jobs=n_jobs,
                                            features=dict(features))
-                out.append(_Method(name, "classical", make, {"kind": kind, "seed": seed}))
+                out.append(_Method(name, "classical", make, params))
                 continue
             if deep is None:
                 deep = _deep_kinds()
@@ -384,6 +408,15 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     methods also receive the validation split for early stopping and model selection. Neither
     ever sees the test split before it is scored.
 
+    *Colour images.* A training split of shape ``(n, H, W, C)`` with ``C`` 3 or 4 (RGB, RGBA)
+    and ``H`` and ``W`` at least four times ``C`` (e.g. MedMNIST's BloodMNIST, 28 x 28 x 3) is
+    taken as colour: the classical methods given by name then extract their features per
+    channel (``FeatureExtractor(channel_axis=-1)``, also ``MethodResult.params["channel_axis"]``
+    and ``settings["colour"]``), and ``log`` gets one line saying so. A scikit-learn estimator
+    given in a dict is used as given (a Pipeline of ``FeatureExtractor()`` without
+    ``channel_axis`` reads such a stack as volumes). Deep models take the channels as input
+    channels.
+
     *Deep cross-validation* costs k trainings per deep method (on two CPU cores, minutes
     each), so it runs only with ``deep_cv=True``; otherwise a deep method's ``cv`` is empty and
     ``settings["deep_cv"]`` is False. The test-split scores with their bootstrap interval are
@@ -416,10 +449,17 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     y_val = np.asarray(dataset.val.labels).ravel()
     y_test = np.asarray(dataset.test.labels).ravel()
     k = check_cv(cv, y_train)
+    colour = _colour_images(dataset.train.images)
     resolved = _resolve(methods, seed=int(seed), epochs=epochs, backend=backend,
                         n_jobs=n_jobs, progress=bool(progress),
-                        verbose=int(bool(progress) and log is not None))
+                        verbose=int(bool(progress) and log is not None),
+                        channel_axis=-1 if colour else None)
     say = log if log is not None else (lambda *_: None)
+    if colour and any(m.family == "classical" for m in resolved):
+        shape = tuple(np.shape(dataset.train.images)[1:])
+        say(f"colour images {shape}: classical methods named here compute their features per "
+            f"channel (FeatureExtractor(channel_axis=-1)); estimators given in a dict are used "
+            f"as given")
 
     splits = {"train": (dataset.train.images, y_train), "val": (dataset.val.images, y_val),
               "test": (dataset.test.images, y_test)}
@@ -447,7 +487,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
                  "n_test": int(y_test.size), "classes": list(dataset.classes)},
         methods=results, seed=int(seed),
         settings={"cv": k, "epochs": epochs, "backend": backend, "n_jobs": n_jobs,
-                  "deep_cv": bool(deep_cv), "n_boot": n_boot},
+                  "deep_cv": bool(deep_cv), "n_boot": n_boot, "colour": bool(colour)},
         test_images=dataset.test.images)
     evaluation.comparison = _compare(evaluation, y_test, seed, say)
     evaluation.settings["seconds"] = {**{k_: round(v, 3) for k_, v in cache.seconds.items()},
