@@ -289,6 +289,24 @@ def _cv_summary(k, folds):
     return {"k": k, "folds": folds, "mean": mean, "std": std}
 
 
+def _cross_validate(name, folds, fit_fold, X, y, n_classes, seconds, say, *, digits):
+    """Fit ``fit_fold(train_index)`` per fold, score it on the held-out rows of ``X``, log one
+    line per fold; the CV summary ({} without folds), its seconds into ``seconds["cv"]``."""
+    if not folds:
+        return {}
+    fold_scores = []
+    t_cv = time.perf_counter()
+    for i, (tr, te) in enumerate(folds, 1):
+        t0 = time.perf_counter()
+        model = fit_fold(tr)
+        proba = _full_proba(model, model.predict_proba(X[te]), n_classes, f"{name} fold {i}")
+        fold_scores.append(_fold_scores(y[te], proba))
+        say(f"{name} fold {i}/{len(folds)}: {_fmt(fold_scores[-1])} "
+            f"({time.perf_counter() - t0:.{digits}f} s)")
+    seconds["cv"] = time.perf_counter() - t_cv
+    return _cv_summary(len(folds), fold_scores)
+
+
 def _fold_scores(y, proba):
     s = score(y, proba, n_boot=0)
     return {m: s[m] for m in METRICS}
@@ -513,21 +531,11 @@ def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
             F_test = X_test.reshape(X_test.shape[0], -1)
     from sklearn.base import clone
 
-    cv = {}
-    if folds:
-        fold_scores = []
-        t_cv = time.perf_counter()
-        for i, (tr, te) in enumerate(folds, 1):
-            t0 = time.perf_counter()
-            model = clone(head).fit(F_train[tr], y_train[tr])
-            proba = _full_proba(model, model.predict_proba(F_train[te]), n_classes,
-                                f"{method.name} fold {i}")
-            s = _fold_scores(y_train[te], proba)
-            fold_scores.append(s)
-            say(f"{method.name} fold {i}/{len(folds)}: {_fmt(s)} "
-                f"({time.perf_counter() - t0:.2f} s)")
-        cv = _cv_summary(len(folds), fold_scores)
-        seconds["cv"] = time.perf_counter() - t_cv
+    def fit_fold(tr):
+        return clone(head).fit(F_train[tr], y_train[tr])
+
+    cv = _cross_validate(method.name, folds, fit_fold, F_train, y_train, n_classes, seconds,
+                         say, digits=2)
 
     t0 = time.perf_counter()
     model = clone(head).fit(F_train, y_train)
@@ -555,22 +563,15 @@ def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
 def _run_deep(method, splits, folds, n_classes, n_boot, seed, say):
     (X_train, y_train), val, (X_test, y_test) = splits["train"], splits["val"], splits["test"]
     validation = val if len(val[1]) else None
-    cv, seconds = {}, {}
-    if folds:
-        fold_scores = []
-        t_cv = time.perf_counter()
-        for i, (tr, te) in enumerate(folds, 1):
-            t0 = time.perf_counter()
-            model = method.make()
-            model.fit(X_train[tr], y_train[tr], validation=validation)
-            proba = _full_proba(model, model.predict_proba(X_train[te]), n_classes,
-                                f"{method.name} fold {i}")
-            s = _fold_scores(y_train[te], proba)
-            fold_scores.append(s)
-            say(f"{method.name} fold {i}/{len(folds)}: {_fmt(s)} "
-                f"({time.perf_counter() - t0:.1f} s)")
-        cv = _cv_summary(len(folds), fold_scores)
-        seconds["cv"] = time.perf_counter() - t_cv
+    seconds = {}
+
+    def fit_fold(tr):
+        model = method.make()
+        model.fit(X_train[tr], y_train[tr], validation=validation)
+        return model
+
+    cv = _cross_validate(method.name, folds, fit_fold, X_train, y_train, n_classes, seconds,
+                         say, digits=1)
 
     model = method.make()
     t0 = time.perf_counter()
