@@ -117,6 +117,30 @@ def test_bad_options():
         build_model("diagnostic", (28, 28), 2, weights="w.h5")
 
 
+def test_cnn_pool_heads():
+    flat = build_model("cnn", (24, 24), 2, width=4, dense=8, seed=0)
+    assert "flatten" in [layer.name for layer in flat.layers]
+    for pool, cls in (("max", "GlobalMaxPooling2D"), ("avg", "GlobalAveragePooling2D")):
+        model = build_model("cnn", (24, 24), 2, width=4, dense=8, pool=pool, seed=0)
+        assert type(model.get_layer("pool")).__name__ == cls
+        assert "flatten" not in [layer.name for layer in model.layers]
+    with pytest.raises(ValueError, match="pool"):
+        build_model("cnn", (24, 24), 2, pool="sum")
+
+
+def test_cnn_max_head_is_invariant_to_moving_a_spot():
+    # a bright spot moved by a multiple of the total pooling stride (8) on a zero background
+    # gives the same global maximum, so the same output; the flattened head does not promise it
+    model = build_model("cnn", (32, 32), 2, width=4, dense=8, pool="max", dropout=0.0, seed=0)
+    a = np.zeros((1, 32, 32, 1), np.float32)
+    b = np.zeros_like(a)
+    a[0, 9:11, 9:11] = 1.0
+    b[0, 17:19, 9:11] = 1.0
+    pa, pb, p0 = predict(model, a), predict(model, b), predict(model, np.zeros_like(a))
+    np.testing.assert_allclose(pa, pb, atol=1e-4)   # float summation order only
+    assert np.abs(pa - p0).max() > 1e-4 * 10        # the spot does move the output
+
+
 def test_models_tuple():
     assert MODELS == ("cnn", "resnet18", "resnet50", "diagnostic")
 

@@ -17,8 +17,11 @@ MODELS = ("cnn", "resnet18", "resnet50", "diagnostic")
 # medical datasets train for far fewer, so the running averages follow faster.
 _BN_MOMENTUM = 0.9
 
+#: Heads of the "cnn" kind: the last feature map flattened, or its global max / average.
+_POOLS = ("flatten", "max", "avg")
+
 _OPTIONS = {
-    "cnn": {"width": 32, "dense": 128, "dropout": 0.3},
+    "cnn": {"width": 32, "dense": 128, "dropout": 0.3, "pool": "flatten"},
     "resnet18": {"width": 64, "dropout": 0.2},
     "resnet50": {"weights": None, "dropout": 0.3, "dense": 256},
     "diagnostic": {"backbone": "resnet18", "width": 64, "dense": 256, "dropout": 0.3,
@@ -75,7 +78,10 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         weights (and dropout streams) are reproducible.
     **options
         Per kind (defaults in brackets): ``cnn``: ``width`` [32] filters of the first block
-        (doubled per block), ``dense`` [128], ``dropout`` [0.3]. ``resnet18``: ``width`` [64]
+        (doubled per block), ``dense`` [128], ``dropout`` [0.3], ``pool`` ["flatten"] the head's
+        input: the last feature map flattened, or its global ``"max"`` (translation invariant,
+        a detector of small findings anywhere: the embedded phantoms' lesions) or ``"avg"``.
+        ``resnet18``: ``width`` [64]
         filters of the first stage, ``dropout`` [0.2]. ``resnet50``: ``weights`` [None] a local
         weights file (never downloaded; ImageNet weights are for 3 channels and are adapted to
         grey inputs by summing the first convolution's kernel over its input channels, which
@@ -105,6 +111,8 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     for name in ("width", "dense"):
         if name in opts and (not isinstance(opts[name], numbers.Integral) or opts[name] < 1):
             raise ValueError(f"{name} must be a positive integer, got {opts[name]!r}")
+    if "pool" in opts and opts["pool"] not in _POOLS:
+        raise ValueError(f"pool must be one of {_POOLS}, got {opts['pool']!r}")
     if not 0 <= float(opts["dropout"]) < 1:
         raise ValueError(f"dropout must be in [0, 1), got {opts['dropout']!r}")
     if seed is not None:
@@ -113,7 +121,7 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     inputs = keras.Input(shape=shape, name="image")
     if kind == "cnn":
         x = _cnn_features(keras, inputs, opts["width"])
-        x = _head(keras, x, opts["dense"], opts["dropout"])
+        x = _head(keras, x, opts["dense"], opts["dropout"], opts["pool"])
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     elif kind == "resnet18":
         x = _resnet18_features(keras, inputs, opts["width"])
@@ -134,8 +142,13 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     return keras.Model(inputs, outputs, name=kind)
 
 
-def _head(keras, x, dense, dropout):
-    x = keras.layers.Flatten(name="flatten")(x)
+def _head(keras, x, dense, dropout, pool="flatten"):
+    if pool == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
+    elif pool == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     x = keras.layers.Dense(dense, activation="relu", name="head_dense")(x)
     return keras.layers.Dropout(dropout, name="head_dropout2")(x)
