@@ -271,3 +271,26 @@ def test_lazy_exports(squares):
     # medfeat.deep.train is also the submodule's name: calling it must still train
     hist = deep.train(_dense_model((16, 16, 1), 2), Xt / 255.0, yt, epochs=1, verbose=0)
     assert len(hist["loss"]) == 1
+
+
+def test_embedded_default_deep_settings_build_and_fit():
+    # `medfeat compare` without --data builds its deep methods from cli.PHANTOM_DEEP
+    from medfeat import cli
+    from medfeat.deep import DeepClassifier
+
+    methods = cli._phantom_methods(("nb", "cnn", "resnet18"), None, 3, verbose=0)
+    assert methods["nb"] == "nb"
+    for kind in ("cnn", "resnet18"):
+        clf = methods[kind]
+        assert isinstance(clf, DeepClassifier) and clf.kind == kind and clf.seed == 3
+        assert clf.augment is None and clf.epochs == cli.PHANTOM_DEEP[kind]["epochs"]
+    assert methods["cnn"].model_options["pool"] == "max"
+    assert cli._phantom_methods(("cnn",), 2, 0, verbose=0)["cnn"].epochs == 2   # --epochs wins
+    clf = methods["cnn"].set_params(epochs=1, model_options={"pool": "max", "dropout": 0.0,
+                                                             "width": 4, "dense": 8})
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(24, 16, 16), dtype=np.uint8)
+    y = np.arange(24) % 2
+    proba = clf.fit(X, y).predict_proba(X)
+    assert proba.shape == (24, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert type(clf.model_.get_layer("pool")).__name__ == "GlobalMaxPooling2D"
