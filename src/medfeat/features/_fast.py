@@ -47,6 +47,27 @@ def _bucket(x, lo, scale):
     return b if b < _BUCKETS else _BUCKETS - 1
 
 
+@njit(inline="always", **_OPTS)
+def _bucket_counts(a, lo, scale):
+    """How many values of ``a`` fall in each of the ``_BUCKETS`` buckets."""
+    counts = np.zeros(_BUCKETS, np.int64)
+    for x in a:
+        counts[_bucket(x, lo, scale)] += 1
+    return counts
+
+
+@njit(inline="always", **_OPTS)
+def _gather(a, lo, scale, b, count):
+    """The ``count`` values of ``a`` in bucket ``b``, in their order in ``a``."""
+    sub = np.empty(count, a.dtype)
+    j = 0
+    for x in a:
+        if _bucket(x, lo, scale) == b:
+            sub[j] = x
+            j += 1
+    return sub
+
+
 @njit(**_OPTS)
 def _select(a, k):
     """The ``k``-th smallest (0-based) value of ``a`` (which it does not modify)."""
@@ -65,9 +86,7 @@ def _select(a, k):
         scale = _BUCKETS / (hi - lo)
         if not scale < np.inf:                # a range too small to divide (subnormal)
             return np.sort(a)[k]
-        counts = np.zeros(_BUCKETS, np.int64)
-        for x in a:
-            counts[_bucket(x, lo, scale)] += 1
+        counts = _bucket_counts(a, lo, scale)
         below = 0
         target = 0
         for b in range(_BUCKETS):
@@ -75,13 +94,7 @@ def _select(a, k):
                 target = b
                 break
             below += counts[b]
-        sub = np.empty(counts[target], a.dtype)
-        j = 0
-        for x in a:
-            if _bucket(x, lo, scale) == target:
-                sub[j] = x
-                j += 1
-        a = sub
+        a = _gather(a, lo, scale, target, counts[target])
         k -= below
 
 
@@ -98,9 +111,7 @@ def _order_stats(a, ks):
         return out
     # One shared counting pass, then each distinct bucket that holds a wanted rank is gathered
     # once and searched by _select.
-    counts = np.zeros(_BUCKETS, np.int64)
-    for x in a:
-        counts[_bucket(x, lo, scale)] += 1
+    counts = _bucket_counts(a, lo, scale)
     starts = np.empty(_BUCKETS, np.int64)
     acc = 0
     for b in range(_BUCKETS):
@@ -120,12 +131,7 @@ def _order_stats(a, ks):
         # which starts where the next begins)
         b = np.searchsorted(starts, k, side="right") - 1
         if b != done_bucket:
-            sub = np.empty(counts[b], a.dtype)
-            j = 0
-            for x in a:
-                if _bucket(x, lo, scale) == b:
-                    sub[j] = x
-                    j += 1
+            sub = _gather(a, lo, scale, b, counts[b])
             done_bucket = b
         out[i] = _select(sub, k - starts[b])
     return out
