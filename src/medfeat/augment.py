@@ -97,6 +97,17 @@ def _range(value, name, *, center=0.0, low=None):
     return lo, hi
 
 
+def _fixed_or_range(value, name):
+    """A scalar is used as it is, a ``(low, high)`` pair is drawn from; both must be >= 0."""
+    if isinstance(value, numbers.Real):
+        lo_hi = (float(value), float(value))
+    else:
+        lo_hi = _range(value, name, low=0.0)
+    if lo_hi[0] < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return lo_hi
+
+
 def _check_mode(mode):
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -198,10 +209,7 @@ class GaussianNoise(Op):
     def __init__(self, sigma=0.05, *, p=1.0):
         self.sigma = sigma
         self.p = _check_prob(p)
-        self._range = _range(sigma, "sigma", low=0.0) if not isinstance(sigma, numbers.Real) \
-            else (float(sigma), float(sigma))
-        if self._range[0] < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        self._range = _fixed_or_range(sigma, "sigma")
 
     def _draw(self, rng, n):
         return {"sigma": rng.uniform(*self._range, n)}
@@ -242,10 +250,7 @@ class GaussianBlur(Op):
         self.sigma = sigma
         self.p = _check_prob(p)
         self.mode = _check_mode(mode)
-        self._range = (float(sigma), float(sigma)) if isinstance(sigma, numbers.Real) \
-            else _range(sigma, "sigma", low=0.0)
-        if self._range[0] < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma!r}")
+        self._range = _fixed_or_range(sigma, "sigma")
 
     def _draw(self, rng, n):
         return {"sigma": rng.uniform(*self._range, n)}
