@@ -101,6 +101,21 @@ def value_counts(x, mask, offset, nvals, nchunks=1):
 
 # ---------------------------------------------------------------------------------- value range
 
+@cuda.jit(device=True)
+def _block_min_max_sum(lo_s, hi_s, bad_s, t):
+    """Tree reduction over the block's shared arrays: min into ``lo_s[0]``, max into
+    ``hi_s[0]``, sum into ``bad_s[0]``; every thread of the block must call it."""
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            lo_s[t] = min(lo_s[t], lo_s[t + s])
+            hi_s[t] = max(hi_s[t], hi_s[t + s])
+            bad_s[t] += bad_s[t + s]
+        cuda.syncthreads()
+        s //= 2
+
+
 @cuda.jit
 def _range_blocks(x, mask, use_mask, part):
     lo_s = cuda.shared.array(TPB, numba.float64)
@@ -122,15 +137,7 @@ def _range_blocks(x, mask, use_mask, part):
     lo_s[t] = lo
     hi_s[t] = hi
     bad_s[t] = bad
-    cuda.syncthreads()
-    s = TPB // 2
-    while s > 0:
-        if t < s:
-            lo_s[t] = min(lo_s[t], lo_s[t + s])
-            hi_s[t] = max(hi_s[t], hi_s[t + s])
-            bad_s[t] += bad_s[t + s]
-        cuda.syncthreads()
-        s //= 2
+    _block_min_max_sum(lo_s, hi_s, bad_s, t)
     if t == 0:
         b = cuda.blockIdx.x
         part[b, 0] = lo_s[0]
@@ -171,15 +178,7 @@ def _range_segments(x, L, part):
         lo_s[t] = lo
         hi_s[t] = hi
         bad_s[t] = bad
-        cuda.syncthreads()
-        s = TPB // 2
-        while s > 0:
-            if t < s:
-                lo_s[t] = min(lo_s[t], lo_s[t + s])
-                hi_s[t] = max(hi_s[t], hi_s[t + s])
-                bad_s[t] += bad_s[t + s]
-            cuda.syncthreads()
-            s //= 2
+        _block_min_max_sum(lo_s, hi_s, bad_s, t)
         if t == 0:
             part[n, cuda.blockIdx.x, 0] = lo_s[0]
             part[n, cuda.blockIdx.x, 1] = hi_s[0]
