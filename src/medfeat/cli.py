@@ -246,22 +246,16 @@ class _BadArgument(ValueError):
 
 
 def _check_methods(methods):
-    from medfeat.classical import CLASSIFIERS
+    from medfeat.evaluate import method_names
 
-    unknown = [m for m in methods if m not in CLASSIFIERS]
     if len(set(methods)) != len(methods):
         raise _BadArgument(f"--methods: a method is named twice ({' '.join(methods)})")
-    if not unknown:
-        return
-    try:
-        from medfeat.deep import MODELS
-    except ImportError:
-        MODELS = ()
-    unknown = [m for m in unknown if m not in MODELS]
+    names = method_names()
+    unknown = [m for m in methods if m not in names["classical"] + names["deep"]]
     if unknown:
-        deep = " ".join(MODELS) if MODELS else "(none: install 'medfeat[deep]')"
+        deep = " ".join(names["deep"]) if names["deep"] else "(none: install 'medfeat[deep]')"
         raise _BadArgument(f"--methods: unknown method {unknown[0]!r}; classical: "
-                           f"{' '.join(CLASSIFIERS)}; deep: {deep}")
+                           f"{' '.join(names['classical'])}; deep: {deep}")
 
 
 def _positive(name, minimum):
