@@ -189,3 +189,156 @@ def test_import_stays_light():
             "print([m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- volumes
+VOLUME_OPS = [
+    A.VolumeFlip(), A.VolumeRot90(axes=(0, 1, 2)), A.VolumeAffine(15, 0.1, 0.05),
+    A.VolumeElastic(2.0, 3.0), A.GaussianNoise(0.1), A.GaussianBlur((0.3, 1.0)),
+    A.IntensityJitter(0.2, 0.2, 0.3),
+]
+
+
+def _volumes(dtype=np.float64, shape=(3, 9, 10, 10), seed=0):
+    return _stack(dtype, shape, seed)
+
+
+@pytest.mark.parametrize("op", VOLUME_OPS, ids=lambda op: type(op).__name__)
+@pytest.mark.parametrize("dtype, shape", [(np.float32, (9, 10, 10)), (np.uint8, (3, 9, 10, 10)),
+                                          (np.int16, (2, 8, 8, 8, 2))])
+def test_volume_ops_shape_dtype_determinism_and_input_untouched(op, dtype, shape):
+    x = _volumes(dtype, shape)
+    x_copy = x.copy()
+    ops = [A.VolumeFlip(p=0), op]  # a volume op first: the Compose takes volumes
+    a, b = A.augment(x, ops, seed=7), A.augment(x, ops, seed=7)
+    assert a.shape == x.shape and a.dtype == x.dtype
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(x, x_copy)
+    # flips can leave a small stack as it is; noise of 0.1 rounds away on integers
+    if not isinstance(op, A.VolumeFlip) and x.dtype.kind == "f":
+        assert not np.array_equal(A.augment(x, ops, seed=1), A.augment(x, ops, seed=2))
+
+
+def test_volume_flip_is_exact_per_axis():
+    x = _volumes(np.uint8, (6, 5, 6, 7))
+    for axis in (0, 1, 2):
+        np.testing.assert_array_equal(A.VolumeFlip(axes=axis, p=1)(x, 0), np.flip(x, axis + 1))
+    np.testing.assert_array_equal(A.VolumeFlip(p=0)(x, 0), x)
+    # p=0.5 on every axis: each volume is one of the 8 flips of itself, and not all the same one
+    out = A.VolumeFlip(p=0.5)(x, 3)
+    combos = [(), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
+    seen = set()
+    for o, xi in zip(out, x):
+        match = [c for c in combos if np.array_equal(o, np.flip(xi, c) if c else xi)]
+        assert match
+        seen.add(match[0])
+    assert len(seen) > 1
+    one = x[0]  # a single (D, H, W) volume
+    np.testing.assert_array_equal(A.VolumeFlip(axes=2, p=1)(one, 0), one[:, :, ::-1])
+
+
+@pytest.mark.parametrize("axis, plane", [(0, (1, 2)), (1, (0, 2)), (2, (0, 1))])
+def test_volume_rot90_is_a_quarter_turn_of_the_plane(axis, plane):
+    x = _volumes(np.float64, (8, 6, 6, 6))
+    out = A.VolumeRot90(axes=axis)(x, 0)
+    ks = []
+    for o, xi in zip(out, x):
+        k = [k for k in range(4) if np.array_equal(o, np.rot90(xi, k, axes=plane))]
+        assert len(k) == 1
+        ks.append(k[0])
+    assert len(set(ks)) > 1
+    # a non-square plane only gets half turns: the shape is kept
+    flat = _volumes(np.float64, (8, 4, 6, 6))
+    out = A.VolumeRot90(axes=(1, 2))(flat, 0)
+    assert out.shape == flat.shape
+
+
+@pytest.mark.parametrize("axis, plane", [(0, (1, 2)), (1, (0, 2)), (2, (0, 1))])
+def test_volume_affine_right_angles_and_small_rotations_match_scipy(axis, plane):
+    x = _volumes(np.float64, (2, 9, 9, 9))
+    out = A.VolumeAffine((90, 90), 0, axes=axis)(x, 0)
+    np.testing.assert_allclose(out, np.rot90(x, 1, axes=(plane[0] + 1, plane[1] + 1)),
+                               atol=1e-12)
+    out = A.VolumeAffine((20, 20), 0, axes=axis, mode="constant")(x, 0)
+    ref = ndimage.rotate(x, 20, axes=(plane[1] + 1, plane[0] + 1), reshape=False, order=1,
+                         mode="constant")
+    np.testing.assert_allclose(out, ref, atol=1e-9)
+
+
+def test_volume_affine_zoom_and_shift():
+    x = np.zeros((1, 21, 21, 21))
+    x[0, 10, 10, 14] = 1.0  # 4 voxels right of the centre
+    out = A.VolumeAffine(0, (1.5, 1.5), order=0)(x, 0)
+    assert out[0, 10, 10, 16] == 1.0
+    y = _volumes(np.float64, (1, 10, 10, 10))
+    out = A.VolumeAffine(0, 0, (0.1, 0.1))(y, 0)  # +1 voxel on every axis
+    np.testing.assert_allclose(out[0, 1:, 1:, 1:], y[0, :-1, :-1, :-1], atol=1e-12)
+
+
+def test_volume_elastic_displacement_is_bounded_by_alpha():
+    ramp = np.broadcast_to(np.arange(16.0)[None, None, :], (16, 16, 16))[None]
+    out = A.VolumeElastic(alpha=1.5, sigma=3.0, mode="nearest")(ramp, 0)
+    moved = out - ramp  # on a unit ramp along the width, the value change is the displacement
+    assert np.abs(moved).max() <= 1.5 + 1e-9 and np.abs(moved).max() > 0.5
+    np.testing.assert_array_equal(A.VolumeElastic(alpha=0)(ramp, 0), ramp)
+
+
+@pytest.mark.parametrize("op", [A.VolumeFlip(p=0), A.VolumeRot90(p=0), A.VolumeAffine(0, 0),
+                                A.VolumeElastic(0)], ids=repr)
+def test_volume_identity_at_zero_strength(op):
+    x = _volumes(np.int16, (2, 7, 8, 9))
+    np.testing.assert_array_equal(op(x, 0), x)
+
+
+def test_blur_and_jitter_in_a_volume_compose():
+    x = _volumes(np.float64, (2, 9, 9, 9))
+    out = A.Compose([A.VolumeFlip(p=0), A.GaussianBlur(1.0)])(x, seed=0)
+    np.testing.assert_allclose(out, ndimage.gaussian_filter(x, (0, 1, 1, 1), mode="reflect"),
+                               atol=1e-12)
+    out = A.Compose([A.VolumeFlip(p=0), A.IntensityJitter(0, 0.5)])(x, seed=0)
+    np.testing.assert_allclose(out.reshape(2, -1).mean(axis=1), x.reshape(2, -1).mean(axis=1))
+
+
+def test_volume_presets_and_errors():
+    x = _volumes(np.float32, (2, 8, 8, 8))
+    for name in ("default", "light", "strong"):
+        out = A.preset(name, volumes=True)(x, seed=0)
+        assert out.shape == x.shape and not np.array_equal(out, x)
+    with pytest.raises(ValueError, match="2-D images"):
+        A.Compose([A.VolumeFlip(), A.Rotate(10)])(x, seed=0)
+    with pytest.raises(ValueError, match="axes"):
+        A.VolumeFlip(axes=3)
+    with pytest.raises(ValueError, match="axes"):
+        A.VolumeRot90(axes=(0, 0))
+    with pytest.raises(ValueError, match="volume"):
+        A.VolumeFlip()(np.zeros((4, 4)), 0)
+    with pytest.raises(ValueError, match="scale"):
+        A.VolumeAffine(10, 1.5)
+    with pytest.raises(ValueError, match="order"):
+        A.VolumeAffine(order=7)
+    with pytest.raises(ValueError, match="sigma"):
+        A.VolumeElastic(1.0, 0)
+
+
+def test_keras_volume_layers_act_in_training_only():
+    pytest.importorskip("keras")
+    pytest.importorskip("tensorflow")
+    x = _volumes(np.float32, (6, 6, 6, 6))[..., None]
+    layers = A.keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=(0, 1, 2)),
+                             A.IntensityJitter(0.1, 0.1), A.GaussianNoise(0.01)], seed=0)
+    np.testing.assert_array_equal(np.asarray(layers(x, training=False)), x)
+    out = np.asarray(layers(x, training=True))
+    assert out.shape == x.shape and not np.allclose(out, x)
+    assert out.min() >= 0 - 0.2 and out.max() <= 1 + 0.2
+    # flips and quarter turns alone only move voxels: every output is a symmetry of its input
+    geo = A.keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=0)], seed=1)
+    out = np.asarray(geo(x, training=True))
+    for o, xi in zip(out, x):
+        assert np.array_equal(np.sort(o.ravel()), np.sort(xi.ravel()))
+    intensity = A.keras_layers([A.IntensityJitter(0.3, 0.3)], seed=0, volumes=True)
+    out = np.asarray(intensity(x, training=True))
+    assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, x)
+    with pytest.raises(ValueError, match="no Keras counterpart"):
+        A.keras_layers([A.VolumeAffine()], seed=0)
+    with pytest.raises(ValueError, match="no Keras counterpart"):
+        A.keras_layers([A.VolumeFlip(), A.Flip()], seed=0)

@@ -19,6 +19,18 @@ operation                    strength argument (0 leaves the images unchanged)
 :class:`IntensityJitter`     ``brightness`` (fraction of an image's range), ``contrast``, ``gamma``
 ===========================  ====================================================================
 
+Volumes (CT, MR) have their own geometric operations; they take one volume ``(D, H, W)``, a stack
+``(n, D, H, W)`` or a stack with channels ``(n, D, H, W, C)``, and so does a :class:`Compose` that
+holds one of them (:class:`GaussianNoise`, :class:`GaussianBlur` and :class:`IntensityJitter` work
+on volumes too; the 2-D geometric operations do not):
+
+===========================  ====================================================================
+:class:`VolumeFlip`          ``axes`` flipped independently, probability ``p`` each
+:class:`VolumeRot90`         rotation by a random multiple of 90 degrees about each of ``axes``
+:class:`VolumeAffine`        ``degrees`` about each axis, ``scale``, ``shift`` (trilinear)
+:class:`VolumeElastic`       ``alpha`` (displacement in voxels), ``sigma`` (smoothness)
+===========================  ====================================================================
+
 Training uses them through :func:`medfeat.deep.train` (``augment=Compose([...])`` or a
 :func:`preset` name): each epoch's shuffled copy of the training images is augmented, validation
 and test images never are. :func:`keras_layers` translates the geometric and intensity operations
@@ -42,7 +54,8 @@ from scipy import ndimage
 
 __all__ = ["Compose", "ElasticDeformation", "Flip", "GaussianBlur", "GaussianNoise",
            "GridDistortion", "IntensityJitter", "Op", "Rotate", "Scale", "ShiftScaleRotate",
-           "augment", "keras_layers", "preset"]
+           "VolumeAffine", "VolumeElastic", "VolumeFlip", "VolumeOp", "VolumeRot90", "augment",
+           "keras_layers", "keras_volume_layers", "preset"]
 
 _MODES = ("reflect", "nearest", "constant", "mirror", "wrap")
 
@@ -159,6 +172,8 @@ class Op:
     ``_apply_one(image, params)``; ``_identity(params)`` says when an image is left as it is."""
 
     p = 1.0
+    #: True for operations that work unchanged on volumes (no geometry of the plane).
+    _any_rank = False
 
     def __call__(self, images, rng=None):
         rng = _rng(rng)
@@ -192,6 +207,8 @@ class Op:
 class GaussianNoise(Op):
     """Add zero-mean Gaussian noise of standard deviation ``sigma`` (in the images' units).
 
+    Works on volumes too (inside a :class:`Compose` with a volume operation).
+
     Parameters
     ----------
     sigma : float or (low, high)
@@ -205,6 +222,8 @@ class GaussianNoise(Op):
     >>> bool(0.45 < out.std() < 0.55)
     True
     """
+
+    _any_rank = True
 
     def __init__(self, sigma=0.05, *, p=1.0):
         self.sigma = sigma
@@ -229,6 +248,8 @@ class GaussianNoise(Op):
 class GaussianBlur(Op):
     """Gaussian blur with a radius ``sigma`` (pixels) drawn per image; channels are not mixed.
 
+    On volumes (inside a :class:`Compose` with a volume operation) it blurs all three axes.
+
     Parameters
     ----------
     sigma : float or (low, high)
@@ -246,6 +267,8 @@ class GaussianBlur(Op):
     (1.0, True)
     """
 
+    _any_rank = True
+
     def __init__(self, sigma=(0.1, 1.0), *, p=1.0, mode="reflect"):
         self.sigma = sigma
         self.p = _check_prob(p)
@@ -259,7 +282,10 @@ class GaussianBlur(Op):
         return params["sigma"] == 0
 
     def _apply_one(self, image, params):
-        sig = (params["sigma"], params["sigma"]) + ((0,) if image.ndim == 3 else ())
+        # (H, W), (H, W, C), or a volume (D, H, W, C) inside a volume Compose: the last axis of a
+        # 3-D or 4-D item is its channel axis and is not blurred
+        s = params["sigma"]
+        sig = (s, s) if image.ndim == 2 else (s,) * (image.ndim - 1) + (0,)
         return ndimage.gaussian_filter(image, sig, mode=self.mode)
 
 
@@ -481,7 +507,8 @@ class IntensityJitter(Op):
     ``x -> (x - mean) * c + mean + b * range`` with ``c`` from ``(1 - contrast, 1 + contrast)``
     and ``b`` from ``(-brightness, brightness)``, ``mean`` and ``range`` (max - min) of each image;
     then, if ``gamma`` > 0, a gamma curve ``g`` from ``(1 - gamma, 1 + gamma)`` applied to the
-    image's values rescaled to [0, 1] within its original range.
+    image's values rescaled to [0, 1] within its original range. Works on volumes too (inside a
+    :class:`Compose` with a volume operation), with the statistics of each whole volume.
 
     Examples
     --------
@@ -490,6 +517,8 @@ class IntensityJitter(Op):
     >>> bool(np.array_equal(IntensityJitter(0, 0, 0)(x), x))
     True
     """
+
+    _any_rank = True
 
     def __init__(self, brightness=0.1, contrast=0.1, gamma=0.0, *, p=1.0):
         for name, v in (("brightness", brightness), ("contrast", contrast), ("gamma", gamma)):
@@ -521,9 +550,282 @@ class IntensityJitter(Op):
         return out
 
 
+# --------------------------------------------------------------------------- volumes
+def _check_volumes(images, name="images"):
+    """``(D, H, W)``, ``(n, D, H, W)`` or ``(n, D, H, W, C)`` as a 5-D view, and its shape."""
+    images = np.asarray(images)
+    if images.dtype.kind not in "buif":
+        raise ValueError(f"{name} must hold real numbers, got dtype {images.dtype}")
+    if images.ndim not in (3, 4, 5) or 0 in images.shape:
+        raise ValueError(f"{name} must be a non-empty volume (D, H, W), a stack (n, D, H, W) or "
+                         f"(n, D, H, W, C), got shape {images.shape}")
+    if images.ndim == 3:
+        return images[None, ..., None], images.shape
+    if images.ndim == 4:
+        return images[..., None], images.shape
+    return images, images.shape
+
+
+def _volume_call(ops, images, rng):
+    """Apply ``ops`` to volumes: a float 5-D working copy, then the input's shape and dtype."""
+    view, shape = _check_volumes(images)
+    for op in ops:
+        if isinstance(op, Op) and not (isinstance(op, VolumeOp) or op._any_rank):
+            raise ValueError(f"ops: {type(op).__name__} transforms 2-D images; on volumes use "
+                             "VolumeFlip, VolumeRot90, VolumeAffine or VolumeElastic")
+    dtype = view.dtype
+    work = view.astype(_work_dtype(dtype), copy=True)
+    for op in ops:
+        if isinstance(op, Op):
+            work = op._apply(work, rng)
+        else:
+            work = np.asarray(op(work, rng), dtype=work.dtype)
+    return _restore(work, dtype).reshape(shape)
+
+
+class VolumeOp(Op):
+    """Base class of the volume operations: ``op(volumes, rng) -> volumes``.
+
+    Accepts one volume ``(D, H, W)``, a stack ``(n, D, H, W)`` or ``(n, D, H, W, C)``; the
+    spatial axes ``0, 1, 2`` of the arguments below are depth, height and width. Subclasses see
+    each volume as ``(D, H, W, C)`` in ``_apply_one``.
+    """
+
+    def __call__(self, images, rng=None):
+        return _volume_call([self], images, _rng(rng))
+
+
+def _check_axes(axes, name="axes"):
+    if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
+        axes = (axes,)
+    try:
+        axes = tuple(axes)
+    except TypeError:
+        axes = None
+    if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral)
+                       or a not in (0, 1, 2) for a in axes) or len(set(axes)) != len(axes):
+        raise ValueError(f"{name} must be distinct spatial axes among 0 (depth), 1 (height) and "
+                         f"2 (width), got {axes!r}")
+    return tuple(int(a) for a in axes)
+
+
+def _check_order(order):
+    if isinstance(order, bool) or order not in (0, 1, 2, 3, 4, 5):
+        raise ValueError(f"order must be an integer 0..5, got {order!r}")
+    return int(order)
+
+
+class VolumeFlip(VolumeOp):
+    """Mirror volumes along each of ``axes``, independently, with probability ``p`` each. Exact.
+
+    Parameters
+    ----------
+    axes : int or sequence of int
+        Spatial axes: 0 depth, 1 height, 2 width (left-right in axial CT).
+    p : float
+        Probability per volume and axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.arange(24.0).reshape(2, 3, 4)
+    >>> bool(np.array_equal(VolumeFlip(axes=0, p=1)(v), v[::-1]))
+    True
+    """
+
+    def __init__(self, axes=(0, 1, 2), *, p=0.5):
+        self.axes = _check_axes(axes)
+        self.p = _check_prob(p)
+
+    def _apply(self, work, rng):
+        flips = rng.random((len(work), len(self.axes))) < self.p
+        for i in np.flatnonzero(flips.any(axis=1)):
+            axes = tuple(a for a, f in zip(self.axes, flips[i]) if f)
+            work[i] = np.flip(work[i], axes)
+        return work
+
+
+class VolumeRot90(VolumeOp):
+    """Rotate volumes about each of ``axes`` by a random multiple of 90 degrees. Exact.
+
+    About axis 0 the (height, width) plane turns as :func:`numpy.rot90` with ``axes=(1, 2)``
+    turns it, about axis 1 the (depth, width) plane, about axis 2 the (depth, height) plane; the
+    number of quarter turns ``k`` is drawn uniformly from 0..3 per volume and axis. A plane that
+    is not square only gets ``k`` of 0 or 2, which keep the shape.
+
+    Parameters
+    ----------
+    axes : int or sequence of int
+        Rotation axes, 0 (depth), 1 (height), 2 (width).
+    p : float
+        Probability per volume of rotating at all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.random.default_rng(0).random((4, 4, 4))
+    >>> out = VolumeRot90(axes=0, p=1)(v, np.random.default_rng(1))
+    >>> any(np.array_equal(out, np.rot90(v, k, axes=(1, 2))) for k in range(4))
+    True
+    """
+
+    _PLANES = {0: (1, 2), 1: (0, 2), 2: (0, 1)}
+
+    def __init__(self, axes=(0,), *, p=1.0):
+        self.axes = _check_axes(axes)
+        self.p = _check_prob(p)
+
+    def _draw(self, rng, n):
+        return {"k": rng.integers(0, 4, (n, len(self.axes)))}
+
+    def _identity(self, params):
+        return not np.any(params["k"])
+
+    def _apply_one(self, image, params):
+        for axis, k in zip(self.axes, params["k"]):
+            plane = self._PLANES[axis]
+            if image.shape[plane[0]] != image.shape[plane[1]]:
+                k -= k % 2  # quarter turns would change the shape: 0, 1 -> 0 and 2, 3 -> 2
+            image = np.rot90(image, int(k), axes=plane)
+        return image
+
+
+class VolumeAffine(VolumeOp):
+    """Random small rotations about each axis, an isotropic zoom and a shift, per volume.
+
+    The output voxel ``p`` samples the input at ``c + A (p - c - t)``, with ``c`` the centre,
+    ``t`` the shift, and ``A = R_0(-a_0) R_1(-a_1) R_2(-a_2) / s``: rotations by angles drawn
+    from ``degrees`` about each of ``axes`` (in the plane of the other two axes, in the direction
+    of :func:`numpy.rot90` for that plane, so 90 degrees about axis 0 equals
+    ``np.rot90(v, 1, axes=(1, 2))`` on a cube) and a zoom factor ``s`` drawn from ``scale``.
+    Interpolation by :func:`scipy.ndimage.affine_transform` (spline ``order``, 1: trilinear).
+
+    Parameters
+    ----------
+    degrees : float or (low, high)
+        Angle range for each rotation axis (a scalar ``d`` means ``(-d, d)``).
+    scale : float or (low, high)
+        ``s`` means zoom factors in ``(1 - s, 1 + s)``; a pair is taken as given.
+    shift : float or (low, high)
+        Shift as a fraction of each side, drawn per axis.
+    axes : int or sequence of int
+        Axes rotated about (default all three).
+    p : float
+    mode, cval : border handling (``scipy.ndimage``)
+    order : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.random.default_rng(0).random((5, 5, 5))
+    >>> out = VolumeAffine((90, 90), 0, axes=0)(v)
+    >>> bool(np.allclose(out, np.rot90(v, 1, axes=(1, 2))))
+    True
+    """
+
+    def __init__(self, degrees=10, scale=0.1, shift=0.0, *, axes=(0, 1, 2), p=1.0,
+                 mode="reflect", cval=0.0, order=1):
+        self.degrees = degrees
+        self.scale = scale
+        self.shift = shift
+        self.axes = _check_axes(axes)
+        self.p = _check_prob(p)
+        self.mode = _check_mode(mode)
+        self.cval = float(cval)
+        self.order = _check_order(order)
+        self._degrees = _range(degrees, "degrees")
+        if isinstance(scale, numbers.Real) and not isinstance(scale, bool):
+            if not 0 <= scale < 1:
+                raise ValueError(f"scale must be in [0, 1) or a (low, high) pair, got {scale!r}")
+            self._scale = (1 - float(scale), 1 + float(scale))
+        else:
+            self._scale = _range(scale, "scale")
+            if self._scale[0] <= 0:
+                raise ValueError(f"scale factors must be > 0, got {scale!r}")
+        self._shift = _range(shift, "shift")
+
+    def _draw(self, rng, n):
+        return {"angles": rng.uniform(*self._degrees, (n, len(self.axes))),
+                "scale": rng.uniform(*self._scale, n), "shift": rng.uniform(*self._shift, (n, 3))}
+
+    def _identity(self, params):
+        return (not np.any(params["angles"] % 360) and params["scale"] == 1
+                and not np.any(params["shift"]))
+
+    def _apply_one(self, image, params):
+        inv = np.eye(3)
+        for axis, angle in zip(self.axes, params["angles"]):
+            theta = np.deg2rad(angle)
+            c, s = np.cos(theta), np.sin(theta)
+            # exact multiples of 90 degrees stay exact (no 1e-17 leaking into the matrix)
+            c, s = (float(round(c)) if abs(c - round(c)) < 1e-12 else c,
+                    float(round(s)) if abs(s - round(s)) < 1e-12 else s)
+            i, j = VolumeRot90._PLANES[axis]
+            r = np.eye(3)
+            r[i, i], r[i, j], r[j, i], r[j, j] = c, s, -s, c
+            inv = inv @ r
+        inv = inv / params["scale"]
+        shape = np.array(image.shape[:3], dtype=np.float64)
+        centre = (shape - 1) / 2
+        offset = centre - inv @ (centre + params["shift"] * shape)
+        return np.stack([ndimage.affine_transform(image[..., k], inv, offset, order=self.order,
+                                                  mode=self.mode, cval=self.cval)
+                         for k in range(image.shape[-1])], axis=-1)
+
+
+class VolumeElastic(VolumeOp):
+    """Elastic deformation of volumes (Simard et al., 2003, in 3-D): three random displacement
+    fields smoothed by a Gaussian of ``sigma`` voxels, scaled so that their largest value is
+    ``alpha`` voxels, then trilinear resampling (spline ``order``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.random.default_rng(0).random((8, 8, 8))
+    >>> out = VolumeElastic(alpha=1.5, sigma=3)(v, np.random.default_rng(0))
+    >>> out.shape, bool(np.array_equal(VolumeElastic(alpha=0)(v), v))
+    ((8, 8, 8), True)
+    """
+
+    def __init__(self, alpha=2.0, sigma=4.0, *, p=1.0, mode="reflect", cval=0.0, order=1):
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha < 0:
+            raise ValueError(f"alpha must be >= 0 (voxels), got {alpha!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or sigma <= 0:
+            raise ValueError(f"sigma must be > 0 (voxels), got {sigma!r}")
+        self.alpha = float(alpha)
+        self.sigma = float(sigma)
+        self.p = _check_prob(p)
+        self.mode = _check_mode(mode)
+        self.cval = float(cval)
+        self.order = _check_order(order)
+
+    def _apply(self, work, rng):
+        n, d, h, w = work.shape[:4]
+        chosen = rng.random(n) < self.p
+        if self.alpha == 0:
+            return work
+        grid = np.mgrid[0:d, 0:h, 0:w].astype(np.float64)
+        for i in np.flatnonzero(chosen):
+            field = rng.uniform(-1, 1, (3, d, h, w))
+            disp = np.stack([ndimage.gaussian_filter(field[k], self.sigma, mode="constant")
+                             for k in range(3)])
+            peak = np.abs(disp).max()
+            if peak > 0:
+                disp *= self.alpha / peak
+            coords = grid + disp
+            work[i] = np.stack([ndimage.map_coordinates(work[i, ..., c], coords, order=self.order,
+                                                        mode=self.mode, cval=self.cval)
+                                for c in range(work.shape[-1])], axis=-1)
+        return work
+
+
 # --------------------------------------------------------------------------- composition
 class Compose:
     """Apply operations in order: ``Compose(ops)(images, seed=...)``.
+
+    With a volume operation (:class:`VolumeOp`) among ``ops`` it takes volumes: one ``(D, H, W)``,
+    a stack ``(n, D, H, W)`` or ``(n, D, H, W, C)``; its other operations must then work on any
+    rank (:class:`GaussianNoise`, :class:`GaussianBlur`, :class:`IntensityJitter`, or callables).
 
     Parameters
     ----------
@@ -548,6 +850,8 @@ class Compose:
         self.ops = ops
 
     def __call__(self, images, seed=None):
+        if any(isinstance(op, VolumeOp) for op in self.ops):
+            return _volume_call(self.ops, images, _rng(seed))
         images = _check_stack(images)
         rng = _rng(seed)
         dtype = images.dtype
@@ -569,7 +873,8 @@ def augment(images, ops, *, seed=None):
     Parameters
     ----------
     images : ndarray
-        ``(n, H, W)`` or ``(n, H, W, C)``; not modified.
+        ``(n, H, W)`` or ``(n, H, W, C)``; with volume operations ``(D, H, W)``,
+        ``(n, D, H, W)`` or ``(n, D, H, W, C)``. Not modified.
     ops : Op or sequence of Op
     seed : int, numpy Generator or None
 
@@ -590,6 +895,15 @@ def augment(images, ops, *, seed=None):
     return Compose(ops)(images, seed=seed)
 
 
+_VOLUME_PRESETS = {
+    "default": lambda: Compose([VolumeFlip(axes=2), VolumeAffine(10, 0.1, 0.05),
+                                IntensityJitter(0.1, 0.1)]),
+    "light": lambda: Compose([VolumeAffine(5, 0.05, 0.04), IntensityJitter(0.05, 0.05)]),
+    "strong": lambda: Compose([VolumeFlip(), VolumeAffine(15, 0.15, 0.08),
+                               VolumeElastic(1.0, 3.0, p=0.3), GaussianBlur((0.1, 0.7), p=0.3),
+                               IntensityJitter(0.15, 0.15, 0.2), GaussianNoise((0.0, 0.03))]),
+}
+
 _PRESETS = {
     "default": lambda: Compose([Flip("horizontal"), ShiftScaleRotate(0.05, 0.1, 10),
                                 IntensityJitter(0.1, 0.1)]),
@@ -600,22 +914,185 @@ _PRESETS = {
 }
 
 
-def preset(name):
+def preset(name, *, volumes=False):
     """A ready :class:`Compose` by name: ``"default"``, ``"light"`` or ``"strong"``.
 
     Noise levels assume images scaled to [0, 1] (as :class:`medfeat.deep.DeepClassifier` does).
+
+    Parameters
+    ----------
+    name : {"default", "light", "strong"}
+    volumes : bool
+        The volume twin of the preset: ``"default"`` left-right flips (:class:`VolumeFlip` on
+        the width axis), rotations up to 10 degrees about each axis, zoom 0.9-1.1 and shifts up
+        to 5 % (:class:`VolumeAffine`), intensity jitter; ``"light"`` half of that without flips;
+        ``"strong"`` flips along every axis, larger affine ranges, elastic deformation, blur,
+        gamma and noise.
 
     Examples
     --------
     >>> [type(op).__name__ for op in preset("light").ops]
     ['ShiftScaleRotate', 'IntensityJitter']
+    >>> [type(op).__name__ for op in preset("light", volumes=True).ops]
+    ['VolumeAffine', 'IntensityJitter']
     """
-    if name not in _PRESETS:
-        raise ValueError(f"name must be one of {tuple(_PRESETS)}, got {name!r}")
-    return _PRESETS[name]()
+    table = _VOLUME_PRESETS if volumes else _PRESETS
+    if name not in table:
+        raise ValueError(f"name must be one of {tuple(table)}, got {name!r}")
+    return table[name]()
 
 
-def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0)):
+_KERAS_VOLUME_LAYERS = {}
+
+
+def keras_volume_layers():
+    """The Keras layers :func:`keras_layers` uses for volumes, by name (defined on first call).
+
+    ``RandomVolumeFlip`` (``axes``, probability 0.5 each), ``RandomVolumeRot90`` (``axes``,
+    quarter turns about each on cube-shaped planes) and ``RandomVolumeIntensity``
+    (``brightness``, ``contrast``, ``value_range``) take 5-D input ``(n, D, H, W, C)``, act only
+    with ``training=True``, draw from a seeded ``keras.random.SeedGenerator``, and are
+    registered as Keras serialisable objects (package ``medfeat``): call this function before
+    ``keras.saving.load_model`` on a model that holds them.
+
+    Returns
+    -------
+    dict of str to type
+
+    Examples
+    --------
+    >>> sorted(keras_volume_layers())
+    ['RandomVolumeFlip', 'RandomVolumeIntensity', 'RandomVolumeRot90']
+    """
+    if _KERAS_VOLUME_LAYERS:
+        return dict(_KERAS_VOLUME_LAYERS)
+    from medfeat.deep._keras import import_keras
+
+    keras = import_keras()
+    ops, random = keras.ops, keras.random
+    register = keras.saving.register_keras_serializable(package="medfeat")
+
+    class _RandomVolume(keras.layers.Layer):
+        def __init__(self, seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.seed = seed
+            self._generator = random.SeedGenerator(seed)
+
+        def _coin(self, x, p=0.5):
+            """One draw per volume, shaped to broadcast over (n, D, H, W, C)."""
+            return random.uniform((ops.shape(x)[0], 1, 1, 1, 1), seed=self._generator) < p
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "seed": self.seed}
+
+    @register
+    class RandomVolumeFlip(_RandomVolume):
+        def __init__(self, axes=(0, 1, 2), seed=None, **kwargs):
+            super().__init__(seed, **kwargs)
+            self.axes = [int(a) for a in axes]
+
+        def call(self, x, training=False):
+            if not training:
+                return x
+            for a in self.axes:
+                x = ops.where(self._coin(x), ops.flip(x, axis=a + 1), x)
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "axes": self.axes}
+
+    @register
+    class RandomVolumeRot90(_RandomVolume):
+        def __init__(self, axes=(0,), seed=None, **kwargs):
+            super().__init__(seed, **kwargs)
+            self.axes = [int(a) for a in axes]
+
+        def call(self, x, training=False):
+            if not training:
+                return x
+            for a in self.axes:
+                i, j = (b + 1 for b in VolumeRot90._PLANES[a])
+                square = x.shape[i] == x.shape[j]
+                k = ops.floor(random.uniform((ops.shape(x)[0], 1, 1, 1, 1),
+                                             seed=self._generator) * 4)
+                out = ops.where(k == 2, ops.flip(x, axis=(i, j)), x)
+                if square:
+                    turned = ops.rot90(x, 1, axes=(i, j))
+                    out = ops.where(k == 1, turned, out)
+                    out = ops.where(k == 3, ops.flip(turned, axis=(i, j)), out)
+                x = out
+            return x
+
+        def get_config(self):
+            return {**super().get_config(), "axes": self.axes}
+
+    @register
+    class RandomVolumeIntensity(_RandomVolume):
+        def __init__(self, brightness=0.1, contrast=0.1, value_range=(0.0, 1.0), seed=None,
+                     **kwargs):
+            super().__init__(seed, **kwargs)
+            self.brightness = float(brightness)
+            self.contrast = float(contrast)
+            self.value_range = [float(v) for v in value_range]
+
+        def call(self, x, training=False):
+            if not training:
+                return x
+            shape = (ops.shape(x)[0], 1, 1, 1, 1)
+            axes = (1, 2, 3, 4)
+            mean = ops.mean(x, axis=axes, keepdims=True)
+            span = ops.max(x, axis=axes, keepdims=True) - ops.min(x, axis=axes, keepdims=True)
+            c = random.uniform(shape, 1 - self.contrast, 1 + self.contrast, seed=self._generator)
+            b = random.uniform(shape, -self.brightness, self.brightness, seed=self._generator)
+            out = (x - mean) * c + mean + b * span
+            return ops.clip(out, self.value_range[0], self.value_range[1])
+
+        def get_config(self):
+            return {**super().get_config(), "brightness": self.brightness,
+                    "contrast": self.contrast, "value_range": self.value_range}
+
+    _KERAS_VOLUME_LAYERS.update(RandomVolumeFlip=RandomVolumeFlip,
+                                RandomVolumeRot90=RandomVolumeRot90,
+                                RandomVolumeIntensity=RandomVolumeIntensity)
+    return dict(_KERAS_VOLUME_LAYERS)
+
+
+def _keras_volume_sequence(keras, ops, seed, value_range):
+    classes = keras_volume_layers()
+    layers = []
+    for k, op in enumerate(ops):
+        name = type(op).__name__
+        if not isinstance(op, Op):
+            raise ValueError(f"ops must be medfeat.augment operations, got {op!r}")
+        if isinstance(op, VolumeFlip):
+            if op.p != 0.5:
+                raise ValueError(f"ops: the Keras volume flip flips with probability 0.5, not "
+                                 f"{op.p}")
+            layers.append(classes["RandomVolumeFlip"](op.axes, seed=int(seed[k])))
+        elif isinstance(op, VolumeRot90):
+            if op.p != 1:
+                raise ValueError(f"ops: {name} with p={op.p} has no Keras counterpart (p=1 only)")
+            layers.append(classes["RandomVolumeRot90"](op.axes, seed=int(seed[k])))
+        elif isinstance(op, GaussianNoise):
+            lo, hi = op._range
+            if lo != hi or op.p != 1:
+                raise ValueError(f"ops: {name} needs one sigma and p=1 for Keras, got {op!r}")
+            layers.append(keras.layers.GaussianNoise(hi, seed=int(seed[k])))
+        elif isinstance(op, IntensityJitter):
+            if op.gamma or op.p != 1:
+                raise ValueError(f"ops: {name} with gamma or p<1 has no Keras counterpart")
+            layers.append(classes["RandomVolumeIntensity"](
+                op.brightness, op.contrast, tuple(value_range), seed=int(seed[k])))
+        else:
+            raise ValueError(f"ops: {name} has no Keras counterpart for volumes; use it through "
+                             "medfeat.deep.train(augment=...) instead")
+    return keras.Sequential(layers, name="augmentation")
+
+
+def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0), volumes=None):
     """The same augmentations as Keras layers, to put at the top of a model (training only).
 
     Translates :class:`Flip` (``p=0.5`` only), :class:`Rotate`, :class:`Scale`,
@@ -634,6 +1111,11 @@ def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0)):
         Seeds the layers (one derived seed each).
     value_range : (float, float)
         Range of the model's input values (brightness and contrast are clipped to it).
+    volumes : bool, optional
+        Layers for 5-D volume input ``(n, D, H, W, C)``; default: when ``ops`` holds a volume
+        operation. Volumes translate :class:`VolumeFlip` (``p=0.5``), :class:`VolumeRot90`
+        (``p=1``), :class:`GaussianNoise` and :class:`IntensityJitter` (``gamma=0``) into the
+        layers of :func:`keras_volume_layers` and ``keras.layers.GaussianNoise``.
 
     Returns
     -------
@@ -652,6 +1134,10 @@ def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0)):
     >>> x = np.random.default_rng(0).random((2, 16, 16, 1)).astype("float32")
     >>> bool(np.array_equal(np.asarray(layers(x, training=False)), x))
     True
+    >>> vol = keras_layers([VolumeFlip(), IntensityJitter(0.1, 0.1)], seed=0)
+    >>> v = np.random.default_rng(0).random((2, 8, 8, 8, 1)).astype("float32")
+    >>> np.asarray(vol(v, training=True)).shape
+    (2, 8, 8, 8, 1)
     """
     if isinstance(ops, Compose):
         ops = ops.ops
@@ -661,6 +1147,10 @@ def keras_layers(ops, *, seed=0, value_range=(0.0, 1.0)):
     from medfeat.deep._keras import import_keras
 
     keras = import_keras()
+    if volumes is None:
+        volumes = any(isinstance(op, VolumeOp) for op in ops)
+    if volumes:
+        return _keras_volume_sequence(keras, list(ops), seed, value_range)
     L = keras.layers
     layers, k = [], 0
 
