@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._dispatch import get_kernel, implementation, is_device_array
 from ._validate import SUPPORTED_DTYPES, check_device_image, check_positive
 
@@ -318,6 +319,8 @@ def histogram(image, bins=256, range=None, *, backend="auto", batch=False):
     >>> counts.tolist(), edges.tolist()
     ([1, 2, 1], [0.0, 1.0, 2.0, 3.0])
     """
+    if _dask.is_dask_array(image):
+        return _dask.histogram(image, bins, range, backend, batch)
     batch = _check_batch(batch)
     arr = _image(image, min_ndim=2 if batch else 1)
     bins = check_positive(bins, name="bins", integer=True)
@@ -575,6 +578,9 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto", batch=Fa
     >>> int(threshold_otsu(image))
     12
     """
+    if _dask.is_dask_array(image):
+        return _dask.threshold(threshold_otsu, image, nbins, hist, backend, batch,
+                               auto=AUTO_THRESHOLD)
     found = _threshold_inputs(image, nbins, hist, backend, batch)
     return _each(_otsu, found) if batch else _otsu(*found)
 
@@ -652,6 +658,9 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto", batch=
     >>> bool(30 <= threshold_maxent(image) < 200)
     True
     """
+    if _dask.is_dask_array(image):
+        return _dask.threshold(threshold_maxent, image, nbins, hist, backend, batch,
+                               auto=AUTO_THRESHOLD)
     found = _threshold_inputs(image, nbins, hist, backend, batch)
     return _each(_maxent, found) if batch else _maxent(*found)
 
@@ -734,6 +743,8 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
     >>> round(float(pdf.sum() * (grid[1] - grid[0])), 3)
     1.0
     """
+    if _dask.is_dask_array(image):
+        return _dask.density(image, bandwidth, grid_size, backend)
     arr = _image(image)
     if isinstance(bandwidth, str):
         if bandwidth not in _BANDWIDTHS:
@@ -767,6 +778,20 @@ def _density(impl, arr, bandwidth, grid_size):
         mean = float(weights @ values) / n
         m2 = float(weights @ (values - mean) ** 2)
         lo, hi = values[0], values[-1]
+    nch = _nchunks(impl, values.size)
+
+    def spread(kind, *args):
+        fn = impl.linear_bin if kind == "bin" else impl.gauss_scatter
+        return fn(values, weights, *args, nch)
+
+    return _kde(impl, n, m2, lo, hi, bandwidth, grid_size, spread)
+
+
+def _kde(impl, n, m2, lo, hi, bandwidth, grid_size, spread):
+    """The estimate on its grid from the sample's size, sum of squared deviations and range;
+    ``spread("bin", g0, dx, size)`` bins the sample linearly onto a grid and
+    ``spread("scatter", g0, dx, size, bw, cut)`` sums its Gaussians at the grid points (the
+    in-memory arrays, or chunk by chunk for a dask array)."""
     if n < 2 or m2 <= 0:
         raise ValueError("image is constant (zero variance) or has a single pixel; its kernel "
                          "density estimate is undefined")
@@ -781,16 +806,15 @@ def _density(impl, arr, bandwidth, grid_size):
     g0, g1 = lo - 3 * bw, hi + 3 * bw
     grid = np.linspace(g0, g1, grid_size)
     dx = (g1 - g0) / (grid_size - 1)
-    nch = _nchunks(impl, values.size)
 
     up = max(1, math.ceil(_STEPS_PER_BW * dx / bw))
     fine = (grid_size - 1) * up + 1
     if fine > _MAX_FINE_GRID:
         # kernel far narrower than a grid step: evaluate the Gaussians exactly at the grid points
-        sums = impl.gauss_scatter(values, weights, g0, dx, grid_size, bw, _TRUNCATE * bw, nch)
+        sums = spread("scatter", g0, dx, grid_size, bw, _TRUNCATE * bw)
     else:
         dxf = dx / up
-        binned = impl.linear_bin(values, weights, g0, dxf, fine, nch)
+        binned = spread("bin", g0, dxf, fine)
         half = min(fine - 1, math.ceil(_TRUNCATE * bw / dxf))
         kern = np.exp(-0.5 * (np.arange(-half, half + 1) * (dxf / bw)) ** 2)
         if fine * kern.size <= 4_000_000:

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._dispatch import get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
                         check_image, check_mask, float_dtype, int_scale)
@@ -284,6 +285,9 @@ def sobel(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="aut
     >>> from numba import cuda
     >>> on_gpu = sobel(cuda.to_device(stack), batch=True)  # needs a GPU  # doctest: +SKIP
     """
+    if _dask.is_dask_array(image):
+        return _dask.edge_filter(sobel, image, mask, axis, mode, cval, backend, batch,
+                                 auto=AUTO_SOBEL)
     return _edge(image, mask, axis, mode, cval, backend, center=2.0, auto=AUTO_SOBEL, batch=batch)
 
 
@@ -312,6 +316,9 @@ def prewitt(image, mask=None, *, axis=None, mode="reflect", cval=0.0, backend="a
     >>> prewitt(image, mask=np.ones((5, 5), bool))[0, 2]
     np.float64(0.0)
     """
+    if _dask.is_dask_array(image):
+        return _dask.edge_filter(prewitt, image, mask, axis, mode, cval, backend, batch,
+                                 auto=AUTO_PREWITT)
     return _edge(image, mask, axis, mode, cval, backend, center=1.0, auto=AUTO_PREWITT,
                  batch=batch)
 
@@ -437,6 +444,9 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     >>> bool((canny(stack, batch=True)[1] == canny(image.T)).all())
     True
     """
+    if _dask.is_dask_array(image):
+        return _dask.canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode,
+                           cval, backend, batch)
     batch = _check_batch(batch, mask)
     ndim, name = (3, "image stack") if batch else (2, "image")
     on_cuda = wants_cuda(backend, image)

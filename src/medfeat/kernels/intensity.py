@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._dispatch import get_kernel, implementation, is_device_array
 from ._validate import check_choice, check_device_mask
 from .density import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
@@ -176,6 +177,8 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
     >>> normalize(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 8.0]]), "minmax", batch=True).tolist()
     [[0.0, 0.5, 1.0], [0.0, 0.0, 1.0]]
     """
+    if _dask.is_dask_array(image):
+        return _dask.normalize(image, method, lower, upper, center, width, mask, backend, batch)
     if not isinstance(batch, (bool, np.bool_)):
         raise ValueError(f"batch must be True or False, got {batch!r}")
     if batch and mask is not None:

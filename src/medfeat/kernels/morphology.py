@@ -48,6 +48,7 @@ import numbers
 
 import numpy as np
 
+from . import _dask
 from ._dispatch import get_kernel, is_device_array, resolve_backend, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_footprint,
                         check_image)
@@ -747,6 +748,8 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("erosion", image, footprint, out, mode, cval, backend, batch)
     image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_EROSION,
                                        batch)
     direct = _direct_dst(out, image)
@@ -812,6 +815,8 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
            [0, 0, 9, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("dilation", image, footprint, out, mode, cval, backend, batch)
     image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_DILATION,
                                        batch)
     direct = _direct_dst(out, image)
@@ -873,6 +878,8 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(opened[5, 5]), int(opened[2, 2]), int(opened[1, 1])
     (0, 5, 5)
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("opening", image, footprint, out, mode, cval, backend, batch)
     image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_OPENING,
                                        batch)
     src = _work(image)
@@ -936,6 +943,8 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(closing(img, disk(1))[3, 3])
     5
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("closing", image, footprint, out, mode, cval, backend, batch)
     image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_CLOSING,
                                        batch)
     src = _work(image)
@@ -1058,6 +1067,8 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]])
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("binary_erosion", image, footprint, out, mode, None, backend, batch)
     image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=False, border_true=mode != "min",
@@ -1116,6 +1127,8 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
            [1, 1, 1, 0],
            [0, 1, 0, 0]])
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("binary_dilation", image, footprint, out, mode, None, backend, batch)
     image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     res = _binary(k, src, seq, is_max=True, border_true=mode == "max",
@@ -1170,6 +1183,8 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_opening(mask).any())
     False
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("binary_opening", image, footprint, out, mode, None, backend, batch)
     image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     tmp = _binary(k, src, seq, is_max=False, border_true=mode != "min")
@@ -1225,6 +1240,8 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_closing(mask).all())
     True
     """
+    if _dask.is_dask_array(image):
+        return _dask.morphology("binary_closing", image, footprint, out, mode, None, backend, batch)
     image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
     direct = _direct_dst(out, image)
     tmp = _binary(k, src, seq, is_max=True, border_true=mode == "max")
