@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -9,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import descriptors
+from . import _distributed, descriptors
 from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, _check_mask, histogram_stats,
                           intensity_stats)
 from .texture import GLCM_NAMES, glcm_features
@@ -69,6 +70,16 @@ def _image_features(image, families, bins, distance, backend, mask=None):
     return np.asarray(out, dtype=np.float64)
 
 
+def _file_features(image, *, args):
+    """Features of one image read from a file: colour (a last axis of 3 or 4) made grey."""
+    from medfeat.io import rgb_to_grey
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] in (3, 4):
+        image = rgb_to_grey(image[..., :3])
+    return _image_features(image, *args)
+
+
 def _auto_is_free():
     """True unless ``MEDFEAT_BACKEND`` pins what ``"auto"`` means."""
     return not os.environ.get("MEDFEAT_BACKEND", "").strip()
@@ -123,6 +134,18 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         The parallel workers are threads: the kernels release the GIL.
     progress : bool, optional
         Show a tqdm progress bar during ``transform``.
+    scheduler : dask.distributed.Client, str or int, optional
+        Run on a dask cluster instead of local threads: a ``Client``, a scheduler address
+        (``"tcp://host:8786"``; a client is opened and closed for each call) or a number ``N`` of
+        local worker processes (a ``LocalCluster(n_workers=N, threads_per_worker=1)`` started
+        and closed for each call). Images are sent in batches; with :meth:`transform_files` only
+        paths are sent and each file is read on a worker. Tasks are pure, so a worker that dies
+        has its tasks re-run elsewhere with the same result. The dashboard's address is printed
+        once; ``progress`` shows a bar on the client. Needs ``medfeat[dask]``.
+    on_error : {"raise", "skip"}, optional
+        What :meth:`transform_files` does with a file that cannot be read or processed:
+        ``"raise"`` (default) stops with an error naming it; ``"skip"`` logs it by name (logger
+        ``medfeat.features``), leaves its row out and goes on.
     channel_axis : int, optional
         The axis of each image that holds colour channels (``-1`` for ``(H, W, C)`` images or
         ``(D, H, W, C)`` volumes), as in scikit-image; ``None`` (default) means grey images. With
@@ -198,7 +221,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def __init__(self, families=None, *, bins=32, distance=1, image_shape=None,
                  stacked_masks=False, n_jobs=None, backend="auto", progress=False,
-                 channel_axis=None):
+                 channel_axis=None, scheduler=None, on_error="raise"):
         self.families = families
         self.bins = bins
         self.distance = distance
@@ -208,6 +231,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self.backend = backend
         self.progress = progress
         self.channel_axis = channel_axis
+        self.scheduler = scheduler
+        self.on_error = on_error
 
     def _families(self):
         if self.families is None:
@@ -230,6 +255,9 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                                not isinstance(ax, (int, np.integer))):
             raise ValueError(f"channel_axis must be None or an integer axis of each image "
                              f"(e.g. -1 for (H, W, C) colour images), got {ax!r}")
+        _distributed.check_scheduler(self.scheduler)
+        if self.on_error not in _distributed.ON_ERROR:
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}")
         return self._families()
 
     def _channel_axis(self, img_shape):
@@ -428,6 +456,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         @_serial
         def batch(part):
             return [one(im, m) for im, m in part]
+        if self.scheduler is not None:
+            with _distributed.client_for(self.scheduler) as client:
+                parts = _distributed.run(client, batch, items, progress=self.progress,
+                                         desc="features")
+            return np.vstack([row for part in parts for row in part])
         try:
             if n_jobs == 1 or n < 2:
                 # A worker thread rather than the caller's, so that the one-thread setting of the
@@ -454,6 +487,72 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             if bar is not None:
                 bar.close()
         return np.vstack(rows)
+
+    def transform_files(self, paths, *, reader=None):
+        """Features of image files, one row per file, read where they are computed.
+
+        Unlike :meth:`transform`, no ``fit`` is needed and the files may differ in shape: each
+        file is one image (colour images are converted to grey, as ``medfeat features`` does).
+        With ``scheduler`` the files are read on the workers; otherwise in local threads
+        (``n_jobs``).
+
+        Parameters
+        ----------
+        paths : sequence of str or path-like
+            Image files (any format :func:`medfeat.io.read_image` reads).
+        reader : callable, optional
+            ``reader(path) -> ndarray``; default :func:`medfeat.io.read_image`. With a scheduler
+            it must be picklable (a module-level function).
+
+        Returns
+        -------
+        features : ndarray of float64, shape (n_read, n_features)
+            The rows of the files that were read, in input order.
+        read : list of str
+            Their paths (all of ``paths`` unless ``on_error="skip"`` left some out).
+
+        Raises
+        ------
+        medfeat.io.ImageReadError
+            With ``on_error="raise"``, for the first file (in input order) that failed, naming it.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from medfeat.features import FeatureExtractor
+        >>> folder = tempfile.mkdtemp()
+        >>> for k in range(3):
+        ...     np.save(os.path.join(folder, f"{k}.npy"), np.full((8, 8), k, np.uint8))
+        >>> paths = [os.path.join(folder, f"{k}.npy") for k in range(3)]
+        >>> F, read = FeatureExtractor(families=["intensity"]).transform_files(paths)
+        >>> F.shape, F[:, 0].tolist()
+        ((3, 18), [0.0, 1.0, 2.0])
+        """
+        fams = self._check_params()
+        paths = [str(p) for p in paths]
+        if not paths:
+            raise ValueError("paths must name at least one file")
+        features = functools.partial(_file_features, args=(fams, int(self.bins),
+                                                           int(self.distance), self.backend))
+        work = _serial(functools.partial(_distributed.file_rows, features=features,
+                                         reader=reader, on_error=self.on_error))
+        if self.scheduler is not None:
+            with _distributed.client_for(self.scheduler) as client:
+                results = _distributed.run(client, work, paths, progress=self.progress,
+                                           desc="features", unit="file")
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
+            n_jobs = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+            with ThreadPoolExecutor(max_workers=max(1, n_jobs)) as pool:
+                results = list(pool.map(work, [paths[i:i + 8] for i in range(0, len(paths), 8)]))
+        rows, _ = _distributed.collect(results, paths, self.on_error)
+        kept = [i for i, r in enumerate(rows) if r is not None]
+        if not kept:
+            raise ValueError("no file could be read; see the log for each file's error")
+        return np.vstack([rows[i] for i in kept]), [paths[i] for i in kept]
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns, ``"<family>__<feature>"`` (with ``channel_axis``,
