@@ -429,6 +429,19 @@ def cmd_features(args):
         FeatureExtractor(**fx_params)._check_params()
     except ValueError as exc:
         raise _BadArgument(str(exc)) from None
+    scheduler = args.scheduler if args.scheduler is not None else args.workers
+    if scheduler is not None or args.on_error == "skip":
+        # each file read where its features are computed (on the dask workers with a scheduler);
+        # the column names do not depend on the image shape, so a stand-in image gives them
+        fx = FeatureExtractor(**fx_params, scheduler=scheduler, on_error=args.on_error,
+                              progress=not args.quiet)
+        feats, read = fx.transform_files(files)
+        names = list(FeatureExtractor(**fx_params).fit(np.zeros((1, 2, 2))).
+                     get_feature_names_out())
+        if len(read) < len(files):
+            print(f"skipped {len(files) - len(read)} of {len(files)} files (named above)",
+                  file=sys.stderr)
+        return _write_features(out, ext, read, feats, names)
     from tqdm.auto import tqdm
 
     # group images of one shape, so each group is one transform over a stack
@@ -446,9 +459,14 @@ def cmd_features(args):
         names = list(fx.get_feature_names_out())
         for i, row in zip(idx, feats):
             rows[i] = row
+    return _write_features(out, ext, files, np.vstack(rows), names)
+
+
+def _write_features(out, ext, files, feats, names):
+    """The table (a path column, then the features), written atomically."""
     import pandas as pd
 
-    table = pd.DataFrame(np.vstack(rows), columns=names)
+    table = pd.DataFrame(feats, columns=names)
     table.insert(0, "path", files)
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.tmp")
     try:
@@ -543,6 +561,15 @@ def build_parser():
     pf.add_argument("--bins", type=_positive("--bins", 1), default=32)
     pf.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto")
     pf.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N")
+    where = pf.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on this dask.distributed scheduler (tcp://host:8786); files are "
+                            "read on its workers")
+    where.add_argument("--workers", type=_positive("--workers", 1), metavar="N",
+                       help="run on N local dask worker processes (a LocalCluster)")
+    pf.add_argument("--on-error", choices=("skip", "raise"), default="raise",
+                    help="a file that cannot be read: stop (raise, default) or name it and go "
+                         "on (skip)")
     pf.add_argument("--quiet", action="store_true", help="no progress bars")
     pf.set_defaults(func=cmd_features)
     sub.add_parser("bench", help="run benchmarks/compare.py of the source checkout (arguments "
