@@ -432,7 +432,7 @@ def _voi(values, ds, path, window, window_index, meta, frame):
     return y, (meta.voi_lut_function, c, w)
 
 
-def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index=0):
+def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index=0, lazy=False):
     """Read a DICOM image as modality values (float32), optionally windowed to [0, 1].
 
     Parameters
@@ -454,10 +454,16 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
         Also return the :class:`ImageMeta`.
     window_index : int, optional
         Which of several windows or VOI LUTs ``window="auto"`` uses (default: the first).
+    lazy : bool, optional
+        Return a :class:`dask.array.Array` instead (``medfeat[dask]``): only the header is read
+        now, and each frame is decoded (one chunk per frame, from the file) when computed, with
+        the values the eager call gives (a multi-frame file with ``window`` is one chunk: its
+        window may depend on every frame). ``meta`` then comes from the header
+        (``window_applied`` and ``warnings`` are those of decoding, so not filled in).
 
     Returns
     -------
-    image : ndarray of float32
+    image : ndarray (or dask array) of float32
         ``(rows, cols)``, ``(frames, rows, cols)`` for multi-frame files, with a trailing axis of
         3 (RGB) for colour images — YBR is converted to RGB and palette colour looked up.
     meta : ImageMeta
@@ -486,6 +492,8 @@ def read_dicom(path, *, window=None, frame=None, return_meta=False, window_index
     """
     if frame is not None and (isinstance(frame, bool) or not isinstance(frame, (int, np.integer))):
         raise ValueError(f"frame must be an int or None, got {frame!r}")
+    if lazy:
+        return _lazy_dicom(os.fspath(path), window, frame, window_index, return_meta)
     with _collecting_warnings() as caught:
         out, meta = _read_dicom(os.fspath(path), window, frame, window_index)
         warns = tuple(str(w.message) for w in caught)
@@ -539,11 +547,59 @@ def _read_dicom(path, window, frame, window_index):
     return values.astype(np.float32), dataclasses.replace(meta, window_applied=applied)
 
 
+def _frame(path, window, window_index, frame):
+    """One frame of a file (all of a single-frame file) as the eager reader gives it, with a
+    leading axis of one."""
+    return read_dicom(path, window=window, frame=frame, window_index=window_index)[None]
+
+
+def _lazy_dicom(path, window, frame, window_index, return_meta):
+    """:func:`read_dicom` as a dask array: shape from the header, one chunk per frame."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise ImportError("lazy=True needs dask: pip install 'medfeat[dask]'") from None
+    with _collecting_warnings():
+        _dcmread(path, header_only=True)  # the errors for missing and non-DICOM files
+        import pydicom
+
+        # large values (the pixel data) stay on disk: read when a frame is computed
+        ds = pydicom.dcmread(path, defer_size=1 << 10)
+        _check_decodable(ds, path)
+        try:
+            nframes = int(ds.get("NumberOfFrames", 1) or 1)
+            plane = (int(ds.Rows), int(ds.Columns))
+            photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+            colour = int(ds.get("SamplesPerPixel", 1) or 1) == 3 or photometric == "PALETTE COLOR"
+        except Exception as exc:
+            raise ImageReadError(path, f"malformed image attributes ({type(exc).__name__}: "
+                                       f"{exc})") from exc
+    plane += (3,) if colour else ()
+    if frame is not None and not 0 <= int(frame) < nframes:
+        raise ValueError(f"frame={frame} is out of range: {path!r} has {nframes} frame(s)")
+    read = dask.delayed(_frame, pure=True)
+    if frame is not None or nframes == 1:
+        f = None if frame is None and nframes == 1 else int(frame)
+        out = da.from_delayed(read(path, window, window_index, f), (1, *plane), np.float32)[0]
+    elif window is not None:
+        # the window of a multi-frame file can depend on every frame (the min-max fallback of
+        # window="auto"), so it is read as one chunk
+        out = da.from_delayed(read(path, window, window_index, None), (1, nframes, *plane),
+                              np.float32)[0]
+    else:
+        out = da.concatenate([da.from_delayed(read(path, window, window_index, k), (1, *plane),
+                                              np.float32) for k in range(nframes)])
+    if not return_meta:
+        return out
+    return out, _meta(ds, path, shape=tuple(out.shape), frame=frame or 0)
+
+
 # --------------------------------------------------------------------------------------------
 # series
 
 
-def read_series(folder, *, window=None, series_uid=None, return_meta=False):
+def read_series(folder, *, window=None, series_uid=None, return_meta=False, lazy=False):
     """Read the slices of one series as a volume sorted along the slice normal.
 
     Slices are ordered by Image Position (Patient) projected on the normal of the slice plane,
@@ -561,10 +617,14 @@ def read_series(folder, *, window=None, series_uid=None, return_meta=False):
         Which series to read when the folder holds several.
     return_meta : bool, optional
         Also return the :class:`ImageMeta` of each slice, in volume order.
+    lazy : bool, optional
+        Return the volume as a :class:`dask.array.Array` with one chunk per slice
+        (``medfeat[dask]``): the headers are read and checked now, each slice when computed. The
+        metas are then those of the headers.
 
     Returns
     -------
-    volume : ndarray of float32, shape (slices, rows, cols)
+    volume : ndarray (or dask array) of float32, shape (slices, rows, cols)
     spacing : (float, float, float)
         ``(dz, dy, dx)`` in mm: the distance between slice positions, then Pixel Spacing. For a
         single slice ``dz`` is Spacing Between Slices, else Slice Thickness, else NaN.
@@ -652,6 +712,8 @@ def read_series(folder, *, window=None, series_uid=None, return_meta=False):
                                          "slices or several stacks")
     else:
         dz = ref.spacing_between_slices or ref.slice_thickness or float("nan")
+    if lazy:
+        return _lazy_series(headers, window, dz, ref, return_meta)
     slices, metas = [], []
     for p, _ in headers:
         img, meta = read_dicom(p, window=window, return_meta=True)
@@ -665,4 +727,30 @@ def read_series(folder, *, window=None, series_uid=None, return_meta=False):
     spacing = (float(dz), float(dy), float(dx))
     if return_meta:
         return volume, spacing, metas
+    return volume, spacing
+
+
+def _lazy_series(headers, window, dz, ref, return_meta):
+    """The volume of :func:`read_series` as a dask array of one chunk per slice."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError:
+        raise ImportError("lazy=True needs dask: pip install 'medfeat[dask]'") from None
+    with _collecting_warnings():
+        shapes = []
+        for p, _ in headers:
+            ds = _dcmread(p, header_only=True)
+            shapes.append((int(ds.Rows), int(ds.Columns)))
+    for (p, _), shape in zip(headers, shapes):
+        if shape != shapes[0]:
+            raise ImageReadError(p, f"slice shape {shape} differs from {shapes[0]} of "
+                                    f"{headers[0][0]!r}")
+    read = dask.delayed(_frame, pure=True)
+    volume = da.concatenate([da.from_delayed(read(p, window, 0, None), (1, *shapes[0]),
+                                             np.float32) for p, _ in headers])
+    dy, dx = ref.pixel_spacing if ref.pixel_spacing else (float("nan"), float("nan"))
+    spacing = (float(dz), float(dy), float(dx))
+    if return_meta:
+        return volume, spacing, [m for _, m in headers]
     return volume, spacing
