@@ -251,11 +251,13 @@ def _check_methods(methods):
     if len(set(methods)) != len(methods):
         raise _BadArgument(f"--methods: a method is named twice ({' '.join(methods)})")
     names = method_names()
-    unknown = [m for m in methods if m not in names["classical"] + names["deep"]]
+    known = names["classical"] + names["deep"] + names["ensemble"]
+    unknown = [m for m in methods if m not in known]
     if unknown:
         deep = " ".join(names["deep"]) if names["deep"] else "(none: install 'medfeat[deep]')"
         raise _BadArgument(f"--methods: unknown method {unknown[0]!r}; classical: "
-                           f"{' '.join(names['classical'])}; deep: {deep}")
+                           f"{' '.join(names['classical'])}; deep: {deep}; and "
+                           f"{' '.join(names['ensemble'])}")
 
 
 def _positive(name, minimum):
@@ -268,6 +270,18 @@ def _positive(name, minimum):
             raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {value}")
         return value
     return parse
+
+
+def _budget_arg(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--budget must be a number of minutes, got "
+                                         f"{text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"--budget must be a positive number of minutes, got "
+                                         f"{text}")
+    return value
 
 
 def _cv_arg(text):
@@ -344,13 +358,15 @@ def cmd_compare(args):
     say(f"dataset {ds.name!r}: {n_tr} train / {n_va} val / {n_te} test images "
         f"{'x'.join(map(str, ds.train.images.shape[1:]))}, classes {', '.join(ds.classes)}")
     say(f"methods: {' '.join(args.methods)}; cv {args.cv}; seed {args.seed}; epochs "
-        f"{epochs if epochs is not None else 'default'}; backend {args.backend}")
+        f"{epochs if epochs is not None else 'default'}; backend {args.backend}; budget "
+        f"{args.budget:g} min; selection on validation {'off' if args.no_search else 'on'}")
     methods = tuple(args.methods)
     if default_note:
         methods = _phantom_methods(methods, epochs, args.seed, verbose=0 if args.quiet else 1)
     result = pipeline.compare(ds, methods=methods, cv=args.cv or None,
                               seed=args.seed, epochs=epochs, backend=args.backend,
-                              progress=not args.quiet, log=say, n_jobs=args.jobs)
+                              progress=not args.quiet, log=say, n_jobs=args.jobs,
+                              budget=args.budget, select=not args.no_search)
     folder = result.save(out, explain=not args.explain_off)
     print()
     print(result.summary())
@@ -539,13 +555,24 @@ def build_parser():
     pc.add_argument("--methods", nargs="+", metavar="M",
                     default=list(__import__("medfeat.pipeline").pipeline.DEFAULT_METHODS),
                     help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
-                         "resnet50 diagnostic (default: knn tree nb logreg cnn resnet18)")
+                         "resnet50 diagnostic; ensemble (the best classical and deep mixed, "
+                         "weights chosen on validation) (default: "
+                         f"{' '.join(__import__('medfeat.pipeline').pipeline.DEFAULT_METHODS)})")
     pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
                     help="stratified folds on the training split, 0 for none (default 5)")
     pc.add_argument("--epochs", type=_positive("--epochs", 1), metavar="N",
                     help="deep training epochs (default: each model's own, sized for a "
                          "2-core CPU)")
     pc.add_argument("--seed", type=int, default=0, metavar="S")
+    pc.add_argument("--budget", type=_budget_arg, metavar="MINUTES",
+                    default=__import__("medfeat.pipeline").pipeline.DEFAULT_BUDGET,
+                    help="minutes for the search and training (default "
+                         f"{__import__('medfeat.pipeline').pipeline.DEFAULT_BUDGET:g}: about "
+                         "1,000 images of 28x28 finish in under 10 min on 2 cores); deep "
+                         "candidates that do not fit are skipped and listed")
+    pc.add_argument("--no-search", dest="no_search", action="store_true",
+                    help="run each method's fixed defaults: no model selection on the "
+                         "validation split")
     pc.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto",
                     help="kernel backend of the feature extraction")
     pc.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N",

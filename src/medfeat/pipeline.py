@@ -28,13 +28,17 @@ import re
 
 import numpy as np
 
-__all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "SourceError"]
+from .evaluate.search import DEFAULT_BUDGET as _DEFAULT_BUDGET
 
-#: What :func:`compare` runs when not told: the issue's three classical methods plus an L2
-#: logistic regression (the strongest classical baseline measured on PneumoniaMNIST: test AUC
-#: 0.936 / ACC 0.865, where knn/tree/nb reach at most 0.925 when chosen on val only; it adds about
-#: 15 s on a 2-core machine), and two deep methods.
-DEFAULT_METHODS = ("knn", "tree", "nb", "logreg", "cnn", "resnet18")
+__all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "DEFAULT_BUDGET", "SourceError"]
+
+#: What :func:`compare` runs when not told: k-nearest neighbours, a decision tree and naive
+#: Bayes, an L2 logistic regression (the strongest classical baseline on PneumoniaMNIST), two deep
+#: models, and the ensemble of the best classical and the best deep one (by validation AUC).
+DEFAULT_METHODS = ("knn", "tree", "nb", "logreg", "cnn", "resnet18", "ensemble")
+
+#: Minutes of a :func:`compare` run when not told (:data:`medfeat.evaluate.search.DEFAULT_BUDGET`).
+DEFAULT_BUDGET = _DEFAULT_BUDGET
 
 #: Column names a labels CSV may use for the file and for the label (first match wins).
 _FILE_COLUMNS = ("file", "filename", "path", "image", "image_path", "name")
@@ -176,6 +180,9 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
           :func:`medfeat.io.read_dicom` (modality values, e.g. Hounsfield units), others by
           :func:`medfeat.io.read_image`; integer labels are class indices, text labels class
           names (sorted);
+        - a folder of DICOM series, one volume per sub-folder, with a labels CSV mapping
+          sub-folders to labels, or ``root/<class>/<series>/`` (:func:`medfeat.io.
+          load_series_folder`; ``shape=(D, H, W)`` resamples the volumes to one shape);
         - a folder with one sub-folder per class (:class:`medfeat.io.ImageFolder`);
         - ``"phantoms"``: :func:`medfeat.io.make_phantoms` (the embedded default);
         - a MedMNIST name such as ``"pneumoniamnist"`` or ``"bloodmnist_64"``:
@@ -242,6 +249,9 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
                     test_size=test_size, seed=seed)
     if os.path.isdir(path):
         csv_path = os.fspath(labels) if labels is not None else _find_labels_csv(path)
+        if mio.is_series_folder(path, csv_path):  # one DICOM series (a volume) per sub-folder
+            return call(mio.load_series_folder, path, csv_path, name=name, seed=seed,
+                        val_size=val_size, test_size=test_size, progress=progress)
         if csv_path is not None:
             if not os.path.isfile(csv_path):
                 raise SourceError(f"labels: {csv_path!r} is not a file")
@@ -387,7 +397,7 @@ def _class_counts(dataset):
 
 def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=None,
             backend="auto", progress=True, *, explain=True, log=print, n_jobs=None,
-            **evaluate_options):
+            budget=DEFAULT_BUDGET, select=True, **evaluate_options):
     """Run several methods on one dataset with one judge, tabulate them, write the report.
 
     Parameters
@@ -417,8 +427,17 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
         Receives the harness's one-line messages (per fold, per method).
     n_jobs : int, optional
         Threads for feature extraction.
+    budget : float or None, optional
+        Minutes for the evaluation (model selection and training): deep candidates beyond each
+        method's default run only while they fit; the skipped ones are listed in the report.
+        The default lets about 1,000 images of 28 x 28 finish in under 10 minutes on two CPU
+        cores. None: no limit.
+    select : bool, optional
+        Model selection on the validation split for the methods given by name (see
+        :mod:`medfeat.evaluate.search`); False runs their fixed defaults.
     **evaluate_options
-        Passed to :func:`medfeat.evaluate.evaluate` (``deep_cv``, ``n_boot``, ...).
+        Passed to :func:`medfeat.evaluate.evaluate` (``calibrate``, ``deep_cv``, ``n_boot``,
+        ``max_trials``, ...).
 
     Returns
     -------
@@ -452,7 +471,8 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     except OSError:              # not on every platform
         load_at_start = None
     evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
-                          progress=progress, log=log, n_jobs=n_jobs, **evaluate_options)
+                          progress=progress, log=log, n_jobs=n_jobs, budget=budget,
+                          select=select, **evaluate_options)
     evaluation.dataset.setdefault("class_counts", _class_counts(ds))
     if load_at_start is not None:
         evaluation.settings.setdefault("load_average_at_start", load_at_start)

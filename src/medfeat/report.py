@@ -52,25 +52,17 @@ import tempfile
 
 import numpy as np
 
+from .io import _medmnist
+
 __all__ = ["write_report", "ReportError", "REPORT_FILES", "PUBLISHED"]
 
 #: Files a report folder may hold; a folder with anything else in it is not replaced.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
-                "auc_ci.png", "time.png", "cv.png", "heatmaps.png")
+                "auc_ci.png", "time.png", "cv.png", "search.png", "heatmaps.png")
 
-#: Published test scores of MedMNIST v2 (Yang et al., Scientific Data 10:41, 2023, Table 3) for
-#: the 28x28 sets this report knows: model -> (AUC, ACC).
-PUBLISHED = {
-    "pneumoniamnist": {
-        "ResNet-18 (28)": (0.944, 0.854),
-        "ResNet-18 (224)": (0.956, 0.864),
-        "ResNet-50 (28)": (0.948, 0.854),
-        "ResNet-50 (224)": (0.962, 0.884),
-        "auto-sklearn": (0.942, 0.855),
-        "AutoKeras": (0.947, 0.878),
-        "Google AutoML Vision": (0.991, 0.946),
-    },
-}
+#: Published test scores of MedMNIST v2 for the sets this report knows (model -> (AUC, ACC));
+#: kept with the other MedMNIST facts in :mod:`medfeat.io`.
+PUBLISHED = _medmnist.PUBLISHED
 #: Official PneumoniaMNIST split sizes (normal, pneumonia), from the MedMNIST v2 paper.
 _PNEUMONIA_OFFICIAL = {"train": (1214, 3494), "val": (135, 389), "test": (234, 390)}
 
@@ -188,12 +180,15 @@ def _dataset_notes(evaluation):
     ds = evaluation.dataset
     name = str(ds.get("name", "")).lower()
     notes = []
+    known = next((k for k in PUBLISHED if k in name), None)
+    if known is not None:
+        shown = _medmnist.PUBLISHED_PEERS["deep"] + _medmnist.PUBLISHED_PEERS["classical"] + \
+            ("Google AutoML Vision",)
+        lines = "; ".join(f"{m}: AUC {a:.3f}, ACC {c:.3f}" for m, (a, c) in
+                          PUBLISHED[known].items() if m in shown)
+        notes.append(f"MedMNIST v2 published {known} test scores (Yang et al., Scientific "
+                     f"Data 10:41, 2023, official splits): {lines}.")
     if "pneumoniamnist" in name:
-        pub = PUBLISHED["pneumoniamnist"]
-        lines = "; ".join(f"{m}: AUC {a:.3f}, ACC {c:.3f}" for m, (a, c) in pub.items()
-                          if m in ("ResNet-18 (28)", "auto-sklearn", "Google AutoML Vision"))
-        notes.append("MedMNIST v2 published PneumoniaMNIST test scores (Yang et al., Scientific "
-                     f"Data 10:41, 2023): {lines}.")
         sizes = ds.get("class_counts") or {}
         found = f"n_train {ds.get('n_train')}, n_val {ds.get('n_val')}, n_test {ds.get('n_test')}"
         if sizes:
@@ -287,7 +282,7 @@ def _plot_auc_ci(evaluation, path):
     fig = _figure(FIGSIZE["auc_ci"])
     ax = fig.add_subplot()
     names = list(evaluation.methods)
-    colours = {"classical": "tab:blue", "deep": "tab:orange"}
+    colours = {"classical": "tab:blue", "deep": "tab:orange", "ensemble": "tab:green"}
     for k, name in enumerate(names):
         r = evaluation.methods[name]
         auc = (r.test or {}).get("auc")
@@ -302,7 +297,7 @@ def _plot_auc_ci(evaluation, path):
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("test AUC (95 % bootstrap CI)")
     ax.axhline(0.5, ls=":", color="grey", lw=1)
-    ax.set_title("AUC per method (blue: classical, orange: deep)")
+    ax.set_title("AUC per method (blue: classical, orange: deep, green: ensemble)")
     _save(fig, path)
 
 
@@ -347,6 +342,63 @@ def _plot_cv(evaluation, path):
     ax.set_title(f"{k}-fold cross-validation on the training split")
     _save(fig, path)
     return True
+
+
+def _searches(evaluation):
+    """``{name: search record}`` of the methods whose settings were searched."""
+    return {n: r.params["search"] for n, r in evaluation.methods.items()
+            if isinstance(r.params, dict) and isinstance(r.params.get("search"), dict)
+            and r.params["search"].get("trials")}
+
+
+def _plot_search(evaluation, path):
+    """Validation AUC of every trial per method; the default hollow, the chosen one a star."""
+    searches = _searches(evaluation)
+    if not searches:
+        return False
+    fig = _figure(FIGSIZE["cv"])
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)   # jitter only
+    names = list(searches)
+    for k, name in enumerate(names):
+        rec = searches[name]
+        vals = [t.get("val_auc") for t in rec["trials"]]
+        vals = np.array([v if v is not None else np.nan for v in vals], dtype=float)
+        x = k + rng.uniform(-0.12, 0.12, vals.size)
+        ax.scatter(x[1:], vals[1:], s=12, color="tab:grey", alpha=0.7, zorder=2)
+        ax.scatter(x[:1], vals[:1], s=40, facecolors="none", edgecolors="tab:blue", zorder=3,
+                   label="default" if k == 0 else None)
+        chosen = rec.get("chosen_val_auc")
+        if chosen is not None and math.isfinite(float(chosen)):
+            ax.scatter([k], [chosen], marker="*", s=120, color="tab:red", zorder=4,
+                       label="chosen" if k == 0 else None)
+    ax.set_xticks(range(len(names)), names, rotation=20 if len(names) > 5 else 0)
+    ax.set_ylabel("validation AUC")
+    ax.set_title("Model selection: every trial on the validation split")
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, path)
+    return True
+
+
+def _search_rows(evaluation):
+    rows = []
+    for name, rec in _searches(evaluation).items():
+        r = evaluation.methods[name]
+        chosen = {k: v for k, v in (rec.get("chosen") or {}).items()
+                  if k not in ("families",)}
+        fams = (rec.get("chosen") or {}).get("families")
+        cal = (r.params or {}).get("calibration") or {}
+        raw = (r.params or {}).get("uncalibrated_test") or {}
+        rows.append({"method": name, "trials": str(len(rec.get("trials") or [])),
+                     "skipped": str(len(rec.get("skipped") or [])),
+                     "val AUC default": _fmt(rec.get("default_val_auc")),
+                     "val AUC chosen": _fmt(rec.get("chosen_val_auc")),
+                     "chosen": json.dumps(_plain(chosen), sort_keys=True)
+                     + (f"; families {', '.join(fams)}" if fams else ""),
+                     "calibrated": "yes" if cal.get("applied") else
+                     ("no" + (f" ({cal['reason']})" if cal.get("reason") else "")),
+                     "test ACC uncalibrated": _fmt(raw.get("acc")) if raw else "–"})
+    return rows
 
 
 def _explain_candidate(evaluation):
@@ -507,12 +559,33 @@ def _sections(evaluation, plots, heat_note, heat_name):
         if b is not None and b != best:
             parts.append(("p", f"Best {fam} method: {b} (AUC "
                                f"{_fmt(evaluation.methods[b].test.get('auc'))})."))
+    search_rows = _search_rows(evaluation)
+    if search_rows:
+        parts.append(("h2", "Model selection on the validation split"))
+        parts.append(("p", "Each method named by kind searched its settings on the validation "
+                           "split (ROC AUC; the test split is scored once, at the end): the "
+                           "default is kept unless a candidate beats it by more than one "
+                           "standard error of its validation AUC (Hanley and McNeil 1982). "
+                           "Probabilities are then calibrated on the validation split "
+                           "(per-class shifts of the log-probabilities, fitted by maximum "
+                           "likelihood), which moves the 0.5 threshold back to the data's class "
+                           "balance; for two classes it leaves the AUC unchanged."))
+        parts.append(("table", search_rows))
+        skipped = {n: rec["skipped"] for n, rec in _searches(evaluation).items()
+                   if rec.get("skipped")}
+        if skipped:
+            budget = (evaluation.settings or {}).get("budget_minutes")
+            parts.append(("note", "Skipped for the time budget" +
+                          (f" ({budget:g} min)" if budget else "") + ": " + "; ".join(
+                              f"{n}: {len(v)} candidate(s)" for n, v in skipped.items()) +
+                          ". A larger --budget runs them."))
     parts.append(("h2", "Paired comparison"))
     parts.append(("p", _comparison_text(evaluation)))
     parts.append(("h2", "Plots"))
     captions = {"roc.png": "ROC curves", "confusion.png": "Confusion matrices (test split)",
                 "auc_ci.png": "Test AUC with 95 % CI", "time.png": "Fit and predict time",
                 "cv.png": "Cross-validation AUC per fold",
+                "search.png": "Model selection: validation AUC of every trial",
                 "heatmaps.png": f"Integrated-gradients heat maps ({heat_name})"}
     for fname in plots:
         parts.append(("img", (fname, captions.get(fname, fname))))
@@ -712,6 +785,8 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
         _plot_time(evaluation, tmp / "time.png")
         if _plot_cv(evaluation, tmp / "cv.png"):
             plots.append("cv.png")
+        if _plot_search(evaluation, tmp / "search.png"):
+            plots.append("search.png")
         heat_name, heat_note = None, None
         if explain:
             heat_name, heat_note = _plot_heatmaps(evaluation, tmp / "heatmaps.png",

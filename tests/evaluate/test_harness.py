@@ -25,9 +25,11 @@ def phantoms():
 
 @pytest.fixture(scope="module")
 def run(phantoms):
+    """The kinds' fixed defaults (no search, no calibration): comparable with the Pipelines
+    fitted by hand. Selection and calibration have their own tests (test_search.py)."""
     lines = []
     ev = evaluate(phantoms, CLASSICAL, cv=3, seed=0, progress=False, log=lines.append,
-                  n_boot=200)
+                  n_boot=200, select=False, calibrate=False)
     return ev, lines
 
 
@@ -55,7 +57,7 @@ def test_result_structure(run, phantoms):
     # one line per fold and per method, and one per split of feature extraction
     assert sum("fold" in line for line in lines) == 3 * len(CLASSICAL)
     assert sum(line.startswith(tuple(f"{m}:" for m in CLASSICAL)) for line in lines) == 3
-    assert sum(line.startswith("features") for line in lines) == 2   # once per split, shared
+    assert sum(line.startswith("features") for line in lines) == 3   # once per split, shared
 
 
 def test_same_numbers_as_fitting_the_pipeline_by_hand(run, phantoms):
@@ -84,7 +86,8 @@ def test_same_numbers_as_fitting_the_pipeline_by_hand(run, phantoms):
 
 def test_deterministic_for_a_seed(run, phantoms):
     ev, _ = run
-    again = evaluate(phantoms, CLASSICAL, cv=3, seed=0, progress=False, log=None, n_boot=200)
+    again = evaluate(phantoms, CLASSICAL, cv=3, seed=0, progress=False, log=None, n_boot=200,
+                     select=False, calibrate=False)
     for name in CLASSICAL:
         assert again.methods[name].test == ev.methods[name].test
         assert again.methods[name].cv == ev.methods[name].cv
@@ -115,7 +118,8 @@ def test_unknown_names_fail_before_any_work(phantoms):
 @pytest.mark.parametrize("kwargs, match", [
     ({"cv": 1}, "cv"), ({"cv": 100}, "cv"), ({"cv": 2.0}, "cv"),
     ({"epochs": 0}, "epochs"), ({"backend": "fortran"}, "backend"), ({"seed": "a"}, "seed"),
-    ({"n_jobs": 0}, "n_jobs"), ({"log": "yes"}, "log"),
+    ({"n_jobs": 0}, "n_jobs"), ({"log": "yes"}, "log"), ({"budget": 0}, "budget"),
+    ({"budget": -1.0}, "budget"), ({"budget": "ten"}, "budget"), ({"max_trials": 0}, "max_trials"),
 ])
 def test_bad_arguments(phantoms, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -140,7 +144,8 @@ def test_dict_of_estimators_and_no_cv(phantoms):
     """A bare estimator sees flattened pixels; a custom Pipeline shares the cached features."""
     custom = make_classifier("knn", n_neighbors=3)
     ev = evaluate(phantoms, {"pixels": LogisticRegression(max_iter=2000), "knn3": custom,
-                             "nb": "nb"}, cv=None, progress=False, log=None, n_boot=50)
+                             "nb": "nb"}, cv=None, progress=False, log=None, n_boot=50,
+                  calibrate=False)
     assert list(ev.methods) == ["pixels", "knn3", "nb"]
     assert all(r.cv == {} for r in ev.methods.values())
     Xtr, ytr = phantoms.train
@@ -160,7 +165,7 @@ def test_multiclass_dataset():
     X += y[:, None, None] * 0.5
     ds = Dataset.from_arrays(X, y, classes=("a", "b", "c"), name="three")
     ev = evaluate(ds, {"lr": LogisticRegression(max_iter=1000)}, cv=3, progress=False,
-                  log=None, n_boot=50)
+                  log=None, n_boot=50, calibrate=False)
     res = ev.methods["lr"]
     assert res.proba.shape == (len(ds.test.labels), 3) and res.confusion.shape == (3, 3)
     assert res.test["auc"] == pytest.approx(
@@ -190,7 +195,7 @@ def deep_run(phantoms):
     clf = DeepClassifier(_tiny_builder, epochs=1, batch_size=16, seed=3, verbose=0)
     lines = []
     ev = evaluate(phantoms, {"nb": "nb", "tiny": clf}, cv=2, deep_cv=True, epochs=5, seed=0,
-                  progress=False, log=lines.append, n_boot=100)
+                  progress=False, log=lines.append, n_boot=100, select=False)
     return ev, lines, clf
 
 
@@ -266,7 +271,8 @@ def _colour_dataset(n=60, size=24, seed=0):
 def colour_run():
     ds = _colour_dataset()
     lines = []
-    ev = evaluate(ds, ["knn", "nb"], cv=3, seed=0, progress=False, log=lines.append, n_boot=50)
+    ev = evaluate(ds, ["knn", "nb"], cv=3, seed=0, progress=False, log=lines.append, n_boot=50,
+                  select=False, calibrate=False)
     return ds, ev, lines
 
 
@@ -292,7 +298,7 @@ def test_colour_dataset_gets_features_per_channel(colour_run):
         np.testing.assert_allclose(res.proba, clone(pipe).fit(Xtr, ytr).predict_proba(Xte),
                                    rtol=1e-10, atol=1e-12)
     # the features were extracted once per split for both methods
-    assert sum(line.startswith("features") for line in lines) == 2
+    assert sum(line.startswith("features") for line in lines) == 3
 
 
 def test_colour_dataset_dict_estimator_used_as_given():

@@ -9,15 +9,21 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import search as _search
 from ._result import METRICS, Evaluation, MethodResult
+from .calibration import Calibrator
 from .compare import delong, paired_bootstrap
-from .metrics import _confusion, _predict, score
+from .metrics import _confusion, _predict, roc_auc, score
 from .splits import check_cv, stratified_kfold
 
 __all__ = ["evaluate", "method_names"]
 
 #: Replicates of the paired bootstrap (multi-class comparison).
 _COMPARE_BOOT = 2000
+#: The method that mixes the best classical and the best deep method (weights chosen on val).
+ENSEMBLE = "ensemble"
+#: Share of the validation split carved from the training split when a dataset has none.
+_CARVED_VAL = 0.15
 
 
 def _classical_kinds():
@@ -43,7 +49,8 @@ def method_names():
     >>> "knn" in method_names()["classical"]
     True
     """
-    return {"classical": _classical_kinds(), "deep": _deep_kinds() or ()}
+    return {"classical": _classical_kinds(), "deep": _deep_kinds() or (),
+            "ensemble": (ENSEMBLE,)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,9 +60,10 @@ def method_names():
 @dataclasses.dataclass
 class _Method:
     name: str
-    family: str                   # "classical" | "deep"
+    family: str                   # "classical" | "deep" | "ensemble"
     make: Callable[[], Any]       # a fresh, unfitted estimator
     params: dict
+    kind: str | None = None       # the kind name when the method was named (then searchable)
 
 
 def _is_deep_classifier(obj):
@@ -147,27 +155,34 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, chann
         seen.add(name)
         if isinstance(obj, str):
             kind = obj
+            if kind == ENSEMBLE:
+                out.append(_Method(name, "ensemble", None, {"kind": ENSEMBLE}, kind=ENSEMBLE))
+                continue
             if kind in classical:
                 features = {"backend": backend, "progress": progress}
                 params = {"kind": kind, "seed": seed}
                 if channel_axis is not None:
                     features["channel_axis"] = params["channel_axis"] = channel_axis
 
-                def make(kind=kind, features=features):
-                    return make_classifier(kind, random_state=seed, n_jobs=n_jobs,
-                                           features=dict(features))
-                out.append(_Method(name, "classical", make, params))
+                def make(families=None, kind=kind, features=features, **settings):
+                    fx = dict(features)
+                    if families is not None:
+                        fx["families"] = list(families)
+                    return make_classifier(kind, random_state=seed, n_jobs=n_jobs, features=fx,
+                                           **settings)
+                out.append(_Method(name, "classical", make, params, kind=kind))
                 continue
             if deep is None:
                 deep = _deep_kinds()
             if deep is not None and kind in deep:
                 out.append(_Method(name, "deep", _deep_factory(kind, epochs, seed, verbose),
-                                   {"kind": kind, "epochs": epochs, "seed": seed}))
+                                   {"kind": kind, "epochs": epochs, "seed": seed}, kind=kind))
                 continue
             hint = "" if deep is not None else \
                 " (the deep models are unavailable: install the 'deep' extra for Keras)"
             raise ValueError(f"methods: unknown method {kind!r}; valid names are classical "
-                             f"{list(classical)} and deep {list(deep or ())}{hint}")
+                             f"{list(classical)}, deep {list(deep or ())} and "
+                             f"{ENSEMBLE!r}{hint}")
         if _is_deep_classifier(obj):
             out.append(_Method(name, "deep", lambda obj=obj: _clone_deep(obj), _describe(obj)))
         elif hasattr(obj, "fit") and hasattr(obj, "predict_proba"):
@@ -236,9 +251,21 @@ class _FeatureCache:
         self._splits = splits
         self._log = log
         self._store = {}
+        self._names = {}
         self.seconds = {}
 
     def get(self, fx, part):
+        """``(features, seconds)`` of split ``part``. An extractor of a subset of the feature
+        families gets its columns of the all-families matrix (same values: every family is
+        computed independently), so a family search costs one extraction."""
+        from sklearn.base import clone
+
+        if fx.get_params(deep=False).get("families") is not None:
+            full = clone(fx).set_params(families=None)
+            feats, dt = self.get(full, part)
+            wanted = clone(fx).fit(self._splits[part][0][:1]).get_feature_names_out()
+            index = {n: i for i, n in enumerate(self._names[_extractor_key(full)])}
+            return feats[:, [index[n] for n in wanted]], dt
         key = (_extractor_key(fx), part)
         if key not in self._store:
             images = self._splits[part][0]
@@ -247,10 +274,17 @@ class _FeatureCache:
             feats = fitted.transform(images)
             dt = time.perf_counter() - t0
             self._store[key] = (feats, dt)
+            self._names[_extractor_key(fx)] = list(fitted.get_feature_names_out())
             self.seconds[f"features_{part}"] = self.seconds.get(f"features_{part}", 0.0) + dt
             self._log(f"features [{part}]: {images.shape[0]} images -> {feats.shape[1]} "
                       f"features in {dt:.1f} s")
         return self._store[key]
+
+    def names(self, fx):
+        """Column names of the all-families matrix of ``fx``'s settings (after a ``get``)."""
+        from sklearn.base import clone
+
+        return self._names[_extractor_key(clone(fx).set_params(families=None))]
 
 
 def _full_proba(estimator, proba, n_classes, where):
@@ -341,16 +375,22 @@ def _check_backend(backend):
 
 
 def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", progress=True,
-             log=print, n_jobs=None, deep_cv=False, n_boot=1000, keep_estimators=True):
+             log=print, n_jobs=None, deep_cv=False, n_boot=1000, keep_estimators=True,
+             select=True, calibrate=True, budget=_search.DEFAULT_BUDGET,
+             max_trials=_search.MAX_DEEP_TRIALS):
     """Run every method through the same splits and score it with the same code.
 
-    For each method, in order: stratified k-fold cross-validation on the training split (scores
-    per fold, mean and standard deviation), a final fit on the training split, and the scores of
-    its test-split probabilities (:func:`~medfeat.evaluate.score`, with the bootstrap interval of
-    the AUC), with the confusion matrix and the fit and predict seconds. Then the best classical
-    and the best deep method by test AUC are compared on the test split by a paired test
+    For each method, in order: model selection on the validation split (methods given by name,
+    see :mod:`medfeat.evaluate.search`), stratified k-fold cross-validation of the chosen
+    settings on the training split (scores per fold, mean and standard deviation), the final
+    model fitted on the training split, its probabilities calibrated on the validation split
+    (:class:`~medfeat.evaluate.calibration.Calibrator`), and the scores of its test-split
+    probabilities (:func:`~medfeat.evaluate.score`, with the bootstrap interval of the AUC),
+    with the confusion matrix and the fit and predict seconds. ``"ensemble"`` mixes the best
+    classical and the best deep method by validation AUC. Then the best classical and the best
+    deep method by test AUC are compared on the test split by a paired test
     (:func:`~medfeat.evaluate.delong` for binary tasks, :func:`~medfeat.evaluate.
-    paired_bootstrap` otherwise).
+    paired_bootstrap` otherwise). The test split is used for nothing but these final scores.
 
     Parameters
     ----------
@@ -389,6 +429,23 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         Bootstrap replicates of the test AUC interval.
     keep_estimators : bool, optional
         Keep each method's final fitted model in ``MethodResult.estimator``.
+    select : bool, optional
+        Search each named method's settings on the validation split
+        (:data:`~medfeat.evaluate.search.CLASSICAL_SPACES`,
+        :data:`~medfeat.evaluate.search.DEEP_SPACES`); the trials, their validation AUC and
+        the chosen settings go to ``MethodResult.params["search"]``. False runs the kinds'
+        fixed defaults (and a deep kind's batch and epochs are not adapted to the data).
+        Methods given as estimators are never searched.
+    calibrate : bool, optional
+        Fit each method's probabilities back to the class balance on the validation split
+        (``params["calibration"]``; the uncalibrated test ACC and AUC in
+        ``params["uncalibrated_test"]``).
+    budget : float or None, optional
+        Minutes for the whole evaluation: deep candidates beyond the defaults run only while
+        their estimated cost fits in 85 % of it (the skipped ones are listed in the search
+        record and the log). None: no limit but ``max_trials``.
+    max_trials : int, optional
+        Most trials per deep method (its default included).
 
     Returns
     -------
@@ -421,10 +478,18 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     images as flattened rows ``(n, pixels)``, or as the stack itself when their first step
     declares the ``three_d_array`` input tag.
 
-    *Training data.* Classical methods are fitted on the training split only (their
-    hyper-parameters are fixed defaults, nothing is selected on the validation split); deep
-    methods also receive the validation split for early stopping and model selection. Neither
-    ever sees the test split before it is scored.
+    *Training data.* Every model is fitted on the training split; the validation split scores
+    the candidates of the search, stops deep training early, chooses test-time flips and the
+    ensemble's weight and fits the calibration. A dataset without a validation split gets one
+    carved from its training split (15 % of each class, seeded; ``settings
+    ["val_carved_from_train"]``). No method ever sees the test split before it is scored.
+
+    *Calibration.* The classifiers train with balanced class weights (equal priors), which
+    moves the MedMNIST evaluator's 0.5 threshold (and a multi-class arg-max) away from where
+    the data's class balance puts it. Bias-corrected temperature scaling fitted on the
+    validation split (Alexandari et al., ICML 2020) moves it back: for two classes a strictly
+    increasing map of ``proba[:, 1]`` (the AUC is unchanged), for more classes kept only when
+    it leaves the validation AUC in place.
 
     *Colour images.* A training split of shape ``(n, H, W, C)`` with ``C`` 3 or 4 (RGB, RGBA)
     and ``H`` and ``W`` at least four times ``C`` (e.g. MedMNIST's BloodMNIST, 28 x 28 x 3) is
@@ -444,10 +509,12 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     --------
     >>> from medfeat.io import make_phantoms
     >>> ds = make_phantoms(n=60, size=32, seed=0)
-    >>> ev = evaluate(ds, ["nb", "tree"], cv=3, progress=False, log=None)
+    >>> ev = evaluate(ds, ["nb", "tree", "ensemble"], cv=3, progress=False, log=None)
     >>> list(ev.methods), ev.methods["nb"].family, len(ev.methods["tree"].cv["folds"])
-    (['nb', 'tree'], 'classical', 3)
+    (['nb', 'tree', 'ensemble'], 'classical', 3)
     >>> 0.0 <= ev.methods["nb"].test["auc"] <= 1.0
+    True
+    >>> len(ev.methods["tree"].params["search"]["trials"]) > 1
     True
     """
     t_start = time.perf_counter()
@@ -462,50 +529,84 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
     if log is not None and not callable(log):
         raise ValueError(f"log must be callable or None, got {type(log).__name__}")
+    if isinstance(max_trials, bool) or not isinstance(max_trials, (int, np.integer)) or \
+            max_trials < 1:
+        raise ValueError(f"max_trials must be a positive integer, got {max_trials!r}")
+    clock = _search.Budget(budget)
     _check_backend(backend)
-    y_train = np.asarray(dataset.train.labels).ravel()
-    y_val = np.asarray(dataset.val.labels).ravel()
+    say = log if log is not None else (lambda *_: None)
+    X_train, y_train = dataset.train.images, np.asarray(dataset.train.labels).ravel()
+    X_val, y_val = dataset.val.images, np.asarray(dataset.val.labels).ravel()
     y_test = np.asarray(dataset.test.labels).ravel()
-    k = check_cv(cv, y_train)
-    colour = _colour_images(dataset.train.images)
+    colour = _colour_images(X_train)
     resolved = _resolve(methods, seed=int(seed), epochs=epochs, backend=backend,
                         n_jobs=n_jobs, progress=bool(progress),
                         verbose=int(bool(progress) and log is not None),
                         channel_axis=-1 if colour else None)
-    say = log if log is not None else (lambda *_: None)
+    others = [m for m in resolved if m.family != "ensemble"]
+    if any(m.family == "ensemble" for m in resolved) and len(others) < 2:
+        raise ValueError(f"methods: {ENSEMBLE!r} mixes the best classical and the best deep "
+                         f"method; name at least two other methods")
+    carved = 0
+    if len(y_val) == 0 and (select or calibrate or len(others) < len(resolved)):
+        train_idx, val_idx = _carve_validation(y_train, seed,
+                                               getattr(dataset, "synthetic", None))
+        X_val, y_val = X_train[val_idx], y_train[val_idx]
+        X_train, y_train = X_train[train_idx], y_train[train_idx]
+        carved = int(val_idx.size)
+        say(f"no validation split: {carved} training images (stratified, seed {seed}) held out "
+            f"for model selection and calibration")
+    k = check_cv(cv, y_train)
     if colour and any(m.family == "classical" for m in resolved):
-        shape = tuple(np.shape(dataset.train.images)[1:])
+        shape = tuple(np.shape(X_train)[1:])
         say(f"colour images {shape}: classical methods named here compute their features per "
             f"channel (FeatureExtractor(channel_axis=-1)); estimators given in a dict are used "
             f"as given")
 
-    splits = {"train": (dataset.train.images, y_train), "val": (dataset.val.images, y_val),
+    splits = {"train": (X_train, y_train), "val": (X_val, y_val),
               "test": (dataset.test.images, y_test)}
     folds = stratified_kfold(y_train, k, seed=seed) if k else []
     cache = _FeatureCache(splits, say)
-    results, walls = {}, {}
-    for method in resolved:
-        t_method = time.perf_counter()
-        if method.family == "classical":
-            res = _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say)
-        else:
-            res = _run_deep(method, splits, folds if deep_cv else [], n_classes, n_boot, seed,
-                            say)
+    ctx = _Context(splits=splits, folds=folds, n_classes=n_classes, n_boot=n_boot, seed=int(seed),
+                   say=say, select=bool(select), calibrate=bool(calibrate), clock=clock,
+                   epochs=epochs, max_trials=int(max_trials),
+                   verbose=int(bool(progress) and log is not None))
+    results, walls, val_proba = {}, {}, {}
+
+    def finish(method, res, pv, wall):
         if not keep_estimators:
             res.estimator = None
-        results[method.name] = res
-        walls[method.name] = round(time.perf_counter() - t_method, 3)
+        results[method.name], walls[method.name], val_proba[method.name] = res, round(wall, 3), pv
         t = res.test
         say(f"{method.name}: test {_fmt(t)} auc95 [{t['auc_ci95'][0]:.3f}, "
             f"{t['auc_ci95'][1]:.3f}] | fit {res.fit_seconds:.1f} s, predict "
-            f"{res.predict_seconds:.1f} s, method total {time.perf_counter() - t_method:.1f} s")
+            f"{res.predict_seconds:.1f} s, method total {wall:.1f} s")
+
+    for method in resolved:
+        if method.family == "classical":
+            t_method = time.perf_counter()
+            res, pv = _run_classical(method, ctx, cache)
+            finish(method, res, pv, time.perf_counter() - t_method)
+    deep = [m for m in resolved if m.family == "deep"]
+    if deep:
+        for method, res, pv, wall in _run_deep_methods(deep, ctx, deep_cv=deep_cv):
+            finish(method, res, pv, wall)
+    for method in resolved:
+        if method.family == "ensemble":
+            t_method = time.perf_counter()
+            res, pv = _run_ensemble(method, results, val_proba, ctx)
+            finish(method, res, pv, time.perf_counter() - t_method)
+    results = {m.name: results[m.name] for m in resolved}
 
     evaluation = Evaluation(
         dataset={"name": dataset.name, "n_train": int(y_train.size), "n_val": int(y_val.size),
                  "n_test": int(y_test.size), "classes": list(dataset.classes)},
         methods=results, seed=int(seed),
         settings={"cv": k, "epochs": epochs, "backend": backend, "n_jobs": n_jobs,
-                  "deep_cv": bool(deep_cv), "n_boot": n_boot, "colour": bool(colour)},
+                  "deep_cv": bool(deep_cv), "n_boot": n_boot, "colour": bool(colour),
+                  "select": bool(select), "calibrate": bool(calibrate),
+                  "budget_minutes": None if budget is None else float(budget),
+                  "max_trials": int(max_trials), "val_carved_from_train": carved},
         test_images=dataset.test.images)
     evaluation.comparison = _compare(evaluation, y_test, seed, say)
     evaluation.settings["seconds"] = {**{k_: round(v, 3) for k_, v in cache.seconds.items()},
@@ -514,88 +615,437 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     return evaluation
 
 
-def _run_classical(method, splits, folds, cache, n_classes, n_boot, seed, say):
-    (X_train, y_train), (X_test, y_test) = splits["train"], splits["test"]
-    estimator = method.make()
-    fx, head = _feature_step(estimator)
-    seconds = {}
-    if fx is not None:
-        F_train, seconds["features_train"] = cache.get(fx, "train")
-        F_test, seconds["features_test"] = cache.get(fx, "test")
-    else:
-        head = estimator
-        if _accepts_stacks(estimator):
-            F_train, F_test = X_train, X_test
+def _carve_validation(y, seed, synthetic=None):
+    """``(train_index, val_index)``: :data:`_CARVED_VAL` of each class (at least one of every
+    class with two or more samples) held out, seeded; rows marked ``synthetic`` (generated
+    images) always stay in training."""
+    rng = np.random.default_rng([int(seed), 4099])
+    real = np.ones(y.size, bool) if synthetic is None else ~np.asarray(synthetic, bool)
+    val = []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero((y == c) & real))
+        n = int(round(_CARVED_VAL * idx.size))
+        if idx.size >= 2:
+            n = min(max(n, 1), idx.size - 1)
         else:
-            F_train = X_train.reshape(X_train.shape[0], -1)
-            F_test = X_test.reshape(X_test.shape[0], -1)
+            n = 0
+        val.append(idx[:n])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.intp)
+    train = np.setdiff1d(np.arange(y.size), val)
+    return train, val
+
+
+@dataclasses.dataclass
+class _Context:
+    """What every method's run shares."""
+
+    splits: dict
+    folds: list
+    n_classes: int
+    n_boot: int
+    seed: int
+    say: Callable
+    select: bool
+    calibrate: bool
+    clock: Any
+    epochs: Any
+    max_trials: int
+    verbose: int
+
+
+def _has_val(ctx):
+    y_val = ctx.splits["val"][1]
+    return len(y_val) > 0 and np.unique(y_val).size >= 2
+
+
+def _val_auc(y, proba):
+    try:
+        a = roc_auc(y, proba)
+    except ValueError:
+        return math.nan
+    return a
+
+
+def _calibrated(name, val_pair, test_proba, ctx, params):
+    """``(test_proba, val_proba)`` after the validation-fitted :class:`Calibrator` (unchanged
+    when calibration is off or the map is not kept); the record goes to ``params``."""
+    y_val, pv = val_pair
+    if not ctx.calibrate or pv is None or not len(y_val):
+        return test_proba, pv
+    cal = Calibrator().fit(pv, y_val)
+    params["calibration"] = cal.record_
+    if cal.applied_:
+        y_test = ctx.splits["test"][1]
+        raw = score(y_test, test_proba, n_boot=0)
+        params["uncalibrated_test"] = {"acc": raw["acc"], "auc": raw["auc"]}
+        ctx.say(f"{name}: probabilities calibrated on validation (temperature "
+                f"{1 / cal.slope_:.3g}, bias {np.round(cal.bias_, 3).tolist()})")
+        return cal.transform(test_proba), cal.transform(pv)
+    return test_proba, pv
+
+
+def _classical_features(estimator, ctx, cache, parts):
+    """The feature matrices of ``parts`` for a classical estimator: ``(fx, head, mats,
+    seconds)``."""
+    fx, head = _feature_step(estimator)
+    mats, seconds = {}, {}
+    for part in parts:
+        X = ctx.splits[part][0]
+        if fx is not None:
+            mats[part], seconds[f"features_{part}"] = cache.get(fx, part)
+        else:
+            head = estimator
+            mats[part] = X if _accepts_stacks(estimator) else X.reshape(X.shape[0], -1)
+    return fx, head, mats, seconds
+
+
+def _search_classical(method, ctx, cache):
+    """The winner of the classical search (an unfitted Pipeline) and the search record."""
     from sklearn.base import clone
+
+    from ..classical import CLASSIFIERS
+    from ..features import FAMILIES
+
+    kind = method.kind
+    y_train, y_val = ctx.splits["train"][1], ctx.splits["val"][1]
+    full = method.make()
+    fx, _head, mats, _ = _classical_features(full, ctx, cache, ("train", "val"))
+    names = cache.names(fx)
+    present = [f for f in FAMILIES if any(n.split("__", 1)[0] == f for n in names)]
+    defaults = dict(CLASSIFIERS[kind][1])
+    trials, probas = [], []
+
+    def run(families, settings, stage):
+        est = method.make(families=None if families == present else families, **settings)
+        cols = [i for i, n in enumerate(names) if n.split("__", 1)[0] in families]
+        head = _feature_step(est)[1]
+        t0 = time.perf_counter()
+        try:
+            model = clone(head).fit(mats["train"][:, cols], y_train)
+            pv = _full_proba(model, model.predict_proba(mats["val"][:, cols]), ctx.n_classes,
+                             method.name)
+            auc, note = _val_auc(y_val, pv), ""
+        except (ValueError, np.linalg.LinAlgError) as exc:   # e.g. more components than rows
+            pv, auc, note = None, math.nan, f"failed: {exc}"
+        record = {"stage": stage, "families": list(families), **settings}
+        trials.append(_search.Trial(record, auc, time.perf_counter() - t0, note))
+        probas.append(pv)
+        return len(trials) - 1
+
+    def pick(indices):
+        sub = [trials[i] for i in indices]
+        best = max(range(len(sub)), key=lambda j: (np.nan_to_num(sub[j].val_auc, nan=-1), -j))
+        pv = probas[indices[best]]
+        se = _search.auc_se(y_val, pv) if pv is not None else math.nan
+        return indices[_search.choose(sub, se)]
+
+    base = {k: defaults[k] for k in _search.CLASSICAL_SPACES.get(kind, {}) if k in defaults}
+    stage1 = [run(present, base, "families")]
+    if len(present) > 1:
+        for f in present:
+            stage1.append(run([g for g in present if g != f], base, "families"))
+    families = trials[pick(stage1)].settings["families"]
+    grid = _search.classical_grid(kind, defaults)
+    stage2 = [stage1[0] if families == present else
+              next(i for i in stage1 if trials[i].settings["families"] == families)]
+    for settings in grid[1:]:
+        stage2.append(run(families, settings, "settings"))
+    chosen = trials[pick(stage2)]
+    settings = {k: v for k, v in chosen.settings.items() if k not in ("stage", "families")}
+    winner = method.make(families=None if families == present else families, **settings)
+    dropped = [f for f in present if f not in families]
+    ctx.say(f"{method.name}: {len(trials)} trials on validation; chosen "
+            f"{settings or 'defaults'}{', without ' + ', '.join(dropped) if dropped else ''} "
+            f"(val AUC {chosen.val_auc:.3f}, default {trials[0].val_auc:.3f})")
+    record = {"score": "val_auc", "rule": "one standard error over the default",
+              "trials": [t.to_dict() for t in trials],
+              "chosen": {"families": families, **settings},
+              "chosen_val_auc": chosen.val_auc, "default_val_auc": trials[0].val_auc,
+              "skipped": []}
+    return winner, record
+
+
+def _run_classical(method, ctx, cache):
+    from sklearn.base import clone
+
+    (X_train, y_train), (X_test, y_test) = ctx.splits["train"], ctx.splits["test"]
+    y_val = ctx.splits["val"][1]
+    estimator = method.make()
+    search = None
+    if ctx.select and method.kind is not None and _has_val(ctx) and \
+            _feature_step(estimator)[0] is not None:
+        estimator, search = _search_classical(method, ctx, cache)
+    parts = ("train", "test", "val") if len(y_val) else ("train", "test")
+    fx, head, mats, seconds = _classical_features(estimator, ctx, cache, parts)
+    F_train, F_test = mats["train"], mats["test"]
 
     def fit_fold(tr):
         return clone(head).fit(F_train[tr], y_train[tr])
 
-    cv = _cross_validate(method.name, folds, fit_fold, F_train, y_train, n_classes, seconds,
-                         say, digits=2)
+    cv = _cross_validate(method.name, ctx.folds, fit_fold, F_train, y_train, ctx.n_classes,
+                         seconds, ctx.say, digits=2)
 
     t0 = time.perf_counter()
     model = clone(head).fit(F_train, y_train)
     seconds["fit"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    proba = _full_proba(model, model.predict_proba(F_test), n_classes, method.name)
+    proba = _full_proba(model, model.predict_proba(F_test), ctx.n_classes, method.name)
     seconds["predict"] = time.perf_counter() - t0
+    pv = None
+    if "val" in mats:
+        pv = _full_proba(model, model.predict_proba(mats["val"]), ctx.n_classes, method.name)
     if fx is not None:
         from sklearn.pipeline import Pipeline
 
         fitted = Pipeline([(estimator.steps[0][0], clone(fx).fit(X_train[:1])), *model.steps])
     else:
         fitted = model
-    test = score(y_test, proba, n_boot=n_boot, seed=seed)
     params = dict(method.params)
+    if search is not None:
+        params["search"] = search
+    proba, pv = _calibrated(method.name, (y_val, pv), proba, ctx, params)
+    test = score(y_test, proba, n_boot=ctx.n_boot, seed=ctx.seed)
     params["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-    return MethodResult(
+    res = MethodResult(
         name=method.name, family="classical", test=test, cv=cv,
         fit_seconds=seconds.get("features_train", 0.0) + seconds["fit"],
         predict_seconds=seconds.get("features_test", 0.0) + seconds["predict"],
-        y_true=y_test, proba=proba, confusion=_confusion(y_test, _predict(proba), n_classes),
+        y_true=y_test, proba=proba, confusion=_confusion(y_test, _predict(proba), ctx.n_classes),
         estimator=fitted, params=params)
+    return res, pv
 
 
-def _run_deep(method, splits, folds, n_classes, n_boot, seed, say):
-    (X_train, y_train), val, (X_test, y_test) = splits["train"], splits["val"], splits["test"]
-    validation = val if len(val[1]) else None
-    seconds = {}
+# --------------------------------------------------------------------------------------------
+# deep: every method's default first, then random candidates while the budget lasts
+
+
+@dataclasses.dataclass
+class _DeepState:
+    method: _Method
+    candidates: list
+    trials: list = dataclasses.field(default_factory=list)
+    models: dict = dataclasses.field(default_factory=dict)     # trial index -> (model, val p)
+    skipped: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    next: int = 0
+
+
+def _deep_trial(state, params, ctx):
+    """Train one candidate; score validation with and without test-time flips."""
+    from ..deep import DeepClassifier
+
+    (X_train, y_train), (X_val, y_val) = ctx.splits["train"], ctx.splits["val"]
+    method = state.method
+    i = len(state.trials) + 1
+    ctx.say(f"{method.name} trial {i}: {_short(params)}")
+    t0 = time.perf_counter()
+    model = DeepClassifier(method.kind, seed=ctx.seed, verbose=ctx.verbose, **params)
+    model.fit(X_train, y_train, validation=(X_val, y_val))
+    pv = _full_proba(model, model.predict_proba(X_val), ctx.n_classes, method.name)
+    auc, tta = _val_auc(y_val, pv), False
+    model.set_params(tta=True)
+    pv_tta = _full_proba(model, model.predict_proba(X_val), ctx.n_classes, method.name)
+    auc_tta = _val_auc(y_val, pv_tta)
+    if math.isfinite(auc_tta) and (not math.isfinite(auc) or auc_tta > auc):
+        auc, pv, tta = auc_tta, pv_tta, True
+    else:
+        model.set_params(tta=False)
+    dt = time.perf_counter() - t0
+    state.seconds += dt
+    state.trials.append(_search.Trial({**params, "tta": tta}, auc, dt))
+    ctx.say(f"{method.name} trial {i}: val AUC {auc:.3f} (tta {'on' if tta else 'off'}) "
+            f"in {dt:.0f} s")
+    # keep the default and the best so far: the only two the rule can pick
+    best = max(range(len(state.trials)),
+               key=lambda j: (np.nan_to_num(state.trials[j].val_auc, nan=-1), -j))
+    state.models[len(state.trials) - 1] = (model, pv)
+    state.models = {j: v for j, v in state.models.items() if j in (0, best)}
+
+
+def _short(params):
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _run_deep_methods(methods, ctx, *, deep_cv):
+    """Run the deep methods; yields ``(method, result, val_proba, seconds)`` in order."""
+    X_train, y_train = ctx.splits["train"]
+    X_val, y_val = ctx.splits["val"]
+    searched = ctx.select and _has_val(ctx)
+    states = []
+    for m in methods:
+        if searched and m.kind is not None:
+            base = _search.deep_base(m.kind, len(y_train), epochs=ctx.epochs)
+            cands = _search.deep_candidates(m.kind, base, seed=ctx.seed, n=ctx.max_trials,
+                                            fixed_epochs=ctx.epochs is not None)
+        else:
+            cands = None
+        states.append(_DeepState(m, cands))
+    shape = tuple(np.shape(X_train)[1:])
+    planned = 0.0
+    allowance = 0.85 * ctx.clock.seconds           # the rest: features, final scoring, report
+
+    def estimate(state, params):
+        return _search.estimate_seconds(state.method.kind, params, len(y_train), len(y_val),
+                                        shape)
+
+    for st in states:                                 # every default, whatever the budget
+        if st.candidates is not None:
+            planned += estimate(st, st.candidates[0])
+            _deep_trial(st, st.candidates[0], ctx)
+            st.next = 1
+    for rnd in range(1, ctx.max_trials):
+        for st in states:
+            if st.candidates is None or rnd >= len(st.candidates):
+                continue
+            params = st.candidates[rnd]
+            cost = estimate(st, params)
+            if planned + cost > allowance:
+                st.skipped.append({"settings": params, "estimate_seconds": round(cost, 1),
+                                   "why": "budget (planned)"})
+                continue
+            if ctx.clock.left() < cost:
+                st.skipped.append({"settings": params, "estimate_seconds": round(cost, 1),
+                                   "why": "budget (wall clock)"})
+                ctx.say(f"{st.method.name}: skipped a trial, the wall-clock budget is short "
+                        f"({ctx.clock.left():.0f} s left, estimate {cost:.0f} s)")
+                continue
+            planned += cost
+            _deep_trial(st, params, ctx)
+    for st in states:
+        if st.skipped:
+            ctx.say(f"{st.method.name}: {len(st.skipped)} candidate(s) skipped for the budget "
+                    f"({ctx.clock.seconds / 60:.3g} min)")
+        t0 = time.perf_counter()
+        res, pv = _finish_deep(st, ctx, deep_cv)
+        yield st.method, res, pv, st.seconds + time.perf_counter() - t0
+
+
+def _finish_deep(state, ctx, deep_cv):
+    method = state.method
+    (X_train, y_train), (X_val, y_val) = ctx.splits["train"], ctx.splits["val"]
+    X_test, y_test = ctx.splits["test"]
+    validation = (X_val, y_val) if len(y_val) else None
+    seconds, params = {}, dict(method.params)
+    if state.candidates is not None:
+        best = max(range(len(state.trials)),
+                   key=lambda j: (np.nan_to_num(state.trials[j].val_auc, nan=-1), -j))
+        se = _search.auc_se(y_val, state.models[best][1])
+        index = _search.choose(state.trials, se)
+        model, pv = state.models[index]
+        chosen = state.trials[index]
+        fit_seconds = chosen.seconds
+        params["search"] = {"score": "val_auc", "rule": "one standard error over the default",
+                            "trials": [t.to_dict() for t in state.trials],
+                            "chosen": chosen.settings, "chosen_val_auc": chosen.val_auc,
+                            "default_val_auc": state.trials[0].val_auc,
+                            "skipped": state.skipped}
+        ctx.say(f"{method.name}: chosen trial {index + 1} of {len(state.trials)} "
+                f"(val AUC {chosen.val_auc:.3f}, default {state.trials[0].val_auc:.3f})")
+        settings = {k: v for k, v in chosen.settings.items()}
+
+        def fresh():
+            from ..deep import DeepClassifier
+
+            return DeepClassifier(method.kind, seed=ctx.seed, verbose=ctx.verbose, **settings)
+    else:
+        fresh = method.make
+        model = fresh()
+        t0 = time.perf_counter()
+        model.fit(X_train, y_train, validation=validation)
+        fit_seconds = time.perf_counter() - t0
+        state.seconds += fit_seconds
+        pv = None
+        if len(y_val):
+            pv = _full_proba(model, model.predict_proba(X_val), ctx.n_classes, method.name)
 
     def fit_fold(tr):
-        model = method.make()
-        model.fit(X_train[tr], y_train[tr], validation=validation)
-        return model
+        m = fresh()
+        m.fit(X_train[tr], y_train[tr], validation=validation)
+        return m
 
-    cv = _cross_validate(method.name, folds, fit_fold, X_train, y_train, n_classes, seconds,
-                         say, digits=1)
-
-    model = method.make()
+    cv = _cross_validate(method.name, ctx.folds if deep_cv else [], fit_fold, X_train, y_train,
+                         ctx.n_classes, seconds, ctx.say, digits=1)
     t0 = time.perf_counter()
-    model.fit(X_train, y_train, validation=validation)
-    fit_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    proba = _full_proba(model, model.predict_proba(X_test), n_classes, method.name)
+    proba = _full_proba(model, model.predict_proba(X_test), ctx.n_classes, method.name)
     predict_seconds = time.perf_counter() - t0
-    test = score(y_test, proba, n_boot=n_boot, seed=seed)
+    proba, pv = _calibrated(method.name, (y_val, pv), proba, ctx, params)
+    test = score(y_test, proba, n_boot=ctx.n_boot, seed=ctx.seed)
     seconds.update(fit=fit_seconds, predict=predict_seconds)
-    params = dict(method.params)
     params["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-    for attr in ("epochs", "batch_size"):
+    for attr in ("epochs", "batch_size", "tta"):
         if getattr(model, attr, None) is not None:
             params[attr] = getattr(model, attr)
     history = getattr(model, "history_", None)
     if isinstance(history, dict):
         params["epochs_run"] = max((len(v) for v in history.values()
                                     if isinstance(v, (list, tuple))), default=None)
-    return MethodResult(
+    res = MethodResult(
         name=method.name, family="deep", test=test, cv=cv, fit_seconds=fit_seconds,
         predict_seconds=predict_seconds, y_true=y_test, proba=proba,
-        confusion=_confusion(y_test, _predict(proba), n_classes), estimator=model,
+        confusion=_confusion(y_test, _predict(proba), ctx.n_classes), estimator=model,
         params=params)
+    return res, pv
+
+
+# --------------------------------------------------------------------------------------------
+# the ensemble: best classical and best deep by validation AUC, mixed with a weight chosen there
+
+#: Weights of the deep member tried on validation (the classical member gets 1 - w).
+_ENSEMBLE_WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))
+
+
+def _run_ensemble(method, results, val_proba, ctx):
+    y_val, y_test = ctx.splits["val"][1], ctx.splits["test"][1]
+    usable = {n: r for n, r in results.items()
+              if r.family in ("classical", "deep") and val_proba.get(n) is not None}
+    scores = {n: _val_auc(y_val, val_proba[n]) for n in usable}
+
+    def best_of(names):
+        names = [n for n in names if math.isfinite(scores.get(n, math.nan))]
+        return max(names, key=lambda n: scores[n]) if names else None
+
+    first = best_of([n for n, r in usable.items() if r.family == "classical"])
+    second = best_of([n for n, r in usable.items() if r.family == "deep"])
+    if first is None or second is None:             # one road only: its two best methods
+        ranked = sorted((n for n in usable if math.isfinite(scores[n])),
+                        key=lambda n: -scores[n])
+        if len(ranked) < 2:
+            raise ValueError(f"{method.name}: needs two methods with validation "
+                             f"probabilities; got {ranked}")
+        first, second = ranked[1], ranked[0]
+    pa, pb = val_proba[first], val_proba[second]
+    order = sorted(range(len(_ENSEMBLE_WEIGHTS)), key=lambda i: abs(_ENSEMBLE_WEIGHTS[i] - 0.5))
+    trials, mixes = [], []
+    for i in order:                                   # the even mix first: the anchor
+        w = float(_ENSEMBLE_WEIGHTS[i])
+        mix = (1 - w) * pa + w * pb
+        trials.append(_search.Trial({"weight_" + second: w, "weight_" + first: round(1 - w, 2)},
+                                    _val_auc(y_val, mix), 0.0))
+        mixes.append(mix)
+    best = max(range(len(trials)), key=lambda j: (np.nan_to_num(trials[j].val_auc, nan=-1), -j))
+    index = _search.choose(trials, _search.auc_se(y_val, mixes[best]))
+    w = float(_ENSEMBLE_WEIGHTS[order[index]])
+    ra, rb = results[first], results[second]
+    proba = (1 - w) * ra.proba + w * rb.proba
+    pv = mixes[index]
+    params = {"kind": ENSEMBLE, "members": [first, second], "weights": [round(1 - w, 2), w],
+              "search": {"score": "val_auc", "rule": "one standard error over the even mix",
+                         "trials": [t.to_dict() for t in trials],
+                         "chosen": trials[index].settings,
+                         "chosen_val_auc": trials[index].val_auc,
+                         "default_val_auc": trials[0].val_auc, "skipped": []}}
+    ctx.say(f"{method.name}: {1 - w:.1f} x {first} + {w:.1f} x {second} (val AUC "
+            f"{trials[index].val_auc:.3f}; {first} {scores[first]:.3f}, {second} "
+            f"{scores[second]:.3f})")
+    proba, pv = _calibrated(method.name, (y_val, pv), proba, ctx, params)
+    test = score(y_test, proba, n_boot=ctx.n_boot, seed=ctx.seed)
+    res = MethodResult(
+        name=method.name, family="ensemble", test=test, cv={},
+        fit_seconds=ra.fit_seconds + rb.fit_seconds,
+        predict_seconds=ra.predict_seconds + rb.predict_seconds, y_true=y_test, proba=proba,
+        confusion=_confusion(y_test, _predict(proba), ctx.n_classes), estimator=None,
+        params=params)
+    return res, pv
 
 
 def _compare(evaluation, y_test, seed, say):

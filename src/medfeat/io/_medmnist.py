@@ -82,3 +82,37 @@ INFO = {
 def file_stem(name, size):
     """``pneumoniamnist`` for 28×28, ``pneumoniamnist_64`` for the MedMNIST+ sizes."""
     return name if size == 28 else f"{name}_{size}"
+
+
+#: Published test scores of MedMNIST v2 (Yang et al., Scientific Data 10:41, 2023; Table 3 for
+#: the 2-D sets at 28 x 28, Table 4 for the 3-D ones), model -> (AUC, ACC), for the sets this
+#: project measures itself against. Reports quote them beside a run on a file of that name.
+PUBLISHED = {
+    "pneumoniamnist": {
+        "ResNet-18 (28)": (0.944, 0.854), "ResNet-18 (224)": (0.956, 0.864),
+        "ResNet-50 (28)": (0.948, 0.854), "ResNet-50 (224)": (0.962, 0.884),
+        "auto-sklearn": (0.942, 0.855), "AutoKeras": (0.947, 0.878),
+        "Google AutoML Vision": (0.991, 0.946),
+    },
+    "breastmnist": {
+        "ResNet-18 (28)": (0.901, 0.863), "ResNet-18 (224)": (0.891, 0.833),
+        "ResNet-50 (28)": (0.857, 0.812), "ResNet-50 (224)": (0.866, 0.842),
+        "auto-sklearn": (0.836, 0.803), "AutoKeras": (0.871, 0.831),
+        "Google AutoML Vision": (0.919, 0.861),
+    },
+    "retinamnist": {
+        "ResNet-18 (28)": (0.717, 0.524), "ResNet-18 (224)": (0.710, 0.493),
+        "ResNet-50 (28)": (0.726, 0.528), "ResNet-50 (224)": (0.716, 0.511),
+        "auto-sklearn": (0.690, 0.515), "AutoKeras": (0.719, 0.503),
+        "Google AutoML Vision": (0.750, 0.531),
+    },
+    "adrenalmnist3d": {
+        "ResNet-18 + 2.5D": (0.718, 0.772), "ResNet-18 + 3D": (0.827, 0.721),
+        "ResNet-18 + ACS": (0.839, 0.754), "ResNet-50 + 2.5D": (0.735, 0.751),
+        "ResNet-50 + 3D": (0.828, 0.745), "ResNet-50 + ACS": (0.818, 0.758),
+        "auto-sklearn": (0.828, 0.802), "AutoKeras": (0.804, 0.705),
+    },
+}
+#: Which published rows each road is held against: the deep road against the ResNet-18 of the
+#: same input, the classical road against auto-sklearn (features and scikit-learn models).
+PUBLISHED_PEERS = {"deep": ("ResNet-18 (28)", "ResNet-18 + 3D"), "classical": ("auto-sklearn",)}
