@@ -21,6 +21,7 @@ from medfeat.deep.explain import (
     integrated_gradients,
     overlay,
     plot_attributions,
+    volume_views,
 )
 
 L = keras.layers
@@ -460,3 +461,81 @@ def test_plot_attributions_writes_a_png_atomically(tmp_path):
     with pytest.raises(ValueError, match="path"):
         plot_attributions(imgs, imgs, tmp_path / "missing" / "x.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ig.png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# volumes
+
+
+def _smooth_3d_model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input((8, 10, 12, 1)),
+            L.Conv3D(4, 3, activation="tanh"),
+            L.AveragePooling3D(2),
+            L.Conv3D(4, 3, activation="softplus", padding="same"),
+            L.GlobalAveragePooling3D(),
+            L.Dense(2),
+            L.Activation("softmax"),
+        ]
+    )
+
+
+def test_integrated_gradients_on_volumes_are_complete():
+    model = _smooth_3d_model()
+    x = np.random.default_rng(0).random((3, 8, 10, 12, 1)).astype(np.float32)
+    att, delta = integrated_gradients(model, x, target=1, steps=32, return_delta=True)
+    assert att.shape == x.shape and att.dtype == np.float32
+    gap = _score_gap(model, x, np.zeros_like(x), np.ones(3, int))
+    np.testing.assert_allclose(att.reshape(3, -1).sum(axis=1, dtype=np.float64), gap,
+                               rtol=1e-3, atol=1e-5)
+    assert np.all(np.abs(delta) <= 1e-3 * np.abs(gap) + 1e-5)
+    one = integrated_gradients(model, x[0], target=1, steps=32)  # one volume, no batch axis
+    np.testing.assert_allclose(one, att[0], rtol=1e-4, atol=1e-7)
+
+
+def test_volume_views_mid_max_and_given_slices():
+    rng = np.random.default_rng(0)
+    vol = rng.random((6, 7, 9))
+    att = np.zeros_like(vol)
+    att[1, 5, 2] = -3.0  # the largest absolute attribution
+    att[4, 2, 7] = 1.0
+    views = volume_views(vol, att)
+    assert [v[0] for v in views] == ["depth 3", "height 3", "width 4"]
+    np.testing.assert_array_equal(views[0][1], vol[3])
+    np.testing.assert_array_equal(views[1][1], vol[:, 3])
+    np.testing.assert_array_equal(views[2][2], att[:, :, 4])
+    views = volume_views(vol, att, slices="max")
+    assert [v[0] for v in views] == ["depth 1", "height 5", "width 2"]
+    assert views[0][2][5, 2] == -3.0
+    views = volume_views(vol[..., None].repeat(2, axis=-1), att[..., None].repeat(2, axis=-1),
+                         slices=(4, 2, 7))
+    np.testing.assert_allclose(views[0][1], vol[4])  # channels averaged for display
+    assert views[0][2][2, 7] == 2.0  # attributions summed over channels
+    with pytest.raises(ValueError, match="slices"):
+        volume_views(vol, att, slices=(0, 0, 9))
+    with pytest.raises(ValueError, match="attribution"):
+        volume_views(vol, att[:-1])
+    with pytest.raises(ValueError, match="volume"):
+        volume_views(vol[0], att[0])
+
+
+def test_plot_attributions_draws_three_slices_per_volume(tmp_path):
+    import matplotlib.image
+
+    rng = np.random.default_rng(0)
+    vols = rng.random((2, 6, 8, 8))
+    out = plot_attributions(vols, vols - 0.5, tmp_path / "ig3d.png", titles=["a", "b"], dpi=40)
+    png = matplotlib.image.imread(out)
+    flat = plot_attributions(vols[:, 0], vols[:, 0], tmp_path / "ig2d.png", ncols=4, dpi=40)
+    # a row of 3 image / overlay pairs per volume: twice as many rows as the 2-D grid of 2 pairs
+    assert png.shape[0] > 1.5 * matplotlib.image.imread(flat).shape[0]
+    five = plot_attributions(vols[..., None], vols[..., None], tmp_path / "ig5d.png",
+                             slices="max", dpi=40)
+    assert matplotlib.image.imread(five).shape == png.shape
+    with pytest.raises(ValueError, match="attributions"):
+        plot_attributions(vols, vols[:, :3], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="titles"):
+        plot_attributions(vols, vols, tmp_path / "x.png", titles=["a"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ig2d.png", "ig3d.png", "ig5d.png"]

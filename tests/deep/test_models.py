@@ -142,7 +142,7 @@ def test_cnn_max_head_is_invariant_to_moving_a_spot():
 
 
 def test_models_tuple():
-    assert MODELS == ("cnn", "resnet18", "resnet50", "diagnostic")
+    assert MODELS == ("cnn", "resnet18", "resnet50", "diagnostic", "cnn3d", "resnet18_3d")
 
 
 def test_seed_gives_same_initial_weights():

@@ -7,12 +7,14 @@ on first use with a message naming the ``deep`` extra.
 ===================  ===========================================================================
 module               names
 ===================  ===========================================================================
-models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagnostic")
+models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagnostic"; for
+                     volumes "cnn3d", "resnet18_3d")
 segment              :func:`build_segmenter` ("deeplabv3", "unet"), :func:`dice_coefficient`,
                      :func:`iou_score`, :class:`DiceMetric`, :class:`IoUMetric`, :class:`DiceLoss`
 train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
                      the object the evaluation harness runs), :func:`save`, :func:`load`
-explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`
+explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`,
+                     :func:`volume_views`
 ===================  ===========================================================================
 """
 
@@ -26,6 +28,7 @@ _EXPORTS = {
     "train": "train", "predict": "train", "DeepClassifier": "train", "save": "train",
     "load": "train",
     "integrated_gradients": "explain", "overlay": "explain", "plot_attributions": "explain",
+    "volume_views": "explain", "VOLUME_MODELS": "models",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -10,6 +10,10 @@ By the fundamental theorem of calculus for path integrals the attributions sum t
 ``F(x) - F(x')`` ("completeness"); a numerical quadrature over ``steps`` points approximates the
 integral, and ``return_delta=True`` reports how far from exact completeness the result is.
 
+Volumes work the same way (attributions have the volume's shape); :func:`volume_views` picks
+three orthogonal slices of a volume and of its attributions for display, and
+:func:`plot_attributions` draws them for stacks of volumes.
+
 The only backend-specific step, the input gradient, lives in :mod:`medfeat.deep._backend`.
 """
 
@@ -24,7 +28,7 @@ import numpy as np
 
 from . import _backend
 
-__all__ = ["METHODS", "integrated_gradients", "overlay", "plot_attributions"]
+__all__ = ["METHODS", "integrated_gradients", "overlay", "plot_attributions", "volume_views"]
 
 #: Quadrature rules for the path integral (names as in Captum, for familiarity).
 METHODS = (
@@ -106,8 +110,9 @@ def integrated_gradients(
         A single-input model with output ``(batch, n_outputs)`` (probabilities or logits; the
         attributions explain whichever it outputs).
     images : array_like, shape (n, *input_shape) or input_shape
-        Inputs exactly as the model takes them (already preprocessed); one image without the batch
-        axis is accepted and gives attributions without it.
+        Inputs exactly as the model takes them (already preprocessed): images ``(n, H, W, C)``
+        or, for a 3-D model, volumes ``(n, D, H, W, C)``; one image without the batch axis is
+        accepted and gives attributions without it.
     target : None, int or array_like of int, shape (n,)
         The output unit to explain: None explains each image's predicted class (arg max of its
         output), an int the same unit for every image, an array one unit per image.
@@ -341,16 +346,96 @@ def overlay(
     return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
 
 
+#: Names of the three spatial axes of a volume, in the order of its array axes.
+_AXIS_NAMES = ("depth", "height", "width")
+
+
+def volume_views(volume, attribution, *, slices="mid"):
+    """Three orthogonal slices of a volume and of its attributions, for display.
+
+    Parameters
+    ----------
+    volume : array_like, shape (D, H, W) or (D, H, W, C)
+        The explained volume (channels are averaged for display).
+    attribution : array_like, same shape as ``volume`` (or without its channel axis)
+        Its attributions, e.g. one item of :func:`integrated_gradients` (summed over channels).
+    slices : {"mid", "max"} or (int, int, int)
+        ``"mid"``: the middle slice across each axis; ``"max"``: across each axis the slice with
+        the largest total absolute attribution; or the three slice indices.
+
+    Returns
+    -------
+    list of (str, ndarray, ndarray)
+        For axes 0 (depth), 1 (height), 2 (width): a caption such as ``"depth 14"``, the 2-D
+        image slice and the 2-D attribution slice (float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vol = np.zeros((4, 6, 8)); att = np.zeros((4, 6, 8)); att[1, 5, 2] = 1.0
+    >>> [(name, img.shape) for name, img, _ in volume_views(vol, att)]
+    [('depth 2', (6, 8)), ('height 3', (4, 8)), ('width 4', (4, 6))]
+    >>> [name for name, _, _ in volume_views(vol, att, slices="max")]
+    ['depth 1', 'height 5', 'width 2']
+    """
+    vol = np.asarray(volume)
+    att = np.asarray(attribution)
+    for name, a in (("volume", vol), ("attribution", att)):
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if vol.ndim not in (3, 4) or vol.size == 0:
+        raise ValueError(f"volume must be a non-empty (D, H, W) or (D, H, W, C) volume, got "
+                         f"shape {vol.shape}")
+    grey = vol.astype(np.float64) if vol.ndim == 3 else vol.mean(axis=-1, dtype=np.float64)
+    if att.shape == vol.shape and vol.ndim == 4:
+        att = att.sum(axis=-1)
+    if att.shape != grey.shape:
+        raise ValueError(f"attribution must have the volume's shape {vol.shape} (or "
+                         f"{grey.shape}), got {att.shape}")
+    att = np.nan_to_num(att.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if isinstance(slices, str):
+        if slices == "mid":
+            index = [n // 2 for n in grey.shape]
+        elif slices == "max":
+            mass = np.abs(att)
+            index = [int(np.argmax(mass.sum(axis=tuple(b for b in range(3) if b != a))))
+                     for a in range(3)]
+        else:
+            raise ValueError(f"slices must be 'mid', 'max' or three indices, got {slices!r}")
+    else:
+        try:
+            index = [int(i) for i in slices]
+        except (TypeError, ValueError):
+            index = None
+        if index is None or len(index) != 3 or any(not 0 <= i < n
+                                                   for i, n in zip(index, grey.shape)):
+            raise ValueError(f"slices must be 'mid', 'max' or three indices within "
+                             f"{grey.shape}, got {slices!r}")
+    return [(f"{_AXIS_NAMES[a]} {index[a]}", np.take(grey, index[a], axis=a),
+             np.take(att, index[a], axis=a)) for a in range(3)]
+
+
+def _is_volume_stack(imgs, atts, volumes):
+    if volumes is not None:
+        return bool(volumes)
+    if imgs.ndim == 5:
+        return True
+    # (n, H, W, C) with a channel axis that the attributions share or drop, else (n, D, H, W)
+    return imgs.ndim == 4 and imgs.shape[-1] not in (1, 3, 4)
+
+
 def plot_attributions(
-    images, attributions, path, *, titles=None, ncols=4, dpi=100, **overlay_options
+    images, attributions, path, *, titles=None, ncols=4, dpi=100, volumes=None, slices="mid",
+    **overlay_options
 ):
     """Write a PNG grid of image / heat-map pairs (for the report); the file is written atomically.
 
     Parameters
     ----------
-    images : array_like, shape (n, H, W) or (n, H, W, C)
-        The explained images.
-    attributions : array_like, shape (n, H, W) or (n, H, W, C)
+    images : array_like, shape (n, H, W) or (n, H, W, C); volumes (n, D, H, W) or (n, D, H, W, C)
+        The explained images or volumes. A volume gets one row of three image / heat-map pairs,
+        its orthogonal slices chosen by ``slices`` (:func:`volume_views`).
+    attributions : array_like, shape of ``images`` (or without their channel axis)
         Their attributions (:func:`integrated_gradients`).
     path : str or os.PathLike
         Destination ``.png``; its folder must exist. Written to a temporary file in the same folder
@@ -361,6 +446,11 @@ def plot_attributions(
         Image / overlay pairs per row.
     dpi : int, default 100
         Resolution of the figure.
+    volumes : bool, optional
+        Whether ``images`` are volumes; default: 5-D stacks, and 4-D stacks whose last axis is
+        not 1, 3 or 4 channels.
+    slices : {"mid", "max"} or (int, int, int)
+        Which slices of each volume to show (see :func:`volume_views`).
     **overlay_options
         Passed to :func:`overlay` (``alpha``, ``cmap``, ``sign``, ``clip_percentile``).
 
@@ -377,11 +467,19 @@ def plot_attributions(
     ...     p = plot_attributions(imgs, imgs - 0.5, os.path.join(d, "ig.png"), titles=["a", "b"])
     ...     p.read_bytes()[:4]
     b'\\x89PNG'
+    >>> vols = np.random.default_rng(0).random((2, 6, 8, 8))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = plot_attributions(vols, vols - 0.5, os.path.join(d, "ig3d.png"), slices="max")
+    ...     p.read_bytes()[:4]
+    b'\\x89PNG'
     """
     from matplotlib.figure import Figure
 
     imgs = np.asarray(images)
     atts = np.asarray(attributions)
+    if _is_volume_stack(imgs, atts, volumes):
+        return _plot_volume_attributions(imgs, atts, path, titles=titles, dpi=dpi, slices=slices,
+                                         **overlay_options)
     if imgs.ndim not in (3, 4) or imgs.shape[0] == 0:
         raise ValueError(f"images must be a non-empty stack (n, H, W[, C]), got shape {imgs.shape}")
     if atts.shape[0] != imgs.shape[0] or atts.shape[1:3] != imgs.shape[1:3]:
@@ -413,7 +511,10 @@ def plot_attributions(
         if titles is not None:
             axes[r, 2 * c].set_title(titles[i], fontsize=8)
     fig.tight_layout()
+    return _save_png(fig, path)
 
+
+def _save_png(fig, path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -424,3 +525,43 @@ def plot_attributions(
             os.unlink(tmp)
         raise
     return path
+
+
+def _check_path(path):
+    path = Path(os.fspath(path))
+    if not path.parent.is_dir():
+        raise ValueError(f"path must be in an existing folder, {str(path.parent)!r} is not one")
+    return path
+
+
+def _plot_volume_attributions(imgs, atts, path, *, titles, dpi, slices, **overlay_options):
+    """:func:`plot_attributions` for volumes: one row of three slice pairs per volume."""
+    from matplotlib.figure import Figure
+
+    if imgs.ndim not in (4, 5) or imgs.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty stack of volumes (n, D, H, W[, C]), got "
+                         f"shape {imgs.shape}")
+    if atts.shape[:4] != imgs.shape[:4]:
+        raise ValueError(f"attributions must match the volumes in n, D, H and W "
+                         f"{imgs.shape[:4]}, got shape {atts.shape}")
+    n = imgs.shape[0]
+    if titles is not None:
+        titles = [str(t) for t in titles]
+        if len(titles) != n:
+            raise ValueError(f"titles must hold one caption per volume ({n}), got {len(titles)}")
+    dpi = _positive_int(dpi, "dpi")
+    path = _check_path(path)
+    rows = [volume_views(imgs[i], atts[i], slices=slices) for i in range(n)]
+    overlays = [[overlay(img, att, **overlay_options) for _, img, att in row] for row in rows]
+    fig = Figure(figsize=(2.0 * 6, 2.1 * n), dpi=dpi)
+    axes = fig.subplots(n, 6, squeeze=False)
+    for i, (row, ovs) in enumerate(zip(rows, overlays)):
+        for k, ((name, img, _), ov) in enumerate(zip(row, ovs)):
+            axes[i, 2 * k].imshow(img, cmap="gray")
+            axes[i, 2 * k + 1].imshow(ov)
+            caption = name if titles is None or k else f"{titles[i]}\n{name}"
+            axes[i, 2 * k].set_title(caption, fontsize=8)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.tight_layout()
+    return _save_png(fig, path)

@@ -1,4 +1,6 @@
-"""Classification networks: a small CNN, ResNet-18 and ResNet-50, and a multi-label diagnostic head.
+"""Classification networks: a small CNN, ResNet-18 and ResNet-50, and a multi-label diagnostic head,
+and their 3-D twins for volumes ("cnn3d", "resnet18_3d": the same blocks with ``Conv3D``, as in
+MedMNIST v2's "ResNet-18 + 3D", Yang et al., Scientific Data 10:41, 2023).
 
 Every builder takes images already scaled to about [0, 1] (``DeepClassifier`` does that) with
 their own number of channels: grey images stay one channel, nothing is copied three times.
@@ -11,7 +13,10 @@ import numbers
 from ._keras import import_keras, set_seed
 
 #: The kinds :func:`build_model` knows.
-MODELS = ("cnn", "resnet18", "resnet50", "diagnostic")
+MODELS = ("cnn", "resnet18", "resnet50", "diagnostic", "cnn3d", "resnet18_3d")
+
+#: The kinds that take volumes ``(depth, height, width[, channels])``.
+VOLUME_MODELS = ("cnn3d", "resnet18_3d")
 
 # Keras' default (0.99) needs hundreds of steps before the moving statistics fit the data; small
 # medical datasets train for far fewer, so the running averages follow faster.
@@ -26,6 +31,8 @@ _OPTIONS = {
     "resnet50": {"weights": None, "dropout": 0.3, "dense": 256},
     "diagnostic": {"backbone": "resnet18", "width": 64, "dense": 256, "dropout": 0.3,
                    "weight_decay": 1e-4, "weights": None},
+    "cnn3d": {"width": 16, "dense": 64, "dropout": 0.3},
+    "resnet18_3d": {"width": 16, "dropout": 0.2, "stem_stride": 2},
 }
 
 
@@ -47,6 +54,25 @@ def _check_input_shape(input_shape):
     return tuple(int(s) for s in shape)
 
 
+def _check_volume_shape(input_shape):
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    if shape is not None and len(shape) == 3:
+        shape = (*shape, 1)
+    ok = (shape is not None and len(shape) == 4
+          and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+                  for s in shape))
+    if not ok:
+        raise ValueError("input_shape must be (depth, height, width) or (depth, height, width, "
+                         f"channels) of positive integers for a volume model, got "
+                         f"{input_shape!r}")
+    if min(shape[:3]) < 8:
+        raise ValueError(f"input_shape: volumes must be at least 8x8x8 voxels, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
 def _check_n_classes(n_classes, minimum):
     if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) \
             or n_classes < minimum:
@@ -59,7 +85,7 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
 
     Parameters
     ----------
-    kind : {"cnn", "resnet18", "resnet50", "diagnostic"}
+    kind : {"cnn", "resnet18", "resnet50", "diagnostic", "cnn3d", "resnet18_3d"}
         ``"cnn"``: three blocks of two 3x3 convolutions, batch normalisation and max pooling,
         dropout, a dense layer, softmax. ``"resnet18"``: the 18-layer residual network (basic
         blocks, 2-2-2-2) with a 3x3 stem and no initial pooling below 64 px, so that 28 px
@@ -68,9 +94,14 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         dropout, dense, batch normalisation and softmax. ``"diagnostic"``: a backbone
         (``backbone="resnet18"``, ``"resnet50"`` or ``"cnn"``) with a dense / batch-norm /
         dropout head, L2 weight decay on every kernel, and ``n_classes`` independent sigmoid
-        outputs (multi-label findings).
+        outputs (multi-label findings). ``"cnn3d"`` (volumes): three blocks of one 3x3x3
+        convolution, batch normalisation, ReLU and 2x2x2 max pooling, global average pooling,
+        dropout, a dense layer, softmax. ``"resnet18_3d"`` (volumes): ResNet-18 with every
+        convolution 3-D (3x3x3 basic blocks, 2-2-2-2, 1x1x1 projections) after a 3x3x3 stem of
+        stride ``stem_stride``, then global average pooling, dropout, softmax.
     input_shape : tuple of int
-        ``(height, width)`` or ``(height, width, channels)``; at least 8x8.
+        ``(height, width)`` or ``(height, width, channels)``; at least 8x8. Volume kinds:
+        ``(depth, height, width)`` or ``(depth, height, width, channels)``; at least 8x8x8.
     n_classes : int
         Number of classes (>= 2; >= 1 for ``"diagnostic"``, one sigmoid per finding).
     seed : int, optional
@@ -88,6 +119,11 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         equals feeding the grey image three times), ``dense`` [256], ``dropout`` [0.3].
         ``diagnostic``: ``backbone`` ["resnet18"], ``width`` [64], ``dense`` [256],
         ``dropout`` [0.3], ``weight_decay`` [1e-4], ``weights`` [None] (resnet50 backbone only).
+        ``cnn3d``: ``width`` [16] filters of the first block (doubled per block), ``dense``
+        [64], ``dropout`` [0.3]. ``resnet18_3d``: ``width`` [16] filters of the first stage,
+        ``dropout`` [0.2], ``stem_stride`` [2] (1 keeps the full resolution in the first stage,
+        eight times the work on a 28^3 volume). The 3-D widths are small so that 28^3 volumes
+        train in minutes on a CPU.
 
     Returns
     -------
@@ -98,10 +134,13 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     >>> model = build_model("cnn", (28, 28), 2, width=8, dense=16)
     >>> model.output_shape
     (None, 2)
+    >>> build_model("cnn3d", (16, 16, 16), 2, width=4, dense=8).input_shape
+    (None, 16, 16, 16, 1)
     """
     if kind not in MODELS:
         raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
-    shape = _check_input_shape(input_shape)
+    shape = _check_volume_shape(input_shape) if kind in VOLUME_MODELS else \
+        _check_input_shape(input_shape)
     n_classes = _check_n_classes(n_classes, 1 if kind == "diagnostic" else 2)
     unknown = set(options) - set(_OPTIONS[kind])
     if unknown:
@@ -111,6 +150,8 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     for name in ("width", "dense"):
         if name in opts and (not isinstance(opts[name], numbers.Integral) or opts[name] < 1):
             raise ValueError(f"{name} must be a positive integer, got {opts[name]!r}")
+    if "stem_stride" in opts and opts["stem_stride"] not in (1, 2):
+        raise ValueError(f"stem_stride must be 1 or 2, got {opts['stem_stride']!r}")
     if "pool" in opts and opts["pool"] not in _POOLS:
         raise ValueError(f"pool must be one of {_POOLS}, got {opts['pool']!r}")
     if not 0 <= float(opts["dropout"]) < 1:
@@ -126,6 +167,18 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
     elif kind == "resnet18":
         x = _resnet18_features(keras, inputs, opts["width"])
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        if opts["dropout"]:
+            x = keras.layers.Dropout(opts["dropout"], name="head_dropout")(x)
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    elif kind == "cnn3d":
+        x = _cnn3d_features(keras, inputs, opts["width"])
+        x = keras.layers.GlobalAveragePooling3D(name="pool")(x)
+        x = keras.layers.Dropout(opts["dropout"], name="head_dropout")(x)
+        x = keras.layers.Dense(opts["dense"], activation="relu", name="head_dense")(x)
+        outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    elif kind == "resnet18_3d":
+        x = _resnet18_features(keras, inputs, opts["width"], stem_stride=opts["stem_stride"])
+        x = keras.layers.GlobalAveragePooling3D(name="pool")(x)
         if opts["dropout"]:
             x = keras.layers.Dropout(opts["dropout"], name="head_dropout")(x)
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
@@ -168,19 +221,35 @@ def _cnn_features(keras, x, width, regularizer=None):
     return x
 
 
+def _cnn3d_features(keras, x, width):
+    L = keras.layers
+    for block in range(3):
+        x = L.Conv3D(width * 2 ** block, 3, padding="same", use_bias=False,
+                     name=f"block{block + 1}_conv1")(x)
+        x = L.BatchNormalization(momentum=_BN_MOMENTUM, name=f"block{block + 1}_bn1")(x)
+        x = L.Activation("relu", name=f"block{block + 1}_relu1")(x)
+        x = L.MaxPooling3D(2, padding="same", name=f"block{block + 1}_pool")(x)
+    return x
+
+
 def _conv_bn(keras, x, filters, kernel, strides, name, regularizer, relu=True):
     L = keras.layers
-    x = L.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+    conv = L.Conv3D if len(x.shape) == 5 else L.Conv2D
+    x = conv(filters, kernel, strides=strides, padding="same", use_bias=False,
                  kernel_initializer="he_normal", kernel_regularizer=regularizer,
                  name=f"{name}_conv")(x)
     x = L.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
     return L.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def _resnet18_features(keras, inputs, width, regularizer=None):
+def _resnet18_features(keras, inputs, width, regularizer=None, stem_stride=1):
+    """ResNet-18's residual stages; 2-D or 3-D convolutions after the input's rank."""
     L = keras.layers
-    small = min(inputs.shape[1], inputs.shape[2]) < 64
-    if small:  # 28-63 px: a 3x3 stem keeps the resolution (as for CIFAR-sized inputs)
+    volume = len(inputs.shape) == 5
+    small = min(inputs.shape[1:-1]) < 64
+    if volume:  # 3x3x3 stem, as for small 2-D inputs; stride 2 trades resolution for speed
+        x = _conv_bn(keras, inputs, width, 3, stem_stride, "stem", regularizer)
+    elif small:  # 28-63 px: a 3x3 stem keeps the resolution (as for CIFAR-sized inputs)
         x = _conv_bn(keras, inputs, width, 3, 1, "stem", regularizer)
     else:  # 64-128 px and more: 7x7 stride-2 stem and max pooling, as in the ImageNet network
         x = _conv_bn(keras, inputs, width, 7, 2, "stem", regularizer)

@@ -36,9 +36,10 @@ def _check_images(X, name="X"):
     if X.dtype.kind not in "buif":
         raise ValueError(f"{name} must hold real numbers (bool, integer or float), got dtype "
                          f"{X.dtype}")
-    if X.ndim not in (3, 4) or X.shape[0] == 0 or 0 in X.shape:
-        raise ValueError(f"{name} must be a non-empty stack of images (n, height, width) or "
-                         f"(n, height, width, channels), got shape {X.shape}")
+    if X.ndim not in (3, 4, 5) or X.shape[0] == 0 or 0 in X.shape:
+        raise ValueError(f"{name} must be a non-empty stack of images (n, height, width[, "
+                         f"channels]) or volumes (n, depth, height, width[, channels]), got "
+                         f"shape {X.shape}")
     if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return X
@@ -48,7 +49,7 @@ def _model_input(model, X, name="X"):
     """``X`` as float32 with the model's channel axis; shapes are checked against the model."""
     X = _check_images(X, name)
     expected = tuple(model.input_shape[1:])
-    if X.ndim == 3 and len(expected) == 3 and expected[-1] == 1:
+    if X.ndim == len(expected) and expected[-1] == 1:  # grey images or volumes: channel axis
         X = X[..., None]
     if len(expected) != X.ndim - 1 or any(e is not None and e != s
                                           for e, s in zip(expected, X.shape[1:])):
@@ -113,13 +114,13 @@ def _sample_weights(y, class_weight, n_classes):
     return weights[y].astype(np.float32)
 
 
-def _resolve_augment(augment):
+def _resolve_augment(augment, volumes=False):
     if augment is None or augment is False:
         return None
     if isinstance(augment, str):
         from .. import augment as _augment
 
-        return _augment.preset(augment)
+        return _augment.preset(augment, volumes=volumes)
     if not callable(augment):
         raise ValueError("augment must be None, a preset name or a callable "
                          f"f(images, seed=...) -> images, got {augment!r}")
@@ -255,9 +256,9 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
-    augment = _resolve_augment(augment)
     strategy = _resolve_strategy(strategy)
     Xf = _model_input(model, X)
+    augment = _resolve_augment(augment, volumes=Xf.ndim == 5)
     yt = _targets(model, y, len(Xf))
     multilabel = yt.ndim == 2
     n_out = model.output_shape[-1]
@@ -345,21 +346,28 @@ def _loss(y, proba):
     return float(-np.mean(np.log(p[np.arange(len(y)), y])))
 
 
-_TTA = {"none": lambda x: x, "horizontal": lambda x: x[:, :, ::-1],
-        "vertical": lambda x: x[:, ::-1], "both": lambda x: x[:, ::-1, ::-1]}
+#: Test-time flips: the axes each view reverses, counted from the end of a model input that has
+#: its channel axis (-2 width, -3 height, -4 depth of a volume).
+_TTA_AXES = {"none": (), "horizontal": (-2,), "vertical": (-3,), "both": (-3, -2),
+             "depth": (-4,), "depth_horizontal": (-4, -2), "depth_vertical": (-4, -3),
+             "all": (-4, -3, -2)}
+_TTA = {view: (lambda x, axes=axes: np.flip(x, axes) if axes else x)
+        for view, axes in _TTA_AXES.items()}
 
 
-def _tta_views(tta):
+def _tta_views(tta, volumes=False):
     if tta is False or tta is None:
         return ("none",)
-    if tta is True:
-        return ("none", "horizontal", "vertical", "both")
+    if tta is True:  # images: the 4 flips of the plane; volumes: the 8 flips of the cube
+        return tuple(_TTA) if volumes else ("none", "horizontal", "vertical", "both")
     if isinstance(tta, str):
         tta = (tta,)
     views = tuple(tta)
-    bad = [v for v in views if v not in _TTA]
+    names = tuple(_TTA) if volumes else ("none", "horizontal", "vertical", "both")
+    bad = [v for v in views if v not in names]
     if bad or not views:
-        raise ValueError(f"tta must be a bool or flips among {tuple(_TTA)}, got {tta!r}")
+        raise ValueError(f"tta must be a bool or flips among {names}, got {tta!r}"
+                         + ("" if volumes else " (depth flips need volumes)"))
     return views if "none" in views else ("none", *views)
 
 
@@ -374,7 +382,9 @@ def predict(model, X, *, tta=False, batch_size=256):
     tta : bool, str or sequence of str
         ``True``: mean over the image and its horizontal, vertical and double flips; or names
         among ``"horizontal"``, ``"vertical"``, ``"both"`` (the unflipped image is always
-        included).
+        included). Volumes (a 3-D model): ``True`` averages the 8 flips along the depth, height
+        and width axes; names also ``"depth"``, ``"depth_horizontal"``, ``"depth_vertical"``,
+        ``"all"``.
     batch_size : int
 
     Returns
@@ -392,8 +402,8 @@ def predict(model, X, *, tta=False, batch_size=256):
     ((5, 3), True)
     """
     batch_size = _check_positive_int(batch_size, "batch_size")
-    views = _tta_views(tta)
     Xf = _model_input(model, X)
+    views = _tta_views(tta, volumes=Xf.ndim == 5)
     total = None
     for view in views:
         Xv = np.ascontiguousarray(_TTA[view](Xf))
@@ -493,7 +503,27 @@ _KIND_DEFAULTS = {
     "resnet18": {"epochs": 10, "model_options": {"width": 16}},
     "resnet50": {"epochs": 10},
     "diagnostic": {"epochs": 15, "model_options": {"width": 16}},
+    "cnn3d": {"epochs": 15},
+    "resnet18_3d": {"epochs": 10},
 }
+
+#: The 3-D kind a 2-D kind becomes when :class:`DeepClassifier` is fitted on volumes.
+_VOLUME_TWINS = {"cnn": "cnn3d", "resnet18": "resnet18_3d"}
+
+
+def _is_volume_stack(X):
+    """True for volumes ``(n, D, H, W)`` or ``(n, D, H, W, C)``.
+
+    A 4-D stack is read as 2-D images ``(n, H, W, C)`` when its last axis is a plausible channel
+    count (1 to 4) and both sides are at least four times that (the evaluation harness's colour
+    rule: a 28 x 28 x 3 image is colour, a (28, 28, 28) stack is a volume).
+    """
+    if X.ndim == 5:
+        return True
+    if X.ndim == 4:
+        channels = X.shape[-1]
+        return not (channels <= 4 and min(X.shape[1], X.shape[2]) >= 4 * channels)
+    return False
 
 
 class DeepClassifier(ClassifierMixin, BaseEstimator):
@@ -503,10 +533,21 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     their dtype range, other dtypes by the training data's minimum and maximum) and given a
     channel axis when they have none.
 
+    Volumes: fitted on a stack of volumes ``(n, D, H, W)`` (grey) or ``(n, D, H, W, C)``, the
+    kinds ``"cnn"`` and ``"resnet18"`` build their 3-D twins ``"cnn3d"`` and ``"resnet18_3d"``
+    with the volume as a 5-D input ``(n, D, H, W, C)`` (not the slices as channels), a preset
+    ``augment`` name picks the volume preset of that name (:func:`medfeat.augment.preset` with
+    ``volumes=True``), and ``tta=True`` averages the 8 flips of the volume. A 4-D stack counts
+    as 2-D images ``(n, H, W, C)`` only when its last axis has 1 to 4 channels and both sides
+    are at least four times that. The kind built is kept in ``model_kind_``. A kind that does
+    not fit the data's rank (``"cnn3d"`` on 2-D images, ``"resnet50"`` on volumes) raises
+    ``ValueError``.
+
     Parameters
     ----------
     kind : str or callable
-        A :func:`build_model` kind or ``f(input_shape, n_classes) -> keras.Model`` (softmax).
+        A :func:`build_model` kind or ``f(input_shape, n_classes) -> keras.Model`` (softmax;
+        ``input_shape`` has the channel axis, ``(D, H, W, C)`` for volumes).
     epochs : int or None
         Maximum epochs (early stopping on validation AUC when ``fit`` gets ``validation``).
         None: the kind's default, sized for a 2-core CPU on 28 px images (``"cnn"`` 15,
@@ -532,13 +573,15 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     model_ : keras.Model
+    model_kind_ : str or callable
+        The kind built: ``kind``, or its 3-D twin on volumes.
     epochs_ : int
         The epochs limit used (``epochs`` or the kind's default).
     history_ : dict
     classes_ : ndarray
     fit_seconds_ : float
     preprocessing_ : dict
-        ``{"low", "high", "add_channel", "image_shape"}``.
+        ``{"low", "high", "add_channel", "image_shape", "volume", "model_kind"}``.
 
     Examples
     --------
@@ -570,7 +613,29 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.patience = patience
 
-    # ---- preprocessing
+    # ---- model kind and preprocessing
+    def _select_kind(self, X):
+        """``(model kind, volume)`` for training data ``X``; refuses a kind of the wrong rank."""
+        from .models import VOLUME_MODELS
+
+        if callable(self.kind):
+            return self.kind, _is_volume_stack(X)
+        if self.kind in VOLUME_MODELS:
+            if X.ndim == 3:
+                raise ValueError(f"kind {self.kind!r} takes volumes (n, depth, height, width[, "
+                                 f"channels]), got 2-D images of shape {X.shape}; use "
+                                 "kind='cnn' or 'resnet18' for images")
+            return self.kind, True
+        if not _is_volume_stack(X):
+            return self.kind, False
+        if self.kind in _VOLUME_TWINS:
+            return _VOLUME_TWINS[self.kind], True
+        if isinstance(self.kind, str) and self.kind in _KIND_DEFAULTS:
+            raise ValueError(f"kind {self.kind!r} takes 2-D images (n, height, width[, "
+                             f"channels]), got volumes of shape {X.shape}; use kind='cnn' or "
+                             "'resnet18' (3-D on volumes), 'cnn3d' or 'resnet18_3d'")
+        return self.kind, True  # an unknown kind: build_model names the valid ones
+
     def _fit_preprocessing(self, X):
         if X.dtype == np.uint8:
             low, high = 0.0, 255.0
@@ -580,8 +645,12 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             low, high = float(X.min()), float(X.max())
             if high <= low:
                 high = low + 1.0
-        self.preprocessing_ = {"low": low, "high": high, "add_channel": X.ndim == 3,
-                               "image_shape": list(X.shape[1:])}
+        self.model_kind_, volume = self._select_kind(X)
+        self.preprocessing_ = {"low": low, "high": high,
+                               "add_channel": X.ndim == (4 if volume else 3),
+                               "image_shape": list(X.shape[1:]), "volume": bool(volume),
+                               "model_kind": self.model_kind_ if isinstance(self.model_kind_, str)
+                               else None}
 
     def _preprocess(self, X, name="X"):
         X = _check_images(X, name)
@@ -608,7 +677,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         return index
 
     def _build(self, input_shape, n_classes):
-        defaults = {} if callable(self.kind) else _KIND_DEFAULTS.get(self.kind, {})
+        kind = getattr(self, "model_kind_", self.kind)
+        defaults = {} if callable(kind) else _KIND_DEFAULTS.get(kind, {})
         options = {**defaults.get("model_options", {}), **(self.model_options or {})}
         if callable(self.kind):
             set_seed(check_seed(self.seed))
@@ -619,8 +689,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             return model
         from .models import build_model
 
-        return build_model(self.kind, input_shape, n_classes, seed=check_seed(self.seed),
-                           **options)
+        return build_model(kind, input_shape, n_classes, seed=check_seed(self.seed), **options)
 
     # ---- scikit-learn face
     def fit(self, X, y, validation=None):
@@ -629,7 +698,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray
-            ``(n, H, W)`` or ``(n, H, W, C)``, any real dtype.
+            ``(n, H, W)`` or ``(n, H, W, C)`` images, or ``(n, D, H, W)`` or ``(n, D, H, W, C)``
+            volumes (see the class docstring), any real dtype.
         y : array-like
             ``(n,)`` class labels (any sortable values).
         validation : (X_val, y_val), optional
@@ -684,9 +754,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def _epochs(self):
         if self.epochs is not None:
             return _check_positive_int(self.epochs, "epochs")
-        if callable(self.kind):
+        kind = getattr(self, "model_kind_", self.kind)
+        if callable(kind):
             return 15
-        return _KIND_DEFAULTS.get(self.kind, {}).get("epochs", 15)
+        return _KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -755,6 +826,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         clf.model_ = model
         clf.classes_ = np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
         clf.preprocessing_ = meta["preprocessing"]
+        clf.model_kind_ = clf.preprocessing_.get("model_kind") or clf.kind
         clf.history_ = meta["history"]
         clf.fit_seconds_ = meta["fit_seconds"]
         clf.epochs_ = meta.get("epochs", clf.epochs)
