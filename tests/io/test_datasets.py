@@ -410,3 +410,136 @@ def test_phantoms_bad_arguments():
         make_phantoms(n=40, size=8)
     with pytest.raises(ValueError, match="n must be"):
         make_phantoms(n=40.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# MedMNIST 3-D files and folders of DICOM series
+
+
+def test_load_npz_medmnist_3d_layout(tmp_path):
+    arrays = write_npz(tmp_path / "toy3d.npz", n=12, shape=(6, 7, 8))
+    ds = load_npz(tmp_path / "toy3d.npz")
+    assert ds.train.images.shape == (12, 6, 7, 8) and ds.train.images.dtype == np.uint8
+    np.testing.assert_array_equal(ds.test.images, arrays["test_images"])
+    assert ds.sizes == (12, 6, 4) and ds.classes == ("0", "1")
+
+
+def test_shared_adrenalmnist3d_loads(shared_data):
+    path = shared_data / "adrenalmnist3d.npz"
+    if not path.is_file():
+        pytest.skip("adrenalmnist3d.npz is not present")
+    ds = load_npz(path)
+    assert ds.sizes == (1188, 98, 298)
+    assert ds.train.images.shape[1:] == (28, 28, 28) and ds.train.images.dtype == np.uint8
+    assert ds.classes == ("0", "1")
+    assert np.bincount(ds.test.labels).tolist() == [229, 69]
+
+
+def _crop(rows, cols, bright=0, shift=0):
+    """An edit for write_series: a rows x cols window of the slice starting ``shift`` pixels
+    further down, plus ``bright`` in a block."""
+    def edit(k, ds):
+        arr = ds.pixel_array[10 + shift:10 + shift + rows, 20:20 + cols].astype(np.int16)
+        arr[2:6, 2:6] += np.int16(bright)
+        ds.Rows, ds.Columns = rows, cols
+        ds.PixelData = arr.tobytes()
+    return edit
+
+
+def _series_root(tmp_path, shapes, labels, *, csv=True):
+    """Studies of ``(slices, rows, cols)`` from CT_small, at shuffled file names; class-1 studies
+    carry a bright block. With ``csv`` a labels.csv maps study folders to labels, else class
+    folders hold the studies."""
+    from .conftest import write_series
+
+    root = tmp_path / "studies"
+    lines = ["study,diagnosis"]
+    for s, ((d, r, c), lab) in enumerate(zip(shapes, labels)):
+        folder = root / f"study{s:02d}" if csv else root / lab / f"study{s:02d}"
+        z0 = -40.0 + 3 * s  # each study at its own table position
+        write_series(folder, [(0.0, 0.0, z0 + 2.5 * k) for k in range(d)], seed=s,
+                     edit=_crop(r, c, 400 * (lab == "mass"), shift=3 * s))
+        lines.append(f"study{s:02d},{lab}")
+    if csv:
+        (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_load_series_folder_reads_sorted_volumes_with_labels(tmp_path):
+    from medfeat.io import is_series_folder, load_series_folder, read_series
+
+    labels = ["normal", "mass"] * 4
+    root = _series_root(tmp_path, [(5, 16, 20)] * 8, labels)
+    assert is_series_folder(root)
+    ds = load_series_folder(root, val_size=0.25, test_size=0.25, progress=False)
+    assert ds.classes == ("mass", "normal") and ds.sizes == (4, 2, 2)
+    assert ds.train.images.shape[1:] == (5, 16, 20) and ds.train.images.dtype == np.float32
+    # every volume is read_series of its folder (slices sorted by position, Hounsfield units)
+    vols = {s: read_series(root / f"study{s:02d}")[0] for s in range(8)}
+    for images, y in (ds.train, ds.val, ds.test):
+        for img, lab in zip(images, y):
+            match = [s for s, v in vols.items() if np.array_equal(v, img)]
+            assert len(match) == 1 and ds.classes[lab] == labels[match[0]]
+    v = vols[0]
+    assert np.all(np.diff(v[:, 8, 8]) == 10)  # write_series adds 10 per slice position
+
+
+def test_load_series_folder_resamples_to_one_shape(tmp_path):
+    from scipy import ndimage
+
+    from medfeat.io import load_series_folder, read_series
+
+    shapes = [(4, 16, 16), (6, 20, 24), (5, 16, 16), (3, 12, 12)] * 2
+    root = _series_root(tmp_path, shapes, ["normal", "mass"] * 4)
+    with pytest.raises(ImageReadError, match="different shapes.*shape="):
+        load_series_folder(root, progress=False)
+    ds = load_series_folder(root, shape=(4, 16, 16), order=1, val_size=0.25, test_size=0.25,
+                            progress=False)
+    assert ds.train.images.shape[1:] == (4, 16, 16)
+    # study01 (6, 20, 24) resampled by scipy.ndimage.zoom, trilinear
+    src = read_series(root / "study01")[0]
+    ref = ndimage.zoom(src, (4 / 6, 16 / 20, 16 / 24), order=1, mode="nearest")
+    every = np.concatenate([ds.train.images, ds.val.images, ds.test.images])
+    assert any(np.allclose(img, ref, atol=1e-3) for img in every)
+    cubic = load_series_folder(root, shape=(4, 16, 16), order=3, val_size=0.25,
+                               test_size=0.25, progress=False)
+    assert not np.allclose(cubic.train.images, ds.train.images)
+    for bad, match in (({"shape": (4, 16)}, "shape"), ({"order": 7}, "order")):
+        with pytest.raises(ValueError, match=match):
+            load_series_folder(root, progress=False, **bad)
+
+
+def test_load_series_folder_class_folders_and_errors(tmp_path):
+    from medfeat.io import is_series_folder, load_series_folder
+
+    root = _series_root(tmp_path, [(3, 12, 12)] * 6, ["normal", "mass"] * 3, csv=False)
+    assert is_series_folder(root)
+    ds = load_series_folder(root, val_size=0.2, test_size=0.2, progress=False)
+    assert ds.classes == ("mass", "normal") and sum(ds.sizes) == 6
+    # a CSV naming a missing study
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "labels.csv").write_text("folder,label\nnowhere,1\n")
+    with pytest.raises(ImageReadError, match="not a sub-folder"):
+        load_series_folder(other, progress=False)
+    assert not is_series_folder(other)
+    # class folders of 2-D DICOM images are an ImageFolder, not series
+    flat = tmp_path / "flat"
+    for c in ("a", "b"):
+        (flat / c).mkdir(parents=True)
+        import shutil
+
+        from pydicom.data import get_testdata_file
+
+        shutil.copy(get_testdata_file("CT_small.dcm"), flat / c / "x.dcm")
+    assert not is_series_folder(flat)
+
+
+def test_pipeline_load_routes_series_folders(tmp_path):
+    from medfeat import pipeline
+
+    root = _series_root(tmp_path, [(3, 12, 14)] * 8, ["0", "1"] * 4)
+    ds = pipeline.load(root, val_size=0.25, test_size=0.25, progress=False)
+    assert ds.train.images.shape[1:] == (3, 12, 14) and ds.classes == ("0", "1")
+    ds = pipeline.load(root, shape=(4, 8, 8), val_size=0.25, test_size=0.25, progress=False)
+    assert ds.train.images.shape[1:] == (4, 8, 8)

@@ -1,4 +1,5 @@
-"""Datasets: ``(images, labels)`` splits from MedMNIST files, image folders and synthetic phantoms.
+"""Datasets: ``(images, labels)`` splits from MedMNIST files, image folders, folders of DICOM series
+(volumes) and synthetic phantoms.
 
 Every loader returns a :class:`Dataset` of three :class:`Split` s (train, val, test). Sources
 without a validation or test split get one by :func:`stratified_split`, seeded, so a run can be repeated.
@@ -17,7 +18,8 @@ import numpy as np
 from ._errors import ImageReadError, check_file, check_folder
 
 __all__ = ["Split", "Dataset", "stratified_split", "load_npz", "ImageFolder", "load_medmnist",
-           "make_phantoms", "DownloadError", "default_cache"]
+           "make_phantoms", "DownloadError", "default_cache", "load_series_folder",
+           "is_series_folder"]
 
 
 class DownloadError(OSError):
@@ -222,6 +224,8 @@ def load_npz(path, *, name=None, classes=None, val_size=0.15, test_size=0.15, se
     Returns
     -------
     Dataset
+        Images as stored: ``(n, H, W)`` grey, ``(n, H, W, 3)`` colour, or ``(n, D, H, W)``
+        volumes (the MedMNIST 3-D sets, e.g. AdrenalMNIST3D's ``(n, 28, 28, 28)``).
 
     Raises
     ------
@@ -428,6 +432,251 @@ class ImageFolder:
         return Dataset.from_arrays(images, labels, classes=self.classes,
                                    name=name or os.path.basename(os.path.normpath(self.root)),
                                    val_size=val_size, test_size=test_size, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# folders of DICOM series (volumes)
+
+#: Column names of a series labels CSV (case-insensitive): the sub-folder, and the label.
+_SERIES_COLUMNS = ("folder", "series", "study", "file", "filename", "path", "image", "id")
+_LABEL_COLUMNS = ("label", "class", "target", "diagnosis")
+
+
+def _subfolders(folder):
+    return sorted(d for d in os.listdir(folder)
+                  if not d.startswith(".") and os.path.isdir(os.path.join(folder, d)))
+
+
+def _holds_dicom(folder):
+    """True when the first regular file of ``folder`` (by name) is a DICOM file."""
+    from .dicom import is_dicom
+
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not name.startswith(".") and name != "DICOMDIR" and os.path.isfile(path):
+            return is_dicom(path)
+    return False
+
+
+def _read_series_csv(path):
+    """``[(sub-folder, label text), ...]`` from a CSV with a folder and a label column (by
+    name, or the first two columns of a file without known names)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        sample = fh.read(4096)
+        fh.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        rows = [r for r in csv.reader(fh, dialect) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise ImageReadError(path, "the labels CSV needs a header and at least one row")
+    header = [c.strip().lower() for c in rows[0]]
+    fcol = next((header.index(c) for c in _SERIES_COLUMNS if c in header), None)
+    lcol = next((header.index(c) for c in _LABEL_COLUMNS if c in header), None)
+    if fcol is None or lcol is None:
+        if len(header) != 2:
+            raise ImageReadError(path, f"needs a folder column ({'/'.join(_SERIES_COLUMNS)}) and "
+                                       f"a label column ({'/'.join(_LABEL_COLUMNS)}); found "
+                                       f"{rows[0]}")
+        fcol, lcol = 0, 1
+    out = []
+    for k, row in enumerate(rows[1:], start=2):
+        if len(row) <= max(fcol, lcol) or not row[fcol].strip() or not row[lcol].strip():
+            raise ImageReadError(path, f"line {k}: empty folder or label")
+        out.append((row[fcol].strip().strip("/\\"), row[lcol].strip()))
+    return out
+
+
+def _series_entries(root, labels_csv):
+    """``[(study folder, label text), ...]`` for either layout (see :func:`load_series_folder`)."""
+    if labels_csv is None:
+        default = os.path.join(root, "labels.csv")
+        labels_csv = default if os.path.isfile(default) else None
+    if labels_csv is not None:
+        labels_csv = check_file(labels_csv)
+        entries = []
+        for sub, label in _read_series_csv(labels_csv):
+            folder = os.path.join(root, sub)
+            if not os.path.isdir(folder):
+                raise ImageReadError(labels_csv, f"lists {sub!r}, which is not a sub-folder of "
+                                                 f"{root!r}")
+            entries.append((folder, label))
+        return entries
+    entries = []
+    for cls in _subfolders(root):
+        studies = _subfolders(os.path.join(root, cls))
+        if not studies:
+            raise ImageReadError(os.path.join(root, cls), "class folder holds no series "
+                                 "folders (expected root/<class>/<series>/<slices>, or a "
+                                 "labels.csv mapping root/<series> to labels)")
+        entries += [(os.path.join(root, cls, st), cls) for st in studies]
+    if not entries:
+        raise ImageReadError(root, "no series sub-folders")
+    return entries
+
+
+def is_series_folder(root, labels_csv=None):
+    """True when ``root`` is laid out as :func:`load_series_folder` reads it.
+
+    That is: a labels CSV (``labels_csv``, or ``root/labels.csv``) whose folder column names
+    sub-folders of ``root`` that hold DICOM files; or, without a CSV, class sub-folders that
+    hold only series sub-folders of DICOM files. A folder of DICOM images sorted into class
+    folders (:class:`ImageFolder`) is not one. Only the first file of each folder is opened.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> is_series_folder(tempfile.mkdtemp())
+    False
+    """
+    try:
+        root = check_folder(root)
+        if labels_csv is None and not os.path.isfile(os.path.join(root, "labels.csv")):
+            for cls in _subfolders(root):
+                files = [f for f in os.listdir(os.path.join(root, cls))
+                         if not f.startswith(".") and os.path.isfile(os.path.join(root, cls, f))]
+                if files:
+                    return False
+        entries = _series_entries(root, labels_csv)
+    except (ImageReadError, OSError, UnicodeDecodeError):
+        return False
+    return bool(entries) and all(_holds_dicom(folder) for folder, _ in entries)
+
+
+def load_series_folder(root, labels_csv=None, *, shape=None, order=1, window=None,
+                       classes=None, name=None, val_size=0.15, test_size=0.15, seed=0,
+                       progress=True):
+    """Volumes from a folder of DICOM series, one study per sub-folder, as a :class:`Dataset`.
+
+    Two layouts: ``root/<series>/<slices>`` with a labels CSV mapping each sub-folder to its
+    label (``labels_csv``, or ``root/labels.csv``; columns ``folder``/``series``/``study``/...
+    and ``label``/``class``/..., or just two columns), or without a CSV
+    ``root/<class>/<series>/<slices>``. Each series is read by :func:`medfeat.io.read_series`
+    (modality values, slices sorted along the slice normal) and, when ``shape`` is given,
+    resampled to it with :func:`scipy.ndimage.zoom` (spline ``order``, default 1: trilinear;
+    border mode ``"nearest"``). The volumes are then split by :func:`stratified_split`.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+    labels_csv : str or os.PathLike, optional
+    shape : (int, int, int), optional
+        ``(depth, height, width)`` every volume is resampled to. Without it all series must
+        have one shape.
+    order : int, optional
+        Spline order of the resampling (0 nearest, 1 trilinear, 3 cubic).
+    window : None, "auto" or (float, float), optional
+        As in :func:`medfeat.io.read_dicom` (None: modality values, e.g. Hounsfield units).
+    classes : sequence of str, optional
+        Class names for integer labels; text labels become classes in sorted order.
+    name : str, optional
+        Default: the folder's name.
+    val_size, test_size, seed : optional
+        As in :func:`stratified_split`.
+    progress : bool, optional
+        A tqdm progress bar on stderr.
+
+    Returns
+    -------
+    Dataset
+        Images ``(n, D, H, W)`` float32.
+
+    Raises
+    ------
+    ImageReadError
+        No series, a CSV naming a missing sub-folder or without the needed columns, an
+        unreadable series, or series of different shapes without ``shape``.
+    ValueError
+        A bad ``shape`` or ``order``.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> import numpy as np, pydicom, pydicom.uid
+    >>> from pydicom.data import get_testdata_file
+    >>> root = tempfile.mkdtemp()
+    >>> rows = ["folder,label"]
+    >>> for s in range(8):
+    ...     os.mkdir(os.path.join(root, f"s{s}"))
+    ...     uid = pydicom.uid.generate_uid()
+    ...     for k in range(3):
+    ...         ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ...         ds.ImagePositionPatient = [0.0, 0.0, 2.5 * k]
+    ...         ds.SeriesInstanceUID, ds.SOPInstanceUID = uid, pydicom.uid.generate_uid()
+    ...         ds.save_as(os.path.join(root, f"s{s}", f"{k}.dcm"))
+    ...     rows.append(f"s{s},{'mass' if s % 2 else 'normal'}")
+    >>> with open(os.path.join(root, "labels.csv"), "w") as fh:
+    ...     _ = fh.write("\\n".join(rows))
+    >>> ds = load_series_folder(root, shape=(4, 32, 32), val_size=0.25, test_size=0.25,
+    ...                         progress=False)
+    >>> ds.train.images.shape, ds.classes
+    ((4, 4, 32, 32), ('mass', 'normal'))
+    >>> shutil.rmtree(root)
+    """
+    from .dicom import read_series
+
+    root = check_folder(root)
+    if shape is not None:
+        try:
+            shape = tuple(int(v) for v in shape)
+            ok = len(shape) == 3 and all(v >= 1 for v in shape)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"shape must be (depth, height, width) of positive integers, got "
+                             f"{shape!r}")
+    if isinstance(order, bool) or order not in (0, 1, 2, 3, 4, 5):
+        raise ValueError(f"order must be a spline order 0..5, got {order!r}")
+    entries = _series_entries(root, labels_csv)
+    from tqdm.auto import tqdm
+
+    volumes = []
+    for folder, _ in tqdm(entries, desc=os.path.basename(root), unit="series",
+                          disable=not progress):
+        vol, _ = read_series(folder, window=window)
+        if shape is not None and vol.shape != shape:
+            vol = _resample(vol, shape, order)
+        volumes.append(vol.astype(np.float32, copy=False))
+    shapes = {}
+    for (folder, _), vol in zip(entries, volumes):
+        shapes.setdefault(vol.shape, os.path.relpath(folder, root))
+    if len(shapes) > 1:
+        seen = ", ".join(f"{s} ({f!r})" for s, f in shapes.items())
+        raise ImageReadError(root, f"series of different shapes: {seen}; pass shape=(depth, "
+                                   "height, width) to resample them to one")
+    texts = [label for _, label in entries]
+    if all(t.lstrip("-").isdigit() for t in texts):
+        labels = np.array([int(t) for t in texts], dtype=np.int64)
+    else:
+        names = sorted(set(texts))
+        if classes is None:
+            classes = tuple(names)
+        elif sorted(classes) != names:
+            raise ImageReadError(root, f"labels {names} do not match classes {list(classes)}")
+        index = {c: k for k, c in enumerate(classes)}
+        labels = np.array([index[t] for t in texts], dtype=np.int64)
+    try:
+        return Dataset.from_arrays(np.stack(volumes), labels, classes=classes,
+                                   name=name or os.path.basename(os.path.normpath(root)),
+                                   val_size=val_size, test_size=test_size, seed=seed)
+    except ValueError as exc:
+        raise ImageReadError(root, str(exc)) from exc
+
+
+def _resample(volume, shape, order):
+    """``volume`` resampled to ``shape`` by :func:`scipy.ndimage.zoom`."""
+    from scipy import ndimage
+
+    factors = [t / s for t, s in zip(shape, volume.shape)]
+    out = ndimage.zoom(volume.astype(np.float32, copy=False), factors, order=order,
+                       mode="nearest")
+    if out.shape != shape:  # zoom rounds each output side; never more than one voxel off
+        out = out[tuple(slice(0, t) for t in shape)]
+        out = np.pad(out, [(0, t - s) for t, s in zip(shape, out.shape)], mode="edge")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
