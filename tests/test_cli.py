@@ -79,6 +79,9 @@ def test_info_shows_deep_versions(capsys):
     (["compare", "--dataset", "nosuchmnist"], "dataset name"),
     (["compare", "--data", "x.npz", "--dataset", "phantoms"], "not allowed with"),
     (["compare", "--backend", "opencl"], "invalid choice"),
+    (["compare", "--budget", "0"], "--budget must be a positive number"),
+    (["compare", "--budget", "ten"], "--budget must be a number of minutes"),
+    (["compare", "--methods", "knn", "ensemble2"], "unknown method 'ensemble2'"),
     (["features", "/no/such/folder", "--out", "f.csv"], "no such file or folder"),
     (["features", ".", "--out", "features.xlsx"], "--out must end in .csv or .parquet"),
     (["features", "."], "--out"),
@@ -120,15 +123,20 @@ def test_compare_end_to_end(tiny_npz, tmp_path):
         assert cells[1] == "classical"
         assert float(cells[3]) == pytest.approx(doc["methods"][name]["test"]["auc"], abs=5.01e-4)
         assert doc["methods"][name]["cv"]["k"] == 2
+    assert "budget 9 min" in proc.stdout and "trials on validation" in proc.stdout
+    assert doc["methods"]["knn"]["params"]["search"]["trials"]       # selection ran
+    assert doc["settings"]["budget_minutes"] == 9.0
     assert "features [train]" in proc.stdout          # progress
     assert "features:" in proc.stderr                 # the tqdm bar
     for name in ("report.md", "report.html", "roc.png", "confusion.png"):
         assert (out / name).is_file()
     # again into the same folder: replaced, exit 0
     again = _run("compare", "--data", tiny_npz, "--methods", "nb", "--cv", "0", "--out", out,
-                 "--quiet")
+                 "--quiet", "--no-search", "--budget", "2.5")
     assert again.returncode == 0, again.stderr
-    assert set(json.loads((out / "metrics.json").read_text())["methods"]) == {"nb"}
+    doc = json.loads((out / "metrics.json").read_text())
+    assert set(doc["methods"]) == {"nb"} and "search" not in doc["methods"]["nb"]["params"]
+    assert doc["settings"]["budget_minutes"] == 2.5 and doc["settings"]["select"] is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 

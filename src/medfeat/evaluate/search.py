@@ -46,7 +46,7 @@ CLASSICAL_SPACES = {
     "knn": {"n_neighbors": [5, 9, 15, 25, 41], "weights": ["uniform", "distance"]},
     "tree": {"max_depth": [3, 4, 6, 8], "min_samples_leaf": [5, 10, 20]},
     "nb": {"n_components": [10, 20, 40, 60]},
-    "logreg": {"C": [0.03, 0.1, 0.3, 1.0, 3.0]},
+    "logreg": {"C": [0.03, 0.1, 0.3, 1.0]},
     "forest": {"n_estimators": [150, 300], "min_samples_leaf": [1, 2, 5],
                "max_features": ["sqrt", 0.3]},
     "gboost": {"max_iter": [150, 300], "learning_rate": [0.05, 0.1],
