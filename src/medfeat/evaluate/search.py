@@ -73,7 +73,7 @@ MAX_DEEP_TRIALS = 8
 TARGET_STEPS = 450
 #: Milliseconds per training image and epoch at 28 x 28, batch 128, the kind's default width, on
 #: a two-core x86-64 CPU (TensorFlow 2.21); smaller batches cost more per image (below).
-_MS_PER_IMAGE_EPOCH = {"cnn": 3.5, "resnet18": 6.0}
+_MS_PER_IMAGE_EPOCH = {"cnn": 2.5, "resnet18": 4.0}
 _MS_DEFAULT = 6.0
 #: Seconds of every training beyond its epochs (building, tracing, the first epoch's graph).
 _OVERHEAD_SECONDS = 8.0
