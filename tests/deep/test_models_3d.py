@@ -66,7 +66,17 @@ def test_volume_model_options_are_checked():
     with pytest.raises(ValueError, match="stem_stride"):
         build_model("resnet18_3d", (16, 16, 16), 2, stem_stride=3)
     with pytest.raises(ValueError, match="unknown option"):
-        build_model("cnn3d", (16, 16, 16), 2, pool="max")
+        build_model("cnn3d", (16, 16, 16), 2, backbone="cnn")
+    with pytest.raises(ValueError, match="pool"):
+        build_model("cnn3d", (16, 16, 16), 2, pool="median")
+
+
+@pytest.mark.parametrize("pool, layer", [("avg", "GlobalAveragePooling3D"),
+                                         ("max", "GlobalMaxPooling3D"), ("flatten", "Flatten")])
+def test_cnn3d_pool_heads(pool, layer):
+    # the options of the 2-D cnn carry over, so a search over them works on volumes too
+    model = build_model("cnn3d", (16, 16, 16), 2, width=4, dense=8, pool=pool)
+    assert type(model.get_layer("pool")).__name__ == layer
 
 
 def _clf(kind="cnn", **kw):

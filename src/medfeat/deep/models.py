@@ -31,7 +31,7 @@ _OPTIONS = {
     "resnet50": {"weights": None, "dropout": 0.3, "dense": 256},
     "diagnostic": {"backbone": "resnet18", "width": 64, "dense": 256, "dropout": 0.3,
                    "weight_decay": 1e-4, "weights": None},
-    "cnn3d": {"width": 16, "dense": 64, "dropout": 0.3},
+    "cnn3d": {"width": 16, "dense": 64, "dropout": 0.3, "pool": "avg"},
     "resnet18_3d": {"width": 16, "dropout": 0.2, "stem_stride": 2},
 }
 
@@ -95,8 +95,8 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         (``backbone="resnet18"``, ``"resnet50"`` or ``"cnn"``) with a dense / batch-norm /
         dropout head, L2 weight decay on every kernel, and ``n_classes`` independent sigmoid
         outputs (multi-label findings). ``"cnn3d"`` (volumes): three blocks of one 3x3x3
-        convolution, batch normalisation, ReLU and 2x2x2 max pooling, global average pooling,
-        dropout, a dense layer, softmax. ``"resnet18_3d"`` (volumes): ResNet-18 with every
+        convolution, batch normalisation, ReLU and 2x2x2 max pooling, global average pooling
+        (or ``pool``), dropout, a dense layer, softmax. ``"resnet18_3d"`` (volumes): ResNet-18 with every
         convolution 3-D (3x3x3 basic blocks, 2-2-2-2, 1x1x1 projections) after a 3x3x3 stem of
         stride ``stem_stride``, then global average pooling, dropout, softmax.
     input_shape : tuple of int
@@ -120,7 +120,8 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         ``diagnostic``: ``backbone`` ["resnet18"], ``width`` [64], ``dense`` [256],
         ``dropout`` [0.3], ``weight_decay`` [1e-4], ``weights`` [None] (resnet50 backbone only).
         ``cnn3d``: ``width`` [16] filters of the first block (doubled per block), ``dense``
-        [64], ``dropout`` [0.3]. ``resnet18_3d``: ``width`` [16] filters of the first stage,
+        [64], ``dropout`` [0.3], ``pool`` ["avg"] (or ``"max"``, ``"flatten"``, as for
+        ``cnn``). ``resnet18_3d``: ``width`` [16] filters of the first stage,
         ``dropout`` [0.2], ``stem_stride`` [2] (1 keeps the full resolution in the first stage,
         eight times the work on a 28^3 volume). The 3-D widths are small so that 28^3 volumes
         train in minutes on a CPU.
@@ -172,7 +173,9 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     elif kind == "cnn3d":
         x = _cnn3d_features(keras, inputs, opts["width"])
-        x = keras.layers.GlobalAveragePooling3D(name="pool")(x)
+        pool = {"avg": keras.layers.GlobalAveragePooling3D, "max": keras.layers.GlobalMaxPooling3D,
+                "flatten": keras.layers.Flatten}[opts["pool"]]
+        x = pool(name="pool")(x)
         x = keras.layers.Dropout(opts["dropout"], name="head_dropout")(x)
         x = keras.layers.Dense(opts["dense"], activation="relu", name="head_dense")(x)
         outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
