@@ -15,6 +15,9 @@ train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fi
                      the object the evaluation harness runs), :func:`save`, :func:`load`
 explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`,
                      :func:`volume_views`
+gan                  :class:`ConditionalGAN` (class-conditional SNGAN), :func:`expand`,
+                     :func:`expand_split` (synthetic training images), :func:`two_sample_auc`,
+                     :func:`plot_samples`
 ===================  ===========================================================================
 """
 
@@ -29,6 +32,8 @@ _EXPORTS = {
     "load": "train",
     "integrated_gradients": "explain", "overlay": "explain", "plot_attributions": "explain",
     "volume_views": "explain", "VOLUME_MODELS": "models",
+    "ConditionalGAN": "gan", "expand": "gan", "expand_split": "gan", "two_sample_auc": "gan",
+    "plot_samples": "gan",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -67,6 +67,10 @@ class Dataset:
     classes : sequence of str
         Class names; label ``k`` means ``classes[k]``.
     name : str, optional
+    synthetic : array_like of bool, shape (n_train,), optional
+        True for training rows that are generated rather than real (e.g. by
+        :func:`medfeat.deep.gan.expand`); None (the default) means all are real. Validation and
+        test splits are always real.
 
     Examples
     --------
@@ -82,6 +86,7 @@ class Dataset:
     test: Split
     classes: tuple
     name: str = ""
+    synthetic: np.ndarray | None = None
 
     def __post_init__(self):
         classes = tuple(str(c) for c in self.classes)
@@ -111,6 +116,13 @@ class Dataset:
                 raise ValueError(f"dataset {self.name!r} {part}: image shape {images.shape[1:]} "
                                  f"differs from {shape}")
             object.__setattr__(self, part, Split(images, labels))
+        if self.synthetic is not None:
+            mask = np.asarray(self.synthetic)
+            if mask.dtype != np.bool_ or mask.shape != self.train.labels.shape:
+                raise ValueError(f"dataset {self.name!r}: synthetic must be a boolean mask of "
+                                 f"the {self.train.labels.shape[0]} training rows, got dtype "
+                                 f"{mask.dtype} and shape {mask.shape}")
+            object.__setattr__(self, "synthetic", mask)
 
     @property
     def n_classes(self):
