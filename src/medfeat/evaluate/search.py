@@ -18,8 +18,8 @@ the feature families, dropping one family at a time at the default settings, the
 classifier's settings on the families kept. The deep road runs a seeded random search
 (Bergstra and Bengio, JMLR 2012): the default first, then random candidates, as many as the
 budget allows by a cost model fixed before any training (so that the same data, seed and
-budget give the same trials on any machine; the wall clock only stops the search when the
-model's estimate was too low, and the log says so).
+budget give the same trials on any machine; the wall clock stops the search only once the budget
+is spent, on a machine far slower or busier than the model assumes, and the log says so).
 
 Deep defaults adapt to the training split: the batch is about a twentieth of it (a power of
 two between 16 and 128) so that small datasets still take enough optimiser steps per epoch,
