@@ -1,7 +1,9 @@
 """``medfeat compare --data FILE`` with no other flag on every dataset at hand, beside MedMNIST v2.
 
 Usage: ``python -m benchmarks.accuracy_datasets [--data FILE ...] [--repeat 2] [--out FILE.md]``
-(default: every ``.npz`` in ``../shared/data``). Each run is the command a new user types, in a
+(default: every ``.npz`` in ``../shared/data``), or ``--reports DIR ...`` to tabulate report
+folders that ``medfeat compare --data FILE --out DIR`` already wrote (their ``metrics.json``; the
+wall time is then the evaluation's own total). Each run is the command a new user types, in a
 fresh process, with its default methods, budget and seed; the script reads the report's
 ``metrics.json`` and tabulates test AUC and ACC (MedMNIST's rules: the positive-class probability
 above 0.5 for binary tasks, the arg-max otherwise; AUC one-vs-rest macro) per method, the best of
@@ -127,13 +129,20 @@ def main(argv=None):
     p.add_argument("--data", nargs="+", type=Path,
                    default=sorted(SHARED.glob("*.npz")) if SHARED.is_dir() else [])
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--reports", nargs="+", type=Path,
+                   help="report folders to tabulate instead of running")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     if not args.data:
         print("no datasets: pass --data FILE.npz (../shared/data is absent)", file=sys.stderr)
         return 2
     results = {}
-    for path in args.data:
+    for folder in args.reports or ():
+        doc = json.loads((folder / "metrics.json").read_text())
+        wall = doc["settings"]["seconds"]["total"]
+        load = (doc["settings"].get("load_average_at_start") or [float("nan")])[0]
+        results[doc["dataset"]["name"]] = (doc, [wall], [load], None)
+    for path in [] if args.reports else args.data:
         name = path.stem
         docs, walls, loads = [], [], []
         for _ in range(max(1, args.repeat)):
