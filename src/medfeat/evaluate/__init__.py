@@ -8,7 +8,12 @@ metrics              :func:`score` (ACC, AUC, F1, sensitivity, specificity, bala
                      :func:`bootstrap_auc`
 compare              :func:`delong` (paired DeLong test of two AUCs), :func:`paired_bootstrap`
 splits               :func:`stratified_kfold`
-harness              :func:`evaluate` (every method through the same splits and scores)
+search               model selection on the validation split: search spaces per method, the
+                     one-standard-error rule, the time budget (:data:`search.DEFAULT_BUDGET`)
+calibration          :class:`~calibration.Calibrator` (per-class shifts of the log-probabilities
+                     fitted on validation: ACC at MedMNIST's rule on imbalanced data)
+harness              :func:`evaluate` (every method through the same splits and scores; selection,
+                     calibration and the ``"ensemble"`` method)
 _result              :class:`Evaluation`, :class:`MethodResult`, :data:`METRICS`
 ===================  ===========================================================================
 """
