@@ -132,11 +132,13 @@ def test_compare_end_to_end(tiny_npz, tmp_path):
         assert (out / name).is_file()
     # again into the same folder: replaced, exit 0
     again = _run("compare", "--data", tiny_npz, "--methods", "nb", "--cv", "0", "--out", out,
-                 "--quiet", "--no-search", "--budget", "2.5")
+                 "--quiet", "--no-search", "--budget", "2.5", "--no-calibrate")
     assert again.returncode == 0, again.stderr
     doc = json.loads((out / "metrics.json").read_text())
     assert set(doc["methods"]) == {"nb"} and "search" not in doc["methods"]["nb"]["params"]
     assert doc["settings"]["budget_minutes"] == 2.5 and doc["settings"]["select"] is False
+    assert doc["settings"]["calibrate"] is False and "calibration" not in doc["methods"]["nb"][
+        "params"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 

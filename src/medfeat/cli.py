@@ -366,7 +366,8 @@ def cmd_compare(args):
     result = pipeline.compare(ds, methods=methods, cv=args.cv or None,
                               seed=args.seed, epochs=epochs, backend=args.backend,
                               progress=not args.quiet, log=say, n_jobs=args.jobs,
-                              budget=args.budget, select=not args.no_search)
+                              budget=args.budget, select=not args.no_search,
+                              calibrate=not args.no_calibrate)
     folder = result.save(out, explain=not args.explain_off)
     print()
     print(result.summary())
@@ -573,6 +574,10 @@ def build_parser():
     pc.add_argument("--no-search", dest="no_search", action="store_true",
                     help="run each method's fixed defaults: no model selection on the "
                          "validation split")
+    pc.add_argument("--no-calibrate", dest="no_calibrate", action="store_true",
+                    help="keep the balanced-class probabilities (no calibration to the "
+                         "validation split's class balance; for a test split whose balance "
+                         "differs from validation's)")
     pc.add_argument("--backend", choices=("auto", "cython", "numba", "cuda"), default="auto",
                     help="kernel backend of the feature extraction")
     pc.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N",
