@@ -784,7 +784,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         images : ndarray
-            ``(n, H, W)`` or ``(n, H, W, C)`` as given to :meth:`fit`.
+            ``(n, H, W)`` or ``(n, H, W, C)`` (or volumes ``(n, D, H, W[, C])``) as given to
+            :meth:`fit`; :func:`medfeat.deep.plot_attributions` draws volumes as three
+            orthogonal slices.
         target : class label, sequence of labels, or None
             Class to explain (a value of ``classes_``); None: the predicted class per image.
         steps : int
