@@ -48,7 +48,8 @@ def client_for(scheduler):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ImportError("scheduler= needs dask.distributed: pip install 'medfeat[dask]'") from None
+        raise ImportError("scheduler= needs dask.distributed: "
+                          "pip install 'medfeat[dask]'") from None
     cluster = None
     if isinstance(scheduler, str):
         client = Client(scheduler)

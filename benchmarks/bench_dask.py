@@ -1,0 +1,298 @@
+"""medfeat beyond one machine's memory and one process: dask benchmarks.
+
+1. Out of core: a volume (and a 2-D image, for Canny) stored as a .npy file of a few GB, read chunk
+   by chunk through a memory map, filtered on a LocalCluster whose per-worker memory limit is far
+   below the array's size: Sobel and a grey opening (3-D) and Canny (2-D). Reported: wall time,
+   throughput, and each worker's peak resident memory (``getrusage`` maximum RSS, workers restarted
+   before each kernel, so the peak is that kernel's), against the in-memory kernel on a size that
+   fits, in the same run.
+2. Many files: FeatureExtractor.transform_files on N DICOM files written from pydicom's real CT
+   and MR slices with varied pixel data (seeded shifts, crops, contrast and noise), on 1 and 2
+   local worker processes: files/s and scaling efficiency.
+
+Run (results go to benchmarks/results/dask-<date>.md, by hand)::
+
+    nice -n 10 python benchmarks/bench_dask.py --volume-gb 2.5 --image-gb 2 --files 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GIB = 1 << 30
+
+
+class NpyFile:
+    """A .npy file read slice by slice through a fresh memory map: what dask needs of an array
+    (shape, dtype, ndim, ``__getitem__``), picklable by its path, so that workers read their own
+    chunks from disk and nothing the size of the file is ever sent or held."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        m = np.load(self.path, mmap_mode="r")
+        self.shape, self.dtype, self.ndim = m.shape, m.dtype, m.ndim
+
+    def __getitem__(self, index):
+        m = np.load(self.path, mmap_mode="r")
+        out = np.array(m[index])
+        del m
+        return out
+
+
+def _write_npy(path, shape, dtype, seed):
+    """A smooth random field with noise (real-looking structure for edges and morphology),
+    written slab by slab so the writer never holds the whole array either: one smoothed slab,
+    rolled by a random shift and rescaled for each slab, plus fresh noise."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    step = 32 if len(shape) == 3 else 2048
+    base = ndi.uniform_filter(rng.standard_normal((step, *shape[1:]), np.float32), 5) * 4
+    for a in range(0, shape[0], step):
+        b = min(shape[0], a + step)
+        shift = tuple(int(v) for v in rng.integers(0, 64, base.ndim))
+        slab = np.roll(base, shift, axis=tuple(range(base.ndim)))[: b - a]
+        slab = slab * np.float32(rng.uniform(0.8, 1.2))
+        slab += np.float32(0.05) * rng.standard_normal(slab.shape, np.float32)
+        out[a:b] = slab
+    out.flush()
+    del out
+
+
+def _warm(ndim):
+    """Run each kernel once on a small array in a worker: imports and Numba's cache loads are
+    then not counted in the timings."""
+    import numpy as np
+
+    from medfeat import kernels as K
+
+    small = np.random.default_rng(0).random((16,) * ndim).astype(np.float32)
+    K.sobel(small)
+    K.opening(small, K.ball(1) if ndim == 3 else K.disk(1))
+    if ndim == 2:
+        K.canny(small)
+    return True
+
+
+def _start_peak(dask_worker):
+    """Start sampling this worker's resident memory every 10 ms (``getrusage``'s maximum is no
+    use here: Linux carries it over from the parent into spawned processes)."""
+    import threading
+
+    import psutil
+
+    proc = psutil.Process()
+    state = {"peak": proc.memory_info().rss, "run": True}
+
+    def sample():
+        while state["run"]:
+            state["peak"] = max(state["peak"], proc.memory_info().rss)
+            time.sleep(0.01)
+
+    threading.Thread(target=sample, daemon=True).start()
+    dask_worker._medfeat_peak = state
+
+
+def _stop_peak(dask_worker):
+    state = dask_worker._medfeat_peak
+    state["run"] = False
+    return state["peak"] / 2**20
+
+
+def _rss_mib():
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _load():
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def bench_large(args, tmp):
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from medfeat import kernels as K
+
+    nz = max(64, int(args.volume_gb * GIB / (4 * 1024 * 1024)))
+    vol_shape = (nz, 1024, 1024)
+    side = int(np.sqrt(args.image_gb * GIB / 4))
+    side -= side % 1024
+    img_shape = (side, side)
+    vol_path, img_path = os.path.join(tmp, "volume.npy"), os.path.join(tmp, "image.npy")
+    t = time.perf_counter()
+    _write_npy(vol_path, vol_shape, np.float32, 0)
+    _write_npy(img_path, img_shape, np.float32, 1)
+    print(f"wrote {vol_shape} and {img_shape} float32 ({args.volume_gb + args.image_gb:.1f} "
+          f"GB) in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+
+    c3, c2 = args.chunks3d, args.chunks2d
+    cases = [
+        ("sobel", 3, lambda x: K.sobel(x), c3),
+        ("opening ball(1)", 3, lambda x: K.opening(x, K.ball(1)), c3),
+        ("canny sigma=2", 2, lambda x: K.canny(x, sigma=2.0), c2),
+    ]
+    limit = args.worker_memory
+    rows = []
+    for name, ndim, fn, chunks in cases:
+        src = NpyFile(vol_path if ndim == 3 else img_path)
+        fits = tuple(min(s, c) for s, c in zip(src.shape, (128, 1024, 1024) if ndim == 3
+                                                else (8192, 8192)))
+        small = src[tuple(slice(0, f) for f in fits)]
+        # in memory, in this process (two Numba threads), on the size that fits
+        fn(small[tuple(slice(0, 64) for _ in range(ndim))])  # compile / load the cache
+        t = time.perf_counter()
+        ref = fn(small)
+        t_mem = time.perf_counter() - t
+        ref_sum = float(np.asarray(ref, np.float64).sum())
+        del ref, small
+        # a fresh cluster per kernel: the peak is that kernel's
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          memory_limit=limit, dashboard_address=":0",
+                          env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+                Client(cluster) as client:
+            client.run(_warm, ndim)
+            lazy = da.from_array(src, chunks=chunks, asarray=False)
+            t = time.perf_counter()
+            dsum = float(fn(lazy[tuple(slice(0, f) for f in fits)]).sum(dtype=np.float64)
+                         .compute())
+            t_small = time.perf_counter() - t
+            same = dsum == ref_sum if name.startswith("canny") else \
+                abs(dsum - ref_sum) <= 1e-6 * abs(ref_sum)
+            base = client.run(_rss_mib)
+            client.run(_start_peak)
+            load = _load()
+            t = time.perf_counter()
+            total = fn(lazy).sum(dtype=np.float64).compute()
+            t_big = time.perf_counter() - t
+            peak = client.run(_stop_peak)
+        n_small, n_big = int(np.prod(fits)), int(np.prod(src.shape))
+        chunk_mib = int(np.prod(chunks)) * 4 / 2**20
+        rows.append((name, src.shape, chunks, chunk_mib, n_small / t_mem / 1e6,
+                     n_small / t_small / 1e6, n_big / t_big / 1e6, t_big,
+                     max(base.values()), max(peak.values()), same, load, float(total)))
+        print(rows[-1], file=sys.stderr)
+    print(f"\n### Out of core (worker memory limit {limit}, 2 workers x 1 thread)\n")
+    print("| kernel | array (float32) | chunks | chunk MiB | in memory Mpx/s (fits) | dask, same "
+          "array, Mpx/s | dask / in memory | dask, large array, Mpx/s | large: wall s | worker "
+          "RSS after warm-up MiB | worker peak RSS MiB | same sum | load |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for (name, shape, chunks, cmib, r_mem, r_small, r_big, t_big, base, peak, same, load,
+         _) in rows:
+        gb = np.prod(shape) * 4 / 1e9
+        print(f"| {name} | {'x'.join(map(str, shape))} ({gb:.1f} GB) | "
+              f"{'x'.join(map(str, chunks))} | {cmib:.0f} | {r_mem:.0f} | {r_small:.0f} | "
+              f"{r_small / r_mem:.2f} | {r_big:.0f} | {t_big:.1f} | {base:.0f} | {peak:.0f} | "
+              f"{same} | {load} |")
+    os.unlink(vol_path)
+    os.unlink(img_path)
+
+
+def _write_dicoms(folder, n, seed):
+    """``n`` DICOM files from pydicom's CT_small and MR_small with varied pixel data: seeded
+    shifts, contrast, noise and a random bright blob, same size and header as the originals."""
+    import warnings
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    rng = np.random.default_rng(seed)
+    bases = [pydicom.dcmread(get_testdata_file(f)) for f in ("CT_small.dcm", "MR_small.dcm")]
+    paths = []
+    for k in range(n):
+        ds = bases[k % 2].copy()
+        arr = ds.pixel_array.astype(np.float64)
+        arr = np.roll(arr, tuple(rng.integers(-8, 9, 2)), axis=(0, 1))
+        arr = arr * rng.uniform(0.8, 1.2) + rng.normal(0, 10, arr.shape)
+        r, c = rng.integers(10, arr.shape[0] - 10, 2)
+        yy, xx = np.ogrid[:arr.shape[0], :arr.shape[1]]
+        arr[(yy - r) ** 2 + (xx - c) ** 2 < rng.integers(9, 64)] += rng.uniform(50, 300)
+        info = np.iinfo(ds.pixel_array.dtype)
+        ds.PixelData = np.clip(np.round(arr), info.min, info.max).astype(
+            ds.pixel_array.dtype).tobytes()
+        ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[str(seed), str(k)])
+        p = os.path.join(folder, f"im{k:05d}.dcm")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.save_as(p)
+        paths.append(p)
+    return paths
+
+
+def bench_files(args, tmp):
+    from distributed import Client, LocalCluster
+
+    from medfeat.features import FeatureExtractor
+
+    folder = os.path.join(tmp, "dicoms")
+    os.makedirs(folder)
+    t = time.perf_counter()
+    paths = _write_dicoms(folder, args.files, 0)
+    print(f"wrote {len(paths)} DICOM files in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    rows, outputs = [], {}
+    for workers in (1, 2):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        client = Client(cluster)
+        try:
+            fx = FeatureExtractor(scheduler=client)
+            fx.transform_files(paths[:4 * workers])  # warm-up: imports and Numba cache loads
+            load0 = _load()
+            t = time.perf_counter()
+            F, read = fx.transform_files(paths)
+            wall = time.perf_counter() - t
+            rows.append((workers, len(read), wall, len(read) / wall, load0, _load()))
+            outputs[workers] = F
+        finally:
+            client.close()
+            cluster.close()
+        print(rows[-1], file=sys.stderr)
+    same = np.array_equal(outputs[1], outputs[2])
+    print(f"\n### Many files ({args.files} DICOM files, 128x128 CT and 64x64 MR, all 8 families, "
+          f"88 features)\n")
+    print("| workers | files | wall s | files/s | scaling efficiency | load before -> after |")
+    print("|---:|---:|---:|---:|---:|---|")
+    rate1 = rows[0][3]
+    for workers, n, wall, rate, l0, l1 in rows:
+        print(f"| {workers} | {n} | {wall:.1f} | {rate:.0f} | {rate / (workers * rate1):.2f} | "
+              f"{l0} -> {l1} |")
+    print(f"\nSame feature matrix on 1 and 2 workers: {same}")
+
+
+def _shape(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--volume-gb", type=float, default=2.5, help="size of the 3-D volume")
+    ap.add_argument("--image-gb", type=float, default=2.0, help="size of the 2-D image (Canny)")
+    ap.add_argument("--worker-memory", default="1.5GiB", help="memory limit of each worker")
+    ap.add_argument("--chunks3d", type=_shape, default=(32, 512, 512), metavar="Z,Y,X")
+    ap.add_argument("--chunks2d", type=_shape, default=(2048, 2048), metavar="Y,X")
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--only", choices=("large", "files"))
+    ap.add_argument("--tmp", default=tempfile.gettempdir())
+    args = ap.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="medfeat-bench-dask-", dir=args.tmp)
+    print(f"machine: {os.cpu_count()} CPUs; load {_load()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    try:
+        if args.only in (None, "large"):
+            bench_large(args, tmp)
+        if args.only in (None, "files"):
+            bench_files(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
