@@ -871,12 +871,17 @@ def _run_deep_methods(methods, ctx, *, deep_cv):
     X_train, y_train = ctx.splits["train"]
     X_val, y_val = ctx.splits["val"]
     searched = ctx.select and _has_val(ctx)
+    # a stack of 4 axes that is not colour images, or of 5, holds volumes: the deep kinds
+    # build their 3-D twins there (DeepClassifier's rule), with their own search space
+    volumes = np.ndim(X_train) == 5 or (np.ndim(X_train) == 4 and not _colour_images(X_train)
+                                        and np.shape(X_train)[-1] > 4)
     states = []
     for m in methods:
         if searched and m.kind is not None:
             base = _search.deep_base(m.kind, len(y_train), epochs=ctx.epochs)
             cands = _search.deep_candidates(m.kind, base, seed=ctx.seed, n=ctx.max_trials,
-                                            fixed_epochs=ctx.epochs is not None)
+                                            fixed_epochs=ctx.epochs is not None,
+                                            volumes=volumes)
         else:
             cands = None
         states.append(_DeepState(m, cands))
@@ -886,7 +891,7 @@ def _run_deep_methods(methods, ctx, *, deep_cv):
 
     def estimate(state, params):
         return _search.estimate_seconds(state.method.kind, params, len(y_train), len(y_val),
-                                        shape)
+                                        shape, volumes=volumes)
 
     for st in states:                                 # every default, whatever the budget
         if st.candidates is not None:

@@ -66,6 +66,18 @@ DEEP_SPACES = {
                  "augment": [None, "light", "default"], "epochs_factor": [1, 2]},
 }
 
+#: The same for volumes ``(n, D, H, W)``, where ``"cnn"`` and ``"resnet18"`` build their 3-D
+#: twins: narrower, since every layer costs a depth's worth more.
+VOLUME_SPACES = {
+    "cnn": {"model.width": [8, 16, 24], "model.dropout": [0.0, 0.3],
+            "model.pool": ["avg", "max"], "lr": [5e-4, 1e-3, 2e-3],
+            "lr_schedule": ["cosine", "constant"], "augment": [None, "light", "default"],
+            "epochs_factor": [1, 2]},
+    "resnet18": {"model.width": [8, 16], "model.dropout": [0.0, 0.2], "lr": [5e-4, 1e-3, 2e-3],
+                 "lr_schedule": ["cosine", "constant"], "augment": [None, "light", "default"],
+                 "epochs_factor": [1, 2]},
+}
+
 #: Most trials per deep method (the default included).
 MAX_DEEP_TRIALS = 8
 #: Optimiser steps the adapted default epochs aim at (15 epochs of 128 on PneumoniaMNIST's
@@ -77,8 +89,11 @@ _MS_PER_IMAGE_EPOCH = {"cnn": 2.5, "resnet18": 4.0}
 _MS_DEFAULT = 6.0
 #: Seconds of every training beyond its epochs (building, tracing, the first epoch's graph).
 _OVERHEAD_SECONDS = 8.0
-#: The widths the constants above were measured at.
+#: The widths the constants above were measured at (2-D; the 3-D twins default to 16).
 _BASE_WIDTH = {"cnn": 32, "resnet18": 16}
+_BASE_WIDTH_3D = {"cnn": 16, "resnet18": 16}
+#: Milliseconds per training volume of 28^3 and epoch, batch 128, the 3-D default widths.
+_MS_PER_VOLUME_EPOCH = {"cnn": 40.0, "resnet18": 120.0}
 
 
 @dataclasses.dataclass
@@ -237,9 +252,10 @@ def _apply(base, sample):
     return params
 
 
-def deep_candidates(kind, base, *, seed, n, fixed_epochs=False):
+def deep_candidates(kind, base, *, seed, n, fixed_epochs=False, volumes=False):
     """``n`` distinct candidate settings for a deep kind, ``base`` first, then seeded random
-    draws from :data:`DEEP_SPACES` (``epochs_factor`` left out when epochs are fixed).
+    draws from :data:`DEEP_SPACES` (:data:`VOLUME_SPACES` for volumes; ``epochs_factor`` left
+    out when epochs are fixed).
 
     Examples
     --------
@@ -249,7 +265,7 @@ def deep_candidates(kind, base, *, seed, n, fixed_epochs=False):
     >>> c == deep_candidates("cnn", {"batch_size": 32, "epochs": 20, "patience": 5}, seed=0, n=4)
     True
     """
-    space = dict(DEEP_SPACES.get(kind, {}))
+    space = dict((VOLUME_SPACES if volumes else DEEP_SPACES).get(kind, {}))
     if fixed_epochs:
         space.pop("epochs_factor", None)
     out, seen = [dict(base)], {repr(sorted(base.items()))}
@@ -269,16 +285,20 @@ def deep_candidates(kind, base, *, seed, n, fixed_epochs=False):
     return out
 
 
-def estimate_seconds(kind, params, n_train, n_val, image_shape):
+def estimate_seconds(kind, params, n_train, n_val, image_shape, *, volumes=False):
     """Upper estimate of one training's seconds on a two-core CPU: every epoch runs (early
-    stopping usually ends sooner), cost proportional to pixels and to the width to the power
-    1.5 (measured between widths 16 and 64)."""
-    ms = _MS_PER_IMAGE_EPOCH.get(kind, _MS_DEFAULT)
-    width = (params.get("model_options") or {}).get("width", _BASE_WIDTH.get(kind))
-    base_width = _BASE_WIDTH.get(kind)
+    stopping usually ends sooner), cost proportional to pixels (voxels) and to the width to the
+    power 1.5 (measured between widths 16 and 64)."""
+    if volumes:
+        ms = _MS_PER_VOLUME_EPOCH.get(kind, 10 * _MS_DEFAULT)
+        base_width = _BASE_WIDTH_3D.get(kind)
+        pixels = float(np.prod(image_shape[:3])) / 28.0   # per 28^3 volume, in 28^2 units
+    else:
+        ms = _MS_PER_IMAGE_EPOCH.get(kind, _MS_DEFAULT)
+        base_width = _BASE_WIDTH.get(kind)
+        pixels = float(np.prod(image_shape[:2]))
+    width = (params.get("model_options") or {}).get("width", base_width)
     scale = (width / base_width) ** 1.5 if width and base_width else 1.0
-    pixels = float(np.prod(image_shape[:3] if len(image_shape) >= 3 and image_shape[-1] > 4
-                           else image_shape[:2]))
     batch = params.get("batch_size", 128)
     batch_cost = 1.0 + 32.0 / max(batch, 1)    # per-step overhead weighs on small batches
     per_epoch = (n_train + 0.5 * n_val) * ms * scale * (pixels / 784.0) * batch_cost / 1.25
