@@ -66,7 +66,7 @@ def test_same_rows_as_serial_in_input_order(client, files):
     assert read_d == read == paths
     np.testing.assert_array_equal(dist, serial)
     # in-memory stacks go through the cluster too
-    stack = np.stack([np.load(p)[:24, :24] for p in paths[:12]])
+    stack = np.stack([np.load(p)[:24, :24] for p in paths[:6]])
     fx = FeatureExtractor(families=FAMILIES).fit(stack)
     np.testing.assert_array_equal(fx.set_params(scheduler=client).transform(stack),
                                   fx.set_params(scheduler=None).transform(stack))
@@ -136,3 +136,23 @@ def test_bad_scheduler_and_on_error(bad):
         FeatureExtractor(scheduler=bad).transform_files(["x.npy"])
     with pytest.raises(ValueError, match="on_error"):
         FeatureExtractor(on_error="ignore").transform_files(["x.npy"])
+
+
+def test_cli_features_on_the_cluster(client, files, tmp_path, capsys, caplog):
+    import pandas as pd
+
+    from medfeat import cli
+
+    paths, bad = files
+    out = tmp_path / "features.csv"
+    with caplog.at_level(logging.WARNING, logger="medfeat.features"):
+        code = cli.main(["features", *paths[:3], bad, *paths[3:6], "--out", str(out),
+                         "--families", "intensity", "--scheduler", client.scheduler.address,
+                         "--on-error", "skip", "--quiet"])
+    assert code == 0
+    assert "skipped 1 of 7 files" in capsys.readouterr().err
+    assert any(bad in r.getMessage() for r in caplog.records)
+    table = pd.read_csv(out)
+    assert list(table["path"]) == paths[:6]
+    serial, _ = FeatureExtractor(families=["intensity"]).transform_files(paths[:6])
+    np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(float), serial, rtol=1e-12)

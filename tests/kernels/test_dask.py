@@ -15,7 +15,7 @@ from ..conftest import load_real, load_volume, to_dtype
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 
-FAST = settings(max_examples=8, deadline=None)
+FAST = settings(max_examples=6, deadline=None)
 
 
 @pytest.fixture(autouse=True)
