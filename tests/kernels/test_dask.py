@@ -275,3 +275,17 @@ def test_nan_is_refused_when_the_chunk_is_computed():
         lazy.compute()
     with pytest.raises(ValueError, match="NaN"):
         K.histogram(da.from_array(img, chunks=4))
+
+
+def test_batch_stacks_of_the_scalar_and_pointwise_kernels():
+    stack = np.stack([to_dtype(load_real("ct_small")[k:k + 20, 30:54], np.uint16)
+                      for k in (0, 30, 60, 90, 100)])
+    lazy = _lazy(stack, (2, 7, 9))  # chunks cut through the images: rechunked to whole images
+    for got, ref in zip(K.histogram(lazy, 16, batch=True), K.histogram(stack, 16, batch=True)):
+        np.testing.assert_array_equal(got, ref)
+    for fn in (K.threshold_otsu, K.threshold_maxent):
+        np.testing.assert_array_equal(fn(lazy, batch=True), fn(stack, batch=True))
+    np.testing.assert_array_equal(K.normalize(lazy, "percentile", batch=True).compute(),
+                                  K.normalize(stack, "percentile", batch=True))
+    np.testing.assert_allclose(K.sobel(lazy, batch=True).compute(), K.sobel(stack, batch=True),
+                               rtol=1e-6)
