@@ -740,7 +740,9 @@ def _label_summary(cand):
     """Pass 1 of the hysteresis for one chunk: its number of labels, the labels holding a strong
     pixel, and the labels on its four sides (top, bottom, left, right)."""
     labels, n = _labels(cand)
-    return (n, np.unique(labels[cand == 2]), labels[0].copy(), labels[-1].copy(),
+    strong = np.zeros(n + 1, bool)
+    strong[labels[cand == 2]] = True
+    return (n, np.flatnonzero(strong), labels[0].copy(), labels[-1].copy(),
             labels[:, 0].copy(), labels[:, -1].copy())
 
 
