@@ -19,9 +19,13 @@ the in-memory ones:
 - Canny: a halo of the Gaussian's radius for the smoothing, then one of two pixels for the
   gradient and the non-maximum suppression; the weak and strong candidates of each chunk come
   from the in-memory kernel, and the hysteresis is global: weak candidates are labelled per chunk
-  (8-connected), labels that touch across a chunk boundary are merged (a union-find over the
-  pairs found in the two-pixel strips along every boundary), and a component is an edge when any
-  of its pixels is strong, as dask-image's ``ndmeasure.label`` merges labels across chunk faces.
+  (8-connected), labels that touch across a chunk boundary are merged (connected components of
+  the graph of label pairs found along the lines on either side of every boundary, corners
+  included), and a component is an edge when any of its pixels is strong, as dask-image's
+  ``ndmeasure.label`` merges labels across chunk faces. The equivalences are resolved when
+  ``canny`` is called (one pass over the image that keeps only each chunk's count, strong labels
+  and four sides); the returned edge map is lazy and labels each chunk again, so that no label
+  image the size of the input is ever held.
 
 The dask path is bit for bit the in-memory result for morphology, histograms, thresholds and
 Canny, and within rounding (1e-6 relative) for the float filters and the moments of ``zscore``,
