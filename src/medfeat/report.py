@@ -380,6 +380,12 @@ def _plot_search(evaluation, path):
     return True
 
 
+def _all_families():
+    from .features import FAMILIES
+
+    return tuple(FAMILIES)
+
+
 def _search_rows(evaluation):
     rows = []
     for name, rec in _searches(evaluation).items():
@@ -394,7 +400,8 @@ def _search_rows(evaluation):
                      "val AUC default": _fmt(rec.get("default_val_auc")),
                      "val AUC chosen": _fmt(rec.get("chosen_val_auc")),
                      "chosen": json.dumps(_plain(chosen), sort_keys=True)
-                     + (f"; families {', '.join(fams)}" if fams else ""),
+                     + (f"; without {', '.join(f for f in _all_families() if f not in fams)}"
+                        if fams and set(_all_families()) - set(fams) else ""),
                      "calibrated": "yes" if cal.get("applied") else
                      ("no" + (f" ({cal['reason']})" if cal.get("reason") else "")),
                      "test ACC uncalibrated": _fmt(raw.get("acc")) if raw else "–"})
