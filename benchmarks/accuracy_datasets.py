@@ -77,13 +77,14 @@ def _best_by_val(doc, family):
     for n, m in doc["methods"].items():
         if m["family"] != family:
             continue
-        rec = (m.get("params") or {}).get("search") or {}
-        rows.append((rec.get("chosen_val_auc") or -1.0, n))
+        params = m.get("params") or {}
+        val = params.get("val_auc", (params.get("search") or {}).get("chosen_val_auc"))
+        rows.append((-1.0 if val is None else val, n))
     return max(rows)[1] if rows else None
 
 
 def table(results):
-    lines = ["| dataset | method | family | test AUC | test ACC | val AUC (chosen) | "
+    lines = ["| dataset | method | family | test AUC | test ACC | val AUC | "
              "published peer (AUC / ACC) | meets both |",
              "|---|---|---|---|---|---|---|---|"]
     for name, (doc, walls, loads, same) in results.items():
@@ -98,7 +99,7 @@ def table(results):
             if pubs:
                 peer = "; ".join(f"{p[2]} {p[0]:.3f} / {p[1]:.3f}" for p in pubs)
                 meets = "yes" if all(auc >= p[0] and acc >= p[1] for p in pubs) else "no"
-            val = rec.get("chosen_val_auc")
+            val = (m.get("params") or {}).get("val_auc", rec.get("chosen_val_auc"))
             lines.append(f"| {name} | {method} | {fam} | {auc:.3f} | {acc:.3f} | "
                          f"{'–' if val is None else f'{val:.3f}'} | {peer} | {meets} |")
     return "\n".join(lines)

@@ -576,6 +576,8 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     def finish(method, res, pv, wall):
         if not keep_estimators:
             res.estimator = None
+        if pv is not None:         # what the ensemble and a user choose by: never test
+            res.params["val_auc"] = _val_auc(splits["val"][1], pv)
         results[method.name], walls[method.name], val_proba[method.name] = res, round(wall, 3), pv
         t = res.test
         say(f"{method.name}: test {_fmt(t)} auc95 [{t['auc_ci95'][0]:.3f}, "
