@@ -253,6 +253,9 @@ def test_ensemble_mixes_the_two_best_by_validation_auc(searched):
     assert res.family == "ensemble"
     members, weights = res.params["members"], res.params["weights"]
     assert sorted(members) == ["knn", "logreg"] and sum(weights) == pytest.approx(1.0)
+    # one road only: its two best by validation AUC, the better one as the second member
+    vals = {n: ev.methods[n].params["val_auc"] for n in members}
+    assert vals[members[1]] >= vals[members[0]]
     mix = weights[0] * ev.methods[members[0]].proba + weights[1] * ev.methods[members[1]].proba
     if res.params["calibration"]["applied"]:
         assert roc_auc(res.y_true, res.proba) == pytest.approx(roc_auc(res.y_true, mix))
