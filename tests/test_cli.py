@@ -80,6 +80,8 @@ def test_info_shows_deep_versions(capsys):
     (["compare", "--data", "x.npz", "--dataset", "phantoms"], "not allowed with"),
     (["compare", "--backend", "opencl"], "invalid choice"),
     (["compare", "--budget", "0"], "--budget must be a positive number"),
+    (["compare", "--workers", "0"], "--workers must be >= 1"),
+    (["compare", "--workers", "2", "--scheduler", "tcp://x:1"], "not allowed with"),
     (["compare", "--budget", "ten"], "--budget must be a number of minutes"),
     (["compare", "--methods", "knn", "ensemble2"], "unknown method 'ensemble2'"),
     (["features", "/no/such/folder", "--out", "f.csv"], "no such file or folder"),

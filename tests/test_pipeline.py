@@ -249,3 +249,22 @@ def test_compare_with_a_tiny_deep_model(tiny, tmp_path):
     assert "heatmaps.png" in files, (tmp_path / "rep" / "report.md").read_text()
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Integrated-gradients heat maps (cnn)" in md and "DeLong" in md
+
+
+def test_compare_on_a_local_dask_cluster(tiny):
+    """Features extracted on two dask worker processes: the same numbers as in this process,
+    and the fitted Pipeline works once the cluster is gone."""
+    pytest.importorskip("distributed")
+    kwargs = dict(methods=("nb", "logreg"), cv=2, seed=0, progress=False, log=None, n_boot=50)
+    here = pipeline.compare(tiny, **kwargs)
+    there = pipeline.compare(tiny, scheduler=2, **kwargs)
+    for name in ("nb", "logreg"):
+        np.testing.assert_array_equal(here.evaluation.methods[name].proba,
+                                      there.evaluation.methods[name].proba)
+        est = there.evaluation.methods[name].estimator
+        assert est.named_steps["features"].scheduler is None
+        np.testing.assert_array_equal(est.predict_proba(tiny.test.images),
+                                      here.evaluation.methods[name].estimator.predict_proba(
+                                          tiny.test.images))
+    with pytest.raises(ValueError, match="scheduler"):
+        pipeline.compare(tiny, scheduler=0, **kwargs)

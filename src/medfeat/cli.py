@@ -367,7 +367,8 @@ def cmd_compare(args):
                               seed=args.seed, epochs=epochs, backend=args.backend,
                               progress=not args.quiet, log=say, n_jobs=args.jobs,
                               budget=args.budget, select=not args.no_search,
-                              calibrate=not args.no_calibrate)
+                              calibrate=not args.no_calibrate,
+                              scheduler=args.scheduler or args.workers)
     folder = result.save(out, explain=not args.explain_off)
     print()
     print(result.summary())
@@ -574,6 +575,13 @@ def build_parser():
     pc.add_argument("--no-search", dest="no_search", action="store_true",
                     help="run each method's fixed defaults: no model selection on the "
                          "validation split")
+    where = pc.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="extract the classical features on this dask.distributed "
+                            "scheduler (tcp://host:8786)")
+    where.add_argument("--workers", type=_positive("--workers", 1), metavar="N",
+                       help="extract the classical features on a local dask cluster of N "
+                            "worker processes")
     pc.add_argument("--no-calibrate", dest="no_calibrate", action="store_true",
                     help="keep the balanced-class probabilities (no calibration to the "
                          "validation split's class balance; for a test split whose balance "

@@ -397,7 +397,7 @@ def _class_counts(dataset):
 
 def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=None,
             backend="auto", progress=True, *, explain=True, log=print, n_jobs=None,
-            budget=DEFAULT_BUDGET, select=True, **evaluate_options):
+            budget=DEFAULT_BUDGET, select=True, scheduler=None, **evaluate_options):
     """Run several methods on one dataset with one judge, tabulate them, write the report.
 
     Parameters
@@ -435,6 +435,10 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     select : bool, optional
         Model selection on the validation split for the methods given by name (see
         :mod:`medfeat.evaluate.search`); False runs their fixed defaults.
+    scheduler : dask.distributed.Client, str or int, optional
+        Extract the classical features on a dask cluster: a ``Client``, a scheduler address
+        (``"tcp://host:8786"``) or a number of local worker processes (a ``LocalCluster``
+        started here and closed at the end). Same numbers as without it.
     **evaluate_options
         Passed to :func:`medfeat.evaluate.evaluate` (``calibrate``, ``deep_cv``, ``n_boot``,
         ``max_trials``, ...).
@@ -470,9 +474,19 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
         load_at_start = [round(x, 2) for x in os.getloadavg()]
     except OSError:              # not on every platform
         load_at_start = None
-    evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
-                          progress=progress, log=log, n_jobs=n_jobs, budget=budget,
-                          select=select, **evaluate_options)
+    if scheduler is None:
+        evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
+                              progress=progress, log=log, n_jobs=n_jobs, budget=budget,
+                              select=select, **evaluate_options)
+    else:
+        from .features._distributed import check_scheduler, client_for
+
+        with client_for(check_scheduler(scheduler)) as client:
+            # the extractors are cloned (deep-copied) per split: they get the address
+            evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs,
+                                  backend=backend, progress=progress, log=log, n_jobs=n_jobs,
+                                  budget=budget, select=select,
+                                  scheduler=client.scheduler.address, **evaluate_options)
     evaluation.dataset.setdefault("class_counts", _class_counts(ds))
     if load_at_start is not None:
         evaluation.settings.setdefault("load_average_at_start", load_at_start)

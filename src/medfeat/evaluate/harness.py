@@ -125,7 +125,8 @@ def _colour_images(images):
             min(shape[1], shape[2]) >= _COLOUR_SIDE_RATIO * shape[-1])
 
 
-def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, channel_axis=None):
+def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, channel_axis=None,
+             scheduler=None):
     """The methods to run, checked before any work starts; classical methods given by name get
     ``channel_axis`` in their feature step (colour images)."""
     from sklearn.base import clone
@@ -160,6 +161,8 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, chann
                 continue
             if kind in classical:
                 features = {"backend": backend, "progress": progress}
+                if scheduler is not None:
+                    features["scheduler"] = scheduler
                 params = {"kind": kind, "seed": seed}
                 if channel_axis is not None:
                     features["channel_axis"] = params["channel_axis"] = channel_axis
@@ -224,10 +227,10 @@ def _feature_step(estimator):
 
 
 def _extractor_key(fx):
-    """What decides the extractor's output (n_jobs and progress do not)."""
+    """What decides the extractor's output (n_jobs, progress and where it runs do not)."""
     params = fx.get_params(deep=False)
-    params.pop("n_jobs", None)
-    params.pop("progress", None)
+    for name in ("n_jobs", "progress", "scheduler"):
+        params.pop(name, None)
     return (type(fx).__qualname__, repr(sorted(params.items())))
 
 
@@ -377,7 +380,7 @@ def _check_backend(backend):
 def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", progress=True,
              log=print, n_jobs=None, deep_cv=False, n_boot=1000, keep_estimators=True,
              select=True, calibrate=True, budget=_search.DEFAULT_BUDGET,
-             max_trials=_search.MAX_DEEP_TRIALS):
+             max_trials=_search.MAX_DEEP_TRIALS, scheduler=None):
     """Run every method through the same splits and score it with the same code.
 
     For each method, in order: model selection on the validation split (methods given by name,
@@ -446,6 +449,11 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         record and the log). None: no limit but ``max_trials``.
     max_trials : int, optional
         Most trials per deep method (its default included).
+    scheduler : str, optional
+        The address of a dask.distributed scheduler: the feature extraction of the classical
+        methods named here runs on its workers (:class:`~medfeat.features.FeatureExtractor`
+        ``scheduler=``), with the same values as locally. Deep training stays in this process.
+        :func:`medfeat.pipeline.compare` also takes a ``Client`` or a worker count.
 
     Returns
     -------
@@ -542,7 +550,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     resolved = _resolve(methods, seed=int(seed), epochs=epochs, backend=backend,
                         n_jobs=n_jobs, progress=bool(progress),
                         verbose=int(bool(progress) and log is not None),
-                        channel_axis=-1 if colour else None)
+                        channel_axis=-1 if colour else None, scheduler=scheduler)
     others = [m for m in resolved if m.family != "ensemble"]
     if any(m.family == "ensemble" for m in resolved) and len(others) < 2:
         raise ValueError(f"methods: {ENSEMBLE!r} mixes the best classical and the best deep "
@@ -799,7 +807,10 @@ def _run_classical(method, ctx, cache):
     if fx is not None:
         from sklearn.pipeline import Pipeline
 
-        fitted = Pipeline([(estimator.steps[0][0], clone(fx).fit(X_train[:1])), *model.steps])
+        local = clone(fx)
+        if "scheduler" in local.get_params(deep=False):   # the cluster may be gone later
+            local.set_params(scheduler=None)
+        fitted = Pipeline([(estimator.steps[0][0], local.fit(X_train[:1])), *model.steps])
     else:
         fitted = model
     params = dict(method.params)
