@@ -24,6 +24,10 @@ _COMPARE_BOOT = 2000
 ENSEMBLE = "ensemble"
 #: Share of the validation split carved from the training split when a dataset has none.
 _CARVED_VAL = 0.15
+#: A method named "<kind>+gan" is <kind> trained on the training split expanded by a
+#: class-conditional GAN (medfeat.deep.gan.expand_split with these settings: every class doubled).
+GAN_SUFFIX = "+gan"
+_GAN_EXPANSION = {"factor": 1.0, "classes": "all"}
 
 
 def _classical_kinds():
@@ -64,6 +68,7 @@ class _Method:
     make: Callable[[], Any]       # a fresh, unfitted estimator
     params: dict
     kind: str | None = None       # the kind name when the method was named (then searchable)
+    gan: bool = False             # named "<kind>+gan": trained on the GAN-expanded split
 
 
 def _is_deep_classifier(obj):
@@ -156,6 +161,12 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, chann
         seen.add(name)
         if isinstance(obj, str):
             kind = obj
+            gan = kind.endswith(GAN_SUFFIX) and kind != GAN_SUFFIX
+            if gan:
+                kind = kind[:-len(GAN_SUFFIX)]
+                if kind == ENSEMBLE:
+                    raise ValueError(f"methods: {obj!r}: the ensemble mixes other methods; "
+                                     f"name their '{GAN_SUFFIX}' variants instead")
             if kind == ENSEMBLE:
                 out.append(_Method(name, "ensemble", None, {"kind": ENSEMBLE}, kind=ENSEMBLE))
                 continue
@@ -173,13 +184,14 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, chann
                         fx["families"] = list(families)
                     return make_classifier(kind, random_state=seed, n_jobs=n_jobs, features=fx,
                                            **settings)
-                out.append(_Method(name, "classical", make, params, kind=kind))
+                out.append(_Method(name, "classical", make, params, kind=kind, gan=gan))
                 continue
             if deep is None:
                 deep = _deep_kinds()
             if deep is not None and kind in deep:
                 out.append(_Method(name, "deep", _deep_factory(kind, epochs, seed, verbose),
-                                   {"kind": kind, "epochs": epochs, "seed": seed}, kind=kind))
+                                   {"kind": kind, "epochs": epochs, "seed": seed}, kind=kind,
+                                   gan=gan))
                 continue
             hint = "" if deep is not None else \
                 " (the deep models are unavailable: install the 'deep' extra for Keras)"
@@ -513,6 +525,13 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     ``settings["deep_cv"]`` is False. The test-split scores with their bootstrap interval are
     the figures that compare the two roads.
 
+    *GAN expansion.* A name ``"<kind>+gan"`` (e.g. ``"cnn+gan"``, ``"knn+gan"``) runs ``<kind>``
+    on the training split with every class doubled by a class-conditional GAN
+    (:func:`medfeat.deep.gan.expand_split`, ``factor=1``, ``classes="all"``), trained once per
+    call on the real training images; validation and test stay real. Such methods get no
+    cross-validation (the GAN has seen every training image) and ``params["gan"]`` records the
+    counts and the GAN's seconds.
+
     Examples
     --------
     >>> from medfeat.io import make_phantoms
@@ -592,15 +611,23 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
             f"{t['auc_ci95'][1]:.3f}] | fit {res.fit_seconds:.1f} s, predict "
             f"{res.predict_seconds:.1f} s, method total {wall:.1f} s")
 
+    gan_ctx, gan_cache, gan_record = _gan_context(resolved, ctx)
     for method in resolved:
         if method.family == "classical":
             t_method = time.perf_counter()
-            res, pv = _run_classical(method, ctx, cache)
+            if method.gan:
+                res, pv = _run_classical(method, gan_ctx, gan_cache)
+                res.params["gan"] = dict(gan_record)
+            else:
+                res, pv = _run_classical(method, ctx, cache)
             finish(method, res, pv, time.perf_counter() - t_method)
-    deep = [m for m in resolved if m.family == "deep"]
-    if deep:
-        for method, res, pv, wall in _run_deep_methods(deep, ctx, deep_cv=deep_cv):
-            finish(method, res, pv, wall)
+    for gan, run_ctx in ((False, ctx), (True, gan_ctx)):
+        deep = [m for m in resolved if m.family == "deep" and m.gan == gan]
+        if deep:
+            for method, res, pv, wall in _run_deep_methods(deep, run_ctx, deep_cv=deep_cv):
+                if gan:
+                    res.params["gan"] = dict(gan_record)
+                finish(method, res, pv, wall)
     for method in resolved:
         if method.family == "ensemble":
             t_method = time.perf_counter()
@@ -623,6 +650,30 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
                                       "methods": walls,
                                       "total": round(time.perf_counter() - t_start, 3)}
     return evaluation
+
+
+def _gan_context(resolved, ctx):
+    """``(context, feature cache, record)`` of the "+gan" methods: the training split expanded
+    once by a GAN trained on it (seeded by the harness's seed), no cross-validation folds (the
+    GAN has seen every real training image, so no fold would be held out from it); all None
+    when no method is named so."""
+    if not any(m.gan for m in resolved):
+        return None, None, None
+    from ..deep.gan import expand_split
+
+    X, y = ctx.splits["train"]
+    t0 = time.perf_counter()
+    Xe, ye, syn, _ = expand_split(X, y, seed=ctx.seed, **_GAN_EXPANSION,
+                                  gan_options={"verbose": ctx.verbose, "log": ctx.say})
+    dt = time.perf_counter() - t0
+    record = {**_GAN_EXPANSION, "n_real": int(y.size), "n_synthetic": int(syn.sum()),
+              "seconds": round(dt, 3)}
+    ctx.say(f"{GAN_SUFFIX} methods: {record['n_synthetic']} synthetic training images from a "
+            f"class-conditional GAN trained on the {y.size} real ones ({dt:.0f} s); no "
+            f"cross-validation for them")
+    splits = {**ctx.splits, "train": (Xe, ye)}
+    return dataclasses.replace(ctx, splits=splits, folds=[]), _FeatureCache(splits, ctx.say), \
+        record
 
 
 def _carve_validation(y, seed, synthetic=None):
@@ -921,11 +972,12 @@ def _run_deep_methods(methods, ctx, *, deep_cv):
                 st.skipped.append({"settings": params, "estimate_seconds": round(cost, 1),
                                    "why": "budget (planned)"})
                 continue
-            if ctx.clock.left() <= 0:     # a machine far slower than the cost model
+            over = ctx.clock.elapsed() - _search.WALL_CLOCK_VALVE * ctx.clock.seconds
+            if over > 0:                 # a machine far slower or busier than the cost model
                 st.skipped.append({"settings": params, "estimate_seconds": round(cost, 1),
                                    "why": "budget (wall clock)"})
-                ctx.say(f"{st.method.name}: skipped a trial, the wall-clock budget is spent "
-                        f"({-ctx.clock.left():.0f} s over)")
+                ctx.say(f"{st.method.name}: skipped a trial, the wall clock is past "
+                        f"{_search.WALL_CLOCK_VALVE:g} x the budget")
                 continue
             planned += cost
             _deep_trial(st, params, ctx)
