@@ -942,7 +942,7 @@ def _run_deep_methods(methods, ctx, *, deep_cv):
     states = []
     for m in methods:
         if searched and m.kind is not None:
-            base = _search.deep_base(m.kind, len(y_train), epochs=ctx.epochs)
+            base = _search.deep_base(m.kind, len(y_train), epochs=ctx.epochs, volumes=volumes)
             cands = _search.deep_candidates(m.kind, base, seed=ctx.seed, n=ctx.max_trials,
                                             fixed_epochs=ctx.epochs is not None,
                                             volumes=volumes)
