@@ -299,3 +299,37 @@ def test_pneumoniamnist_note(binary_evaluation, tmp_path):
         assert fact in md
     other = write_report(ev, tmp_path / "other", explain=False)
     assert "Yang et al." not in (other / "report.md").read_text()
+
+
+def _tiny_volume_builder(input_shape, n_classes):
+    import keras
+
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv3D(2, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x))
+
+
+def test_volume_heatmaps_and_the_search_section(tmp_path):
+    """A volume dataset: heat maps on three orthogonal slices per volume (a 3 x 2 grid per row),
+    and the model-selection table with the classical search."""
+    pytest.importorskip("keras")
+    from medfeat.deep import DeepClassifier
+    from medfeat.evaluate import evaluate
+    from medfeat.io import Dataset
+
+    rng = np.random.default_rng(0)
+    y = np.arange(48) % 2
+    X = rng.normal(100, 10, (48, 10, 10, 10))
+    X[y == 1, 3:7, 3:7, 3:7] += 60
+    ds = Dataset.from_arrays(np.clip(X, 0, 255).astype(np.uint8), y, classes=("a", "b"),
+                             name="vol", seed=0)
+    deep = DeepClassifier(_tiny_volume_builder, epochs=1, batch_size=8, verbose=0)
+    ev = evaluate(ds, {"nb": "nb", "tiny3d": deep}, cv=None, progress=False, log=None,
+                  n_boot=20)
+    out = write_report(ev, tmp_path / "rep", n_heatmaps=2)
+    w, h = _png_size(out / "heatmaps.png")
+    assert w > 2 * h                                   # one row of 3 slice pairs per volume
+    md = (out / "report.md").read_text()
+    assert "Model selection on the validation split" in md and "search.png" in md
+    assert (out / "search.png").exists()

@@ -454,20 +454,27 @@ def _plot_heatmaps(evaluation, path, n):
     if idx.size == 0:
         return None, "no test images"
     sample = np.asarray(images)[idx]
+    classes = _classes(evaluation)
+    y = np.asarray(r.y_true).ravel()
+    proba = np.asarray(r.proba)
+    volumes = sample.ndim == 5 or (sample.ndim == 4 and sample.shape[-1] not in (1, 3, 4))
     try:
-        from medfeat.deep import overlay
+        from medfeat.deep import overlay, plot_attributions
 
         attributions = np.asarray(r.estimator.explain(sample))
+        if volumes:   # each volume: its three orthogonal slices through the most attribution
+            titles = [f"true {classes[y[i]]}, pred {classes[int(np.argmax(proba[i]))]} "
+                      f"({proba[i].max():.2f})" for i in idx]
+            plot_attributions(sample, attributions, path, titles=titles, volumes=True,
+                              slices="max")
+            return name, None
         overlays = [overlay(_grey(img), _grey(att)) for img, att in zip(sample, attributions)]
     except (ImportError, NotImplementedError, ValueError, TypeError, AttributeError,
             RuntimeError) as exc:
         return None, f"integrated gradients failed for {name}: {type(exc).__name__}: {exc}"
-    classes = _classes(evaluation)
     cols = len(idx)
     fig = _figure((1.7 * cols + 0.3, 3.9))
     axes = fig.subplots(2, cols, squeeze=False)
-    y = np.asarray(r.y_true).ravel()
-    proba = np.asarray(r.proba)
     for j, (i, img, ov) in enumerate(zip(idx, sample, overlays)):
         pred = int(np.argmax(proba[i]))
         axes[0, j].imshow(_grey(img), cmap="gray")
