@@ -106,6 +106,8 @@ PUBLISHED = {
         "auto-sklearn": (0.690, 0.515), "AutoKeras": (0.719, 0.503),
         "Google AutoML Vision": (0.750, 0.531),
     },
+    # the 3-D rows could not be re-read from the paper where they were entered: check them
+    # against its Table 4 before quoting them
     "adrenalmnist3d": {
         "ResNet-18 + 2.5D": (0.718, 0.772), "ResNet-18 + 3D": (0.827, 0.721),
         "ResNet-18 + ACS": (0.839, 0.754), "ResNet-50 + 2.5D": (0.735, 0.751),
