@@ -129,7 +129,7 @@ class SpectralConv2D(_Spectral):
     --------
     >>> import numpy as np
     >>> layer = SpectralConv2D(4, 3, strides=2)
-    >>> layer(np.zeros((2, 8, 8, 1), np.float32)).shape
+    >>> tuple(layer(np.zeros((2, 8, 8, 1), np.float32)).shape)
     (2, 4, 4, 4)
     """
 
@@ -177,7 +177,7 @@ class SpectralDense(_Spectral):
     Examples
     --------
     >>> import numpy as np
-    >>> SpectralDense(3)(np.ones((2, 5), np.float32)).shape
+    >>> tuple(SpectralDense(3)(np.ones((2, 5), np.float32)).shape)
     (2, 3)
     """
 
@@ -216,7 +216,7 @@ class ClassProjection(_Spectral):
     --------
     >>> import numpy as np
     >>> proj = ClassProjection(3)
-    >>> proj([np.ones((2, 4), np.float32), np.array([[0], [2]])]).shape
+    >>> tuple(proj([np.ones((2, 4), np.float32), np.array([[0], [2]])]).shape)
     (2, 1)
     """
 
@@ -284,7 +284,8 @@ class ClassConditionalScale(layers.Layer):
     Examples
     --------
     >>> import numpy as np
-    >>> ClassConditionalScale(3)([np.ones((2, 4, 4, 5), np.float32), np.array([[0], [2]])]).shape
+    >>> layer = ClassConditionalScale(3)
+    >>> tuple(layer([np.ones((2, 4, 4, 5), np.float32), np.array([[0], [2]])]).shape)
     (2, 4, 4, 5)
     """
 
