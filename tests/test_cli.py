@@ -84,6 +84,7 @@ def test_info_shows_deep_versions(capsys):
     (["compare", "--workers", "2", "--scheduler", "tcp://x:1"], "not allowed with"),
     (["compare", "--budget", "ten"], "--budget must be a number of minutes"),
     (["compare", "--methods", "knn", "ensemble2"], "unknown method 'ensemble2'"),
+    (["compare", "--methods", "knn", "svm+gan"], "unknown method 'svm+gan'"),
     (["features", "/no/such/folder", "--out", "f.csv"], "no such file or folder"),
     (["features", ".", "--out", "features.xlsx"], "--out must end in .csv or .parquet"),
     (["features", "."], "--out"),

@@ -252,7 +252,9 @@ def _check_methods(methods):
         raise _BadArgument(f"--methods: a method is named twice ({' '.join(methods)})")
     names = method_names()
     known = names["classical"] + names["deep"] + names["ensemble"]
-    unknown = [m for m in methods if m not in known]
+    # "<kind>+gan": the kind trained on the GAN-expanded training split
+    unknown = [m for m in methods if m not in known and not (
+        m.endswith("+gan") and m[:-len("+gan")] in names["classical"] + names["deep"])]
     if unknown:
         deep = " ".join(names["deep"]) if names["deep"] else "(none: install 'medfeat[deep]')"
         raise _BadArgument(f"--methods: unknown method {unknown[0]!r}; classical: "
@@ -558,7 +560,8 @@ def build_parser():
                     default=list(__import__("medfeat.pipeline").pipeline.DEFAULT_METHODS),
                     help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
                          "resnet50 diagnostic; ensemble (the best classical and deep mixed, "
-                         "weights chosen on validation) (default: "
+                         "weights chosen on validation); any of them + '+gan' (e.g. cnn+gan: "
+                         "trained on the GAN-expanded training split) (default: "
                          f"{' '.join(__import__('medfeat.pipeline').pipeline.DEFAULT_METHODS)})")
     pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
                     help="stratified folds on the training split, 0 for none (default 5)")
