@@ -1048,13 +1048,6 @@ def plot_samples(gan, real_images, real_labels, path, n_per_class=8, *, seed=Non
         axes[r, 0].set_title(f"class {c}: real", fontsize=7, loc="left")
         axes[r, k + 1].set_title("generated", fontsize=7, loc="left")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from .explain import _save_png
+
+    return _save_png(fig, path)
