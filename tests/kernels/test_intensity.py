@@ -40,6 +40,10 @@ def reference(img, method, mask=None, lower=1, upper=99, center=None, width=None
         # mean can be an ulp off and turn rounding noise into +-1)
         mean = math.fsum(s.ravel()) / s.size
         sd = math.sqrt(math.fsum(((s - mean) ** 2).ravel()) / s.size)
+        # even the correctly rounded sum divided by n can miss a constant value by an ulp, and
+        # that ulp would become a spread of +-1: a constant region has zero spread by definition
+        if s.size and np.all(s == s.flat[0]):
+            mean, sd = float(s.flat[0]), 0.0
         return (x - mean) / (sd if sd > 0 else 1.0)
     if method == "minmax":
         r = s.max() - s.min()
@@ -230,3 +234,14 @@ def test_strided_and_fortran_inputs(backend):
             got = normalize(view, method, mask=mask, backend=backend, **kw)
             np.testing.assert_allclose(got, reference(view, method, mask, **kw), rtol=RTOL,
                                        atol=ATOL)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_zscore_of_a_constant_image_is_zero(backend):
+    """A constant whose correctly rounded mean is an ulp off (fsum(206 x v) / 206 != v): the
+    z-scores are 0, not the +-1 that the ulp would make of it (found by Hypothesis)."""
+    v = 2739.2337464290868
+    assert math.fsum([v] * 206) / 206 != v
+    img = np.full((2, 103), v)
+    np.testing.assert_array_equal(normalize(img, "zscore", backend=backend), 0.0)
+    np.testing.assert_array_equal(reference(img, "zscore"), 0.0)
