@@ -48,6 +48,7 @@ import zipfile
 import numpy as np
 
 from ._keras import check_seed, import_keras, set_seed
+from .train import _check_positive_int as _positive_int
 
 keras = import_keras()
 ops = keras.ops
@@ -375,10 +376,6 @@ def _g_hinge(target, score):
 
 
 # --------------------------------------------------------------------------- argument checks
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _positive_float(value, name):
