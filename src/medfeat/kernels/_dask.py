@@ -71,10 +71,9 @@ def is_dask_array(x):
 
 
 def _density_module():
-    # ``medfeat.kernels.density`` is the function; the module is reached by its full name
-    import importlib
+    from . import histograms
 
-    return importlib.import_module(f"{__package__}.density")
+    return histograms
 
 
 def _da():
@@ -280,7 +279,7 @@ def _value_range(image, name="image"):
 
 
 def _hist_block(block, *, bins, range, backend):
-    from .density import histogram
+    from .histograms import histogram
 
     return histogram(block, bins, range, backend=backend)
 

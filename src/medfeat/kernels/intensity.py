@@ -17,7 +17,7 @@ import numpy as np
 from . import _dask
 from ._dispatch import get_kernel, implementation, is_device_array
 from ._validate import check_choice, check_device_mask
-from .density import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
+from .histograms import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
                       _threads)
 
 # "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Cython bodies of the density kernels (histogram, KDE, Otsu, maximum entropy).
 
-Same names and arguments as ``medfeat._kernels.numba_cpu.density``; :mod:`medfeat.kernels.density`
+Same names and arguments as ``medfeat._kernels.numba_cpu.density``; :mod:`medfeat.kernels.histograms`
 validates and prepares, these only run the loops. Images arrive flattened (1-D, C order). Parallel
 loops split the data into ``nchunks`` contiguous chunks, each with a private histogram/grid, merged
 afterwards, so no two threads write the same counter.

@@ -3,7 +3,7 @@
 Same names and arguments as ``medfeat._kernels.numba_cpu.density``; arrays are flat (1-D) numba
 device arrays, the ``nchunks``/``nthreads`` arguments are accepted and ignored (a launch covers the
 whole array), and what comes back is small and on the host: counts, ranges, moments -- the public
-layer (:mod:`medfeat.kernels.density`) derives thresholds and bin edges from those.
+layer (:mod:`medfeat.kernels.histograms`) derives thresholds and bin edges from those.
 
 - Counting (:func:`value_counts`, :func:`bin_counts`) uses privatised per-block histograms in shared
   memory (shared-memory atomics), merged into the global table with one atomic per non-empty entry
