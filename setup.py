@@ -5,7 +5,7 @@ with OpenMP when the compiler supports it (checked by compiling a tiny program).
 
 - ``MEDFEAT_NO_OPENMP=1``: build without OpenMP.
 - ``MEDFEAT_CFLAGS``: extra compiler flags, e.g. ``-march=native`` for a build that only runs here.
-- ``MEDFEAT_EXT=_edges_cy,_density_cy``: build only these modules (development convenience).
+- ``MEDFEAT_EXT=_density_cy``: build only these modules (development convenience).
 """
 
 import glob

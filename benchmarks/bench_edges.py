@@ -18,7 +18,7 @@ except ImportError:  # asv runs the suite from a copy where compare.py may be ab
 
 SIZES = (512, 2048, 4096)
 DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
-BACKENDS = ("auto", "cython", "numba")
+BACKENDS = ("auto", "numba")  # the family's one CPU backend (Cython's was the slower)
 
 
 def _medfeat(name, backend, **kw):
@@ -155,7 +155,6 @@ def _compare_cases():
         ("prewitt", {"skimage": 10, "opencv": 1 / 1.5}, ("skimage", "opencv")),
     ):
         impls = {"medfeat": _medfeat(kind, "auto"),
-                 "medfeat[cython]": _medfeat(kind, "cython"),
                  "medfeat[numba]": _medfeat(kind, "numba")}
         impls["skimage"] = (lambda k: lambda img: _peer(k, "skimage", "float32")(img))(kind)
         # OpenCV has no Prewitt magnitude; its Sobel magnitude is the peer for both 3x3 operators
@@ -185,8 +184,7 @@ def _compare_cases():
     cases.append(Case(
         name="canny float32 sigma=1",
         make=make_canny,
-        impls={"medfeat": canny_impl("auto"), "medfeat[cython]": canny_impl("cython"),
-               "medfeat[numba]": canny_impl("numba"), "skimage": sk_canny,
+        impls={"medfeat": canny_impl("auto"), "medfeat[numba]": canny_impl("numba"), "skimage": sk_canny,
                "opencv": (lambda pair: _cv_canny(pair[1])) if have("cv2") else None},
         targets={"skimage": 10, "opencv": 1 / 2},
         compile_snippet=("import numpy as np; from medfeat.kernels import canny; "

@@ -15,7 +15,7 @@ import functools
 from benchmarks._common import have, real_image
 
 SIZES = (512, 2048, 4096)
-BACKENDS = ("auto", "cython", "numba")
+BACKENDS = ("auto", "numba")  # the family's one CPU backend (Cython's was the slower)
 DTYPES = ("uint8", "uint16", "int16", "float32", "float64")
 
 
@@ -149,7 +149,6 @@ def _case(kind, footprint, dtype, targets=None, opencv=True):
     fp = footprint
     impls = {
         "medfeat": _medfeat(kind, fp, "auto"),
-        "medfeat[cython]": _medfeat(kind, fp, "cython"),
         "medfeat[numba]": _medfeat(kind, fp, "numba"),
         "skimage": _skimage(kind, fp),
     }

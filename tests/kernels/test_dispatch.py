@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from medfeat.kernels import BackendUnavailableError, available_backends
+from medfeat.kernels import BackendNotImplementedError, BackendUnavailableError, available_backends
 from medfeat.kernels import _dispatch
 
 
@@ -63,16 +63,35 @@ def test_missing_kernel_in_a_family_is_a_clear_error():
         _dispatch.get_kernel("edges", "nosuchkernel", "numba", auto=("numba",))
 
 
-def test_every_public_kernel_has_both_cpu_implementations():
-    # Same names at each level (DESIGN.md): kernels/<family>.py -> _kernels/{cython,numba_cpu}/<family>.
+def test_every_family_has_one_cpu_implementation_and_a_gpu_one():
+    # Same names at each level: kernels/<module>.py -> _kernels/{cython,numba_cpu,numba_cuda}/<family>.
     import medfeat.kernels as K
 
-    for name, family in K._EXPORTS.items():
-        fn = getattr(K, name)
-        assert callable(fn), name
-    for family in ("edges", "morphology", "density", "intensity"):
-        for backend in ("cython", "numba"):
-            assert _dispatch.implementation(family, backend) is not None
+    for name in K._EXPORTS:
+        assert callable(getattr(K, name)), name
+    for family, backends in _dispatch.FAMILY_BACKENDS.items():
+        if family in ("edges", "morphology"):
+            assert len([b for b in backends if b != "cuda"]) == 1, family
+        assert backends[-1] == "cuda"
+        for backend in backends:
+            if backend != "cuda":
+                assert _dispatch.implementation(family, backend) is not None
+        for backend in set(_dispatch.BACKENDS) - set(backends):
+            with pytest.raises(BackendNotImplementedError, match=f"backend={backend!r}.*{family}"):
+                _dispatch.implementation(family, backend)
+
+
+def test_removed_backend_error_names_the_available_ones():
+    with pytest.raises(BackendNotImplementedError) as info:
+        _dispatch.get_kernel("edges", "edge_filter_2d", "cython", auto=("numba",))
+    assert "backend='cython'" in str(info.value) and "backend='numba' or backend='cuda'" in str(info.value)
+    assert issubclass(BackendNotImplementedError, ValueError)
+
+
+def test_environment_backend_a_family_lacks_falls_back_to_its_own(monkeypatch):
+    monkeypatch.setenv("MEDFEAT_BACKEND", "cython")
+    assert _dispatch.resolve_backend("auto", auto=("numba",), family="edges") == "numba"
+    assert _dispatch.resolve_backend("auto", auto=("cython",), family="density") == "cython"
 
 
 def test_cuda_backend_is_refused_cleanly_without_a_gpu():
@@ -85,16 +104,18 @@ def test_cuda_backend_is_refused_cleanly_without_a_gpu():
 
 
 def test_auto_skips_a_backend_missing_the_family(monkeypatch):
-    # One Cython extension failing to build must not break "auto" for that family: fall back to Numba.
+    # A Cython extension that failed to build must not break "auto" where another CPU backend has
+    # the family: fall back to it.
     real = _dispatch.implementation
 
     def fake(family, backend):
-        if family == "edges" and backend == "cython":
+        if family == "density" and backend == "cython":
             raise BackendUnavailableError("not compiled")
         return real(family, backend)
 
     monkeypatch.setattr(_dispatch, "implementation", fake)
-    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="edges") == "numba"
-    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="density") == "cython"
+    monkeypatch.setitem(_dispatch.FAMILY_BACKENDS, "density", ("cython", "numba", "cuda"))
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="density") == "numba"
+    assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="intensity") == "cython"
     with pytest.raises(BackendUnavailableError):
-        _dispatch.get_kernel("edges", "sobel", "cython", auto=("cython",))
+        _dispatch.get_kernel("density", "bin_counts", "cython", auto=("cython",))

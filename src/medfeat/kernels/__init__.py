@@ -1,7 +1,8 @@
 """Fast image kernels shared by the classical and deep roads.
 
-Every kernel takes a keyword-only ``backend="auto" | "cython" | "numba" | "cuda"``; the names,
-defaults and results follow scikit-image where it has the function. Submodules load lazily.
+Every kernel takes a keyword-only ``backend="auto" | "cython" | "numba" | "cuda"`` (each family
+has one CPU backend, see :data:`FAMILY_BACKENDS`); the names, defaults and results follow
+scikit-image where it has the function. Submodules load lazily.
 Every kernel but :func:`density` also takes ``batch=True`` for a stack ``(N, H, W)`` of images,
 each processed on its own: one launch per stage on 'cuda' (the way to run thousands of small
 images), image by image (morphology: one plane-thick 3-D pass) on the CPU backends.
@@ -32,7 +33,8 @@ Examples
 
 import importlib
 
-from ._dispatch import BackendUnavailableError, available_backends
+from ._dispatch import (FAMILY_BACKENDS, BackendNotImplementedError, BackendUnavailableError,
+                        available_backends)
 
 _EXPORTS = {
     "sobel": "edges",
@@ -58,7 +60,8 @@ _EXPORTS = {
     "normalize": "intensity",
 }
 
-__all__ = ["available_backends", "BackendUnavailableError", *_EXPORTS]
+__all__ = ["available_backends", "BackendUnavailableError", "BackendNotImplementedError",
+           "FAMILY_BACKENDS", *_EXPORTS]
 
 
 def __getattr__(name):

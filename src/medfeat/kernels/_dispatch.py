@@ -7,9 +7,13 @@ names at each level:
 - ``numba``:  ``medfeat._kernels.numba_cpu.<family>``
 - ``cuda``:   ``medfeat._kernels.numba_cuda.<family>``
 
-``backend="auto"`` takes ``$MEDFEAT_BACKEND`` if it is set, ``"cuda"`` for input that already lives on
-the GPU, and otherwise the first working backend of the kernel's own preference order, which the
-kernel's module sets from what the benchmarks measured.
+Each family has one CPU implementation, the faster of the two that once existed as measured by
+``benchmarks/compare.py`` (``benchmarks/results/architecture-2026-12-03.md``), and a GPU one:
+:data:`FAMILY_BACKENDS`. Asking a family for a backend it does not have raises
+:class:`BackendNotImplementedError`, naming the ones it has.
+
+``backend="auto"`` takes ``$MEDFEAT_BACKEND`` if it is set and the family has that backend,
+``"cuda"`` for input that already lives on the GPU, and otherwise the family's CPU backend.
 """
 
 from __future__ import annotations
@@ -28,8 +32,32 @@ _MODULE_PATTERN = {
 }
 
 
+#: The backends implementing each kernel family (``medfeat._kernels.<backend>.<family>``).
+FAMILY_BACKENDS = {
+    "edges": ("numba", "cuda"),
+    "morphology": ("numba", "cuda"),
+    "density": ("cython", "numba", "cuda"),
+    "intensity": ("cython", "numba", "cuda"),
+}
+
+
 class BackendUnavailableError(ValueError):
     """A known backend that cannot run here (not compiled, no GPU, or not implemented for a kernel)."""
+
+
+class BackendNotImplementedError(BackendUnavailableError):
+    """A known backend that has no implementation of a kernel family (the message names the ones
+    that have)."""
+
+
+def _check_family_backend(family, backend):
+    have = FAMILY_BACKENDS.get(family)
+    if have is not None and backend not in have:
+        raise BackendNotImplementedError(
+            f"backend={backend!r} does not implement the {family} kernels; they run on "
+            + " or ".join(f"backend={b!r}" for b in have)
+            + " (one CPU implementation per kernel family)"
+        )
 
 
 @functools.lru_cache(maxsize=None)
@@ -112,6 +140,8 @@ def wants_cuda(backend, image=None):
 def _has_family(backend, family):
     if family is None:
         return True
+    if backend not in FAMILY_BACKENDS.get(family, BACKENDS):
+        return False
     try:
         implementation(family, backend)
     except BackendUnavailableError:
@@ -132,12 +162,15 @@ def resolve_backend(backend, *, auto, image=None, family=None):
         The input; a GPU array makes ``"auto"`` choose ``"cuda"``.
     family : str, optional
         The kernel family; ``"auto"`` then skips a backend that works here in general but lacks this
-        family (e.g. one Cython extension failed to build).
+        family (not in :data:`FAMILY_BACKENDS`, or its Cython extension failed to build), and so
+        does ``$MEDFEAT_BACKEND``.
 
     Raises
     ------
     ValueError
         For an unknown backend name.
+    BackendNotImplementedError
+        When ``family`` has no implementation for the backend asked for.
     BackendUnavailableError
         When the chosen backend does not work here.
     """
@@ -146,11 +179,11 @@ def resolve_backend(backend, *, auto, image=None, family=None):
     on_gpu = image is not None and is_device_array(image)
     if backend == "auto":
         env = os.environ.get("MEDFEAT_BACKEND", "").strip()
-        if env and env != "auto":
-            if env not in BACKENDS:
-                raise ValueError(
-                    f"$MEDFEAT_BACKEND must be one of {', '.join(map(repr, _CHOICES))}; got {env!r}"
-                )
+        if env and env != "auto" and env not in BACKENDS:
+            raise ValueError(
+                f"$MEDFEAT_BACKEND must be one of {', '.join(map(repr, _CHOICES))}; got {env!r}"
+            )
+        if env and env != "auto" and (family is None or env in FAMILY_BACKENDS.get(family, ())):
             backend = env
         elif on_gpu:
             backend = "cuda"
@@ -162,6 +195,8 @@ def resolve_backend(backend, *, auto, image=None, family=None):
                 "no CPU backend works here: "
                 + "; ".join(f"{b}: {_why_unavailable(b)}" for b in auto)
             )
+    if family is not None:
+        _check_family_backend(family, backend)
     why = _why_unavailable(backend)
     if why is not None:
         raise BackendUnavailableError(f"backend={backend!r} is not available: {why}")
@@ -178,16 +213,17 @@ def implementation(family, backend):
 
     Raises
     ------
-    BackendUnavailableError
-        When that backend has no implementation of the family (yet).
+    BackendNotImplementedError
+        When that backend has no implementation of the family.
     """
+    _check_family_backend(family, backend)
     modname = _MODULE_PATTERN[backend].format(family=family)
     try:
         return importlib.import_module(modname)
     except ModuleNotFoundError as exc:
         if exc.name != modname:
             raise
-        raise BackendUnavailableError(
+        raise BackendNotImplementedError(
             f"backend={backend!r} has no implementation of the {family} kernels"
             + (" (the Cython extension is not compiled)" if backend == "cython" else "")
         ) from None

@@ -2,8 +2,7 @@
 
 Names, defaults and results follow scikit-image 0.26 (``skimage.filters.sobel``/``prewitt``,
 ``skimage.feature.canny``). This module validates the arguments and converts the image to
-floating point; the loops run in ``medfeat._kernels.cython._edges_cy`` or
-``medfeat._kernels.numba_cpu.edges``, or on the GPU in ``medfeat._kernels.numba_cuda.edges``
+floating point; the loops run in ``medfeat._kernels.numba_cpu.edges``, or on the GPU in ``medfeat._kernels.numba_cuda.edges``
 (every step, with the conversion to floating point fused into the first kernel).
 
 Dtype contract (all three kernels)
@@ -34,16 +33,12 @@ _DTYPES = (np.bool_, *SUPPORTED_DTYPES)
 # Mode names scipy.ndimage uses, numbered as in the compiled kernels.
 _MODES = {"reflect": 0, "constant": 1, "nearest": 2, "mirror": 3, "wrap": 4}
 
-# "auto" preference orders, fastest first, from benchmarks/compare.py on the 2-core development
-# machine (Xeon, AVX-512; float32; medians, noisy because the machine was shared):
-# Sobel/Prewitt at 2048²: Numba 4.3/3.0 ms, Cython 5.6/4.4 ms. Numba compiles for the host CPU
-# (AVX2/AVX-512 instructions) while the Cython extension is built for baseline x86-64 (SSE2); at
-# 4096² the two trade places from run to run (memory-bound), so the 2048² result decides.
-AUTO_SOBEL = ("numba", "cython")
+# The CPU backend of "auto": Numba, the faster of the two CPU implementations this family once had
+# (Numba compiles for the host CPU's AVX2/AVX-512, a Cython build for baseline SSE2); the
+# measurements are in benchmarks/results/architecture-2026-12-03.md.
+AUTO_SOBEL = ("numba",)
 AUTO_PREWITT = AUTO_SOBEL
-# Canny at 2048²: Numba 43-48 ms, Cython 63-65 ms; at 4096² 126-132 vs 209-214 ms (its float64
-# Gaussian passes gain most from the wider vectors).
-AUTO_CANNY = ("numba", "cython")
+AUTO_CANNY = ("numba",)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -229,7 +224,7 @@ _EDGE_PARAMS = """\
     cval : float, optional
         Value outside the image when ``mode`` is 'constant', in the units of the converted image
         (integer images are first scaled to [0, 1] or [-1, 1]).
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image
         already on the GPU (any array with ``__cuda_array_interface__``: numba, CuPy, PyTorch).
         With 'cuda', a GPU image gives a GPU result (a numba device array) and a NumPy image is
@@ -401,7 +396,7 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         'mirror' or 'wrap'.
     cval : float, optional
         Value outside the image for ``mode='constant'`` (in converted units).
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image on
         the GPU (GPU edge map out).
     batch : bool, optional

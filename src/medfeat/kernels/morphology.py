@@ -1,7 +1,7 @@
 """Grey-level and binary morphology (erosion, dilation, opening, closing) and flat footprints.
 
 Names, defaults and results follow :mod:`skimage.morphology` (0.26), plus a keyword-only
-``backend="auto" | "cython" | "numba"``. Every kernel works on 2-D images and 3-D volumes with any
+``backend="auto" | "numba" | "cuda"``. Every kernel works on 2-D images and 3-D volumes with any
 flat footprint (disk, rectangle, diamond, ball, cube, or an arbitrary boolean array), and gives
 exactly scikit-image's result.
 
@@ -9,8 +9,7 @@ How it is computed
 ------------------
 A flat erosion is a minimum over the footprint, a dilation a maximum. Python prepares (footprint
 decomposition, border index maps), the compiled backends run two kernels (``minmax_runs`` and
-``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology` and
-:mod:`medfeat._kernels.cython._morphology_cy`):
+``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology`):
 
 - Any footprint is cut into horizontal runs (chords) [3]_. The image is processed in bands of rows,
   in parallel; a band computes, for each distinct run length L, the running min/max of its rows
@@ -59,18 +58,9 @@ __all__ = [
     "disk", "rectangle", "diamond", "ball", "cube",
 ]
 
-# "auto" preference order of each public kernel, fastest first, from `python benchmarks/compare.py
-# --only morph.` on this 2-core machine (medians, 2048² and 4096²): Numba was as fast or faster in
-# every case (erosion 3x3 uint8 1.2 vs 1.3 ms at 2048², 8.4 vs 16 ms at 4096²; dilation disk(5)
-# uint8 8.0 vs 16 ms; opening disk(5) uint16 36 vs 60 ms; closing disk(5) int16 10.8 vs 14.1 ms;
-# binary_erosion disk(5) 16 vs 19 ms): its LLVM uses the CPU's AVX2/AVX-512 while the Cython build
-# targets baseline SSE2 (no unsigned 16-bit min/max instruction). Cython is faster only on small
-# images (512², where the Numba dispatcher's call overhead shows) and has no first-call compile.
-AUTO_EROSION = ("numba", "cython")
-AUTO_DILATION = ("numba", "cython")
-AUTO_OPENING = ("numba", "cython")
-AUTO_CLOSING = ("numba", "cython")
-AUTO_BINARY = ("numba", "cython")
+# The CPU backend of "auto": Numba, the faster of the two CPU implementations this family once had
+# in every case but 3x3 boxes, a tie (benchmarks/results/architecture-2026-12-03.md).
+AUTO_EROSION = AUTO_DILATION = AUTO_OPENING = AUTO_CLOSING = AUTO_BINARY = ("numba",)
 
 GREY_MODES = ("reflect", "constant", "nearest", "mirror", "wrap", "max", "min", "ignore")
 BINARY_MODES = ("max", "min", "ignore")
@@ -708,7 +698,7 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     cval : float, optional
         Border value for ``mode='constant'``; cast to the image dtype (integers truncate towards
         zero, like scipy.ndimage). Must lie in the dtype's range and must not be NaN.
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -780,7 +770,7 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
         floats), so they do not change the result; 'max' as its maximum.
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -845,7 +835,7 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         minimum for the dilation).
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -912,7 +902,7 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
         Border handling for both steps; 'ignore' is neutral in each.
     cval : float, optional
         Border value for ``mode='constant'`` (cast as in :func:`erosion`).
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -1031,7 +1021,7 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
         Array of the image's shape to write the result into.
     mode : {'ignore', 'max', 'min'}, optional
         Outside pixels are True for 'ignore' and 'max', False for 'min'.
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -1094,7 +1084,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
         Array of the image's shape to write the result into.
     mode : {'ignore', 'max', 'min'}, optional
         Outside pixels are False for 'ignore' and 'min', True for 'max'.
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -1153,7 +1143,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     mode : {'ignore', 'max', 'min'}, optional
         'ignore': outside is True for the erosion and False for the dilation (neutral in both);
         'max': True in both; 'min': False in both.
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
@@ -1210,7 +1200,7 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     mode : {'ignore', 'max', 'min'}, optional
         'ignore': outside is False for the dilation and True for the erosion (neutral in both);
         'max': True in both; 'min': False in both.
-    backend : {'auto', 'cython', 'numba', 'cuda'}, optional
+    backend : {'auto', 'numba', 'cuda'}, optional
         Implementation; 'auto' takes the fastest measured here.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each

@@ -1,7 +1,7 @@
 """Numba CPU bodies of the edge kernels (Sobel, Prewitt, Canny).
 
-Same function names and arguments as ``medfeat._kernels.cython._edges_cy``; the public face,
-argument checks and dtype conversion live in :mod:`medfeat.kernels.edges`. Images arrive here
+The family's only CPU implementation (the GPU's is ``medfeat._kernels.numba_cuda.edges``); the
+public face, argument checks and dtype conversion live in :mod:`medfeat.kernels.edges`. Images arrive here
 C-contiguous and already floating point (float32 or float64, called ``T`` below).
 
 Canny's rounding follows SciPy's ``ndimage`` on purpose: every 1-D pass accumulates in float64 and

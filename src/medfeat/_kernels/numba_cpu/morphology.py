@@ -3,8 +3,8 @@
 Every array is in the canonical 3-D form ``(planes, rows, columns)`` prepared by the public module
 (2-D images arrive as one plane; inputs arrive as read-only views), so each kernel compiles once per
 dtype. Borders are handled with index maps computed in Python: ``map[j]`` is the source index of
-extended position ``j``, or -1 where the border value ``cval`` applies. Two kernels, with the same
-names and arguments as in :mod:`medfeat._kernels.cython._morphology_cy`:
+extended position ``j``, or -1 where the border value ``cval`` applies. Two kernels (the
+family's only CPU implementation):
 
 - :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass over bands of
   output rows: each band computes the running min/max rows it needs (repeated doubling, or
