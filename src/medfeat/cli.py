@@ -80,14 +80,13 @@ def _gpu_name():
 
 
 def cmd_info(args):
-    from medfeat.kernels import _dispatch
+    from medfeat.kernels import backend_status
 
     print(f"medfeat on Python {platform.python_version()} ({platform.machine()}, {platform.system()})")
     for mod, ver in _versions():
         print(f"  {mod:<10} {ver}")
     print("kernel backends:")
-    for b in _dispatch.BACKENDS:
-        why = _dispatch._why_unavailable(b)
+    for b, why in backend_status().items():
         print(f"  {b:<7} {'available' if why is None else 'unavailable: ' + why}")
     try:
         import numba

@@ -34,7 +34,7 @@ Examples
 import importlib
 
 from ._dispatch import (FAMILY_BACKENDS, BackendNotImplementedError, BackendUnavailableError,
-                        available_backends)
+                        available_backends, backend_status)
 
 _EXPORTS = {
     "sobel": "edges",
@@ -60,7 +60,7 @@ _EXPORTS = {
     "normalize": "intensity",
 }
 
-__all__ = ["available_backends", "BackendUnavailableError", "BackendNotImplementedError",
+__all__ = ["available_backends", "backend_status", "BackendUnavailableError", "BackendNotImplementedError",
            "FAMILY_BACKENDS", *_EXPORTS]
 
 

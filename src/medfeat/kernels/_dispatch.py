@@ -95,6 +95,24 @@ def _why_unavailable(backend):
     return f"unknown backend {backend!r}"
 
 
+def backend_status():
+    """Whether each backend works on this machine, and if not, why.
+
+    Returns
+    -------
+    dict of str to str or None
+        For each of ``("cython", "numba", "cuda")``: None if it works here, otherwise the reason
+        as a sentence (what is missing and how to get it).
+
+    Examples
+    --------
+    >>> from medfeat.kernels import backend_status
+    >>> backend_status()["numba"] is None
+    True
+    """
+    return {b: _why_unavailable(b) for b in BACKENDS}
+
+
 def available_backends():
     """The kernel backends that work on this machine.
 
@@ -227,6 +245,19 @@ def implementation(family, backend):
             f"backend={backend!r} has no implementation of the {family} kernels"
             + (" (the Cython extension is not compiled)" if backend == "cython" else "")
         ) from None
+
+
+def device_helpers():
+    """The GPU backend's array plumbing (``medfeat._kernels.numba_cuda._common``: ``to_device``,
+    ``as_device``, ``flat``, ...), for the public kernels' CUDA paths (importable without a GPU:
+    the kernels that need one resolve ``backend`` first)."""
+    return importlib.import_module("medfeat._kernels.numba_cuda._common")
+
+
+def cuda_kernels(family):
+    """The GPU module of ``family`` (``implementation(family, "cuda")``), for helpers a public
+    CUDA path borrows from another family (a device reduction, a 0/1 mask)."""
+    return implementation(family, "cuda")
 
 
 def get_kernel(family, name, backend, *, auto, image=None):

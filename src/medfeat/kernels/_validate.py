@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from medfeat._kernels._common import int_scale  # noqa: F401  (the dtype contract's scale)
+
 #: dtypes every kernel accepts (bool only where a kernel says so).
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 _DTYPE_NAMES = ", ".join(np.dtype(d).name for d in SUPPORTED_DTYPES)
@@ -233,19 +235,3 @@ def float_dtype(dtype):
     """
     dt = np.dtype(dtype)
     return np.dtype(np.float32) if dt in (np.float16, np.float32) else np.dtype(np.float64)
-
-
-def int_scale(dtype):
-    """Factor that maps an integer dtype to floats the way ``skimage.img_as_float`` does.
-
-    uint8 → 1/255, uint16 → 1/65535, int16 → 1/32767 (then clipped at -1); floats and bool → 1.
-
-    Examples
-    --------
-    >>> int_scale(np.uint8) == 1 / 255
-    True
-    """
-    dt = np.dtype(dtype)
-    if dt.kind in "ui":
-        return 1.0 / np.iinfo(dt).max
-    return 1.0

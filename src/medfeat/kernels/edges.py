@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 from . import _dask
-from ._dispatch import get_kernel, wants_cuda
+from ._dispatch import cuda_kernels, device_helpers, get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
                         check_image, check_mask, float_dtype, int_scale)
 
@@ -175,8 +175,7 @@ def _edge_cuda(image, mask, axis, mode, cval, backend, *, center, auto, batch=Fa
     get_kernel(_FAMILY, "edge_filter_2d", backend, auto=auto, image=image)  # fails first if absent
     from numba import cuda
 
-    from medfeat._kernels.numba_cuda import _common
-
+    _common = device_helpers()
     if batch:
         dtype, shape = check_device_image(image, ndim=3, dtypes=_DTYPES, name="image stack")
         weights, single = _check_axes(axis, 2)
@@ -526,8 +525,8 @@ def _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend):
 def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch):
     """Canny on the GPU, every stage on the device (quantiles and hysteresis included), for one
     image or, with ``batch``, a stack with one launch per stage. GPU input gives a GPU edge map."""
-    from medfeat._kernels.numba_cuda import _common
-    from medfeat._kernels.numba_cuda import intensity as cuda_intensity
+    _common = device_helpers()
+    cuda_intensity = cuda_kernels("intensity")
 
     _, magnitude = get_kernel(_FAMILY, "canny_magnitude", backend, auto=AUTO_CANNY, image=image)
     _, finish = get_kernel(_FAMILY, "canny_edges", backend, auto=AUTO_CANNY, image=image)
@@ -536,9 +535,7 @@ def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backen
     float32 = d_img.dtype == np.float32
     dtype = np.dtype(np.float32 if float32 else np.float64)
     if d_img.dtype.kind == "f":
-        from medfeat._kernels.numba_cuda import density
-
-        lo, hi, bad = density.value_range(_common.flat(d_img), np.zeros(0, np.uint8))
+        lo, hi, bad = cuda_kernels("density").value_range(_common.flat(d_img), np.zeros(0, np.uint8))
         if bad or not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
                              "result")

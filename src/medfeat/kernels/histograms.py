@@ -21,7 +21,7 @@ import numbers
 import numpy as np
 
 from . import _dask
-from ._dispatch import get_kernel, implementation, is_device_array
+from ._dispatch import device_helpers, get_kernel, implementation, is_device_array
 from ._validate import SUPPORTED_DTYPES, check_device_image, check_positive
 
 # "auto" preference orders, fastest first, from benchmarks/bench_density.py on the 2-core dev
@@ -64,9 +64,7 @@ def _image(image, name="image", min_ndim=1):
         # a GPU array: checked from its metadata, kept on the GPU (only backend "cuda" takes it)
         check_device_image(image, name=name, ndim=tuple(range(min_ndim, 65)),
                            dtypes=SUPPORTED_DTYPES)
-        from medfeat._kernels.numba_cuda import _common
-
-        return _common.as_device(image)
+        return device_helpers().as_device(image)
     arr = image if isinstance(image, np.ndarray) else None
     if arr is None:
         try:
@@ -92,8 +90,7 @@ def _flat(arr):
     that Numba compiles one specialisation per dtype whether or not the caller's array is
     writable. A GPU array gives a flat device view (it must be C-contiguous: no copy is made)."""
     if is_device_array(arr):
-        from medfeat._kernels.numba_cuda import _common
-
+        _common = device_helpers()
         return _common.flat(_common.as_device(arr))
     flat = np.ascontiguousarray(arr).reshape(-1).view()
     flat.flags.writeable = False
@@ -388,9 +385,7 @@ def _place(chosen, arr):
     as NumPy arrays or scalars, whatever the input's location."""
     if chosen != "cuda" or arr is None:
         return arr
-    from medfeat._kernels.numba_cuda import _common
-
-    return _common.to_device(arr)[0]
+    return device_helpers().to_device(arr)[0]
 
 
 def _image_hist(impl, arr, nbins):

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from . import _dask
-from ._dispatch import get_kernel, implementation, is_device_array
+from ._dispatch import cuda_kernels, get_kernel, implementation, is_device_array
 from ._validate import check_choice, check_device_mask
 from .histograms import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
                       _threads)
@@ -229,8 +229,7 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
             if mask.dtype != np.bool_:
                 # an integer GPU mask selects its non-zero pixels: made 0/1 uint8 on the device,
                 # the weights of the moments and the view the statistics kernels read
-                from medfeat._kernels.numba_cuda.morphology import nonzero_u8
-
+                nonzero_u8 = cuda_kernels("morphology").nonzero_u8
                 mask = nonzero_u8(_flat(mask)).view(np.bool_).reshape(shape)
             # the device mask's emptiness, from its maximum (one small reduction)
             if dens.value_range(_flat(mask).view(np.uint8), _NOMASK, 1)[1] <= 0:

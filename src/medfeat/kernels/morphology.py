@@ -48,7 +48,8 @@ import numbers
 import numpy as np
 
 from . import _dask
-from ._dispatch import get_kernel, is_device_array, resolve_backend, wants_cuda
+from ._dispatch import (cuda_kernels, device_helpers, get_kernel, is_device_array, resolve_backend,
+                        wants_cuda)
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_footprint,
                         check_image)
 
@@ -400,9 +401,7 @@ class _CudaKernels:
     def __init__(self, to_host):
         self.to_host = to_host
         self.impl = get_kernel(_FAMILY, "footprint_minmax", "cuda", auto=("cuda",))[1]
-        from medfeat._kernels.numba_cuda import morphology
-
-        self.nonzero_u8 = morphology.nonzero_u8
+        self.nonzero_u8 = cuda_kernels(_FAMILY).nonzero_u8
 
 
 def _minmax_cuda(k, src, fp, *, is_max, mode, border, dst=None):
@@ -466,8 +465,7 @@ def _footprints(footprint, ndim, batch):
 def _prepare_cuda(image, backend, auto, *, binary, batch=False):
     """Validation and placement of the CUDA path: ``(image, kernel view, kernels)``."""
     resolve_backend(backend, auto=auto, image=image, family=_FAMILY)  # fails first if unavailable
-    from medfeat._kernels.numba_cuda import _common
-
+    _common = device_helpers()
     dtype, shape = check_device_image(image, dtypes=GREY_DTYPES, ndim=3 if batch else (2, 3),
                                       name="image stack" if batch else "image")
     d, on_gpu = _common.to_device(image)
@@ -477,9 +475,7 @@ def _prepare_cuda(image, backend, auto, *, binary, batch=False):
                else k.nonzero_u8(_common.flat(d)).reshape(shape))
         return d, src, k
     if dtype.kind == "f":
-        from medfeat._kernels.numba_cuda import density
-
-        if density.value_range(_common.flat(d), np.zeros(0, np.uint8))[2]:
+        if cuda_kernels("density").value_range(_common.flat(d), np.zeros(0, np.uint8))[2]:
             raise ValueError(
                 "image contains NaN, for which a minimum/maximum has no defined result "
                 "(scikit-image's result depends on the footprint's shape); replace NaNs first"

@@ -24,8 +24,7 @@ import numba
 import numpy as np
 from numba import config, cuda
 
-from medfeat.kernels._validate import int_scale
-
+from .._common import int_scale
 from ._common import TILE, TPB, blocks_1d, grid_2d
 
 # Boundary modes, numbered as in medfeat.kernels.edges._MODES.
