@@ -381,9 +381,9 @@ def _plot_search(evaluation, path):
 
 
 def _all_families():
-    from .features import FAMILIES
+    from .features import DEFAULT_FAMILIES
 
-    return tuple(FAMILIES)
+    return tuple(DEFAULT_FAMILIES)
 
 
 def _search_rows(evaluation):
@@ -401,7 +401,9 @@ def _search_rows(evaluation):
                      "val AUC chosen": _fmt(rec.get("chosen_val_auc")),
                      "chosen": json.dumps(_plain(chosen), sort_keys=True)
                      + (f"; without {', '.join(f for f in _all_families() if f not in fams)}"
-                        if fams and set(_all_families()) - set(fams) else ""),
+                        if fams and set(_all_families()) - set(fams) else "")
+                     + (f"; with {', '.join(f for f in fams if f not in _all_families())}"
+                        if fams and set(fams) - set(_all_families()) else ""),
                      "calibrated": "yes" if cal.get("applied") else
                      ("no" + (f" ({cal['reason']})" if cal.get("reason") else "")),
                      "test ACC uncalibrated": _fmt(raw.get("acc")) if raw else "–"})

@@ -232,10 +232,42 @@ def test_family_subset_columns_equal_a_subset_extractor(phantoms):
 
     X = phantoms.train.images[:12]
     cache = _FeatureCache({"train": (X, None)}, lambda *_: None)
-    fx = make_classifier("knn", features={"families": ["glcm", "edges", "density"]}).steps[0][1]
-    sliced, _ = cache.get(fx, "train")
-    direct = clone(fx).fit(X).transform(X)
-    np.testing.assert_array_equal(sliced, direct)
+    for fams in (["glcm", "edges", "density"], ["intensity", "zones"], None):
+        fx = make_classifier("knn", features={"families": fams}).steps[0][1]
+        sliced, _ = cache.get(fx, "train")
+        direct = clone(fx).fit(X).transform(X)
+        np.testing.assert_array_equal(sliced, direct)
+
+
+def _where_not_what(n=160, size=32, seed=0):
+    """Crops of a real photograph (skimage's camera) with one bright square planted in the left
+    or the right half: the label is *where* it is, which only the zones family sees."""
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    cam = data.camera()
+    y = np.arange(n) % 2
+    X = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        r, c = rng.integers(0, cam.shape[0] - size, 2)
+        img = cam[r:r + size, c:c + size].copy()
+        row = rng.integers(4, size - 12)
+        col = rng.integers(2, size // 2 - 10) + (size // 2 if y[i] else 0)
+        img[row:row + 8, col:col + 8] = 255
+        X[i] = img
+    return Dataset.from_arrays(X, y, val_size=0.25, test_size=0.25, seed=seed)
+
+
+def test_the_search_adds_zones_where_position_is_the_signal():
+    ds = _where_not_what()
+    ev = evaluate(ds, ["logreg"], cv=2, seed=0, progress=False, log=None, n_boot=20)
+    rec = ev.methods["logreg"].params["search"]
+    added = [t for t in rec["trials"] if "zones" in t["settings"]["families"]
+             and t["settings"]["stage"] == "families"]
+    assert len(added) == 1 and rec["trials"][0]["settings"]["families"][-1] != "zones"
+    assert "zones" in rec["chosen"]["families"]
+    assert added[0]["val_auc"] > rec["default_val_auc"] + 0.2
+    assert ev.methods["logreg"].test["auc"] > 0.9
 
 
 def test_calibration_record_and_auc_unchanged(searched):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from skimage import filters, morphology
+from scipy import ndimage
+from skimage import data, filters, morphology
 
-from medfeat.features import (canny_density, density_summary, edge_stats, granulometry,
-                              threshold_fractions)
+from medfeat.features import (FeatureExtractor, canny_density, density_summary, edge_stats,
+                              granulometry, threshold_fractions, zone_names, zone_stats)
 
 
 def _square(n=32, lo=0, hi=1, a=8, b=24):
@@ -87,8 +88,75 @@ def test_density_summary_modes():
 
 
 @pytest.mark.parametrize("fn", [edge_stats, canny_density, threshold_fractions, granulometry,
-                                density_summary])
+                                density_summary, zone_stats])
 def test_bad_input_raises(fn):
     for bad in (np.zeros((0, 4)), np.array([[np.inf, 1.0]]), np.array([[1j, 2]])):
         with pytest.raises(ValueError):
             fn(bad)
+
+
+def _cell_labels(shape, cells):
+    """Cell index of every pixel (pixel i of an axis of n in cell i * cells // n), C order."""
+    idx = np.meshgrid(*[np.arange(n) * cells // n for n in shape], indexing="ij")
+    return np.ravel_multi_index(idx, (cells,) * len(shape))
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (37, 53)])
+@pytest.mark.parametrize("cells", [4, 3])
+def test_zone_stats_match_scipy_per_cell(shape, cells):
+    # a real radiograph-like image (skimage's camera), cropped to sizes that do and do not divide
+    img = data.camera()[:shape[0], :shape[1]]
+    z = zone_stats(img, cells=cells)
+    labels = _cell_labels(img.shape, cells)
+    index = np.arange(cells ** 2)
+    np.testing.assert_allclose([z[f"mean_{i}"] for i in index],
+                               ndimage.mean(img, labels, index), rtol=1e-12)
+    np.testing.assert_allclose([z[f"std_{i}"] for i in index],
+                               ndimage.standard_deviation(img, labels, index), rtol=1e-9)
+    assert list(z) == list(zone_names(2, cells))
+
+
+def test_zone_stats_volume_and_mask():
+    vol = np.random.default_rng(1).normal(1000.0, 50.0, size=(9, 12, 16))
+    z = zone_stats(vol, cells=2)
+    labels = _cell_labels(vol.shape, 2)
+    np.testing.assert_allclose([z[f"mean_{i}"] for i in range(8)],
+                               ndimage.mean(vol, labels, np.arange(8)), rtol=1e-12)
+    # a mask: the grid covers its bounding box; a cell without region pixels takes the region's
+    # mean and zero spread
+    img = data.camera().astype(np.float64)
+    m = np.zeros(img.shape, bool)
+    m[100:300, 200:260] = True
+    m[100:200, 200:230] = False                   # the top-left cell of the box is empty
+    z = zone_stats(img, m, cells=2)
+    box = img[100:300, 200:260]
+    inside = m[100:300, 200:260]
+    labels = _cell_labels(box.shape, 2)
+    for i in (1, 2, 3):
+        sel = inside & (labels == i)
+        assert z[f"mean_{i}"] == pytest.approx(box[sel].mean(), rel=1e-12)
+        assert z[f"std_{i}"] == pytest.approx(box[sel].std(), rel=1e-9)
+    assert z["mean_0"] == pytest.approx(img[m].mean(), rel=1e-12) and z["std_0"] == 0.0
+
+
+def test_zone_stats_short_axis_and_errors():
+    z = zone_stats(np.arange(6.0).reshape(2, 3), cells=4)      # cells share pixels
+    assert len(z) == 32 and all(np.isfinite(list(z.values())))
+    assert z["mean_0"] == 0.0 and z["mean_15"] == 5.0
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="cells"):
+            zone_stats(np.ones((4, 4)), cells=bad)
+
+
+def test_zones_family_is_opt_in_and_matches_the_function():
+    X = np.stack([data.camera()[i * 64:(i + 1) * 64, :64] for i in range(3)])
+    default = FeatureExtractor().fit(X)
+    assert not any(n.startswith("zones__") for n in default.get_feature_names_out())
+    fx = FeatureExtractor(families=["intensity", "zones"]).fit(X)
+    names = list(fx.get_feature_names_out())
+    F = fx.transform(X)
+    z = zone_stats(X[2])
+    assert F[2, names.index("zones__std_6")] == z["std_6"]
+    assert sum(n.startswith("zones__") for n in names) == 32
+    V = np.random.default_rng(0).random((2, 8, 8, 8))
+    assert FeatureExtractor(families="zones").fit(V).transform(V).shape == (2, 128)

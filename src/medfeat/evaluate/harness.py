@@ -275,8 +275,8 @@ class _FeatureCache:
         computed independently), so a family search costs one extraction."""
         from sklearn.base import clone
 
-        if fx.get_params(deep=False).get("families") is not None:
-            full = clone(fx).set_params(families=None)
+        if not _all_families(fx):
+            full = _with_all_families(fx)
             feats, dt = self.get(full, part)
             wanted = clone(fx).fit(self._splits[part][0][:1]).get_feature_names_out()
             index = {n: i for i, n in enumerate(self._names[_extractor_key(full)])}
@@ -297,15 +297,31 @@ class _FeatureCache:
 
     def names(self, fx):
         """Column names of the all-families matrix of ``fx``'s settings (after a ``get``)."""
-        from sklearn.base import clone
+        return self._names[_extractor_key(_with_all_families(fx))]
 
-        return self._names[_extractor_key(clone(fx).set_params(families=None))]
+
+def _all_families(fx):
+    from ..features import FAMILIES
+
+    fams = fx.get_params(deep=False).get("families")
+    return fams is not None and not isinstance(fams, str) and set(fams) == set(FAMILIES)
+
+
+def _with_all_families(fx):
+    """A copy of extractor ``fx`` computing every family (the cache's matrix)."""
+    from sklearn.base import clone
+
+    from ..features import FAMILIES
+
+    return clone(fx).set_params(families=list(FAMILIES))
 
 
 def _full_proba(estimator, proba, n_classes, where):
     """Probabilities with one column per dataset class, whatever subset the model saw."""
-    proba = np.asarray(proba, dtype=np.float64)
     classes = getattr(estimator, "classes_", None)
+    if isinstance(proba, list) or isinstance(classes, list):
+        return _multilabel_proba(estimator, proba, n_classes, where)
+    proba = np.asarray(proba, dtype=np.float64)
     if classes is None:
         classes = np.arange(proba.shape[1])
     classes = np.asarray(classes)
@@ -765,14 +781,19 @@ def _search_classical(method, ctx, cache):
     from sklearn.base import clone
 
     from ..classical import CLASSIFIERS
-    from ..features import FAMILIES
+    from ..features import DEFAULT_FAMILIES, FAMILIES
 
     kind = method.kind
     y_train, y_val = ctx.splits["train"][1], ctx.splits["val"][1]
     full = method.make()
-    fx, _head, mats, _ = _classical_features(full, ctx, cache, ("train", "val"))
+    fx = _feature_step(full)[0]
+    every = _with_all_families(fx)      # the columns of every family, cached once
+    mats = {part: cache.get(every, part)[0] for part in ("train", "val")}
     names = cache.names(fx)
-    present = [f for f in FAMILIES if any(n.split("__", 1)[0] == f for n in names)]
+    asked = fx.get_params(deep=False).get("families")
+    asked = DEFAULT_FAMILIES if asked is None else [asked] if isinstance(asked, str) else asked
+    present = [f for f in FAMILIES if f in asked]
+    optional = [f for f in FAMILIES if f not in present]
     defaults = dict(CLASSIFIERS[kind][1])
     trials, probas = [], []
 
@@ -805,6 +826,8 @@ def _search_classical(method, ctx, cache):
     if len(present) > 1:
         for f in present:
             stage1.append(run([g for g in present if g != f], base, "families"))
+    for f in optional:          # families outside the default (zones) are tried added
+        stage1.append(run([g for g in FAMILIES if g in present or g == f], base, "families"))
     families = trials[pick(stage1)].settings["families"]
     grid = _search.classical_grid(kind, defaults)
     stage2 = [stage1[0] if families == present else
@@ -815,8 +838,10 @@ def _search_classical(method, ctx, cache):
     settings = {k: v for k, v in chosen.settings.items() if k not in ("stage", "families")}
     winner = method.make(families=None if families == present else families, **settings)
     dropped = [f for f in present if f not in families]
+    added = [f for f in families if f not in present]
     ctx.say(f"{method.name}: {len(trials)} trials on validation; chosen "
-            f"{settings or 'defaults'}{', without ' + ', '.join(dropped) if dropped else ''} "
+            f"{settings or 'defaults'}{', without ' + ', '.join(dropped) if dropped else ''}"
+            f"{', with ' + ', '.join(added) if added else ''} "
             f"(val AUC {chosen.val_auc:.3f}, default {trials[0].val_auc:.3f})")
     record = {"score": "val_auc", "rule": "one standard error over the default",
               "trials": [t.to_dict() for t in trials],

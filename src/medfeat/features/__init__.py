@@ -24,12 +24,12 @@ from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, discretise, histogra
                           intensity_stats, roi_values)
 from .texture import AGGREGATIONS, GLCM_NAMES, glcm_features, glcm_matrices
 from .descriptors import (canny_density, density_summary, edge_stats, granulometry,
-                          threshold_fractions)
-from .extractor import FAMILIES, FeatureExtractor
+                          threshold_fractions, zone_names, zone_stats)
+from .extractor import DEFAULT_FAMILIES, FAMILIES, FeatureExtractor
 
 __all__ = [
     "intensity_stats", "histogram_stats", "discretise", "roi_values", "glcm_features",
     "glcm_matrices", "INTENSITY_NAMES", "HISTOGRAM_NAMES", "GLCM_NAMES", "AGGREGATIONS",
     "edge_stats", "canny_density", "threshold_fractions", "granulometry", "density_summary",
-    "FeatureExtractor", "FAMILIES",
+    "zone_stats", "zone_names", "FeatureExtractor", "FAMILIES", "DEFAULT_FAMILIES",
 ]

@@ -15,7 +15,7 @@ from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, _check_mask, histogr
                           intensity_stats)
 from .texture import GLCM_NAMES, glcm_features
 
-__all__ = ["FeatureExtractor", "FAMILIES"]
+__all__ = ["FeatureExtractor", "FAMILIES", "DEFAULT_FAMILIES"]
 
 #: Feature families, in output order, and the names of their columns.
 FAMILIES = {
@@ -28,7 +28,12 @@ FAMILIES = {
     "thresholds": ("otsu_fraction", "otsu_level", "maxent_fraction", "maxent_level"),
     "granulometry": ("r1", "r2", "r4"),
     "density": ("peak_level", "peak_height", "n_modes", "entropy"),
+    # named for images; volumes have ZONES**3 cells (names from descriptors.zone_names)
+    "zones": descriptors.zone_names(2),
 }
+#: The families computed when ``families`` is not given: all but ``zones``, whose values depend
+#: on where in the image things are (see :func:`~medfeat.features.zone_stats`).
+DEFAULT_FAMILIES = tuple(f for f in FAMILIES if f != "zones")
 _KERNEL_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 
 
@@ -61,13 +66,20 @@ def _image_features(image, families, bins, distance, backend, mask=None):
             d = descriptors.threshold_fractions(image, m, backend=backend)
         elif fam == "granulometry":
             d = descriptors.granulometry(image, m, radii=(1, 2, 4), backend=backend)
+        elif fam == "zones":
+            d = descriptors.zone_stats(image, m)
         else:
             # The Cython density kernel (auto's choice) always splits a 256 x 256 image over two
             # OpenMP threads; Numba's count follows this worker's setting of one thread.
             d = descriptors.density_summary(
                 image, m, backend="numba" if backend == "auto" and _auto_is_free() else backend)
-        out.extend(d[name] for name in FAMILIES[fam])
+        out.extend(d[name] for name in _family_names(fam, image.ndim))
     return np.asarray(out, dtype=np.float64)
+
+
+def _family_names(fam, ndim):
+    """Column names of family ``fam`` for images of ``ndim`` spatial axes."""
+    return descriptors.zone_names(ndim) if fam == "zones" else FAMILIES[fam]
 
 
 def _file_features(image, *, args):
@@ -113,7 +125,10 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         ``edges`` (Sobel and Prewitt magnitude statistics), ``canny`` (edge density),
         ``thresholds`` (Otsu and maximum-entropy foreground fractions), ``granulometry``
         (opening spectrum for disks of radius 1, 2, 4) and ``density`` (kernel density
-        summaries); see :mod:`medfeat.features.descriptors`.
+        summaries); see :mod:`medfeat.features.descriptors`. Also available, not in the
+        default (:data:`DEFAULT_FAMILIES`): ``zones``, the mean and spread of each cell of a
+        4 x 4 grid (4 x 4 x 4 on volumes), for images that are aligned
+        (:func:`~medfeat.features.zone_stats`).
     bins : int, optional
         Fixed bin number (IBSI-1 2.7) for the histogram and GLCM families.
     distance : int, optional
@@ -236,7 +251,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _families(self):
         if self.families is None:
-            return tuple(FAMILIES)
+            return DEFAULT_FAMILIES
         fams = [self.families] if isinstance(self.families, str) else list(self.families)
         unknown = [f for f in fams if f not in FAMILIES]
         if unknown or not fams:
@@ -572,7 +587,9 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if input_features is not None and hasattr(self, "feature_names_in_"):
             if list(input_features) != list(self.feature_names_in_):
                 raise ValueError("input_features is not equal to feature_names_in_")
-        names = [f"{fam}__{name}" for fam in self._families() for name in FAMILIES[fam]]
+        ndim = len(self.image_shape_) - (self.channel_axis is not None)
+        names = [f"{fam}__{name}" for fam in self._families()
+                 for name in _family_names(fam, ndim)]
         if self.channel_axis is not None:
             names = [f"{name}_c{c}" for c in range(self.n_channels_) for name in names]
         return np.asarray(names, dtype=object)
