@@ -8,6 +8,11 @@ Examples
 >>> model = make_classifier("knn", n_neighbors=3).fit(ds.train.images, ds.train.labels.ravel())
 >>> model.predict_proba(ds.test.images).shape
 (6, 2)
+
+Multi-label targets (a 0/1 matrix ``(n, n_labels)``, several findings per image) take
+``multilabel=True``: kNN, the tree and the forest fit all labels at once (scikit-learn's
+multi-output support), naive Bayes, logistic regression and gradient boosting one binary
+classifier per label (:class:`MultiLabelClassifier`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -31,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .features import FeatureExtractor
 
 __all__ = ["make_classifier", "CLASSIFIERS", "BalancedKNeighborsClassifier",
-           "DecorrelatedGaussianNB", "QuantileScaler"]
+           "DecorrelatedGaussianNB", "QuantileScaler", "MultiLabelClassifier"]
 
 
 class BalancedKNeighborsClassifier(KNeighborsClassifier):
@@ -312,6 +317,135 @@ class QuantileScaler(QuantileTransformer):
             return super().fit(X, y)
 
 
+#: Classifiers that fit a 0/1 matrix of labels natively (scikit-learn multi-output).
+_NATIVE_MULTI_OUTPUT = (KNeighborsClassifier, DecisionTreeClassifier, RandomForestClassifier)
+
+
+class MultiLabelClassifier(ClassifierMixin, BaseEstimator):
+    """A binary classifier applied to every label of a multi-label task.
+
+    Fitted on a 0/1 matrix ``Y`` ``(n, n_labels)``: classifiers with scikit-learn's
+    multi-output support (k-nearest neighbours, decision trees, random forests) fit all labels
+    at once (``strategy="native"``; balanced class weights are then computed per label); the
+    others fit one clone per label on that label's 0/1 column (binary relevance, the
+    one-vs-rest reading of multi-label; ``strategy="per_label"``). ``"auto"`` picks the former
+    where it is supported. A label that holds one value in training gets that value's
+    probability (0 or 1) for every sample.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier
+        Cloned, never fitted itself.
+    strategy : {"auto", "native", "per_label"}, optional
+
+    Attributes
+    ----------
+    estimators_ : list
+        The fitted clone (``"native"``: one) or clones (``"per_label"``: one per label, None
+        for a constant label).
+    strategy_ : str
+        ``"native"`` or ``"per_label"``.
+    classes_ : list of ndarray
+        ``[array([0, 1])] * n_labels`` (scikit-learn's multi-output convention).
+    n_labels_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 3))
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0.5]).astype(int)
+    >>> clf = MultiLabelClassifier(LogisticRegression()).fit(X, Y)
+    >>> clf.strategy_, clf.predict_proba(X).shape, bool((clf.predict(X) == Y).mean() > 0.9)
+    ('per_label', (60, 2), True)
+    """
+
+    def __init__(self, estimator, *, strategy="auto"):
+        self.estimator = estimator
+        self.strategy = strategy
+
+    def fit(self, X, y):
+        """Fit on features ``X`` and a 0/1 label matrix ``y`` ``(n, n_labels)``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples, n_labels)
+            0/1 findings, ``n_labels >= 2``.
+
+        Returns
+        -------
+        self
+        """
+        if self.strategy not in ("auto", "native", "per_label"):
+            raise ValueError(f"strategy must be 'auto', 'native' or 'per_label', got "
+                             f"{self.strategy!r}")
+        Y = np.asarray(y)
+        if Y.ndim != 2 or Y.shape[1] < 2 or not np.all(np.isin(Y, (0, 1))):
+            raise ValueError(f"y must be a 0/1 matrix (n_samples, n_labels) with n_labels >= 2, "
+                             f"got shape {Y.shape}")
+        Y = Y.astype(np.int64)
+        native = isinstance(self.estimator, _NATIVE_MULTI_OUTPUT)
+        if self.strategy == "native" and not native:
+            raise ValueError(f"strategy='native': {type(self.estimator).__name__} does not fit "
+                             f"several outputs; use 'per_label'")
+        self.strategy_ = "native" if native and self.strategy != "per_label" else "per_label"
+        self.n_labels_ = Y.shape[1]
+        self.classes_ = [np.array([0, 1]) for _ in range(self.n_labels_)]
+        if self.strategy_ == "native":
+            self.estimators_ = [clone(self.estimator).fit(X, Y)]
+        else:
+            self.estimators_ = [clone(self.estimator).fit(X, Y[:, k])
+                                if 0 < Y[:, k].sum() < Y.shape[0] else None
+                                for k in range(self.n_labels_)]
+        self.constant_ = Y.mean(axis=0) >= 0.5       # the value of a single-valued label
+        return self
+
+    def predict_proba(self, X):
+        """Probability of every finding.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_labels)
+            Column ``k``: the probability that label ``k`` is 1 (rows need not sum to 1).
+        """
+        check_is_fitted(self)
+        n = np.shape(X)[0]
+        out = np.empty((n, self.n_labels_))
+        if self.strategy_ == "native":
+            model = self.estimators_[0]
+            probas = model.predict_proba(X)
+            for k, (p, cls) in enumerate(zip(probas, model.classes_)):
+                cls = np.asarray(cls)
+                out[:, k] = p[:, cls == 1][:, 0] if np.any(cls == 1) else 0.0
+            return out
+        for k, model in enumerate(self.estimators_):
+            if model is None:
+                out[:, k] = float(self.constant_[k])
+            else:
+                p = model.predict_proba(X)
+                out[:, k] = p[:, np.flatnonzero(model.classes_ == 1)[0]]
+        return out
+
+    def predict(self, X):
+        """Findings predicted present: probability above 0.5.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int64, shape (n_samples, n_labels)
+        """
+        return (self.predict_proba(X) > 0.5).astype(np.int64)
+
+
 #: Classifier per kind, its defaults, and whether it takes ``random_state``.
 CLASSIFIERS = {
     "knn": (BalancedKNeighborsClassifier,
@@ -336,7 +470,7 @@ AUTO_SCALER = {"knn": "quantile", "nb": "quantile"}
 
 
 def make_classifier(kind="knn", *, features=None, scaler="auto", random_state=None,
-                    n_jobs=None, **params):
+                    n_jobs=None, multilabel=False, **params):
     """A Pipeline ``features -> scale -> clf`` for stacks of images.
 
     Parameters
@@ -363,6 +497,11 @@ def make_classifier(kind="knn", *, features=None, scaler="auto", random_state=No
     n_jobs : int, optional
         Parallel images in the feature step (unless ``features`` is an extractor) and trees in
         the forest.
+    multilabel : bool, optional
+        For a 0/1 label matrix ``(n, n_labels)``: the classifier is wrapped in
+        :class:`MultiLabelClassifier` (knn, tree and forest fit every label at once, nb, logreg
+        and gboost one classifier per label), and ``predict_proba`` gives one probability per
+        label ``(n, n_labels)``.
     **params
         Override the classifier's defaults, e.g. ``n_neighbors=5``.
 
@@ -375,6 +514,17 @@ def make_classifier(kind="knn", *, features=None, scaler="auto", random_state=No
     ------
     ValueError
         For an unknown ``kind`` or ``scaler``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.io import make_phantoms
+    >>> ds = make_phantoms(n=60, size=32, seed=0)
+    >>> y = ds.train.labels
+    >>> Y = np.column_stack([y, 1 - y])                   # two findings per image
+    >>> model = make_classifier("logreg", multilabel=True).fit(ds.train.images, Y)
+    >>> model.predict_proba(ds.test.images).shape
+    (8, 2)
     """
     if kind not in CLASSIFIERS:
         raise ValueError(f"unknown classifier kind {kind!r}; choose from {list(CLASSIFIERS)}")
@@ -402,4 +552,7 @@ def make_classifier(kind="knn", *, features=None, scaler="auto", random_state=No
     else:
         raise ValueError(f"scaler must be 'auto', 'standard', 'quantile' or None, got "
                          f"{scaler!r}")
-    return Pipeline([("features", fx), ("scale", scale), ("clf", cls(**kwargs))])
+    clf = cls(**kwargs)
+    if multilabel:
+        clf = MultiLabelClassifier(clf)
+    return Pipeline([("features", fx), ("scale", scale), ("clf", clf)])

@@ -170,7 +170,9 @@ def test_bootstrap_keeps_class_counts_so_small_sets_work():
     ([0, 1], [[1.0], [1.0]], "proba"),                                # one column
     ([0, 1], np.zeros((2, 2, 2)), "proba"),
     ([0.5, 1], [[.5, .5], [.5, .5]], "y_true"),                       # fractional labels
-    ([[0, 1], [1, 0]], [[.5, .5], [.5, .5]], "y_true"),               # one-hot / 2-D
+    ([[0, 1], [1, 2]], [[.5, .5], [.5, .5]], "y_true"),               # 2-D, not 0/1
+    ([[0, 1], [1, 0]], [[.5, .5, .1], [.5, .5, .1]], "proba"),        # multi-label, wrong width
+    ([[[0]], [[1]]], [[.5, .5], [.5, .5]], "y_true"),                 # 3-D
     ([], np.zeros((0, 2)), "y_true"),
     (["a", "b"], [[.5, .5], [.5, .5]], "y_true"),
     ([0, 1], [["a", "b"], ["c", "d"]], "proba"),

@@ -46,8 +46,14 @@ def test_dataset_validates_and_normalises_labels():
         Dataset((x[:2], [0, 0]), (x[:2], [0, 0]), (x[:2], [0, 0]), ("a",))
     with pytest.raises(ValueError, match="image shape"):
         Dataset((x[:2], [0, 1]), (np.zeros((2, 5, 5)), [0, 1]), (x[:2], [0, 1]), ("a", "b"))
-    with pytest.raises(ValueError, match="multi-label"):
-        Dataset((x[:2], np.zeros((2, 3))), (x[:2], [0, 1]), (x[:2], [0, 1]), ("a", "b"))
+    with pytest.raises(ValueError, match="multi-label"):     # 0/1 matrices in some splits only
+        Dataset((x[:2], np.zeros((2, 3))), (x[:2], [0, 1]), (x[:2], [0, 1]), ("a", "b", "c"))
+    with pytest.raises(ValueError, match="3 multi-label columns but 2 classes"):
+        Dataset((x[:2], np.zeros((2, 3))), (x[:2], np.zeros((2, 3))), (x[:2], np.zeros((2, 3))),
+                ("a", "b"))
+    with pytest.raises(ValueError, match="0 and 1 only"):
+        Dataset((x[:2], np.full((2, 2), 2)), (x[:2], np.zeros((2, 2))),
+                (x[:2], np.zeros((2, 2))), ("a", "b"))
     with pytest.raises(ValueError, match="integers"):
         Dataset((x[:2], [0.5, 1]), (x[:2], [0, 1]), (x[:2], [0, 1]), ("a", "b"))
 
@@ -132,7 +138,7 @@ def test_load_npz_errors(tmp_path):
     with pytest.raises(ImageReadError, match="4 labels"):
         load_npz(tmp_path / "count.npz")
     np.savez(tmp_path / "multi.npz", train_images=np.zeros((5, 2, 2)),
-             train_labels=np.zeros((5, 14)))
+             train_labels=np.full((5, 14), 3))
     with pytest.raises(ImageReadError, match="multi-label"):
         load_npz(tmp_path / "multi.npz")
     np.savez(tmp_path / "shapes.npz", train_images=np.zeros((4, 2, 2)),

@@ -139,7 +139,8 @@ def delong(y_true, score_a, score_b, *, level=0.95):
 
 
 def paired_bootstrap(y_true, proba_a, proba_b, *, n_boot=2000, seed=0, level=0.95):
-    """Paired bootstrap comparison of two AUCs (binary or one-vs-rest macro).
+    """Paired bootstrap comparison of two AUCs (binary, one-vs-rest macro, or the mean of the
+    per-label AUCs of a multi-label task: ``y_true`` a 0/1 matrix ``(n, L)``).
 
     The test set is resampled (stratified by class) ``n_boot`` times; both methods are scored
     on each same resample, so the correlation between them is kept.
@@ -183,14 +184,14 @@ def paired_bootstrap(y_true, proba_a, proba_b, *, n_boot=2000, seed=0, level=0.9
         raise ValueError(f"n_boot must be an integer >= 2, got {n_boot!r}")
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    ones = np.ones((1, y.size))
+    ones = np.ones((1, y.shape[0]))
     auc_a, auc_b = float(_auc_rows(y, pa, ones)[0]), float(_auc_rows(y, pb, ones)[0])
     if not (math.isfinite(auc_a) and math.isfinite(auc_b)):
         raise ValueError("y_true must contain every class of the probability columns: the AUC "
                          "is undefined otherwise")
     rng = np.random.default_rng(seed)
     diffs = []
-    chunk = max(1, min(int(n_boot), 2_000_000 // y.size))
+    chunk = max(1, min(int(n_boot), 2_000_000 // y.size))   # y.size: rows x labels
     done = 0
     while done < n_boot:
         w = _stratified_counts(y, pa.shape[1], min(chunk, n_boot - done), rng)

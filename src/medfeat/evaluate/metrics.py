@@ -6,6 +6,12 @@ prediction is "positive" when the positive-class probability ``proba[:, 1]`` is 
 AUC is that of ``proba[:, 1]``. Multi-class tasks predict the arg-max and average one-vs-rest
 scores over the classes (macro).
 
+Multi-label tasks (several independent 0/1 findings per image, as ChestMNIST's 14) take labels
+``(n, L)`` of 0/1 with ``L >= 2`` and probabilities ``(n, L)``, one independent probability per
+label (rows need not sum to 1). They are scored as the MedMNIST evaluator does: AUC is the mean of
+the per-label AUCs, ACC the mean per-label accuracy at threshold 0.5 (:func:`score`,
+:func:`per_label_scores`). A ``(n, 1)`` label column stays a single-label task.
+
 All functions check their input first and raise ``ValueError`` naming the argument at fault.
 """
 
@@ -15,7 +21,8 @@ import math
 
 import numpy as np
 
-__all__ = ["score", "confusion", "roc_auc", "bootstrap_auc", "check_scores"]
+__all__ = ["score", "confusion", "roc_auc", "bootstrap_auc", "check_scores", "is_multilabel",
+           "per_label_scores"]
 
 #: Slack allowed on probabilities (rows of float32 softmax outputs sum to 1 only within ~1e-7).
 _PROBA_TOL = 1e-4
@@ -57,8 +64,11 @@ def check_scores(y_true, proba, *, n_classes=None, name="proba"):
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
+    if y.ndim == 2 and y.shape[1] >= 2:
+        return _check_multilabel(y, proba, n_classes, name)
     if y.ndim != 1:
-        raise ValueError(f"y_true must be a 1-D array of class labels, got shape {y.shape}")
+        raise ValueError(f"y_true must be a 1-D array of class labels or a 0/1 matrix (n, "
+                         f"n_labels) of a multi-label task, got shape {y.shape}")
     if y.size == 0:
         raise ValueError("y_true is empty")
     if y.dtype.kind == "f":
@@ -99,6 +109,46 @@ def check_scores(y_true, proba, *, n_classes=None, name="proba"):
     return y, p
 
 
+def is_multilabel(y_true):
+    """True when ``y_true`` is a multi-label target: a 2-D array with at least two columns.
+
+    Examples
+    --------
+    >>> is_multilabel([[0, 1], [1, 1]]), is_multilabel([[0], [1]]), is_multilabel([0, 1])
+    (True, False, False)
+    """
+    shape = np.shape(y_true)
+    return len(shape) == 2 and shape[1] >= 2
+
+
+def _check_multilabel(y, proba, n_labels, name):
+    """:func:`check_scores` of a multi-label task: int64 0/1 ``(n, L)`` and float64 ``(n, L)``
+    probabilities in [0, 1], one independent probability per label."""
+    if y.shape[0] == 0:
+        raise ValueError("y_true is empty")
+    if y.dtype.kind not in "iubf":
+        raise ValueError(f"y_true must hold 0/1 labels, got dtype {y.dtype}")
+    if not np.all(np.isin(y, (0, 1))):
+        raise ValueError("y_true of a multi-label task (shape (n, n_labels)) must hold 0 and 1 "
+                         "only")
+    y = y.astype(np.int64)
+    p = np.asarray(proba)
+    if p.dtype.kind not in "iufb":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {p.dtype}")
+    p = p.astype(np.float64)
+    if p.shape != y.shape:
+        raise ValueError(f"{name} must have shape {y.shape} (one probability per label) to "
+                         f"match the multi-label y_true, got {np.shape(proba)}")
+    if n_labels is not None and p.shape[1] != n_labels:
+        raise ValueError(f"{name} must have {n_labels} columns, got {p.shape[1]}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if p.min() < -_PROBA_TOL or p.max() > 1 + _PROBA_TOL:
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got values in "
+                         f"[{p.min():.4g}, {p.max():.4g}]")
+    return y, p
+
+
 def _predict(proba):
     """Predicted labels: ``proba[:, 1] > 0.5`` for two classes (MedMNIST), arg-max otherwise."""
     if proba.shape[1] == 2:
@@ -124,7 +174,8 @@ def confusion(y_true, proba):
     Returns
     -------
     ndarray of int64, shape (n_classes, n_classes)
-        Counts, rows the true class, columns the predicted class.
+        Counts, rows the true class, columns the predicted class; for a multi-label task
+        (``y_true`` ``(n, L)``) one such 2 x 2 matrix per label, ``(L, 2, 2)``.
 
     Examples
     --------
@@ -132,6 +183,15 @@ def confusion(y_true, proba):
     [[1, 1], [1, 1]]
     """
     y, p = check_scores(y_true, proba)
+    return _confusion_of(y, p)
+
+
+def _confusion_of(y, p):
+    """The confusion matrix of checked scores; multi-label: one 2 x 2 matrix per label
+    ``(n_labels, 2, 2)`` (``proba[:, k] > 0.5``)."""
+    if y.ndim == 2:
+        pred = (p > 0.5).astype(np.int64)
+        return np.stack([_confusion(y[:, k], pred[:, k], 2) for k in range(y.shape[1])])
     return _confusion(y, _predict(p), p.shape[1])
 
 
@@ -159,6 +219,14 @@ def _weighted_auc(score, positive, weights):
 
 def _auc_rows(y, p, weights):
     """AUC for each row of ``weights``: binary on ``p[:, 1]``, else one-vs-rest macro."""
+    if y.ndim == 2:
+        # multi-label: the mean over the labels with both values in y_true (a fixed set, so
+        # that bootstrap replicates average the same labels; NaN where one of them is lost)
+        keep = [k for k in range(y.shape[1]) if 0 < y[:, k].sum() < y.shape[0]]
+        if not keep:
+            return np.full(weights.shape[0], np.nan)
+        return np.stack([_weighted_auc(p[:, k], y[:, k] == 1, weights)
+                         for k in keep]).mean(axis=0)
     n_classes = p.shape[1]
     if n_classes == 2:
         return _weighted_auc(p[:, 1], y == 1, weights)
@@ -168,12 +236,14 @@ def _auc_rows(y, p, weights):
 
 
 def roc_auc(y_true, proba):
-    """ROC AUC: of ``proba[:, 1]`` for two classes, one-vs-rest macro average otherwise.
+    """ROC AUC: of ``proba[:, 1]`` for two classes, one-vs-rest macro average otherwise, and
+    the mean of the per-label AUCs for a multi-label task (``y_true`` a 0/1 matrix ``(n, L)``,
+    ``proba`` ``(n, L)``; the labels with both values in ``y_true``).
 
     Parameters
     ----------
-    y_true : array_like, shape (n,)
-    proba : array_like, shape (n, n_classes)
+    y_true : array_like, shape (n,) or (n, n_labels)
+    proba : array_like, shape (n, n_classes) or (n, n_labels)
 
     Returns
     -------
@@ -184,15 +254,23 @@ def roc_auc(y_true, proba):
     --------
     >>> roc_auc([0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]])
     0.75
+    >>> roc_auc([[0, 1], [1, 1], [0, 0], [1, 0]], [[.2, .9], [.7, .4], [.4, .3], [.6, .8]])
+    0.875
     """
     y, p = check_scores(y_true, proba)
-    return float(_auc_rows(y, p, np.ones((1, y.size)))[0])
+    return float(_auc_rows(y, p, np.ones((1, y.shape[0])))[0])
 
 
 def _stratified_counts(y, n_classes, n_boot, rng):
     """Bootstrap multiplicities ``(n_boot, n)``: each class resampled within itself, so every
-    replicate keeps the class counts of ``y``."""
-    counts = np.zeros((n_boot, y.size))
+    replicate keeps the class counts of ``y``. Multi-label ``y`` is stratified by each row's
+    rarest positive label (:func:`medfeat.io.label_strata`), so that the labels keep positives."""
+    if y.ndim == 2:
+        from ..io.datasets import label_strata
+
+        y = label_strata(y, min_count=1)
+        n_classes = int(y.max()) + 1
+    counts = np.zeros((n_boot, y.shape[0]))
     for c in range(n_classes):
         idx = np.flatnonzero(y == c)
         if idx.size:
@@ -206,7 +284,10 @@ def bootstrap_auc(y_true, proba, *, n_boot=1000, seed=0, level=0.95):
 
     Resampling is stratified (each class is drawn with replacement from itself, keeping the
     class counts), so every replicate has an AUC; a replicate whose AUC is undefined anyway
-    (a class absent from ``y_true``) is skipped.
+    (a class absent from ``y_true``) is skipped. A multi-label task's rows are stratified by
+    their rarest positive label (:func:`medfeat.io.label_strata`), and the interval is that of
+    the mean per-label AUC; a replicate that loses every positive (or negative) of a label is
+    skipped.
 
     Parameters
     ----------
@@ -241,7 +322,8 @@ def bootstrap_auc(y_true, proba, *, n_boot=1000, seed=0, level=0.95):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     rng = np.random.default_rng(seed)
     aucs = []
-    chunk = max(1, min(int(n_boot), 2_000_000 // max(y.size, 1)))   # bounded memory
+    chunk = max(1, min(int(n_boot), 2_000_000 // max(y.size, 1)))   # bounded memory (y.size:
+    # the rows times the labels of a multi-label task, whose replicates cost a pass per label)
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
@@ -279,7 +361,8 @@ def score(y_true, proba, *, n_boot=1000, seed=0):
     -------
     dict
         ``"acc"``, ``"auc"``, ``"f1"``, ``"sensitivity"``, ``"specificity"``,
-        ``"balanced_accuracy"`` (floats) and ``"auc_ci95"`` (``[lo, hi]``).
+        ``"balanced_accuracy"`` (floats) and ``"auc_ci95"`` (``[lo, hi]``); multi-label tasks
+        also ``"per_label"`` (a list of dicts, :func:`per_label_scores`).
 
     Notes
     -----
@@ -294,6 +377,16 @@ def score(y_true, proba, *, n_boot=1000, seed=0):
     balanced accuracy is the mean recall of the classes present in ``y_true``
     (scikit-learn's ``balanced_accuracy_score``).
 
+    Multi-label (``y_true`` a 0/1 matrix ``(n, L)``, ``L >= 2``, ``proba`` ``(n, L)``), as the
+    MedMNIST evaluator scores ChestMNIST: each label is a binary task predicted positive at
+    ``proba[:, k] > 0.5``; ACC is the mean per-label accuracy, AUC the mean of the per-label
+    AUCs (over the labels that have both values in ``y_true``; the MedMNIST evaluator's
+    mean over all labels when every label has both), F1, sensitivity, specificity and balanced
+    accuracy the means of the per-label ones. ``"auc_ci95"`` is the bootstrap interval of that
+    mean (rows resampled, stratified by each row's rarest positive label), and
+    ``"per_label"`` lists every label's scores with its own AUC interval
+    (:func:`per_label_scores`).
+
     A metric that is undefined for the data is NaN: AUC when a class is absent from
     ``y_true``, sensitivity without positives, specificity without negatives, F1 without
     positives either true or predicted.
@@ -306,10 +399,16 @@ def score(y_true, proba, *, n_boot=1000, seed=0):
     >>> s = score([0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]], n_boot=0)
     >>> s["acc"], s["auc"], s["sensitivity"], s["specificity"]
     (0.75, 0.75, 0.5, 1.0)
+    >>> m = score([[0, 1], [1, 1], [0, 0], [1, 0]],
+    ...           [[0.2, 0.9], [0.7, 0.4], [0.4, 0.3], [0.6, 0.8]], n_boot=0)
+    >>> m["auc"], m["acc"], [r["auc"] for r in m["per_label"]]
+    (0.875, 0.75, [1.0, 0.75])
     """
     y, p = check_scores(y_true, proba)
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if y.ndim == 2:
+        return _score_multilabel(y, p, n_boot, seed)
     n_classes = p.shape[1]
     pred = _predict(p)
     cm = _confusion(y, pred, n_classes).astype(np.float64)
@@ -326,7 +425,7 @@ def score(y_true, proba, *, n_boot=1000, seed=0):
         return float(v.mean()) if v.size else math.nan
 
     out = {"acc": float(tp.sum() / cm.sum()),
-           "auc": float(_auc_rows(y, p, np.ones((1, y.size)))[0])}
+           "auc": float(_auc_rows(y, p, np.ones((1, y.shape[0])))[0])}
     if n_classes == 2:
         out["f1"] = float(f1[1])
         out["sensitivity"] = float(recall[1])
@@ -340,4 +439,95 @@ def score(y_true, proba, *, n_boot=1000, seed=0):
         out["auc_ci95"] = bootstrap_auc(y, p, n_boot=n_boot, seed=seed)
     else:
         out["auc_ci95"] = [math.nan, math.nan]
+    return out
+
+
+def _binary_counts(y, pred):
+    """``(tp, fn, fp, tn)`` of one label's 0/1 truth and prediction."""
+    tp = float(np.sum((y == 1) & (pred == 1)))
+    fn = float(np.sum((y == 1) & (pred == 0)))
+    fp = float(np.sum((y == 0) & (pred == 1)))
+    tn = float(np.sum((y == 0) & (pred == 0)))
+    return tp, fn, fp, tn
+
+
+def per_label_scores(y_true, proba, *, n_boot=1000, seed=0, names=None):
+    """Scores of each label of a multi-label task, as binary tasks.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (n, n_labels)
+        0/1 findings, ``n_labels >= 2``.
+    proba : array_like, shape (n, n_labels)
+        Independent probability of each finding.
+    n_boot : int, optional
+        Bootstrap replicates of each label's AUC interval (stratified by that label, as
+        :func:`bootstrap_auc`); 0 skips the intervals (``[nan, nan]``).
+    seed : int, optional
+    names : sequence of str, optional
+        Label names (default ``"0"``, ``"1"``, ...).
+
+    Returns
+    -------
+    list of dict
+        One per label, in column order: ``"label"`` (name), ``"n_positive"``, ``"acc"``
+        (accuracy of ``proba > 0.5``), ``"auc"`` (NaN when the label has one value only),
+        ``"auc_ci95"``, ``"f1"``, ``"sensitivity"``, ``"specificity"``.
+
+    Examples
+    --------
+    >>> y = [[0, 1], [1, 1], [0, 0], [1, 0]]
+    >>> p = [[0.2, 0.9], [0.7, 0.4], [0.4, 0.3], [0.6, 0.8]]
+    >>> rows = per_label_scores(y, p, n_boot=0, names=["a", "b"])
+    >>> [(r["label"], r["auc"], r["acc"]) for r in rows]
+    [('a', 1.0, 1.0), ('b', 0.75, 0.5)]
+    """
+    y, p = check_scores(y_true, proba)
+    if y.ndim != 2:
+        raise ValueError(f"y_true must be a 0/1 matrix (n, n_labels) with n_labels >= 2 for "
+                         f"per-label scores, got shape {np.shape(y_true)}")
+    n_labels = y.shape[1]
+    if names is None:
+        names = [str(k) for k in range(n_labels)]
+    names = [str(n) for n in names]
+    if len(names) != n_labels:
+        raise ValueError(f"names must give one name per label ({n_labels}), got {len(names)}")
+    rows = []
+    for k in range(n_labels):
+        yk = y[:, k]
+        pk = np.column_stack([1.0 - p[:, k], p[:, k]])
+        s = score(yk, pk, n_boot=n_boot, seed=seed)
+        rows.append({"label": names[k], "n_positive": int(yk.sum()), "acc": s["acc"],
+                     "auc": s["auc"], "auc_ci95": s["auc_ci95"], "f1": s["f1"],
+                     "sensitivity": s["sensitivity"], "specificity": s["specificity"]})
+    return rows
+
+
+def _score_multilabel(y, p, n_boot, seed):
+    """:func:`score` of a multi-label task (already checked)."""
+    pred = (p > 0.5).astype(np.int64)
+    accs, f1s, sens, specs, bals = [], [], [], [], []
+    for k in range(y.shape[1]):
+        tp, fn, fp, tn = _binary_counts(y[:, k], pred[:, k])
+        accs.append((tp + tn) / y.shape[0])
+        f1s.append(_ratio(2 * tp, 2 * tp + fp + fn))
+        sens.append(_ratio(tp, tp + fn))
+        specs.append(_ratio(tn, tn + fp))
+        recalls = [r for r in (sens[-1], specs[-1]) if math.isfinite(r)]
+        bals.append(float(np.mean(recalls)) if recalls else math.nan)
+
+    def _mean(v):
+        v = np.asarray(v, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else math.nan
+
+    out = {"acc": float(np.mean(accs)),
+           "auc": float(_auc_rows(y, p, np.ones((1, y.shape[0])))[0]),
+           "f1": _mean(f1s), "sensitivity": _mean(sens), "specificity": _mean(specs),
+           "balanced_accuracy": _mean(bals)}
+    if n_boot and math.isfinite(out["auc"]):
+        out["auc_ci95"] = bootstrap_auc(y, p, n_boot=n_boot, seed=seed)
+    else:
+        out["auc_ci95"] = [math.nan, math.nan]
+    out["per_label"] = per_label_scores(y, p, n_boot=n_boot, seed=seed)
     return out

@@ -154,13 +154,14 @@ def auc_se(y, proba):
     """Standard error of a ROC AUC (Hanley and McNeil, Radiology 143:29, 1982).
 
     Binary: of ``proba[:, 1]``. More classes: of the one-vs-rest macro mean, taking the
-    per-class AUCs as independent (``sqrt(sum se_c^2) / n_classes``). NaN where undefined.
+    per-class AUCs as independent (``sqrt(sum se_c^2) / n_classes``); multi-label (``y`` a 0/1
+    matrix ``(n, L)``): the same over the per-label AUCs. NaN where undefined.
 
     Examples
     --------
     >>> round(auc_se([0, 0, 0, 1, 1, 1], [[.9, .1], [.8, .2], [.4, .6], [.3, .7], [.2, .8],
     ...                                   [.6, .4]]), 3)
-    0.197
+    0.153
     """
     from .metrics import check_scores, roc_auc
 
@@ -175,6 +176,10 @@ def auc_se(y, proba):
         var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
         return math.sqrt(max(var, 0.0))
 
+    if y.ndim == 2:          # multi-label: of the mean over the labels with both values
+        ses = [one(y[:, k] == 1, p[:, k]) for k in range(y.shape[1])
+               if 0 < y[:, k].sum() < y.shape[0]]
+        return math.sqrt(sum(s * s for s in ses)) / len(ses) if ses else math.nan
     if p.shape[1] == 2:
         return one(y == 1, p[:, 1])
     ses = [one(y == c, p[:, c]) for c in range(p.shape[1])]

@@ -19,7 +19,7 @@ from ._errors import ImageReadError, check_file, check_folder
 
 __all__ = ["Split", "Dataset", "stratified_split", "load_npz", "ImageFolder", "load_medmnist",
            "make_phantoms", "DownloadError", "default_cache", "load_series_folder",
-           "is_series_folder"]
+           "is_series_folder", "label_strata", "resize_images"]
 
 
 class DownloadError(OSError):
@@ -31,20 +31,27 @@ class DownloadError(OSError):
 
 
 class Split(NamedTuple):
-    """One split: ``images`` ``(n, ...)`` and integer ``labels`` ``(n,)``."""
+    """One split: ``images`` ``(n, ...)`` and integer ``labels`` ``(n,)``, or 0/1 ``(n, L)`` for a
+    multi-label task."""
 
     images: np.ndarray
     labels: np.ndarray
 
 
 def _as_labels(labels, where):
-    """Labels as int64 ``(n,)`` from ``(n,)`` or ``(n, 1)``; anything else is refused."""
+    """Labels as int64 ``(n,)`` from ``(n,)`` or ``(n, 1)``, or a multi-label 0/1 matrix
+    ``(n, L)`` (``L >= 2``) as int64; anything else is refused."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
+    if labels.ndim == 2 and labels.shape[1] >= 2:
+        if labels.dtype.kind not in "iubf" or not np.all(np.isin(labels, (0, 1))):
+            raise ValueError(f"{where}: multi-label labels (n, n_labels) must hold 0 and 1 "
+                             f"only, got dtype {labels.dtype}")
+        return labels.astype(np.int64)
     if labels.ndim != 1:
-        raise ValueError(f"{where}: labels must have shape (n,) or (n, 1), got {labels.shape} "
-                         "(multi-label targets are not supported)")
+        raise ValueError(f"{where}: labels must have shape (n,), (n, 1) or (n, n_labels) of 0/1 "
+                         f"(multi-label), got {labels.shape}")
     if labels.size and labels.dtype.kind not in "iub":
         if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) or \
                 not np.all(labels == np.round(labels)):
@@ -55,6 +62,110 @@ def _as_labels(labels, where):
     return out
 
 
+def label_strata(labels, *, min_count=10):
+    """One integer stratum per sample, for stratified splits of any labels.
+
+    Single-label ``(n,)``: the labels themselves. Multi-label ``(n, L)`` of 0/1: ``1 + k`` for
+    the row's rarest positive label ``k`` (by its count in ``labels``), 0 for a row without any
+    finding; strata with fewer than ``min_count`` rows are merged into the largest one. Dealing
+    each stratum to the splits keeps every label's positives spread over them in proportion
+    (the rarest labels exactly; a simplification of the iterative stratification of
+    Sechidis et al., ECML PKDD 2011).
+
+    Parameters
+    ----------
+    labels : array_like, shape (n,), (n, 1) or (n, n_labels)
+    min_count : int, optional
+        Smallest multi-label stratum kept on its own.
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.array([[0, 0], [1, 0], [1, 1], [1, 0], [0, 1]])
+    >>> label_strata(y, min_count=1).tolist()        # label 1 is the rarer (2 against 3)
+    [0, 1, 2, 1, 2]
+    >>> label_strata([0, 1, 1]).tolist()
+    [0, 1, 1]
+    """
+    y = _as_labels(labels, "label_strata")
+    if y.ndim == 1:
+        return y
+    counts = y.sum(axis=0)
+    rank = np.argsort(counts, kind="stable")               # rarest label first
+    key = np.zeros(y.shape[0], dtype=np.int64)
+    for k in rank[::-1]:                                   # rarer labels overwrite commoner
+        key[y[:, k] == 1] = k + 1
+    sizes = np.bincount(key)
+    small = (sizes > 0) & (sizes < int(min_count))
+    if small.any():
+        largest = int(np.argmax(sizes))
+        key[small[key]] = largest
+    return key
+
+
+def resize_images(images, size, *, anti_aliasing=True):
+    """A stack of 2-D images resized to ``size`` x ``size`` (or ``(height, width)``).
+
+    Bilinear interpolation with scikit-image's Gaussian anti-aliasing when shrinking
+    (:func:`skimage.transform.resize`), on float64; the result keeps the input's dtype
+    (integers rounded and clipped to their range). Colour images ``(n, H, W, C)`` keep their
+    channels. Images already of that size are returned as they are.
+
+    Parameters
+    ----------
+    images : ndarray, shape (n, H, W) or (n, H, W, C)
+    size : int or (int, int)
+    anti_aliasing : bool, optional
+
+    Returns
+    -------
+    ndarray, shape (n, size, size[, C])
+
+    Raises
+    ------
+    ValueError
+        A ``size`` that is not a positive integer (or pair), or images that are not a stack
+        of 2-D images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((2, 28, 28), np.uint8); x[:, 10:18, 10:18] = 200
+    >>> y = resize_images(x, 64)
+    >>> y.shape, y.dtype, int(y[0, 32, 32])
+    ((2, 64, 64), dtype('uint8'), 200)
+    """
+    from skimage.transform import resize
+
+    shape = (size, size) if np.ndim(size) == 0 else tuple(size)
+    if len(shape) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                              or v < 1 for v in shape):
+        raise ValueError(f"size must be a positive integer or a pair of them, got {size!r}")
+    images = np.asarray(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images must be a stack of 2-D images (n, H, W) or (n, H, W, C), got "
+                         f"shape {images.shape}")
+    if tuple(images.shape[1:3]) == shape:
+        return images
+    out_shape = shape + tuple(images.shape[3:])
+    out = np.empty((images.shape[0],) + out_shape, dtype=np.float64)
+    for i, img in enumerate(images):
+        out[i] = resize(img.astype(np.float64), out_shape, order=1, mode="reflect",
+                        anti_aliasing=anti_aliasing and any(
+                            a > b for a, b in zip(img.shape[:2], shape)),
+                        preserve_range=True)
+    if images.dtype.kind in "iu":
+        info = np.iinfo(images.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(images.dtype)
+    if images.dtype == np.bool_:
+        return out >= 0.5
+    return out.astype(images.dtype)
+
+
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """Train, validation and test splits of one classification task.
@@ -63,9 +174,12 @@ class Dataset:
     ----------
     train, val, test : Split or (images, labels)
         Images ``(n, ...)`` of one shape and dtype per dataset; labels ``(n,)`` or ``(n, 1)``
-        integers in ``range(len(classes))``.
+        integers in ``range(len(classes))``, or for a multi-label task (several independent
+        findings per image, e.g. ChestMNIST's 14) a 0/1 matrix ``(n, len(classes))`` in every
+        split.
     classes : sequence of str
-        Class names; label ``k`` means ``classes[k]``.
+        Class names; label ``k`` means ``classes[k]`` (multi-label: column ``k`` is finding
+        ``classes[k]``).
     name : str, optional
     synthetic : array_like of bool, shape (n_train,), optional
         True for training rows that are generated rather than real (e.g. by
@@ -79,6 +193,10 @@ class Dataset:
     >>> ds = Dataset((x[:6], y[:6]), (x[6:8], y[6:8]), (x[8:], y[8:]), ("no", "yes"), "toy")
     >>> ds.train.images.shape, ds.n_classes, ds.sizes
     ((6, 4, 4), 2, (6, 2, 2))
+    >>> Y = np.array([[0, 1, 1], [1, 0, 0]] * 5)
+    >>> ml = Dataset((x[:6], Y[:6]), (x[6:8], Y[6:8]), (x[8:], Y[8:]), ("a", "b", "c"))
+    >>> ml.multilabel, ml.train.labels.shape
+    (True, (6, 3))
     """
 
     train: Split
@@ -94,6 +212,7 @@ class Dataset:
             raise ValueError(f"dataset {self.name!r}: needs at least two classes, got {classes}")
         object.__setattr__(self, "classes", classes)
         shape = None
+        ranks = set()
         for part in ("train", "val", "test"):
             value = getattr(self, part)
             try:
@@ -107,7 +226,15 @@ class Dataset:
                 count = images.shape[0] if images.ndim else 0
                 raise ValueError(f"dataset {self.name!r} {part}: {count} images but "
                                  f"{labels.shape[0]} labels (images {images.shape})")
-            if labels.size and labels.max() >= len(classes):
+            if labels.shape[0]:
+                ranks.add(labels.ndim)
+            if len(ranks) > 1:
+                raise ValueError(f"dataset {self.name!r} {part}: multi-label labels (n, "
+                                 f"n_labels) in some splits and class labels (n,) in others")
+            if labels.ndim == 2 and labels.shape[1] != len(classes):
+                raise ValueError(f"dataset {self.name!r} {part}: {labels.shape[1]} multi-label "
+                                 f"columns but {len(classes)} classes (one name per finding)")
+            if labels.ndim == 1 and labels.size and labels.max() >= len(classes):
                 raise ValueError(f"dataset {self.name!r} {part}: label {labels.max()} but only "
                                  f"{len(classes)} classes")
             if shape is None:
@@ -126,8 +253,34 @@ class Dataset:
 
     @property
     def n_classes(self):
-        """Number of classes."""
+        """Number of classes (of findings, for a multi-label task)."""
         return len(self.classes)
+
+    @property
+    def multilabel(self):
+        """True when the labels are 0/1 matrices ``(n, n_labels)`` (several findings per image)."""
+        return self.train.labels.ndim == 2
+
+    def resized(self, size, *, anti_aliasing=True):
+        """This dataset with every split's 2-D images resized by :func:`resize_images`.
+
+        Examples
+        --------
+        >>> ds = make_phantoms(n=40, size=32, seed=0).resized(48)
+        >>> ds.train.images.shape[1:], ds.name
+        ((48, 48), 'phantoms')
+        """
+        parts = {}
+        for part in ("train", "val", "test"):
+            split = getattr(self, part)
+            images = split.images
+            if images.shape[0]:
+                images = resize_images(images, size, anti_aliasing=anti_aliasing)
+            else:
+                shape = (size, size) if np.ndim(size) == 0 else tuple(size)
+                images = np.zeros((0,) + shape + tuple(images.shape[3:]), images.dtype)
+            parts[part] = Split(images, split.labels)
+        return dataclasses.replace(self, **parts)
 
     @property
     def sizes(self):
@@ -150,7 +303,9 @@ class Dataset:
         labels = _as_labels(labels, f"dataset {name!r}")
         if images.ndim < 2 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"dataset {name!r}: {len(images)} images but {len(labels)} labels")
-        if classes is None:
+        if classes is None and labels.ndim == 2:
+            classes = tuple(str(k) for k in range(labels.shape[1]))
+        elif classes is None:
             classes = tuple(str(k) for k in range(int(labels.max()) + 1 if labels.size else 0))
         tr, va, te = stratified_split(labels, val_size=val_size, test_size=test_size, seed=seed)
         return cls((images[tr], labels[tr]), (images[va], labels[va]), (images[te], labels[te]),
@@ -162,11 +317,12 @@ def stratified_split(labels, *, val_size=0.15, test_size=0.15, seed=0):
 
     Each class is shuffled with ``seed`` and ``round(val_size·n_c)`` of its ``n_c`` samples go to
     validation, ``round(test_size·n_c)`` to test (at least one each when the size is not 0, so
-    every class is in every split), the rest to training.
+    every class is in every split), the rest to training. Multi-label labels ``(n, L)`` are
+    stratified by :func:`label_strata` (each row's rarest positive label).
 
     Parameters
     ----------
-    labels : array_like, shape (n,) or (n, 1)
+    labels : array_like, shape (n,), (n, 1) or (n, n_labels)
     val_size, test_size : float, optional
         Fractions in [0, 1); their sum must be below 1. A size of 0 gives an empty split.
     seed : int, optional
@@ -188,7 +344,7 @@ def stratified_split(labels, *, val_size=0.15, test_size=0.15, seed=0):
     >>> len(tr), len(va), len(te)
     (10, 5, 5)
     """
-    labels = _as_labels(labels, "stratified_split")
+    labels = label_strata(labels)
     for nm, v in (("val_size", val_size), ("test_size", test_size)):
         if not (isinstance(v, (int, float, np.floating)) and 0 <= v < 1):
             raise ValueError(f"{nm} must be a fraction in [0, 1), got {v!r}")
@@ -224,7 +380,7 @@ def load_npz(path, *, name=None, classes=None, val_size=0.15, test_size=0.15, se
     ----------
     path : str or os.PathLike
         Holds ``train_images`` and ``train_labels``, and usually ``val_*`` and ``test_*``; labels
-        ``(n,)`` or ``(n, 1)``.
+        ``(n,)`` or ``(n, 1)``, or 0/1 ``(n, n_labels)`` for a multi-label task (ChestMNIST).
     name : str, optional
         Default: the file name without ``.npz``.
     classes : sequence of str, optional
@@ -242,7 +398,8 @@ def load_npz(path, *, name=None, classes=None, val_size=0.15, test_size=0.15, se
     Raises
     ------
     ImageReadError
-        Missing, not a zip/npz, truncated, missing keys, mismatched counts, multi-label labels.
+        Missing, not a zip/npz, truncated, missing keys, mismatched counts, multi-label labels
+        that are not 0/1 or differ in width between splits.
 
     Examples
     --------
@@ -301,8 +458,10 @@ def load_npz(path, *, name=None, classes=None, val_size=0.15, test_size=0.15, se
             splits["val"] = (images[va], labels[va])
         if "test" in missing:
             splits["test"] = (images[te], labels[te])
-    if classes is None:
-        top = max(int(lab.max()) for _, lab in splits.values() if lab.size)
+    if classes is None and splits["train"][1].ndim == 2:
+        classes = tuple(str(k) for k in range(splits["train"][1].shape[1]))
+    elif classes is None:
+        top = max(int(lab.max()) for _, lab in splits.values() if lab.size and lab.ndim == 1)
         classes = tuple(str(k) for k in range(top + 1))
     try:
         return Dataset(splits["train"], splits["val"], splits["test"], classes, name)
