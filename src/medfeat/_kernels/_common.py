@@ -3,7 +3,7 @@
 Scalar helpers are plain Python functions that each backend compiles for itself (nothing here
 imports Numba): ``numba.njit(inline="always")`` in :mod:`medfeat._kernels.numba_cpu` and
 ``numba.cuda.jit(device=True)`` in :mod:`medfeat._kernels.numba_cuda`, so the CPU and GPU bodies
-share one definition of, e.g., SciPy's boundary extension. Host-side helpers (:func:`int_scale`)
+share one definition of SciPy's boundary extension and of NumPy's histogram bin. Host-side helpers (:func:`int_scale`)
 are used by the public layer and the backends alike.
 """
 
@@ -51,6 +51,35 @@ def boundary_index(i, n, mode):
     p = 2 * n - 2
     i = i % p
     return p - i if i >= n else i
+
+
+def bin_slot(v, edges, nb, lo, hi, first, scale):
+    """The histogram slot of value ``v``: its bin ``0 .. nb - 1`` among ``edges`` (``nb + 1``
+    increasing edges, ``numpy.histogram``'s bin for every value), ``nb`` for NaN, ``nb + 1`` for a
+    value outside ``[lo, hi]``.
+
+    ``first`` and ``scale`` give NumPy's first guess for uniform bins, ``(v - first) * scale``;
+    a walk from it then finds the bin whose edges bracket ``v`` (NumPy corrects the guess by one
+    step; the walk gives the same bin whenever one step suffices, and the right one otherwise).
+
+    Examples
+    --------
+    >>> edges = np.linspace(0.0, 1.0, 5)
+    >>> [bin_slot(v, edges, 4, 0.0, 1.0, 0.0, 4.0) for v in (0.0, 0.3, 1.0, float("nan"), 2.0)]
+    [0, 1, 3, 4, 5]
+    """
+    if not (v >= lo and v <= hi):
+        return nb if v != v else nb + 1
+    i = int((v - first) * scale)
+    if i > nb - 1:
+        i = nb - 1
+    if i < 0:
+        i = 0
+    while i > 0 and v < edges[i]:
+        i -= 1
+    while i < nb - 1 and v >= edges[i + 1]:
+        i += 1
+    return i
 
 
 def int_scale(dtype):

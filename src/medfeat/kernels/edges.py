@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from .._kernels._common import MODES
 from . import _dask
 from ._dispatch import cuda_kernels, device_helpers, get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
@@ -31,7 +32,7 @@ _FAMILY = "edges"
 _DTYPES = (np.bool_, *SUPPORTED_DTYPES)
 
 # Mode names scipy.ndimage uses, numbered as in the compiled kernels.
-_MODES = {"reflect": 0, "constant": 1, "nearest": 2, "mirror": 3, "wrap": 4}
+_MODES = MODES
 
 # The CPU backend of "auto": Numba, the faster of the two CPU implementations this family once had
 # (Numba compiles for the host CPU's AVX2/AVX-512, a Cython build for baseline SSE2); the

@@ -47,9 +47,10 @@ import numbers
 
 import numpy as np
 
+from .._kernels._common import MODES
 from . import _dask
-from ._dispatch import (cuda_kernels, device_helpers, get_kernel, is_device_array, resolve_backend,
-                        wants_cuda)
+from ._dispatch import (cuda_kernels, device_helpers, get_kernel, implementation, is_device_array,
+                        resolve_backend, wants_cuda)
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_footprint,
                         check_image)
 
@@ -337,21 +338,9 @@ def _convert_cval(cval, dtype):
 
 def _axis_map(n, lo, hi, mode):
     """Source index of each extended position ``lo <= j < hi`` along an axis of length ``n``
-    (-1 where the constant border value applies), with scipy.ndimage's boundary modes."""
-    j = np.arange(lo, hi, dtype=np.int64)
-    if mode == "reflect":  # d c b a | a b c d | d c b a
-        m = j % (2 * n)
-        return np.where(m >= n, 2 * n - 1 - m, m)
-    if mode == "mirror":  # d c b | a b c d | c b a
-        if n == 1:
-            return np.zeros_like(j)
-        m = j % (2 * n - 2)
-        return np.where(m >= n, 2 * n - 2 - m, m)
-    if mode == "nearest":
-        return np.clip(j, 0, n - 1)
-    if mode == "wrap":
-        return j % n
-    return np.where((j >= 0) & (j < n), j, -1)  # constant
+    (-1 where the constant border value applies), with scipy.ndimage's boundary modes (used on
+    the host by both the CPU and the GPU paths)."""
+    return implementation(_FAMILY, "numba").axis_map(n, lo, hi, MODES[mode])
 
 
 def _kernel_mode(mode):

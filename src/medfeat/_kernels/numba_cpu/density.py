@@ -15,6 +15,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._common import bin_slot
+
 
 def max_threads():
     """Threads a parallel loop uses (the chunk count the public layer asks for)."""
@@ -157,28 +159,8 @@ def value_range(x, mask, nchunks):
     return out
 
 
-@njit(cache=True, inline="always")
-def _bin_of(v, edges, nb, first, scale):
-    # NumPy's guess, then walk to the bin whose edges bracket v (NumPy corrects by one step; a walk
-    # gives the same bin whenever that step suffices and the right bin when it does not)
-    i = np.int64((v - first) * scale)
-    if i > nb - 1:
-        i = nb - 1
-    if i < 0:
-        i = 0
-    while i > 0 and v < edges[i]:
-        i -= 1
-    while i < nb - 1 and v >= edges[i + 1]:
-        i += 1
-    return i
-
-
-@njit(cache=True, inline="always")
-def _slot(v, edges, nb, lo, hi, first, scale):
-    # bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi]
-    if v >= lo and v <= hi:
-        return _bin_of(v, edges, nb, first, scale)
-    return nb if v != v else nb + 1
+#: bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi] (shared with the GPU)
+_slot = njit(cache=True, inline="always")(bin_slot)
 
 
 @njit(parallel=True, cache=True)
@@ -221,9 +203,9 @@ def rebin(raw, offset, edges, lo, hi, first, scale):
         cnt = raw[k]
         if cnt == 0:
             continue
-        v = np.float64(offset + k)
-        if v >= lo and v <= hi:
-            out[_bin_of(v, edges, nb, first, scale)] += cnt
+        s = _slot(np.float64(offset + k), edges, nb, lo, hi, first, scale)
+        if s < nb:
+            out[s] += cnt
     return out
 
 

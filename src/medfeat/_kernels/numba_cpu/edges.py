@@ -18,8 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-# Boundary modes, numbered as in medfeat.kernels.edges._MODES.
-REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
+from .._common import REFLECT, boundary_index
 
 _OPTS = dict(cache=True, error_model="numpy")
 
@@ -33,27 +32,8 @@ PARALLEL_MIN_PIXELS = 512 * 512 + 1
 # parfor lowering is slow on large loop bodies, and this keeps compile time to seconds.
 
 
-@njit(**_OPTS)
-def _map(i, n, mode):
-    """Index ``i`` of a length-``n`` axis after SciPy's boundary extension; -1 means ``cval``."""
-    if 0 <= i < n:
-        return i
-    if mode == CONSTANT:
-        return -1
-    if mode == NEAREST:
-        return 0 if i < 0 else n - 1
-    if mode == WRAP:
-        return i % n
-    if mode == REFLECT:
-        p = 2 * n
-        i = i % p
-        return p - 1 - i if i >= n else i
-    # MIRROR
-    if n == 1:
-        return 0
-    p = 2 * n - 2
-    i = i % p
-    return p - i if i >= n else i
+#: SciPy's boundary extension (``medfeat._kernels._common.boundary_index``, shared with the GPU)
+_map = njit(inline="always", **_OPTS)(boundary_index)
 
 
 @njit(**_OPTS)

@@ -22,6 +22,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._common import boundary_index
+
 # Windows at least this long use van Herk / Gil-Werman along rows; shorter ones doubling passes.
 # van Herk's two scans along a row are sequential (about 2 cycles a pixel), each doubling pass is
 # vectorised (16-64 pixels an instruction): measured on 2048² uint8/float32, doubling was >10x
@@ -32,6 +34,20 @@ VH_ROW = 4096
 # buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
 # allocations do not count.
 CHUNKS = 32
+
+
+_boundary = njit(cache=True, inline="always", error_model="numpy")(boundary_index)
+
+
+@njit(cache=True, error_model="numpy")
+def axis_map(n, lo, hi, mode):
+    """``map[j - lo]`` for ``lo <= j < hi``: the source index of extended position ``j`` along an
+    axis of length ``n`` (-1 where the constant border applies), ``mode`` numbered as in
+    ``medfeat._kernels._common.MODES`` (SciPy's boundary extension, shared with the edge kernels)."""
+    out = np.empty(hi - lo, np.int64)
+    for k in range(hi - lo):
+        out[k] = _boundary(lo + k, n, mode)
+    return out
 
 
 @njit(cache=True)

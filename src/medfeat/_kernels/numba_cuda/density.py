@@ -33,6 +33,7 @@ from numba import cuda, njit
 from medfeat._kernels.numba_cpu import density as _cpu
 from medfeat._kernels.numba_cpu.density import maxent_index, otsu_index, rebin  # noqa: F401
 
+from .._common import bin_slot
 from ._common import MAX_BLOCKS, TPB, blocks_1d, zeros
 
 #: integer tables up to this many entries are privatised in shared memory (16 KiB of uint32)
@@ -206,27 +207,8 @@ def value_range_segments(x, nseg):
 
 # ---------------------------------------------------------------------------------- float binning
 
-@cuda.jit(device=True)
-def _bin_of(v, edges, nb, first, scale):
-    # NumPy's guess, then a walk to the bin whose edges bracket v (as the CPU body)
-    i = numba.int64((v - first) * scale)
-    if i > nb - 1:
-        i = nb - 1
-    if i < 0:
-        i = 0
-    while i > 0 and v < edges[i]:
-        i -= 1
-    while i < nb - 1 and v >= edges[i + 1]:
-        i += 1
-    return i
-
-
-@cuda.jit(device=True)
-def _slot(v, edges, nb, lo, hi, first, scale):
-    # bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi]
-    if v >= lo and v <= hi:
-        return _bin_of(v, edges, nb, first, scale)
-    return nb if v != v else nb + 1
+#: bins 0..nb-1, then nb for NaN and nb + 1 for values outside [lo, hi] (shared with the CPU)
+_slot = cuda.jit(device=True)(bin_slot)
 
 
 @cuda.jit

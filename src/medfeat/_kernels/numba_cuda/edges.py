@@ -24,35 +24,15 @@ import numba
 import numpy as np
 from numba import config, cuda
 
-from .._common import int_scale
+from .._common import CONSTANT, REFLECT, boundary_index, int_scale
 from ._common import TILE, TPB, blocks_1d, grid_2d
 
-# Boundary modes, numbered as in medfeat.kernels.edges._MODES.
-REFLECT, CONSTANT, NEAREST, MIRROR, WRAP = 0, 1, 2, 3, 4
 # How a pixel becomes a float (the tile load does it): as is, integer scaling, bool.
 _AS_FLOAT, _AS_INT, _AS_BOOL = 0, 1, 2
 
 
-@cuda.jit(device=True)
-def _map(i, n, mode):
-    """Index ``i`` of a length-``n`` axis after SciPy's boundary extension; -1 means ``cval``."""
-    if 0 <= i < n:
-        return i
-    if mode == CONSTANT:
-        return -1
-    if mode == NEAREST:
-        return 0 if i < 0 else n - 1
-    if mode == WRAP:
-        return i % n
-    if mode == REFLECT:
-        p = 2 * n
-        i = i % p
-        return p - 1 - i if i >= n else i
-    if n == 1:  # MIRROR
-        return 0
-    p = 2 * n - 2
-    i = i % p
-    return p - i if i >= n else i
+#: SciPy's boundary extension (``medfeat._kernels._common.boundary_index``, shared with the CPU)
+_map = cuda.jit(device=True)(boundary_index)
 
 
 @cuda.jit(device=True)
