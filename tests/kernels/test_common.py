@@ -34,12 +34,6 @@ def test_compiled_cpu_map_is_the_python_function(mode):
         np.testing.assert_array_equal(morphology.axis_map(n, -20, n + 20, code), want)
 
 
-def test_int_scale():
-    assert _common.int_scale(np.uint16) == 1 / 65535
-    assert _common.int_scale(np.int16) == 1 / 32767
-    assert _common.int_scale(np.float32) == 1.0
-
-
 def test_bin_slot_is_numpy_histograms_bin():
     rng = np.random.default_rng(3)
     values = np.concatenate([rng.uniform(-0.5, 10.5, 500), np.linspace(0, 10, 41), [np.nan]])

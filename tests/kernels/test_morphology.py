@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
+from medfeat.kernels import _minmax
 from medfeat.kernels import morphology as M
 from medfeat.kernels import FAMILY_BACKENDS, BackendNotImplementedError
 from tests.conftest import DTYPES, REAL_2D, load_real, load_volume, to_dtype
@@ -439,7 +440,7 @@ def test_multithreaded_path_on_a_large_real_image(backend):
     import skimage.data
 
     img = np.ascontiguousarray(skimage.data.retina()[:, :, 1])
-    assert img.size * 3 > M.SERIAL_WORK
+    assert img.size * 3 > _minmax.SERIAL_WORK
     u16 = to_dtype(img, np.uint16)
     assert_same(M.erosion(img, M.disk(3), backend=backend), ref("erosion", img, skm.disk(3)))
     box = np.ones((9, 3), np.uint8)
@@ -448,3 +449,12 @@ def test_multithreaded_path_on_a_large_real_image(backend):
     mask = img > 60
     assert_same(M.binary_closing(mask, M.disk(2), backend=backend),
                 ref("binary_closing", mask, skm.disk(2)))
+
+
+@pytest.mark.parametrize("kernel", GREY + BINARY)
+def test_shared_parameter_descriptions_are_filled_in(kernel):
+    doc = getattr(M, kernel).__doc__
+    assert "%(" not in doc
+    for name in ("batch", "backend", "out"):
+        assert f"\n    {name} : " in doc, name
+    assert "one call instead of N" in doc

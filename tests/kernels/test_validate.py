@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from medfeat._kernels._common import int_scale
 from medfeat.kernels import _validate as V
 
 
@@ -69,4 +70,4 @@ def test_float_rules_follow_scikit_image():
         if np.dtype(dt).kind in "ui":
             info = np.iinfo(dt)
             a = np.array([info.max, 1, 0], dtype=dt)
-            np.testing.assert_allclose(a * V.int_scale(dt), img_as_float(a), rtol=1e-12)
+            np.testing.assert_allclose(a * int_scale(dt), img_as_float(a), rtol=1e-12)

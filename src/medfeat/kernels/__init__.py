@@ -8,13 +8,13 @@ each processed on its own: one launch per stage on 'cuda' (the way to run thousa
 images), image by image (morphology: one plane-thick 3-D pass) on the CPU backends.
 
 =================  ==========================================================================
-family             kernels
+module             kernels
 =================  ==========================================================================
 edges              :func:`sobel`, :func:`prewitt`, :func:`canny`
 morphology         :func:`erosion`, :func:`dilation`, :func:`opening`, :func:`closing`,
                    :func:`binary_erosion`, :func:`binary_dilation`, :func:`binary_opening`,
-                   :func:`binary_closing`, footprints :func:`disk`, :func:`rectangle`,
-                   :func:`diamond`, :func:`ball`, :func:`cube`
+                   :func:`binary_closing`
+footprints         :func:`disk`, :func:`rectangle`, :func:`diamond`, :func:`ball`, :func:`cube`
 histograms         :func:`histogram`, :func:`density`, :func:`threshold_otsu`,
                    :func:`threshold_maxent`
 intensity          :func:`normalize`
@@ -48,11 +48,11 @@ _EXPORTS = {
     "binary_dilation": "morphology",
     "binary_opening": "morphology",
     "binary_closing": "morphology",
-    "disk": "morphology",
-    "rectangle": "morphology",
-    "diamond": "morphology",
-    "ball": "morphology",
-    "cube": "morphology",
+    "disk": "footprints",
+    "rectangle": "footprints",
+    "diamond": "footprints",
+    "ball": "footprints",
+    "cube": "footprints",
     "histogram": "histograms",
     "density": "histograms",
     "threshold_otsu": "histograms",

@@ -10,8 +10,6 @@ import numbers
 
 import numpy as np
 
-from medfeat._kernels._common import int_scale  # noqa: F401  (the dtype contract's scale)
-
 #: dtypes every kernel accepts (bool only where a kernel says so).
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 _DTYPE_NAMES = ", ".join(np.dtype(d).name for d in SUPPORTED_DTYPES)

@@ -20,11 +20,11 @@ import numbers
 
 import numpy as np
 
-from .._kernels._common import MODES
+from .._kernels._common import MODES, int_scale
 from . import _dask
 from ._dispatch import cuda_kernels, device_helpers, get_kernel, wants_cuda
 from ._validate import (SUPPORTED_DTYPES, check_choice, check_device_image, check_device_mask,
-                        check_image, check_mask, float_dtype, int_scale)
+                        check_image, check_mask, float_dtype)
 
 __all__ = ["sobel", "prewitt", "canny"]
 
