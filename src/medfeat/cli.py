@@ -348,7 +348,9 @@ def cmd_compare(args):
         except ValueError as exc:
             raise _BadArgument("--" + str(exc)) from None
         ds, default_note = _load_for_compare(args)
-        check_cv(args.cv, ds.train.labels)
+        from medfeat.io import label_strata
+
+        check_cv(args.cv, label_strata(ds.train.labels))   # multi-label: by rarest finding
     except ValueError as exc:    # SourceError, ImageReadError, ReportError, bad --cv ...
         raise _BadArgument(str(exc)) from None
     epochs = args.epochs
@@ -369,7 +371,8 @@ def cmd_compare(args):
                               progress=not args.quiet, log=say, n_jobs=args.jobs,
                               budget=args.budget, select=not args.no_search,
                               calibrate=not args.no_calibrate,
-                              scheduler=args.scheduler or args.workers)
+                              scheduler=args.scheduler or args.workers,
+                              image_size=args.image_size)
     folder = result.save(out, explain=not args.explain_off)
     print()
     print(result.summary())
@@ -574,6 +577,12 @@ def build_parser():
                          f"{__import__('medfeat.pipeline').pipeline.DEFAULT_BUDGET:g}: about "
                          "1,000 images of 28x28 finish in under 10 min on 2 cores); deep "
                          "candidates that do not fit are skipped and listed")
+    pc.add_argument("--image-size", dest="image_size", type=_positive("--image-size", 8),
+                    metavar="N",
+                    help="resize every image to NxN first (anti-aliased), for both roads "
+                         "(default: the stored size; the deep road then trains at the largest "
+                         "of 28, 32, 48, 64, 96, 128, 224 px not above it whose default "
+                         "trainings fit the budget)")
     pc.add_argument("--no-search", dest="no_search", action="store_true",
                     help="run each method's fixed defaults: no model selection on the "
                          "validation split")

@@ -389,7 +389,11 @@ class CompareResult:
 
 
 def _class_counts(dataset):
+    """Images per class in each split (multi-label: positives per finding)."""
     n = len(dataset.classes)
+    if getattr(dataset, "multilabel", False):
+        return {part: np.asarray(getattr(dataset, part).labels).sum(axis=0).astype(int).tolist()
+                for part in ("train", "val", "test")}
     return {part: np.bincount(np.asarray(getattr(dataset, part).labels).ravel(),
                               minlength=n).tolist()
             for part in ("train", "val", "test")}
@@ -397,7 +401,8 @@ def _class_counts(dataset):
 
 def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=None,
             backend="auto", progress=True, *, explain=True, log=print, n_jobs=None,
-            budget=DEFAULT_BUDGET, select=True, scheduler=None, **evaluate_options):
+            budget=DEFAULT_BUDGET, select=True, scheduler=None, image_size=None,
+            **evaluate_options):
     """Run several methods on one dataset with one judge, tabulate them, write the report.
 
     Parameters
@@ -439,6 +444,13 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
         Extract the classical features on a dask cluster: a ``Client``, a scheduler address
         (``"tcp://host:8786"``) or a number of local worker processes (a ``LocalCluster``
         started here and closed at the end). Same numbers as without it.
+    image_size : int, optional
+        Resize every 2-D image of every split to ``image_size`` x ``image_size`` first
+        (:func:`medfeat.io.resize_images`: bilinear, Gaussian anti-aliasing when shrinking),
+        for both roads. None (the default) keeps the stored size: the classical features are
+        computed on it, and the deep methods named by kind train at the largest side of
+        :data:`medfeat.evaluate.harness.DEEP_SIDES` not above it whose default trainings fit
+        the budget (``params["input_size"]``; :func:`medfeat.evaluate.evaluate`).
     **evaluate_options
         Passed to :func:`medfeat.evaluate.evaluate` (``calibrate``, ``deep_cv``, ``n_boot``,
         ``max_trials``, ...).
@@ -470,6 +482,19 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     if out is not None:
         _check_out(out)           # fail before hours of training, not after
     ds = load(dataset, seed=seed, progress=progress)
+    if image_size is not None:
+        if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \
+                or image_size < 8:
+            raise ValueError(f"image_size must be None or an integer >= 8, got {image_size!r}")
+        if ds.train.images.ndim not in (3, 4) or (ds.train.images.ndim == 4 and
+                                                  ds.train.images.shape[-1] not in (3, 4)):
+            raise ValueError(f"image_size applies to 2-D images (n, H, W[, C]), got a stack of "
+                             f"shape {ds.train.images.shape}")
+        stored = ds.train.images.shape[1:3]
+        ds = ds.resized(int(image_size))
+        if log is not None and tuple(stored) != (image_size, image_size):
+            log(f"images resized from {stored[0]}x{stored[1]} to {image_size}x{image_size} "
+                f"(anti-aliased) for both roads")
     try:
         load_at_start = [round(x, 2) for x in os.getloadavg()]
     except OSError:              # not on every platform
@@ -490,6 +515,8 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     evaluation.dataset.setdefault("class_counts", _class_counts(ds))
     if load_at_start is not None:
         evaluation.settings.setdefault("load_average_at_start", load_at_start)
+    if image_size is not None:
+        evaluation.settings["image_size"] = int(image_size)
     result = CompareResult(evaluation)
     if out is not None:
         result.save(out, explain=explain)

@@ -16,6 +16,9 @@ file                   what it holds
 ``cv.png``             cross-validation AUC per fold and method (when cross-validation ran)
 ``heatmaps.png``       integrated-gradients attributions of the best deep model over a few test
                        images (when a deep model is present and can explain itself)
+``per_label.png``      multi-label tasks: each finding's test AUC with its 95 % interval, per
+                       method (the confusion matrices are then per finding, and the ROC curves
+                       micro-averaged over the findings)
 =====================  =========================================================================
 
 The folder is built beside ``out`` under a temporary name and swapped into place, so a reader
@@ -58,7 +61,8 @@ __all__ = ["write_report", "ReportError", "REPORT_FILES", "PUBLISHED"]
 
 #: Files a report folder may hold; a folder with anything else in it is not replaced.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
-                "auc_ci.png", "time.png", "cv.png", "search.png", "heatmaps.png")
+                "auc_ci.png", "time.png", "cv.png", "search.png", "heatmaps.png",
+                "per_label.png")
 
 #: Published test scores of MedMNIST v2 for the sets this report knows (model -> (AUC, ACC));
 #: kept with the other MedMNIST facts in :mod:`medfeat.io`.
@@ -106,6 +110,14 @@ def _check_evaluation(evaluation):
                               f"{type(evaluation).__name__} (no {attr!r})")
     if not evaluation.methods:
         raise ReportError("evaluation holds no methods: nothing to report")
+
+
+def _is_multilabel(evaluation):
+    """True for a multi-label task (0/1 label matrices ``(n, L)``)."""
+    if (evaluation.dataset or {}).get("multilabel"):
+        return True
+    first = next(iter(evaluation.methods.values()))
+    return np.ndim(first.y_true) == 2 and np.shape(first.y_true)[1] >= 2
 
 
 def _positive_scores(result):
@@ -231,10 +243,14 @@ def _plot_roc(evaluation, path):
     n_classes = len(_classes(evaluation))
     drawn = 0
     for name, r in evaluation.methods.items():
-        y = np.asarray(r.y_true).ravel()
+        y = np.asarray(r.y_true)
+        multilabel = y.ndim == 2 and y.shape[1] >= 2
+        y = y if multilabel else y.ravel()
         scores = _positive_scores(r)
         auc = (r.test or {}).get("auc")
-        if scores is not None and n_classes <= 2:
+        if multilabel:   # micro-averaged over the findings, mean per-label AUC in the legend
+            fpr, tpr, _ = roc_curve(y.ravel(), np.asarray(r.proba, dtype=np.float64).ravel())
+        elif scores is not None and n_classes <= 2:
             if np.unique(y).size < 2:
                 continue
             fpr, tpr, _ = roc_curve(y, scores)
@@ -247,13 +263,90 @@ def _plot_roc(evaluation, path):
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (1 - specificity)",
            ylabel="true positive rate (sensitivity)",
-           title="ROC on the test split" + (" (micro-averaged)" if n_classes > 2 else ""))
+           title="ROC on the test split" + (" (micro-averaged over the findings)"
+                                            if _is_multilabel(evaluation) else
+                                            " (micro-averaged)" if n_classes > 2 else ""))
     if drawn:
         ax.legend(loc="lower right", fontsize=8)
     _save(fig, path)
 
 
+def _plot_confusion_multilabel(evaluation, path):
+    """Per method, one row per finding: its true negatives, false positives, false negatives and
+    true positives at 0.5 (the 2 x 2 confusion matrix of each label, laid flat)."""
+    classes = _classes(evaluation)
+    names = list(evaluation.methods)
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig = _figure((0.6 + 3.0 * ncols, 0.8 + (0.6 + 0.28 * len(classes)) * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    short = [c if len(c) <= 14 else c[:13] + "…" for c in classes]
+    for ax, name in zip(axes.ravel(), names):
+        cm = np.asarray(evaluation.methods[name].confusion, dtype=np.int64).reshape(-1, 4)
+        ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(int(cm.max()), 1), aspect="auto")
+        for (i, j), v in np.ndenumerate(cm):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > cm.max() / 2 else "black")
+        ax.set_xticks(range(4), ["TN", "FP", "FN", "TP"], fontsize=7)
+        ax.set_yticks(range(len(classes)), short, fontsize=7)
+        ax.set_title(name, fontsize=9)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle("Confusion per finding (threshold 0.5)", fontsize=9)
+    _save(fig, path)
+
+
+def _plot_per_label(evaluation, path):
+    """Each finding's test AUC with its 95 % bootstrap interval, one marker per method."""
+    classes = _classes(evaluation)
+    names = list(evaluation.methods)
+    fig = _figure((max(6.4, 0.9 + 0.55 * len(classes) * max(1, len(names)) ** 0.5), 4.2))
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(names), 1)
+    for m, name in enumerate(names):
+        rows = (evaluation.methods[name].test or {}).get("per_label") or []
+        xs, ys, lo, hi = [], [], [], []
+        for k, row in enumerate(rows):
+            auc = row.get("auc")
+            if auc is None or not math.isfinite(auc):
+                continue
+            ci = row.get("auc_ci95") or [None, None]
+            xs.append(k - 0.4 + width * (m + 0.5))
+            ys.append(auc)
+            lo.append(max(auc - ci[0], 0.0) if ci[0] is not None and math.isfinite(ci[0])
+                      else 0.0)
+            hi.append(max(ci[1] - auc, 0.0) if ci[1] is not None and math.isfinite(ci[1])
+                      else 0.0)
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=4, capsize=3, lw=1, label=name)
+    ax.set_xticks(range(len(classes)), classes, rotation=30 if len(classes) > 4 else 0,
+                  fontsize=8, ha="right" if len(classes) > 4 else "center")
+    ax.axhline(0.5, ls=":", color="grey", lw=1)
+    ax.set_ylabel("test AUC (95 % bootstrap CI)")
+    ax.set_title("AUC per finding")
+    if names:
+        ax.legend(fontsize=7, ncol=min(4, len(names)))
+    _save(fig, path)
+
+
+def _per_label_rows(evaluation):
+    """One row per finding: its positives in the test split and each method's AUC [CI]."""
+    classes = _classes(evaluation)
+    rows = []
+    for k, label in enumerate(classes):
+        row = {"finding": label}
+        for name, r in evaluation.methods.items():
+            per = (r.test or {}).get("per_label") or []
+            if k < len(per):
+                row.setdefault("test positives", str(per[k].get("n_positive")))
+                ci = per[k].get("auc_ci95") or [None, None]
+                row[name] = (f"{_fmt(per[k].get('auc'))} [{_fmt(ci[0])}, {_fmt(ci[1])}]")
+        rows.append(row)
+    return rows
+
+
 def _plot_confusion(evaluation, path):
+    if _is_multilabel(evaluation):
+        return _plot_confusion_multilabel(evaluation, path)
     classes = _classes(evaluation)
     names = list(evaluation.methods)
     ncols = min(3, len(names))
@@ -404,7 +497,9 @@ def _search_rows(evaluation):
                         if fams and set(_all_families()) - set(fams) else "")
                      + (f"; with {', '.join(f for f in fams if f not in _all_families())}"
                         if fams and set(fams) - set(_all_families()) else ""),
-                     "calibrated": "yes" if cal.get("applied") else
+                     "calibrated": (f"{len(cal['applied'])} of {len(cal['per_label'])} "
+                                    f"findings" if "per_label" in cal else "yes")
+                     if cal.get("applied") else
                      ("no" + (f" ({cal['reason']})" if cal.get("reason") else "")),
                      "test ACC uncalibrated": _fmt(raw.get("acc")) if raw else "–"})
     return rows
@@ -426,8 +521,19 @@ def _explain_candidate(evaluation):
 
 
 def _pick_images(y, proba, n):
-    """Up to ``n`` test indices, alternating classes, the most confident first within each."""
-    y = np.asarray(y).ravel()
+    """Up to ``n`` test indices, alternating classes, the most confident first within each
+    (multi-label: alternating the rows' first finding, none first)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] >= 2:
+        first = np.where(y.any(axis=1), np.argmax(y, axis=1) + 1, 0)
+        order = {c: list(np.flatnonzero(first == c)) for c in np.unique(first)}
+        picked = []
+        while len(picked) < n and any(order.values()):
+            for c in sorted(order):
+                if order[c] and len(picked) < n:
+                    picked.append(order[c].pop(0))
+        return np.asarray(picked, dtype=np.int64)
+    y = y.ravel()
     classes = np.unique(y)
     order = {}
     for c in classes:
@@ -457,7 +563,9 @@ def _plot_heatmaps(evaluation, path, n):
         return None, "no test images"
     sample = np.asarray(images)[idx]
     classes = _classes(evaluation)
-    y = np.asarray(r.y_true).ravel()
+    y = np.asarray(r.y_true)
+    multilabel = y.ndim == 2 and y.shape[1] >= 2
+    y = y if multilabel else y.ravel()
     proba = np.asarray(r.proba)
     volumes = sample.ndim == 5 or (sample.ndim == 4 and sample.shape[-1] not in (1, 3, 4))
     try:
@@ -480,8 +588,13 @@ def _plot_heatmaps(evaluation, path, n):
     for j, (i, img, ov) in enumerate(zip(idx, sample, overlays)):
         pred = int(np.argmax(proba[i]))
         axes[0, j].imshow(_grey(img), cmap="gray")
-        axes[0, j].set_title(f"true {classes[y[i]]}\npred {classes[pred]} ({proba[i, pred]:.2f})",
-                             fontsize=7)
+        if multilabel:    # the explained finding is the most probable one
+            true = ", ".join(classes[k] for k in np.flatnonzero(y[i])) or "none"
+            axes[0, j].set_title(f"true {true}\nexplained {classes[pred]} "
+                                 f"({proba[i, pred]:.2f})", fontsize=7)
+        else:
+            axes[0, j].set_title(f"true {classes[y[i]]}\npred {classes[pred]} "
+                                 f"({proba[i, pred]:.2f})", fontsize=7)
         axes[1, j].imshow(ov)
         for ax in axes[:, j]:
             ax.set_axis_off()
@@ -532,9 +645,24 @@ def _comparison_text(evaluation):
     ci = c.get("ci95") or [None, None]
     p = c.get("p_value")
     ptxt = "–" if p is None else (f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}")
-    return (f"Best deep ({c.get('deep')}) minus best classical ({c.get('classical')}) test AUC: "
+    text = (f"Best deep ({c.get('deep')}) minus best classical ({c.get('classical')}) test AUC"
+            f"{' (' + c['on'] + ')' if c.get('on') else ''}: "
             f"{_fmt(c.get('auc_difference'), 4)} (95 % CI {_fmt(ci[0], 4)} to {_fmt(ci[1], 4)}), "
             f"{test}, p = {ptxt}.")
+    per = (c.get("per_label") or {}).get("labels")
+    if per:
+        def one(row):
+            p = row.get("p_value")
+            if p is None:
+                return f"{row['label']} –"
+            return (f"{row['label']} {_fmt(row.get('auc_difference'), 3)} "
+                    f"(p {p:.2g})" if p >= 1e-4 else
+                    f"{row['label']} {_fmt(row.get('auc_difference'), 3)} (p {p:.1e})")
+        text += (" The test is on the mean of the per-label AUCs (the figure the methods are "
+                 "ranked by), resampling test images once for both methods; per finding, "
+                 "DeLong's test (uncorrected for the number of findings): " +
+                 "; ".join(one(r) for r in per) + ".")
+    return text
 
 
 def _sections(evaluation, plots, heat_note, heat_name):
@@ -555,6 +683,13 @@ def _sections(evaluation, plots, heat_note, heat_name):
         parts.append(("note", note))
     parts.append(("h2", "Results on the test split"))
     parts.append(("table", _table_rows(evaluation)))
+    if _is_multilabel(evaluation):
+        parts.append(("p", "Multi-label task: every image has its own 0/1 value of each "
+                           "finding. As the MedMNIST evaluator scores ChestMNIST, AUC is the "
+                           "mean of the per-finding AUCs and ACC the mean per-finding accuracy "
+                           "at 0.5 (F1, sensitivity and specificity likewise means over the "
+                           "findings). Per finding (test AUC [95 % bootstrap CI]):"))
+        parts.append(("table", _per_label_rows(evaluation)))
     parts.append(("p", "ACC uses a 0.5 threshold on the positive-class score (binary tasks, as "
                        "the MedMNIST evaluator) or the arg-max class; AUC is one-vs-rest macro "
                        "for more than two classes; the interval is a 95 % bootstrap over test "
@@ -602,7 +737,8 @@ def _sections(evaluation, plots, heat_note, heat_name):
                 "auc_ci.png": "Test AUC with 95 % CI", "time.png": "Fit and predict time",
                 "cv.png": "Cross-validation AUC per fold",
                 "search.png": "Model selection: validation AUC of every trial",
-                "heatmaps.png": f"Integrated-gradients heat maps ({heat_name})"}
+                "heatmaps.png": f"Integrated-gradients heat maps ({heat_name})",
+                "per_label.png": "Test AUC per finding with 95 % CI"}
     for fname in plots:
         parts.append(("img", (fname, captions.get(fname, fname))))
     if heat_note:
@@ -795,6 +931,9 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
                                                      default=repr) + "\n",
                                           encoding="utf-8")
         plots = ["roc.png", "confusion.png", "auc_ci.png", "time.png"]
+        if _is_multilabel(evaluation):
+            _plot_per_label(evaluation, tmp / "per_label.png")
+            plots.insert(3, "per_label.png")
         _plot_roc(evaluation, tmp / "roc.png")
         _plot_confusion(evaluation, tmp / "confusion.png")
         _plot_auc_ci(evaluation, tmp / "auc_ci.png")

@@ -182,9 +182,62 @@ def _auc(y_true, proba):
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
 
 
-def _compile(model, lr, multilabel):
+_BALANCED_BCE = []
+
+
+def _balanced_bce(positive, negative):
+    """Binary cross-entropy with a weight per label and value (a registered Keras loss, so a
+    model compiled with it saves like any other)."""
+    keras = import_keras()
+    if not _BALANCED_BCE:
+        @keras.saving.register_keras_serializable(package="medfeat")
+        class LabelBalancedBinaryCrossentropy(keras.losses.Loss):
+            """Mean over the labels of ``-(w1 y log p + w0 (1 - y) log (1 - p))``."""
+
+            def __init__(self, positive, negative, name="label_balanced_bce", **kwargs):
+                super().__init__(name=name, **kwargs)
+                self.positive = [float(v) for v in positive]
+                self.negative = [float(v) for v in negative]
+
+            def call(self, y_true, y_pred):
+                ops = keras.ops
+                eps = 1e-7
+                p = ops.clip(y_pred, eps, 1.0 - eps)
+                y = ops.cast(y_true, p.dtype)
+                w1 = ops.convert_to_tensor(np.asarray(self.positive, np.float32), dtype=p.dtype)
+                w0 = ops.convert_to_tensor(np.asarray(self.negative, np.float32), dtype=p.dtype)
+                loss = -(w1 * y * ops.log(p) + w0 * (1.0 - y) * ops.log(1.0 - p))
+                return ops.mean(loss, axis=-1)
+
+            def get_config(self):
+                return {**super().get_config(), "positive": self.positive,
+                        "negative": self.negative}
+        _BALANCED_BCE.append(LabelBalancedBinaryCrossentropy)
+    return _BALANCED_BCE[0](positive, negative)
+
+
+def _label_weights(y, class_weight):
+    """``(positive, negative)`` weights per label of a 0/1 matrix ``y`` under ``class_weight``
+    ("balanced": ``n / (2 n_pos)`` and ``n / (2 n_neg)``, each label's two values weighing
+    alike, as scikit-learn's balanced weights of a binary task); None for no weighting."""
+    if class_weight is None:
+        return None
+    if class_weight != "balanced":
+        raise ValueError(f"class_weight must be 'balanced' or None for multi-label targets, "
+                         f"got {class_weight!r}")
+    n = y.shape[0]
+    pos = y.sum(axis=0).astype(np.float64)
+    neg = n - pos
+    positive = np.where(pos > 0, n / (2.0 * np.maximum(pos, 1)), 0.0)
+    negative = np.where(neg > 0, n / (2.0 * np.maximum(neg, 1)), 0.0)
+    return positive, negative
+
+
+def _compile(model, lr, multilabel, label_weights=None):
     keras = import_keras()
     loss = "binary_crossentropy" if multilabel else "sparse_categorical_crossentropy"
+    if multilabel and label_weights is not None:
+        loss = _balanced_bce(*label_weights)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss,
                   jit_compile=False)
 
@@ -213,7 +266,10 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
     seed : int
         Seeds Keras (and TensorFlow op determinism), the shuffling and the augmentation.
     class_weight : "balanced", dict or None
-        ``"balanced"`` weights each sample by ``n / (n_classes * count(class))``.
+        ``"balanced"`` weights each sample by ``n / (n_classes * count(class))``; for a 0/1
+        matrix ``y`` (multi-label) it weighs each label's positives by ``n / (2 n_pos)`` and
+        negatives by ``n / (2 n_neg)`` in the binary cross-entropy (when ``model`` is not
+        compiled yet).
     augment : None, str or callable
         ``f(images, seed=int) -> images`` applied to every epoch's shuffled copy (training only),
         e.g. a :class:`medfeat.augment.Compose`; a string names a
@@ -276,7 +332,8 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
     # while its distribution is active (for TensorFlow it is harmless)
     with _scope(strategy):
         if not getattr(model, "compiled", False):
-            _compile(model, float(lr), multilabel)
+            _compile(model, float(lr), multilabel,
+                     _label_weights(yt, class_weight) if multilabel else None)
         val = None if validation is None else (Xv, yv)
         return _epoch_loop(model, Xf, yt, weights, val, epochs=epochs, batch_size=batch_size,
                            seed=seed, augment=augment, lr=float(lr), lr_schedule=lr_schedule,
@@ -489,6 +546,20 @@ def load(path):
     return DeepClassifier._from_metadata(meta, model)
 
 
+def _resize_images(X, shape, anti_aliasing=True):
+    """Float32 images ``(n, H, W[, C])`` resized to ``shape`` (bilinear; Gaussian
+    anti-aliasing when shrinking)."""
+    from skimage.transform import resize
+
+    out_shape = tuple(shape) + tuple(X.shape[3:])
+    shrink = anti_aliasing and any(a > b for a, b in zip(X.shape[1:3], shape))
+    out = np.empty((X.shape[0],) + out_shape, dtype=np.float32)
+    for i, img in enumerate(X):
+        out[i] = resize(img, out_shape, order=1, mode="reflect", anti_aliasing=shrink,
+                        preserve_range=True)
+    return out
+
+
 # --------------------------------------------------------------------------- DeepClassifier
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -506,6 +577,17 @@ _KIND_DEFAULTS = {
     "cnn3d": {"epochs": 15},
     "resnet18_3d": {"epochs": 10},
 }
+
+#: ``"diagnostic"`` options of each kind's backbone when :class:`DeepClassifier` is fitted on
+#: multi-label targets (the kind's own width and head size; its ``pool`` does not apply, the
+#: diagnostic head pools globally).
+_MULTILABEL_BACKBONES = {
+    "cnn": {"backbone": "cnn", "width": 32, "dense": 128},
+    "resnet18": {"backbone": "resnet18", "width": 16},
+    "resnet50": {"backbone": "resnet50"},
+    "diagnostic": {"width": 16},
+}
+_DIAGNOSTIC_KEYS = ("backbone", "width", "dense", "dropout", "weight_decay", "weights")
 
 #: The 3-D kind a 2-D kind becomes when :class:`DeepClassifier` is fitted on volumes.
 _VOLUME_TWINS = {"cnn": "cnn3d", "resnet18": "resnet18_3d"}
@@ -543,6 +625,17 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     not fit the data's rank (``"cnn3d"`` on 2-D images, ``"resnet50"`` on volumes) raises
     ``ValueError``.
 
+    Multi-label: fitted on a 0/1 matrix ``y`` ``(n, n_labels)`` (several independent findings
+    per image), the kinds ``"cnn"``, ``"resnet18"`` and ``"resnet50"`` become the
+    ``"diagnostic"`` model with that backbone (:func:`build_model`: global pooling, a dense
+    head and one sigmoid per label; ``model_options`` other than ``width``, ``dense``,
+    ``dropout``, ``weight_decay`` and ``weights`` are ignored), trained with binary
+    cross-entropy balanced per label (``class_weight="balanced"``: each label's positives
+    weigh ``n / (2 n_pos)``, its negatives ``n / (2 n_neg)``). ``predict_proba`` then gives
+    each label's probability ``(n, n_labels)`` (rows need not sum to 1), ``predict`` the
+    labels above 0.5, ``classes_`` is ``[array([0, 1])] * n_labels`` (scikit-learn's
+    multi-output convention) and ``multilabel_`` is True. 2-D images only.
+
     Parameters
     ----------
     kind : str or callable
@@ -569,6 +662,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     verbose : int
     lr, lr_schedule, patience
         See :func:`train`.
+    input_size : int or None
+        Side of the network's square input for 2-D images: images of another size are resized
+        to ``input_size`` x ``input_size`` after scaling (bilinear, with scikit-image's
+        Gaussian anti-aliasing when shrinking), in :meth:`fit`, :meth:`predict_proba` and
+        :meth:`explain` alike, so the classifier takes images at their stored size. None (the
+        default): the network takes the images as they are (every kind adapts to any size;
+        the cost grows with the pixels).
 
     Attributes
     ----------
@@ -594,11 +694,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     ...                      model_options={"width": 4, "dense": 8}).fit(X, y)
     >>> clf.predict_proba(X).shape, clf.classes_
     ((40, 2), array([0, 1]))
+    >>> Y = np.column_stack([y, X[:, 12:, 12:].mean(axis=(1, 2)) > 25])   # two findings
+    >>> ml = DeepClassifier("cnn", epochs=1, batch_size=8, verbose=0,
+    ...                     model_options={"width": 4, "dense": 8}).fit(X, Y)
+    >>> ml.predict_proba(X).shape, ml.model_kind_, ml.multilabel_
+    ((40, 2), 'diagnostic', True)
     """
 
     def __init__(self, kind="cnn", *, epochs=None, batch_size=128, seed=0, augment="default",
                  tta=False, class_weight="balanced", model_options=None, strategy=None, verbose=1,
-                 lr=2e-3, lr_schedule="cosine", patience=5):
+                 lr=2e-3, lr_schedule="cosine", patience=5, input_size=None):
         self.kind = kind
         self.epochs = epochs
         self.batch_size = batch_size
@@ -612,6 +717,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.patience = patience
+        self.input_size = input_size
 
     # ---- model kind and preprocessing
     def _select_kind(self, X):
@@ -646,7 +752,14 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             if high <= low:
                 high = low + 1.0
         self.model_kind_, volume = self._select_kind(X)
-        self.preprocessing_ = {"low": low, "high": high,
+        size = self.input_size
+        if size is not None:
+            size = _check_positive_int(size, "input_size")
+            if volume:
+                raise ValueError(f"input_size resizes 2-D images; got volumes of shape "
+                                 f"{X.shape} (resample them first, e.g. "
+                                 f"medfeat.io.load_series_folder(shape=...))")
+        self.preprocessing_ = {"low": low, "high": high, "input_size": size,
                                "add_channel": X.ndim == (4 if volume else 3),
                                "image_shape": list(X.shape[1:]), "volume": bool(volume),
                                "model_kind": self.model_kind_ if isinstance(self.model_kind_, str)
@@ -660,6 +773,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                              f"fitted on {expected}")
         low, high = self.preprocessing_["low"], self.preprocessing_["high"]
         out = (X.astype(np.float32) - np.float32(low)) / np.float32(high - low)
+        size = self.preprocessing_.get("input_size")
+        if size is not None and tuple(out.shape[1:3]) != (size, size):
+            out = _resize_images(out, (size, size))
         return out[..., None] if self.preprocessing_["add_channel"] else out
 
     def _encode(self, y, n, name):
@@ -708,6 +824,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         X = _check_images(X)
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] >= 2:
+            return self._fit_multilabel(X, y, validation, t0)
+        self.multilabel_ = False
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or len(y) != len(X):
@@ -751,12 +870,78 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
+    def _fit_multilabel(self, X, y, validation, t0):
+        """:meth:`fit` on a 0/1 matrix ``y`` ``(n, n_labels)``: the diagnostic sigmoid head."""
+        if len(y) != len(X) or not np.all(np.isin(y, (0, 1))):
+            raise ValueError(f"y of a multi-label task must be a 0/1 matrix ({len(X)}, "
+                             f"n_labels), got shape {y.shape} with values "
+                             f"{np.unique(y)[:5].tolist()}")
+        Y = y.astype(np.float32)
+        if isinstance(self.class_weight, dict):
+            raise ValueError("class_weight must be 'balanced' or None for multi-label targets, "
+                             "got a dict")
+        weights = _label_weights(Y, self.class_weight)
+        self.classes_ = [np.array([0, 1]) for _ in range(Y.shape[1])]
+        self.multilabel_ = True
+        self._fit_preprocessing(X)
+        if self.preprocessing_["volume"]:
+            raise ValueError(f"multi-label targets take 2-D images (n, height, width[, "
+                             f"channels]), got volumes of shape {X.shape}")
+        kind = self.model_kind_
+        if not callable(kind):
+            if kind not in _MULTILABEL_BACKBONES:
+                raise ValueError(f"kind {kind!r} has no multi-label form; use 'cnn', "
+                                 f"'resnet18', 'resnet50' or 'diagnostic'")
+            self.model_kind_ = "diagnostic"
+            self.preprocessing_["model_kind"] = "diagnostic"
+        Xp = self._preprocess(X)
+        val = None
+        if validation is not None:
+            try:
+                Xv, yv = validation
+            except (TypeError, ValueError) as exc:
+                raise ValueError("validation must be a pair (X_val, y_val)") from exc
+            Xv = self._preprocess(Xv, "validation X")
+            yv = np.asarray(yv)
+            if yv.shape != (len(Xv), Y.shape[1]) or not np.all(np.isin(yv, (0, 1))):
+                raise ValueError(f"validation y must be a 0/1 matrix ({len(Xv)}, {Y.shape[1]}), "
+                                 f"got shape {yv.shape}")
+            val = (Xv, yv.astype(np.float32))
+        strategy = _resolve_strategy(self.strategy)
+        with _scope(strategy):
+            if callable(kind):
+                model = self._build(Xp.shape[1:], Y.shape[1])
+                if not _is_multilabel(model):
+                    raise ValueError("kind, when callable, must end in a sigmoid layer for "
+                                     "multi-label targets")
+            else:
+                from .models import build_model
+
+                options = {**_MULTILABEL_BACKBONES[kind], **(self.model_options or {})}
+                options = {k: v for k, v in options.items() if k in _DIAGNOSTIC_KEYS}
+                model = build_model("diagnostic", Xp.shape[1:], Y.shape[1],
+                                    seed=check_seed(self.seed), **options)
+            _compile(model, float(self.lr), True, weights)
+        if model.output_shape[-1] != Y.shape[1]:
+            raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
+                             f"{Y.shape[1]} labels")
+        self.model_ = model
+        self.epochs_ = self._epochs()
+        self.history_ = train(model, Xp, Y, validation=val, epochs=self.epochs_,
+                              batch_size=self.batch_size, seed=self.seed, class_weight=None,
+                              augment=self.augment, lr=self.lr, lr_schedule=self.lr_schedule,
+                              patience=self.patience, strategy=strategy, verbose=self.verbose)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
     def _epochs(self):
         if self.epochs is not None:
             return _check_positive_int(self.epochs, "epochs")
         kind = getattr(self, "model_kind_", self.kind)
         if callable(kind):
             return 15
+        if getattr(self, "multilabel_", False) and not callable(self.kind):
+            kind = self.kind                 # the backbone kind's epochs
         return _KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
 
     def _check_fitted(self):
@@ -770,12 +955,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         p = predict(self.model_, self._preprocess(X), tta=self.tta,
                     batch_size=max(256, int(self.batch_size)))
+        if getattr(self, "multilabel_", False):   # one probability per finding
+            return p
         if _is_multilabel(self.model_):  # independent sigmoids: normalise to a distribution
             p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
         return p
 
     def predict(self, X):
-        """Most probable class label per image."""
+        """Most probable class label per image (multi-label: 0/1 per label, above 0.5)."""
+        if getattr(self, "multilabel_", False):
+            return (self.predict_proba(X) > 0.5).astype(np.int64)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def explain(self, images, *, target=None, steps=64):
@@ -805,6 +994,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                                                        steps=steps))
         if self.preprocessing_["add_channel"]:
             attributions = attributions[..., 0]
+        shape = tuple(np.shape(images)[1:3])
+        if self.preprocessing_.get("input_size") is not None and \
+                tuple(attributions.shape[1:3]) != shape:
+            # back to the image's pixels, scaled so that every image's attributions keep
+            # their sum (integrated gradients' completeness)
+            ratio = np.prod(attributions.shape[1:3]) / np.prod(shape)
+            attributions = _resize_images(attributions, shape, anti_aliasing=False) * ratio
         return attributions
 
     # ---- persistence
@@ -814,8 +1010,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                   and k not in ("augment", "strategy")}
         if callable(self.kind):
             params["kind"] = getattr(self.kind, "__name__", "callable")
-        classes = self.classes_
-        return {"format": _FORMAT, "version": 1, "params": params,
+        multilabel = bool(getattr(self, "multilabel_", False))
+        classes = np.arange(len(self.classes_)) if multilabel else self.classes_
+        return {"format": _FORMAT, "version": 1, "params": params, "multilabel": multilabel,
                 "classes": classes.tolist(), "classes_dtype": classes.dtype.str,
                 "preprocessing": self.preprocessing_,
                 "history": {k: v for k, v in self.history_.items()},
@@ -827,6 +1024,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         clf = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
         clf.model_ = model
         clf.classes_ = np.asarray(meta["classes"], dtype=np.dtype(meta["classes_dtype"]))
+        clf.multilabel_ = bool(meta.get("multilabel", False))
+        if clf.multilabel_:
+            clf.classes_ = [np.array([0, 1]) for _ in clf.classes_]
         clf.preprocessing_ = meta["preprocessing"]
         clf.model_kind_ = clf.preprocessing_.get("model_kind") or clf.kind
         clf.history_ = meta["history"]

@@ -13,8 +13,9 @@ from . import search as _search
 from ._result import METRICS, Evaluation, MethodResult
 from .calibration import Calibrator
 from .compare import delong, paired_bootstrap
-from .metrics import _confusion, _predict, roc_auc, score
+from .metrics import _confusion_of, check_scores, roc_auc, score
 from .splits import check_cv, stratified_kfold
+from ..io.datasets import label_strata
 
 __all__ = ["evaluate", "method_names"]
 
@@ -28,6 +29,22 @@ _CARVED_VAL = 0.15
 #: class-conditional GAN (medfeat.deep.gan.expand_split with these settings: every class doubled).
 GAN_SUFFIX = "+gan"
 _GAN_EXPANSION = {"factor": 1.0, "classes": "all"}
+#: How a multi-label task (labels a 0/1 matrix (n, L)) is run: ``settings["multilabel"]``.
+_MULTILABEL_NOTES = {
+    "scores": "MedMNIST evaluator: AUC = mean of the per-label AUCs, ACC = mean per-label "
+              "accuracy at 0.5; test['per_label'] has each label's AUC with its bootstrap CI",
+    "selection": "validation AUC = mean per-label AUC; its standard error from the per-label "
+                 "ones taken as independent",
+    "calibration": "one binary calibration per label (a monotone map of that label's "
+                   "probability: every per-label AUC unchanged)",
+    "comparison": "paired bootstrap of the mean per-label AUC (rows resampled, stratified by "
+                  "their rarest finding); per-label DeLong tests beside it",
+    "splits": "folds and a carved validation split stratified by each row's rarest positive "
+              "finding",
+    "models": "classical: knn, tree, forest fit all labels at once, nb, logreg, gboost one "
+              "binary classifier per label; deep: the 'diagnostic' sigmoid head on the kind's "
+              "backbone, binary cross-entropy balanced per label",
+}
 
 
 def _classical_kinds():
@@ -131,7 +148,7 @@ def _colour_images(images):
 
 
 def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, channel_axis=None,
-             scheduler=None):
+             scheduler=None, multilabel=False):
     """The methods to run, checked before any work starts; classical methods given by name get
     ``channel_axis`` in their feature step (colour images)."""
     from sklearn.base import clone
@@ -183,7 +200,7 @@ def _resolve(methods, *, seed, epochs, backend, n_jobs, progress, verbose, chann
                     if families is not None:
                         fx["families"] = list(families)
                     return make_classifier(kind, random_state=seed, n_jobs=n_jobs, features=fx,
-                                           **settings)
+                                           multilabel=multilabel, **settings)
                 out.append(_Method(name, "classical", make, params, kind=kind, gan=gan))
                 continue
             if deep is None:
@@ -338,6 +355,25 @@ def _full_proba(estimator, proba, n_classes, where):
     return out
 
 
+def _multilabel_proba(estimator, proba, n_labels, where):
+    """One probability per label ``(n, n_labels)`` from a multi-label model: an array of them
+    (:class:`~medfeat.classical.MultiLabelClassifier`, a multi-label ``DeepClassifier``) or
+    scikit-learn's multi-output list of ``(n, 2)`` class probabilities."""
+    if isinstance(proba, list):
+        classes = getattr(estimator, "classes_", None) or [np.array([0, 1])] * len(proba)
+        cols = []
+        for p, cls in zip(proba, classes):
+            p, cls = np.asarray(p, dtype=np.float64), np.asarray(cls)
+            cols.append(p[:, np.flatnonzero(cls == 1)[0]] if np.any(cls == 1)
+                        else np.zeros(p.shape[0]))
+        proba = np.column_stack(cols)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or proba.shape[1] != n_labels:
+        raise ValueError(f"{where}: predict_proba returned shape {proba.shape} for "
+                         f"{n_labels} labels")
+    return proba
+
+
 # --------------------------------------------------------------------------------------------
 # the harness
 
@@ -388,9 +424,24 @@ def _check_dataset(dataset):
     if len(dataset.test.labels) == 0:
         raise ValueError("dataset: the test split is empty")
     n_classes = len(dataset.classes)
-    if np.unique(dataset.train.labels).size < 2:
+    labels = np.asarray(dataset.train.labels)
+    if labels.ndim == 2 and labels.shape[1] >= 2:
+        one = [dataset.classes[k] for k in range(labels.shape[1])
+               if not 0 < labels[:, k].sum() < labels.shape[0]]
+        if one:
+            raise ValueError(f"dataset: the training split holds a single value of the "
+                             f"multi-label finding(s) {one}: every finding needs positive and "
+                             f"negative training images")
+    elif np.unique(labels).size < 2:
         raise ValueError("dataset: the training split holds a single class")
     return n_classes
+
+
+def _targets(labels):
+    """Labels as the harness scores them: ``(n,)`` classes, or a 0/1 ``(n, L)`` matrix of a
+    multi-label task (``L >= 2``)."""
+    y = np.asarray(labels)
+    return y if y.ndim == 2 and y.shape[1] >= 2 else y.ravel()
 
 
 def _check_backend(backend):
@@ -536,6 +587,22 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     ``channel_axis`` reads such a stack as volumes). Deep models take the channels as input
     channels.
 
+    *Multi-label findings.* Labels that are 0/1 matrices ``(n, L)``, ``L >= 2`` (several
+    independent findings per image, ChestMNIST's 14; ``Dataset.multilabel``), run through
+    the same road: classical methods named by kind fit every label
+    (:class:`~medfeat.classical.MultiLabelClassifier`: knn, tree and forest natively, nb,
+    logreg and gboost one binary classifier per label), deep kinds build the ``"diagnostic"``
+    sigmoid head on their backbone with binary cross-entropy balanced per label, and the
+    ensemble mixes the per-label probabilities. Scores follow the MedMNIST evaluator (AUC the
+    mean of the per-label AUCs, ACC the mean per-label accuracy at 0.5; ``test["per_label"]``
+    has each label's AUC with its bootstrap interval); the search scores candidates by the
+    mean per-label validation AUC; calibration is one binary map per label (monotone, so
+    every per-label AUC is unchanged); the paired comparison is a paired bootstrap of the
+    mean per-label AUC (per-label DeLong tests beside it, ``comparison["per_label"]``);
+    folds and a carved validation split are stratified by each row's rarest finding
+    (:func:`medfeat.io.label_strata`). ``settings["multilabel"]`` records all this. The
+    GAN methods (``"+gan"``) do not apply and are refused.
+
     *Deep cross-validation* costs k trainings per deep method (on two CPU cores, minutes
     each), so it runs only with ``deep_cv=True``; otherwise a deep method's ``cv`` is empty and
     ``settings["deep_cv"]`` is False. The test-split scores with their bootstrap interval are
@@ -578,28 +645,35 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     clock = _search.Budget(budget)
     _check_backend(backend)
     say = log if log is not None else (lambda *_: None)
-    X_train, y_train = dataset.train.images, np.asarray(dataset.train.labels).ravel()
-    X_val, y_val = dataset.val.images, np.asarray(dataset.val.labels).ravel()
-    y_test = np.asarray(dataset.test.labels).ravel()
+    X_train, y_train = dataset.train.images, _targets(dataset.train.labels)
+    X_val, y_val = dataset.val.images, _targets(dataset.val.labels)
+    y_test = _targets(dataset.test.labels)
+    multilabel = y_train.ndim == 2
     colour = _colour_images(X_train)
     resolved = _resolve(methods, seed=int(seed), epochs=epochs, backend=backend,
                         n_jobs=n_jobs, progress=bool(progress),
                         verbose=int(bool(progress) and log is not None),
-                        channel_axis=-1 if colour else None, scheduler=scheduler)
+                        channel_axis=-1 if colour else None, scheduler=scheduler,
+                        multilabel=multilabel)
+    if multilabel and any(m.gan for m in resolved):
+        bad = [m.name for m in resolved if m.gan]
+        raise ValueError(f"methods: {bad}: the class-conditional GAN expands single-label "
+                         f"classes; it does not apply to multi-label findings")
     others = [m for m in resolved if m.family != "ensemble"]
     if any(m.family == "ensemble" for m in resolved) and len(others) < 2:
         raise ValueError(f"methods: {ENSEMBLE!r} mixes the best classical and the best deep "
                          f"method; name at least two other methods")
     carved = 0
     if len(y_val) == 0 and (select or calibrate or len(others) < len(resolved)):
-        train_idx, val_idx = _carve_validation(y_train, seed,
+        train_idx, val_idx = _carve_validation(label_strata(y_train), seed,
                                                getattr(dataset, "synthetic", None))
         X_val, y_val = X_train[val_idx], y_train[val_idx]
         X_train, y_train = X_train[train_idx], y_train[train_idx]
         carved = int(val_idx.size)
         say(f"no validation split: {carved} training images (stratified, seed {seed}) held out "
             f"for model selection and calibration")
-    k = check_cv(cv, y_train)
+    strata = label_strata(y_train)       # the labels, or multi-label rows' rarest finding
+    k = check_cv(cv, strata)
     if colour and any(m.family == "classical" for m in resolved):
         shape = tuple(np.shape(X_train)[1:])
         say(f"colour images {shape}: classical methods named here compute their features per "
@@ -608,17 +682,20 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
 
     splits = {"train": (X_train, y_train), "val": (X_val, y_val),
               "test": (dataset.test.images, y_test)}
-    folds = stratified_kfold(y_train, k, seed=seed) if k else []
+    folds = stratified_kfold(strata, k, seed=seed) if k else []
     cache = _FeatureCache(splits, say)
     ctx = _Context(splits=splits, folds=folds, n_classes=n_classes, n_boot=n_boot, seed=int(seed),
                    say=say, select=bool(select), calibrate=bool(calibrate), clock=clock,
                    epochs=epochs, max_trials=int(max_trials),
-                   verbose=int(bool(progress) and log is not None))
+                   verbose=int(bool(progress) and log is not None),
+                   labels=list(dataset.classes) if multilabel else None)
     results, walls, val_proba = {}, {}, {}
 
     def finish(method, res, pv, wall):
         if not keep_estimators:
             res.estimator = None
+        for row, name in zip(res.test.get("per_label", ()), dataset.classes):
+            row["label"] = name
         if pv is not None:         # what the ensemble and a user choose by: never test
             res.params["val_auc"] = _val_auc(splits["val"][1], pv)
         results[method.name], walls[method.name], val_proba[method.name] = res, round(wall, 3), pv
@@ -633,7 +710,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
             t_method = time.perf_counter()
             if method.gan:
                 res, pv = _run_classical(method, gan_ctx, gan_cache)
-                res.params["gan"] = dict(gan_record)
+                res.params["gan"] = _without_model(gan_record)
             else:
                 res, pv = _run_classical(method, ctx, cache)
             finish(method, res, pv, time.perf_counter() - t_method)
@@ -642,7 +719,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         if deep:
             for method, res, pv, wall in _run_deep_methods(deep, run_ctx, deep_cv=deep_cv):
                 if gan:
-                    res.params["gan"] = dict(gan_record)
+                    res.params["gan"] = _without_model(gan_record)
                 finish(method, res, pv, wall)
     for method in resolved:
         if method.family == "ensemble":
@@ -652,15 +729,19 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     results = {m.name: results[m.name] for m in resolved}
 
     evaluation = Evaluation(
-        dataset={"name": dataset.name, "n_train": int(y_train.size), "n_val": int(y_val.size),
-                 "n_test": int(y_test.size), "classes": list(dataset.classes)},
+        dataset={"name": dataset.name, "n_train": int(y_train.shape[0]),
+                 "n_val": int(y_val.shape[0]), "n_test": int(y_test.shape[0]),
+                 "classes": list(dataset.classes),
+                 **({"multilabel": True} if multilabel else {})},
         methods=results, seed=int(seed),
         settings={"cv": k, "epochs": epochs, "backend": backend, "n_jobs": n_jobs,
                   "deep_cv": bool(deep_cv), "n_boot": n_boot, "colour": bool(colour),
                   "select": bool(select), "calibrate": bool(calibrate),
                   "budget_minutes": None if budget is None else float(budget),
-                  "max_trials": int(max_trials), "val_carved_from_train": carved},
-        test_images=dataset.test.images)
+                  "max_trials": int(max_trials), "val_carved_from_train": carved,
+                  **({"multilabel": _MULTILABEL_NOTES} if multilabel else {})},
+        test_images=dataset.test.images,
+        gan=None if gan_record is None else gan_record["model"])
     evaluation.comparison = _compare(evaluation, y_test, seed, say)
     evaluation.settings["seconds"] = {**{k_: round(v, 3) for k_, v in cache.seconds.items()},
                                       "methods": walls,
@@ -679,17 +760,46 @@ def _gan_context(resolved, ctx):
 
     X, y = ctx.splits["train"]
     t0 = time.perf_counter()
-    Xe, ye, syn, _ = expand_split(X, y, seed=ctx.seed, **_GAN_EXPANSION,
-                                  gan_options={"verbose": ctx.verbose, "log": ctx.say})
+    Xe, ye, syn, gan = expand_split(X, y, seed=ctx.seed, **_GAN_EXPANSION,
+                                    gan_options={"verbose": ctx.verbose, "log": ctx.say})
     dt = time.perf_counter() - t0
     record = {**_GAN_EXPANSION, "n_real": int(y.size), "n_synthetic": int(syn.sum()),
-              "seconds": round(dt, 3)}
+              "seconds": round(dt, 3), **_gan_quality(ctx.splits["val"][0], Xe[syn], ctx.seed)}
     ctx.say(f"{GAN_SUFFIX} methods: {record['n_synthetic']} synthetic training images from a "
             f"class-conditional GAN trained on the {y.size} real ones ({dt:.0f} s); no "
             f"cross-validation for them")
+    if record.get("two_sample_auc") is not None:
+        ctx.say(f"{GAN_SUFFIX}: two-sample AUC {record['two_sample_auc']:.3f} (real validation "
+                f"images vs synthetic; two halves of the real ones: "
+                f"{record['two_sample_auc_real_halves']:.3f}; 0.5 is indistinguishable)")
     splits = {**ctx.splits, "train": (Xe, ye)}
     return dataclasses.replace(ctx, splits=splits, folds=[]), _FeatureCache(splits, ctx.say), \
-        record
+        {**record, "model": gan}
+
+
+def _gan_quality(real, fake, seed, cv=5):
+    """The classifier two-sample test of the generated images against real ones the GAN never
+    saw (the validation split), beside the same test between two halves of those real images
+    (the value "indistinguishable" takes at this sample size): ``{"two_sample_auc",
+    "two_sample_auc_real_halves", "two_sample"}``, None values when validation is too small."""
+    from ..deep.gan import two_sample_auc
+
+    how = (f"{cv}-fold logistic regression on standardised pixels (Lopez-Paz and Oquab, ICLR "
+           f"2017); real = the validation split")
+    if len(real) < 2 * cv or len(fake) < cv:
+        return {"two_sample_auc": None, "two_sample_auc_real_halves": None,
+                "two_sample": how + f" (not run: fewer than {2 * cv} validation images)"}
+    order = np.random.default_rng([int(seed), 31]).permutation(len(real))
+    half = len(real) // 2
+    return {"two_sample_auc": two_sample_auc(real, fake, seed=seed, cv=cv),
+            "two_sample_auc_real_halves": two_sample_auc(real[order[:half]],
+                                                         real[order[half:2 * half]],
+                                                         seed=seed, cv=cv),
+            "two_sample": how}
+
+
+def _without_model(record):
+    return {k: v for k, v in record.items() if k != "model"}
 
 
 def _carve_validation(y, seed, synthetic=None):
@@ -728,6 +838,7 @@ class _Context:
     epochs: Any
     max_trials: int
     verbose: int
+    labels: list = None           # the finding names of a multi-label task
 
 
 def _has_val(ctx):
@@ -749,6 +860,8 @@ def _calibrated(name, val_pair, test_proba, ctx, params):
     y_val, pv = val_pair
     if not ctx.calibrate or pv is None or not len(y_val):
         return test_proba, pv
+    if np.ndim(y_val) == 2:
+        return _calibrated_per_label(name, (y_val, pv), test_proba, ctx, params)
     cal = Calibrator().fit(pv, y_val)
     params["calibration"] = cal.record_
     if cal.applied_:
@@ -759,6 +872,34 @@ def _calibrated(name, val_pair, test_proba, ctx, params):
                 f"{1 / cal.slope_:.3g}, bias {np.round(cal.bias_, 3).tolist()})")
         return cal.transform(test_proba), cal.transform(pv)
     return test_proba, pv
+
+
+def _calibrated_per_label(name, val_pair, test_proba, ctx, params):
+    """Multi-label :func:`_calibrated`: one binary :class:`Calibrator` per label on that label's
+    probability (a strictly increasing map when applied, so every per-label AUC stays as it
+    is); labels whose map is not kept stay as they are. ``params["calibration"]`` holds
+    ``{"per_label": [record, ...], "applied": [label, ...]}``."""
+    y_val, pv = val_pair
+    test_out, val_out = np.array(test_proba, dtype=np.float64), np.array(pv, dtype=np.float64)
+    records, applied = [], []
+    labels = ctx.labels or [str(k) for k in range(pv.shape[1])]
+    for k in range(pv.shape[1]):
+        cal = Calibrator().fit(np.column_stack([1.0 - pv[:, k], pv[:, k]]), y_val[:, k])
+        records.append({"label": labels[k], **cal.record_})
+        if cal.applied_:
+            applied.append(labels[k])
+            test_out[:, k] = cal.transform(np.column_stack([1.0 - test_out[:, k],
+                                                            test_out[:, k]]))[:, 1]
+            val_out[:, k] = cal.transform(np.column_stack([1.0 - val_out[:, k],
+                                                           val_out[:, k]]))[:, 1]
+    params["calibration"] = {"kind": "per label, binary", "applied": applied,
+                             "per_label": records}
+    if applied:
+        raw = score(ctx.splits["test"][1], test_proba, n_boot=0)
+        params["uncalibrated_test"] = {"acc": raw["acc"], "auc": raw["auc"]}
+        ctx.say(f"{name}: probabilities calibrated on validation for {len(applied)} of "
+                f"{pv.shape[1]} labels")
+    return test_out, val_out
 
 
 def _classical_features(estimator, ctx, cache, parts):
@@ -899,7 +1040,7 @@ def _run_classical(method, ctx, cache):
         name=method.name, family="classical", test=test, cv=cv,
         fit_seconds=seconds.get("features_train", 0.0) + seconds["fit"],
         predict_seconds=seconds.get("features_test", 0.0) + seconds["predict"],
-        y_true=y_test, proba=proba, confusion=_confusion(y_test, _predict(proba), ctx.n_classes),
+        y_true=y_test, proba=proba, confusion=_confusion_of(*check_scores(y_test, proba)),
         estimator=fitted, params=params)
     return res, pv
 
@@ -951,6 +1092,79 @@ def _deep_trial(state, params, ctx):
     state.models = {j: v for j, v in state.models.items() if j in (0, best)}
 
 
+#: Sides of the square input the deep methods named by kind may train at on 2-D images larger
+#: than the smallest (MedMNIST's 28 and MedMNIST+'s 64, 128 and 224 among them).
+DEEP_SIDES = (28, 32, 48, 64, 96, 128, 224)
+#: Images whose shorter side is at most this train as they are (MedMNIST's 28, the embedded
+#: phantoms' 48); larger ones at a side of DEEP_SIDES chosen by the budget.
+DEEP_RESIZE_ABOVE = 48
+#: Fewest epochs a default training is cut to when even the smallest side does not fit.
+_MIN_BUDGET_EPOCHS = 3
+
+
+def _deep_input_side(states, shape, n_train, n_val, allowance, ctx):
+    """The side the deep methods named by kind train at on 2-D images larger than
+    :data:`DEEP_RESIZE_ABOVE`: the largest of :data:`DEEP_SIDES` not above the images'
+    shorter side at which every default training fits ``allowance`` by the cost model (:func:`~medfeat.evaluate.search.estimate_seconds`). Larger images are
+    resized to it inside the ``DeepClassifier`` (``input_size``, anti-aliased), so the test
+    images keep their size. When even the smallest side does not fit and the epochs are not
+    fixed, the defaults' epochs are cut in proportion (at least :data:`_MIN_BUDGET_EPOCHS`).
+    Sets ``input_size`` in every candidate (and in the unsearched makers); returns ``(side,
+    the shape the cost model sees)``."""
+    named = [st for st in states if st.method.kind is not None]
+    if not named or len(shape) not in (2, 3):
+        return None, shape
+    low = min(shape[:2])
+    if low <= DEEP_RESIZE_ABOVE:
+        return None, shape
+    sides = [s for s in DEEP_SIDES if s <= low]
+    channels = tuple(shape[2:])
+
+    def cost(side):
+        total = 0.0
+        for st in named:
+            params = st.candidates[0] if st.candidates else \
+                _search.deep_base(st.method.kind, n_train, epochs=ctx.epochs)
+            total += _search.estimate_seconds(st.method.kind, params, n_train, n_val,
+                                              (side, side) + channels)
+        return total
+
+    fitting = [s for s in sides if cost(s) <= allowance]
+    side = fitting[-1] if fitting else sides[0]
+    note = {"input_size": side, "stored": list(shape[:2]),
+            "rule": "largest of DEEP_SIDES not above the images whose default trainings fit "
+                    "85 % of the budget by the cost model",
+            "estimate_seconds": round(cost(side), 1)}
+    cut = None
+    if not fitting and ctx.epochs is None and math.isfinite(allowance):
+        # the epochs' share of the cost shrinks to what the allowance leaves beyond the
+        # trainings' fixed overhead
+        fixed = _search._OVERHEAD_SECONDS * len(named)
+        cut = max(0.0, allowance - fixed) / max(cost(side) - fixed, 1e-9)
+    for st in named:
+        if st.candidates:
+            for params in st.candidates:
+                params["input_size"] = side
+            if cut is not None:
+                base = st.candidates[0]
+                epochs = max(_MIN_BUDGET_EPOCHS, int(base["epochs"] * cut))
+                if epochs < base["epochs"]:
+                    note.setdefault("epochs_cut", {})[st.method.name] = [base["epochs"], epochs]
+                    base["epochs"] = epochs
+                    base["patience"] = int(max(2, min(base.get("patience", 5), epochs)))
+        else:
+            make = st.method.make
+            st.method = dataclasses.replace(
+                st.method, make=lambda make=make, side=side: make().set_params(input_size=side))
+        st.method.params["input_size"] = dict(note)
+    ctx.say(f"deep methods: images {shape[0]}x{shape[1]} train at {side}x{side} (resized inside "
+            f"the networks; the largest side whose default trainings fit the budget by the cost "
+            f"model: about {note['estimate_seconds']:.0f} s)"
+            + (f"; default epochs cut to fit: {note['epochs_cut']}" if note.get("epochs_cut")
+               else ""))
+    return side, (side, side) + channels
+
+
 def _short(params):
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
@@ -977,6 +1191,8 @@ def _run_deep_methods(methods, ctx, *, deep_cv):
     shape = tuple(np.shape(X_train)[1:])
     planned = 0.0
     allowance = 0.85 * ctx.clock.seconds           # the rest: features, final scoring, report
+    if not volumes:
+        side, shape = _deep_input_side(states, shape, len(y_train), len(y_val), allowance, ctx)
 
     def estimate(state, params):
         return _search.estimate_seconds(state.method.kind, params, len(y_train), len(y_val),
@@ -1077,7 +1293,7 @@ def _finish_deep(state, ctx, deep_cv):
     res = MethodResult(
         name=method.name, family="deep", test=test, cv=cv, fit_seconds=fit_seconds,
         predict_seconds=predict_seconds, y_true=y_test, proba=proba,
-        confusion=_confusion(y_test, _predict(proba), ctx.n_classes), estimator=model,
+        confusion=_confusion_of(*check_scores(y_test, proba)), estimator=model,
         params=params)
     return res, pv
 
@@ -1138,7 +1354,7 @@ def _run_ensemble(method, results, val_proba, ctx):
         name=method.name, family="ensemble", test=test, cv={},
         fit_seconds=ra.fit_seconds + rb.fit_seconds,
         predict_seconds=ra.predict_seconds + rb.predict_seconds, y_true=y_test, proba=proba,
-        confusion=_confusion(y_test, _predict(proba), ctx.n_classes), estimator=None,
+        confusion=_confusion_of(*check_scores(y_test, proba)), estimator=None,
         params=params)
     return res, pv
 
@@ -1150,6 +1366,8 @@ def _compare(evaluation, y_test, seed, say):
         return None
     pc = evaluation.methods[best_c].proba
     pd = evaluation.methods[best_d].proba
+    if np.ndim(y_test) == 2:
+        return _compare_multilabel(evaluation, best_c, best_d, y_test, pc, pd, seed, say)
     if pc.shape[1] == 2:
         res = delong(y_test, pd[:, 1], pc[:, 1])
         test = "delong"
@@ -1162,4 +1380,29 @@ def _compare(evaluation, y_test, seed, say):
            "ci95": res["ci95"], "p_value": res["p_value"]}
     say(f"comparison ({test}): {best_d} - {best_c} AUC = {out['auc_difference']:+.4f} "
         f"[{out['ci95'][0]:+.4f}, {out['ci95'][1]:+.4f}], p = {out['p_value']:.3g}")
+    return out
+
+
+def _compare_multilabel(evaluation, best_c, best_d, y_test, pc, pd, seed, say):
+    """The comparison of a multi-label task: on the mean per-label AUC (the figure the methods
+    are ranked by), a paired bootstrap of the test rows; and per label, DeLong's test of that
+    label's two AUCs (no correction for the multiple labels: read them as a profile)."""
+    res = paired_bootstrap(y_test, pd, pc, n_boot=_COMPARE_BOOT, seed=seed)
+    names = evaluation.dataset.get("classes") or [str(k) for k in range(y_test.shape[1])]
+    per_label = []
+    for k in range(y_test.shape[1]):
+        row = {"label": names[k]}
+        if 0 < y_test[:, k].sum() < y_test.shape[0]:
+            d = delong(y_test[:, k], pd[:, k], pc[:, k])
+            row.update(auc_classical=d["auc_b"], auc_deep=d["auc_a"],
+                       auc_difference=d["difference"], ci95=d["ci95"], p_value=d["p_value"])
+        per_label.append(row)
+    out = {"classical": best_c, "deep": best_d, "test": "paired_bootstrap",
+           "on": "mean per-label AUC", "auc_classical": res["auc_b"], "auc_deep": res["auc_a"],
+           "auc_difference": res["difference"], "se": res["se"], "z": res["z"],
+           "ci95": res["ci95"], "p_value": res["p_value"],
+           "per_label": {"test": "delong", "labels": per_label}}
+    say(f"comparison (paired bootstrap, mean per-label AUC): {best_d} - {best_c} AUC = "
+        f"{out['auc_difference']:+.4f} [{out['ci95'][0]:+.4f}, {out['ci95'][1]:+.4f}], "
+        f"p = {out['p_value']:.3g}")
     return out
