@@ -71,7 +71,7 @@ def test_deterministic_and_parallel_equal(phantoms):
     X, _ = phantoms
     a = FeatureExtractor().fit_transform(X)
     b = FeatureExtractor(n_jobs=2).fit_transform(X)
-    c = FeatureExtractor(n_jobs=-1, backend="numba").fit_transform(X)
+    c = FeatureExtractor(n_jobs=-1, backend="auto").fit_transform(X)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12)
 

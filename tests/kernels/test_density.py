@@ -12,7 +12,10 @@ from hypothesis.extra import numpy as hnp
 from scipy.stats import gaussian_kde
 
 from medfeat.kernels.histograms import density, histogram, threshold_maxent, threshold_otsu
-from tests.conftest import CPU_BACKENDS, DTYPES, REAL_2D, load_real, load_volume, to_dtype
+from medfeat.kernels import FAMILY_BACKENDS, BackendNotImplementedError
+from tests.conftest import DTYPES, REAL_2D, load_real, load_volume, to_dtype
+
+CPU_BACKENDS = tuple(b for b in FAMILY_BACKENDS["density"] if b != "cuda")
 
 DTYPE_NAMES = [np.dtype(d).name for d in DTYPES] + ["native"]
 
@@ -118,11 +121,14 @@ def test_histogram_keywords_change_output(backend):
     assert not np.array_equal(e1, e3) and c3.sum() < c1.sum()
 
 
-def test_histogram_backends_agree():
+@pytest.mark.parametrize("kernel", [histogram, density, threshold_otsu, threshold_maxent])
+def test_auto_is_the_cpu_backend_and_numba_is_gone(kernel):
     img = _image("retina", "float32")
-    a = histogram(img, 100, backend="cython")
-    b = histogram(img, 100, backend="numba")
-    np.testing.assert_array_equal(a[0], b[0])
+    auto, cpu = kernel(img, backend="auto"), kernel(img, backend=CPU_BACKENDS[0])
+    for a, b in zip(auto, cpu) if isinstance(auto, tuple) else [(auto, cpu)]:
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(BackendNotImplementedError, match=r"backend='numba'.*'cython'.*'cuda'"):
+        kernel(img, backend="numba")
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)

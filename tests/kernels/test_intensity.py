@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from medfeat.kernels.intensity import METHODS, normalize
-from tests.conftest import CPU_BACKENDS, DTYPES, REAL_2D, load_real, load_volume, to_dtype
+from medfeat.kernels import FAMILY_BACKENDS, BackendNotImplementedError
+from tests.conftest import DTYPES, REAL_2D, load_real, load_volume, to_dtype
+
+CPU_BACKENDS = tuple(b for b in FAMILY_BACKENDS["intensity"] if b != "cuda")
 from tests.kernels.test_density import images
 
 DTYPE_NAMES = [np.dtype(d).name for d in DTYPES] + ["native"]
@@ -159,11 +162,12 @@ def test_keywords_change_output(backend):
         assert not np.allclose(normalize(img, m, mask=mask, backend=backend), base[m])
 
 
-def test_backends_agree():
+def test_auto_is_the_cpu_backend_and_numba_is_gone():
     img = _image("retina", "float32")
-    a = normalize(img, backend="cython")
-    b = normalize(img, backend="numba")
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(normalize(img, backend="auto"),
+                                  normalize(img, backend=CPU_BACKENDS[0]))
+    with pytest.raises(BackendNotImplementedError, match=r"backend='numba'.*'cython'.*'cuda'"):
+        normalize(img, backend="numba")
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)

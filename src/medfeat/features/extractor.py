@@ -69,10 +69,7 @@ def _image_features(image, families, bins, distance, backend, mask=None):
         elif fam == "zones":
             d = descriptors.zone_stats(image, m)
         else:
-            # The Cython density kernel (auto's choice) always splits a 256 x 256 image over two
-            # OpenMP threads; Numba's count follows this worker's setting of one thread.
-            d = descriptors.density_summary(
-                image, m, backend="numba" if backend == "auto" and _auto_is_free() else backend)
+            d = descriptors.density_summary(image, m, backend=backend)
         out.extend(d[name] for name in _family_names(fam, image.ndim))
     return np.asarray(out, dtype=np.float64)
 
@@ -90,11 +87,6 @@ def _file_features(image, *, args):
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         image = rgb_to_grey(image[..., :3])
     return _image_features(image, *args)
-
-
-def _auto_is_free():
-    """True unless ``MEDFEAT_BACKEND`` pins what ``"auto"`` means."""
-    return not os.environ.get("MEDFEAT_BACKEND", "").strip()
 
 
 def _serial(fn):

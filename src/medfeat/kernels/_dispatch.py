@@ -36,8 +36,8 @@ _MODULE_PATTERN = {
 FAMILY_BACKENDS = {
     "edges": ("numba", "cuda"),
     "morphology": ("numba", "cuda"),
-    "density": ("cython", "numba", "cuda"),
-    "intensity": ("cython", "numba", "cuda"),
+    "density": ("cython", "cuda"),
+    "intensity": ("cython", "cuda"),
 }
 
 

@@ -2,7 +2,7 @@
 
 The public face of the density kernels. Each function validates its arguments, prepares flat,
 contiguous inputs and small lookup arrays, and hands the loops over pixels to
-``medfeat._kernels.cython._density_cy`` or ``medfeat._kernels.numba_cpu.density`` (same names).
+``medfeat._kernels.cython._density_cy`` (or ``medfeat._kernels.numba_cuda.density``, same names).
 
 Integer images (uint8, uint16, int16) are never binned pixel by pixel: one parallel pass counts
 every distinct value (per-thread private tables merged afterwards), and everything else -- the bin
@@ -24,15 +24,10 @@ from . import _dask
 from ._dispatch import device_helpers, get_kernel, implementation, is_device_array
 from ._validate import SUPPORTED_DTYPES, check_device_image, check_positive
 
-# "auto" preference orders, fastest first, from benchmarks/bench_density.py on the 2-core dev
-# machine (python benchmarks/compare.py --only histogram threshold density --sizes 512 2048 4096),
-# 2048²: histogram uint8 2.1 ms Cython vs 8.2 ms Numba, uint16 4.4 vs 8.9, float32 24 vs 37; Otsu
-# uint16 5.4 vs 8.0, uint8 2.5 vs 5.6. Cython's counting loops use four/two sub-tables with no
-# bounds or wraparound code, and it has no dispatch overhead (10-20 us per Numba call) at 512².
-# Float Otsu, maxent and the KDE were within noise of each other; Cython first everywhere.
-AUTO_HISTOGRAM = ("cython", "numba")
-AUTO_THRESHOLD = ("cython", "numba")
-AUTO_DENSITY = ("cython", "numba")
+# The CPU backend of "auto": Cython, the faster of the two CPU implementations this family once had
+# (its counting loops use four/two sub-tables with no bounds or wraparound code, and it has no
+# per-call dispatch overhead; benchmarks/results/architecture-2026-12-03.md).
+AUTO_HISTOGRAM = AUTO_THRESHOLD = AUTO_DENSITY = ("cython",)
 
 _FAMILY = "density"
 #: (offset, number of values) of the direct-indexed count table per integer dtype.
@@ -98,13 +93,17 @@ def _flat(arr):
 
 
 def _nchunks(impl, n):
-    """Chunks (= threads) for a parallel loop over ``n`` pixels: the backend's threads, fewer for a
-    small image, and enough that no chunk reaches 2**31 pixels (uint32 tables).
+    """Chunks (= threads) for a parallel loop over ``n`` pixels: the backend's threads, at most the
+    calling thread's Numba setting (``numba.get_num_threads()``, so that one setting, e.g. one
+    thread per feature-extraction worker, governs every kernel), fewer for a small image, and
+    enough that no chunk reaches 2**31 pixels (uint32 tables).
 
     It never depends on the machine's load: floating-point sums are combined per chunk, so a
     load-dependent count would make results differ (in the last bits) from one call to the next.
     """
-    k = min(impl.max_threads(), n // _MIN_CHUNK)
+    import numba
+
+    k = min(impl.max_threads(), numba.get_num_threads(), n // _MIN_CHUNK)
     return int(max(1, k, -(-n // (1 << 31))))
 
 
@@ -276,7 +275,7 @@ def histogram(image, bins=256, range=None, *, backend="auto", batch=False):
     range : (float, float), optional
         Lower and upper edge of the bins; values outside are ignored. Default: the image's minimum
         and maximum (widened by 0.5 on each side when they are equal, as NumPy does).
-    backend : {"auto", "cython", "numba", "cuda"}, optional
+    backend : {"auto", "cython", "cuda"}, optional
         Implementation to run; ``"auto"`` picks the fastest available (see :mod:`medfeat.kernels`).
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images, each with its own histogram (its own
@@ -532,7 +531,7 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto", batch=Fa
     hist : ndarray or (ndarray, ndarray), optional
         Precomputed histogram: counts, or ``(counts, bin_centers)``. Empty bins at either end are
         dropped. Used instead of the image's histogram when given.
-    backend : {"auto", "cython", "numba", "cuda"}, optional
+    backend : {"auto", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images and the result an array of N
@@ -612,7 +611,7 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto", batch=
         Number of bins for float images; integer images get one bin per value (as in Otsu).
     hist : ndarray or (ndarray, ndarray), optional
         Precomputed histogram: counts, or ``(counts, bin_centers)``; empty end bins are dropped.
-    backend : {"auto", "cython", "numba", "cuda"}, optional
+    backend : {"auto", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         As in :func:`threshold_otsu`: one threshold per image of a stack.
@@ -693,7 +692,7 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
         deviation is ``factor * std(image, ddof=1)``.
     grid_size : int, optional
         Number of grid points (at least 2).
-    backend : {"auto", "cython", "numba", "cuda"}, optional
+    backend : {"auto", "cython", "cuda"}, optional
         Implementation to run.
 
     Returns

@@ -2,9 +2,9 @@
 
 The public face of the intensity kernels. Every method is one statistics pass over the pixels
 (moments or value counts, shared with the density family: ``medfeat._kernels.<backend>.density``),
-then one fused output pass ``float32(clip((x - shift) * scale))`` (``medfeat._kernels.cython.
-_intensity_cy`` / ``medfeat._kernels.numba_cpu.intensity``), with no temporaries the size of the
-image.
+then one fused output pass ``float32(clip((x - shift) * scale))``
+(``medfeat._kernels.cython._intensity_cy``, or ``medfeat._kernels.numba_cuda.intensity`` on the
+GPU), with no temporaries the size of the image.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from ._validate import check_choice, check_device_mask
 from .histograms import (_NOMASK, _check_moments, _flat, _image, _int_counts, _nchunks, _place,
                       _threads)
 
-# "auto" preference order, fastest first, from benchmarks/bench_intensity.py on the 2-core dev
-# machine (python benchmarks/compare.py --only normalize --sizes 512 2048 4096), 2048²: zscore
-# float32 4.5 ms Cython vs 7.5 ms Numba, minmax float32 2.7 vs 9.9 (Cython's min/max and clip use
-# SSE selects that LLVM will not emit without fast-math), percentile uint16 and window int16 within
-# noise.
-AUTO_NORMALIZE = ("cython", "numba")
+# The CPU backend of "auto": Cython, the faster of the two CPU implementations this family once had
+# (its min/max and clip use SSE selects that LLVM will not emit without fast-math;
+# benchmarks/results/architecture-2026-12-03.md).
+AUTO_NORMALIZE = ("cython",)
 
 METHODS = ("zscore", "minmax", "percentile", "window")
 _BLOCK = 4096
@@ -136,7 +134,7 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         Same shape as ``image``: the statistics are computed on the selected pixels only; the output
         covers the whole image (pixels outside the mask can fall outside [0, 1] for ``"minmax"``).
         Has no effect for ``"window"``, which has no statistics.
-    backend : {"auto", "cython", "numba", "cuda"}, optional
+    backend : {"auto", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images, each normalised with its own

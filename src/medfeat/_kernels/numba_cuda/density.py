@@ -1,6 +1,6 @@
 """numba.cuda bodies of the density kernels: value counts, value range, float binning, moments.
 
-Same names and arguments as ``medfeat._kernels.numba_cpu.density``; arrays are flat (1-D) numba
+Same names and arguments as ``medfeat._kernels.cython._density_cy``, the family's CPU body; arrays are flat (1-D) numba
 device arrays, the ``nchunks``/``nthreads`` arguments are accepted and ignored (a launch covers the
 whole array), and what comes back is small and on the host: counts, ranges, moments -- the public
 layer (:mod:`medfeat.kernels.histograms`) derives thresholds and bin edges from those.
@@ -30,10 +30,11 @@ import numba
 import numpy as np
 from numba import cuda, njit
 
-from medfeat._kernels.numba_cpu import density as _cpu
-from medfeat._kernels.numba_cpu.density import maxent_index, otsu_index, rebin  # noqa: F401
-
 from .._common import bin_slot
+# host-side steps on small host arrays run in the family's CPU body (see the module notes)
+from ..cython import _density_cy as _cpu
+from ..cython._density_cy import maxent_index, otsu_index, rebin  # noqa: F401
+
 from ._common import MAX_BLOCKS, TPB, blocks_1d, zeros
 
 #: integer tables up to this many entries are privatised in shared memory (16 KiB of uint32)

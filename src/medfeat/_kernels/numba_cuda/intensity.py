@@ -1,6 +1,6 @@
 """numba.cuda bodies of the intensity kernels: the output pass and order statistics.
 
-- :func:`affine` has the name and arguments of ``medfeat._kernels.numba_cpu.intensity.affine``, on
+- :func:`affine` has the name and arguments of ``medfeat._kernels.cython._intensity_cy.affine``, on
   flat device arrays; :func:`affine_segments` is its batch twin, one launch over a stack of
   images with one ``(shift, scale)`` per image.
 - :func:`order_stats` replaces the CPU's quickselect (``select``, which partially sorts a host
