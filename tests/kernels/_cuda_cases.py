@@ -532,3 +532,15 @@ def test_batch_argument_checks():
     b[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         K.histogram(b, backend="cuda", batch=True)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_percentile_on_the_gpu_is_the_cpus(dtype):
+    a = crop("mr_small", dtype, y=20, x=20)
+    m = np.zeros(a.shape, bool)
+    m[::2] = True
+    qs = [0, 5, 50, 97.5, 100]
+    for d, dm in ((cuda.to_device(a), cuda.to_device(m)), (a, m)):
+        np.testing.assert_array_equal(K.percentile(d, qs, backend="cuda"), K.percentile(a, qs))
+        np.testing.assert_array_equal(K.percentile(d, qs, mask=dm, backend="cuda"),
+                                      K.percentile(a, qs, mask=m))

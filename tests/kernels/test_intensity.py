@@ -249,3 +249,41 @@ def test_zscore_of_a_constant_image_is_zero(backend):
     img = np.full((2, 103), v)
     np.testing.assert_array_equal(normalize(img, "zscore", backend=backend), 0.0)
     np.testing.assert_array_equal(reference(img, "zscore"), 0.0)
+
+
+# ------------------------------------------------------------------------------------- percentile
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_percentile_is_numpy_percentile_bit_for_bit(dtype, backend):
+    from medfeat.kernels import percentile
+
+    img = to_dtype(load_real("mr_small"), dtype)
+    mask = np.zeros(img.shape, bool)
+    mask[::3, 1::2] = True
+    qs = [99.5, 0, 1, 12.5, 50, 73.3, 100]          # unsorted on purpose
+    ref = img.astype(np.float64)
+    np.testing.assert_array_equal(percentile(img, qs, backend=backend), np.percentile(ref, qs))
+    np.testing.assert_array_equal(percentile(img, qs, mask=mask, backend=backend),
+                                  np.percentile(ref[mask], qs))
+    got = percentile(img, 37.5, backend=backend)
+    assert isinstance(got, float) and got == np.percentile(ref, 37.5)
+
+
+def test_percentile_bad_arguments():
+    from medfeat.kernels import percentile
+
+    img = np.arange(16, dtype=np.float32).reshape(4, 4)
+    for bad in (-1, 100.5, [10, 101], [], np.nan, True):
+        with pytest.raises(ValueError, match="q"):
+            percentile(img, bad)
+    with pytest.raises(ValueError, match="mask selects no pixel"):
+        percentile(img, 50, mask=np.zeros((4, 4), bool))
+    with pytest.raises(ValueError, match="mask"):
+        percentile(img, 50, mask=np.ones((3, 4), bool))
+    nan = img.copy()
+    nan[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        percentile(nan, 50)
+    with pytest.raises(BackendNotImplementedError, match="backend='numba'"):
+        percentile(img, 50, backend="numba")

@@ -155,33 +155,22 @@ def order_stats(values, ks):
 
 
 def percentiles(values, qs):
-    """``numpy.percentile(values, qs)`` (method ``"linear"``), bit for bit, by exact selection.
-
-    The interpolation repeats NumPy's: index ``(n - 1) q / 100``, then ``a + (b - a) g`` for a
-    fraction ``g < 0.5`` and ``b - (b - a)(1 - g)`` otherwise.
+    """``numpy.percentile(values, qs)`` (method ``"linear"``), bit for bit, by exact selection:
+    :func:`medfeat.kernels.percentile` of the values as float64.
 
     Parameters
     ----------
     values : ndarray, 1-D, non-empty, finite
     qs : sequence of float
-        Percentiles in [0, 100], increasing.
+        Percentiles in [0, 100].
 
     Returns
     -------
     ndarray of float64
     """
-    v = np.ascontiguousarray(values, dtype=np.float64).ravel()
-    n = v.size
-    pos = (n - 1) * (np.asarray(qs, dtype=np.float64) / 100.0)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    gamma = pos - lo
-    ranks = np.unique(np.concatenate([lo, hi]))
-    vals = order_stats(v, ranks)
-    a = vals[np.searchsorted(ranks, lo)]
-    b = vals[np.searchsorted(ranks, hi)]
-    diff = b - a
-    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    from medfeat import kernels
+
+    return kernels.percentile(np.ascontiguousarray(values, dtype=np.float64).ravel(), list(qs))
 
 
 @njit(**_OPTS)

@@ -17,7 +17,7 @@ morphology         :func:`erosion`, :func:`dilation`, :func:`opening`, :func:`cl
 footprints         :func:`disk`, :func:`rectangle`, :func:`diamond`, :func:`ball`, :func:`cube`
 histograms         :func:`histogram`, :func:`density`, :func:`threshold_otsu`,
                    :func:`threshold_maxent`
-intensity          :func:`normalize`
+intensity          :func:`normalize`, :func:`percentile`
 =================  ==========================================================================
 
 Examples
@@ -58,6 +58,7 @@ _EXPORTS = {
     "threshold_otsu": "histograms",
     "threshold_maxent": "histograms",
     "normalize": "intensity",
+    "percentile": "intensity",
 }
 
 __all__ = ["available_backends", "backend_status", "BackendUnavailableError", "BackendNotImplementedError",

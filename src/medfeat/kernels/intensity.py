@@ -99,7 +99,10 @@ def _percentiles(dens, intens, flat, mflat, qs):
     if flat.dtype.kind != "f":
         vals = np.searchsorted(cum, ks, side="right") + offset
     elif buf is None:
-        vals = intens.order_stats(flat, mflat, ks)[0]
+        # the radix select decides a few ranks per set of passes
+        step = intens.MAX_RANKS
+        vals = np.concatenate([intens.order_stats(flat, mflat, ks[i:i + step])[0]
+                               for i in range(0, len(ks), step)])
     else:
         vals = intens.select(buf, np.asarray(ks, np.int64))
     return _interpolate(n, virt, prev, ks, vals)
@@ -219,24 +222,91 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
                 out[n] = _normalize(arr[n], method, lower, upper, center, width, None, chosen,
                                     affine, dens)
         return out
-    if chosen == "cuda":
-        on_gpu = is_device_array(arr)
-        arr = _place(chosen, arr)
-        if mask is not None:
-            mask = _place(chosen, mask)
-            if mask.dtype != np.bool_:
-                # an integer GPU mask selects its non-zero pixels: made 0/1 uint8 on the device,
-                # the weights of the moments and the view the statistics kernels read
-                nonzero_u8 = cuda_kernels("morphology").nonzero_u8
-                mask = nonzero_u8(_flat(mask)).view(np.bool_).reshape(shape)
-            # the device mask's emptiness, from its maximum (one small reduction)
-            if dens.value_range(_flat(mask).view(np.uint8), _NOMASK, 1)[1] <= 0:
-                raise ValueError("mask selects no pixel; the statistics are undefined")
+    on_gpu = is_device_array(arr)
+    arr, mask = _place_stats(chosen, dens, arr, mask)
     with _threads(dens, arr.size):
         out = _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens)
     if chosen == "cuda" and not on_gpu:
         return out.copy_to_host()
     return out
+
+
+def _place_stats(chosen, dens, arr, mask):
+    """``(image, mask)`` where backend ``chosen`` computes; on the GPU an integer mask becomes a
+    0/1 device mask, and an empty one is refused there (on the host it is refused earlier)."""
+    if chosen != "cuda":
+        return arr, mask
+    arr = _place(chosen, arr)
+    if mask is not None:
+        mask = _place(chosen, mask)
+        if mask.dtype != np.bool_:
+            # an integer GPU mask selects its non-zero pixels: made 0/1 uint8 on the device,
+            # the weights of the moments and the view the statistics kernels read
+            nonzero_u8 = cuda_kernels("morphology").nonzero_u8
+            mask = nonzero_u8(_flat(mask)).view(np.bool_).reshape(tuple(arr.shape))
+        # the device mask's emptiness, from its maximum (one small reduction)
+        if dens.value_range(_flat(mask).view(np.uint8), _NOMASK, 1)[1] <= 0:
+            raise ValueError("mask selects no pixel; the statistics are undefined")
+    return arr, mask
+
+
+def percentile(image, q, *, mask=None, backend="auto"):
+    """Percentiles of the pixels: ``numpy.percentile(image[mask].astype(float64), q)``, bit for bit.
+
+    The kernel layer's percentile (:func:`normalize`'s ``"percentile"`` method uses the same
+    code): exact order statistics instead of a sort -- from the value counts for integer images,
+    by selection for float images (a radix select on the device for GPU input) -- then NumPy's
+    ``"linear"`` interpolation, written as NumPy writes it.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16, int16, float32 or float64, any rank
+        Input image or volume, on the host or the GPU. It is not modified.
+    q : float or sequence of float
+        Percentiles in [0, 100], in any order.
+    mask : ndarray of bool, optional
+        Same shape as ``image``: only the selected pixels count.
+    backend : {"auto", "cython", "cuda"}, optional
+        Implementation; 'auto' is the family's CPU backend for a NumPy array and 'cuda' for a GPU
+        array.
+
+    Returns
+    -------
+    float or ndarray of float64
+        A float for a scalar ``q``, else one value per percentile (on the host).
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinity in the image, a percentile outside [0, 100], a mask of another shape
+        or selecting no pixel, an unsupported dtype or an unknown backend.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medfeat.kernels import percentile
+    >>> image = np.arange(10, dtype=np.uint8).reshape(2, 5)
+    >>> percentile(image, [0, 25, 50, 100]).tolist()
+    [0.0, 2.25, 4.5, 9.0]
+    >>> percentile(image, 50, mask=image > 4)
+    7.0
+    """
+    arr = _image(image)
+    scalar = np.ndim(q) == 0
+    qs = [_real(v, "q") for v in np.atleast_1d(np.asarray(q, dtype=object)).tolist()]
+    if not qs or not all(0 <= v <= 100 for v in qs):
+        raise ValueError(f"q must be one or more percentiles in [0, 100], got {q!r}")
+    mask = check_device_mask(mask, tuple(arr.shape))
+    if mask is not None and not is_device_array(mask) and not mask.any():
+        raise ValueError("mask selects no pixel; the statistics are undefined")
+    chosen, _ = get_kernel("intensity", "affine", backend, auto=AUTO_NORMALIZE, image=arr)
+    dens, intens = implementation("density", chosen), implementation("intensity", chosen)
+    arr, mask = _place_stats(chosen, dens, arr, mask)
+    flat = _flat(arr)
+    mflat = _NOMASK if mask is None else _flat(mask).view(np.uint8)
+    with _threads(dens, arr.size):
+        out = _percentiles(dens, intens, flat, mflat, qs)
+    return float(out[0]) if scalar else np.asarray(out, np.float64)
 
 
 def _normalize(arr, method, lower, upper, center, width, mask, chosen, affine, dens):
