@@ -19,15 +19,17 @@ import os
 import numpy as np
 import pytest
 
-if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-    pytest.skip("run through tests/kernels/test_cuda.py (needs NUMBA_ENABLE_CUDASIM=1)",
-                allow_module_level=True)
+from numba import cuda
 
-from numba import cuda  # noqa: E402
+import medfeat.kernels as K
 
-import medfeat.kernels as K  # noqa: E402
+from ..conftest import load_real, load_volume, to_dtype
 
-from ..conftest import load_real, load_volume, to_dtype  # noqa: E402
+# Importable anywhere (the main run's doctest collection imports it too); its tests run only
+# under the simulator.
+pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
+                                reason="run through tests/kernels/test_cuda.py "
+                                       "(needs NUMBA_ENABLE_CUDASIM=1)")
 
 # the CPU reference: "auto" on a NumPy array is each family's one CPU backend
 CPU = "auto"
