@@ -150,7 +150,7 @@ def _findings_npz(path, size=32):
 def test_command_runs_multilabel_files_at_a_chosen_size(tmp_path, capsys):
     data = _findings_npz(tmp_path / "findings.npz")
     out = tmp_path / "report"
-    code = cli.main(["compare", "--data", str(data), "--methods", "logreg", "knn", "--cv", "2",
+    code = cli.main(["compare", "--data", str(data), "--methods", "logreg", "--cv", "2",
                      "--image-size", "40", "--out", str(out), "--quiet"])
     assert code == 0
     doc = json.loads((out / "metrics.json").read_text())
@@ -158,8 +158,9 @@ def test_command_runs_multilabel_files_at_a_chosen_size(tmp_path, capsys):
     per = doc["methods"]["logreg"]["test"]["per_label"]
     assert len(per) == 3 and all(len(r["auc_ci95"]) == 2 for r in per)
     assert (out / "per_label.png").exists()
-    assert cli.main(["compare", "--data", str(data), "--image-size", "2"]) == 2
-    assert "--image-size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["compare", "--data", str(data), "--image-size", "2"])
+    assert exc.value.code == 2 and "--image-size must be >= 8" in capsys.readouterr().err
 
 
 def test_multilabel_datasets_refuse_nothing_but_bad_labels():
