@@ -120,3 +120,24 @@ def test_auto_skips_a_backend_missing_the_family(monkeypatch):
     assert _dispatch.resolve_backend("auto", auto=("cython", "numba"), family="intensity") == "cython"
     with pytest.raises(BackendUnavailableError):
         _dispatch.get_kernel("density", "bin_counts", "cython", auto=("cython",))
+
+
+def test_cpu_is_each_familys_cpu_backend(monkeypatch):
+    import medfeat.kernels as K
+
+    img = np.arange(64, dtype=np.float32).reshape(8, 8)
+    for family, backends in _dispatch.FAMILY_BACKENDS.items():
+        assert _dispatch.resolve_backend("cpu", auto=backends[:1], family=family) == backends[0]
+    # "cpu" ignores $MEDFEAT_BACKEND and refuses GPU input
+    monkeypatch.setenv("MEDFEAT_BACKEND", "cuda")
+    assert _dispatch.resolve_backend("cpu", auto=("numba",), family="edges") == "numba"
+    monkeypatch.setattr(_dispatch, "_why_unavailable", lambda b: None)
+    with pytest.raises(ValueError, match="lives on the GPU"):
+        _dispatch.resolve_backend("cpu", auto=("numba",), image=_FakeDeviceArray())
+    monkeypatch.setenv("MEDFEAT_BACKEND", "cpu")
+    assert _dispatch.resolve_backend("auto", auto=("cython",), family="density") == "cython"
+    with pytest.raises(ValueError, match="lives on the GPU"):
+        _dispatch.resolve_backend("auto", auto=("numba",), image=_FakeDeviceArray())
+    monkeypatch.delenv("MEDFEAT_BACKEND")
+    np.testing.assert_array_equal(K.sobel(img, backend="cpu"), K.sobel(img, backend="numba"))
+    assert K.threshold_otsu(img, backend="cpu") == K.threshold_otsu(img, backend="cython")

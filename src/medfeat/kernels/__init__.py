@@ -1,8 +1,9 @@
 """Fast image kernels shared by the classical and deep roads.
 
-Every kernel takes a keyword-only ``backend="auto" | "cython" | "numba" | "cuda"`` (each family
-has one CPU backend, see :data:`FAMILY_BACKENDS`); the names, defaults and results follow
-scikit-image where it has the function. Submodules load lazily.
+Every kernel takes a keyword-only ``backend="auto" | "cpu" | "cython" | "numba" | "cuda"``: each
+family has one CPU backend (:data:`FAMILY_BACKENDS`), which ``"cpu"`` names whatever it is, and
+asking a family for a backend it lacks raises :class:`BackendNotImplementedError`. The names,
+defaults and results follow scikit-image where it has the function. Submodules load lazily.
 Every kernel but :func:`density` also takes ``batch=True`` for a stack ``(N, H, W)`` of images,
 each processed on its own: one launch per stage on 'cuda' (the way to run thousands of small
 images), image by image (morphology: one plane-thick 3-D pass) on the CPU backends.

@@ -24,7 +24,8 @@ import os
 import pkgutil
 
 BACKENDS = ("cython", "numba", "cuda")
-_CHOICES = ("auto", *BACKENDS)
+#: what ``backend=`` accepts: the backends, "auto", and "cpu" (the family's CPU backend, whichever)
+_CHOICES = ("auto", "cpu", *BACKENDS)
 _MODULE_PATTERN = {
     "cython": "medfeat._kernels.cython._{family}_cy",
     "numba": "medfeat._kernels.numba_cpu.{family}",
@@ -173,7 +174,9 @@ def resolve_backend(backend, *, auto, image=None, family=None):
     Parameters
     ----------
     backend : str
-        ``"auto"``, ``"cython"``, ``"numba"`` or ``"cuda"``.
+        ``"auto"``, ``"cpu"``, ``"cython"``, ``"numba"`` or ``"cuda"``. ``"cpu"`` is the first
+        working backend of ``auto`` (the family's CPU implementation), whatever
+        ``$MEDFEAT_BACKEND`` says; a GPU array is refused with it.
     auto : tuple of str
         The kernel's CPU preference order for ``"auto"``, fastest first.
     image : object, optional
@@ -196,23 +199,29 @@ def resolve_backend(backend, *, auto, image=None, family=None):
         raise ValueError(f"backend must be one of {', '.join(map(repr, _CHOICES))}; got {backend!r}")
     on_gpu = image is not None and is_device_array(image)
     if backend == "auto":
-        env = os.environ.get("MEDFEAT_BACKEND", "").strip()
-        if env and env != "auto" and env not in BACKENDS:
+        env = os.environ.get("MEDFEAT_BACKEND", "").strip() or "auto"
+        if env not in _CHOICES:
             raise ValueError(
                 f"$MEDFEAT_BACKEND must be one of {', '.join(map(repr, _CHOICES))}; got {env!r}"
             )
-        if env and env != "auto" and (family is None or env in FAMILY_BACKENDS.get(family, ())):
+        if env == "cpu" or (env in BACKENDS and family is not None
+                            and env not in FAMILY_BACKENDS.get(family, ())):
+            backend = "cpu"  # a CPU backend this family lacks: the family's own
+        elif env != "auto":
             backend = env
         elif on_gpu:
             backend = "cuda"
-        else:
-            for candidate in auto:
-                if _why_unavailable(candidate) is None and _has_family(candidate, family):
-                    return candidate
-            raise BackendUnavailableError(
-                "no CPU backend works here: "
-                + "; ".join(f"{b}: {_why_unavailable(b)}" for b in auto)
-            )
+    if backend in ("auto", "cpu"):
+        if on_gpu:
+            raise ValueError("image lives on the GPU but backend='cpu' runs on the CPU; pass a "
+                             "NumPy array or use backend='cuda'")
+        for candidate in auto:
+            if _why_unavailable(candidate) is None and _has_family(candidate, family):
+                return candidate
+        raise BackendUnavailableError(
+            "no CPU backend works here: "
+            + "; ".join(f"{b}: {_why_unavailable(b)}" for b in auto)
+        )
     if family is not None:
         _check_family_backend(family, backend)
     why = _why_unavailable(backend)

@@ -224,7 +224,7 @@ _EDGE_PARAMS = """\
     cval : float, optional
         Value outside the image when ``mode`` is 'constant', in the units of the converted image
         (integer images are first scaled to [0, 1] or [-1, 1]).
-    backend : {'auto', 'numba', 'cuda'}, optional
+    backend : {'auto', 'cpu', 'numba', 'cuda'}, optional
         Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image
         already on the GPU (any array with ``__cuda_array_interface__``: numba, CuPy, PyTorch).
         With 'cuda', a GPU image gives a GPU result (a numba device array) and a NumPy image is
@@ -396,7 +396,7 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         'mirror' or 'wrap'.
     cval : float, optional
         Value outside the image for ``mode='constant'`` (in converted units).
-    backend : {'auto', 'numba', 'cuda'}, optional
+    backend : {'auto', 'cpu', 'numba', 'cuda'}, optional
         Implementation to run; 'auto' takes the fastest available here, and 'cuda' for an image on
         the GPU (GPU edge map out).
     batch : bool, optional

@@ -275,7 +275,7 @@ def histogram(image, bins=256, range=None, *, backend="auto", batch=False):
     range : (float, float), optional
         Lower and upper edge of the bins; values outside are ignored. Default: the image's minimum
         and maximum (widened by 0.5 on each side when they are equal, as NumPy does).
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation to run; ``"auto"`` picks the fastest available (see :mod:`medfeat.kernels`).
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images, each with its own histogram (its own
@@ -531,7 +531,7 @@ def threshold_otsu(image=None, nbins=256, *, hist=None, backend="auto", batch=Fa
     hist : ndarray or (ndarray, ndarray), optional
         Precomputed histogram: counts, or ``(counts, bin_centers)``. Empty bins at either end are
         dropped. Used instead of the image's histogram when given.
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images and the result an array of N
@@ -611,7 +611,7 @@ def threshold_maxent(image=None, nbins=256, *, hist=None, backend="auto", batch=
         Number of bins for float images; integer images get one bin per value (as in Otsu).
     hist : ndarray or (ndarray, ndarray), optional
         Precomputed histogram: counts, or ``(counts, bin_centers)``; empty end bins are dropped.
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         As in :func:`threshold_otsu`: one threshold per image of a stack.
@@ -692,7 +692,7 @@ def density(image, *, bandwidth="scott", grid_size=512, backend="auto"):
         deviation is ``factor * std(image, ddof=1)``.
     grid_size : int, optional
         Number of grid points (at least 2).
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation to run.
 
     Returns

@@ -137,7 +137,7 @@ def normalize(image, method="zscore", *, lower=1, upper=99, center=None, width=N
         Same shape as ``image``: the statistics are computed on the selected pixels only; the output
         covers the whole image (pixels outside the mask can fall outside [0, 1] for ``"minmax"``).
         Has no effect for ``"window"``, which has no statistics.
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation to run.
     batch : bool, optional
         If True, ``image`` is a stack ``(N, ...)`` of images, each normalised with its own
@@ -266,7 +266,7 @@ def percentile(image, q, *, mask=None, backend="auto"):
         Percentiles in [0, 100], in any order.
     mask : ndarray of bool, optional
         Same shape as ``image``: only the selected pixels count.
-    backend : {"auto", "cython", "cuda"}, optional
+    backend : {"auto", "cpu", "cython", "cuda"}, optional
         Implementation; 'auto' is the family's CPU backend for a NumPy array and 'cuda' for a GPU
         array.
 

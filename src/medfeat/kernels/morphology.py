@@ -76,9 +76,9 @@ _PARAMS = {
         Array of the image's shape and dtype to write the result into.""",
     "out_bool": """out : ndarray of bool, optional
         Array of the image's shape to write the result into.""",
-    "backend": """backend : {'auto', 'numba', 'cuda'}, optional
+    "backend": """backend : {'auto', 'cpu', 'numba', 'cuda'}, optional
         Implementation: 'auto' is the family's CPU backend for a NumPy array and 'cuda' for a
-        GPU array.""",
+        GPU array; 'cpu' is always the CPU backend.""",
     "batch": """batch : bool, optional
         If True, ``image`` is a stack ``(N, H, W)`` of 2-D images and ``footprint`` is 2-D: each
         image is filtered on its own (borders are each image's borders). It runs as one 3-D
