@@ -62,7 +62,7 @@ __all__ = ["write_report", "ReportError", "REPORT_FILES", "PUBLISHED"]
 #: Files a report folder may hold; a folder with anything else in it is not replaced.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
                 "auc_ci.png", "time.png", "cv.png", "search.png", "heatmaps.png",
-                "per_label.png")
+                "per_label.png", "gan_samples.png", "gan_quality.png")
 
 #: Published test scores of MedMNIST v2 for the sets this report knows (model -> (AUC, ACC));
 #: kept with the other MedMNIST facts in :mod:`medfeat.io`.
@@ -616,6 +616,64 @@ def _grey(image):
 # text
 
 
+def _gan_record(evaluation):
+    """The GAN expansion record shared by the "+gan" methods, or None."""
+    return next((r.params["gan"] for r in evaluation.methods.values()
+                 if isinstance((r.params or {}).get("gan"), dict)), None)
+
+
+def _plot_gan_quality(evaluation, path):
+    """Bars of the two-sample AUC (real vs generated, and two halves of the real images); False
+    when it was not computed."""
+    rec = _gan_record(evaluation)
+    if not rec or rec.get("two_sample_auc") is None:
+        return False
+    fig = _figure((6.0, 2.2))
+    ax = fig.subplots()
+    names, values = ["real vs generated"], [rec["two_sample_auc"]]
+    if rec.get("two_sample_auc_real_halves") is not None:
+        names.append("real vs real (two halves)")
+        values.append(rec["two_sample_auc_real_halves"])
+    ax.barh(names, values, color=["tab:red", "tab:gray"])
+    ax.axvline(0.5, color="k", lw=0.8, ls="--")
+    for i, v in enumerate(values):
+        ax.text(min(v + 0.01, 0.93), i, f"{v:.3f}", va="center", fontsize=8)
+    ax.set_xlim(0.0, 1.0)
+    ax.invert_yaxis()
+    ax.set_xlabel("classifier two-sample AUC (0.5: indistinguishable)")
+    ax.set_title("GAN quality on the validation split")
+    _save(fig, path)
+    return True
+
+
+def _plot_gan_samples(evaluation, path):
+    """Real test images beside generated ones, per class; False without a fitted GAN."""
+    gan = getattr(evaluation, "gan", None)
+    y = next((r.y_true for r in evaluation.methods.values() if r.y_true is not None), None)
+    if gan is None or evaluation.test_images is None or y is None:
+        return False
+    from .deep.gan import plot_samples
+
+    plot_samples(gan, evaluation.test_images, y, path, n_per_class=6,
+                 seed=int(evaluation.seed))
+    return True
+
+
+def _gan_rows(evaluation):
+    """Each "<kind>+gan" method beside ``<kind>`` on the real split, when both ran."""
+    rows = []
+    for name, r in evaluation.methods.items():
+        base = name[:-len("+gan")] if name.endswith("+gan") else None
+        if base is None or base not in evaluation.methods:
+            continue
+        b = evaluation.methods[base]
+        rows.append({"method": base, "test AUC real": _fmt(b.test.get("auc")),
+                     "test AUC +GAN": _fmt(r.test.get("auc")),
+                     "test ACC real": _fmt(b.test.get("acc")),
+                     "test ACC +GAN": _fmt(r.test.get("acc"))})
+    return rows
+
+
 def _md_table(rows):
     if not rows:
         return ""
@@ -730,6 +788,28 @@ def _sections(evaluation, plots, heat_note, heat_name):
                           (f" ({budget:g} min)" if budget else "") + ": " + "; ".join(
                               f"{n}: {len(v)} candidate(s)" for n, v in skipped.items()) +
                           ". A larger --budget runs them."))
+    gan = _gan_record(evaluation)
+    if gan:
+        parts.append(("h2", "GAN data expansion"))
+        text = (f"The methods named '+gan' trained on the training split with "
+                f"{gan.get('n_synthetic')} images from a class-conditional GAN (SNGAN with a "
+                f"projection discriminator) added to the {gan.get('n_real')} real ones "
+                f"({_secs(gan.get('seconds'))} to train and sample); validation and test hold "
+                f"real images only, and the '+gan' methods are not cross-validated (the GAN has "
+                f"seen every training image).")
+        if gan.get("two_sample_auc") is not None:
+            halves = gan.get("two_sample_auc_real_halves")
+            text += (f" Classifier two-sample test ({gan.get('two_sample')}): AUC "
+                     f"{_fmt(gan['two_sample_auc'])} for real against generated images"
+                     + ("" if halves is None else
+                        f", {_fmt(halves)} for two halves of the real ones")
+                     + " (0.5: indistinguishable).")
+        elif gan.get("two_sample"):
+            text += f" Two-sample test: {gan['two_sample']}."
+        parts.append(("p", text))
+        rows = _gan_rows(evaluation)
+        if rows:
+            parts.append(("table", rows))
     parts.append(("h2", "Paired comparison"))
     parts.append(("p", _comparison_text(evaluation)))
     parts.append(("h2", "Plots"))
@@ -738,7 +818,10 @@ def _sections(evaluation, plots, heat_note, heat_name):
                 "cv.png": "Cross-validation AUC per fold",
                 "search.png": "Model selection: validation AUC of every trial",
                 "heatmaps.png": f"Integrated-gradients heat maps ({heat_name})",
-                "per_label.png": "Test AUC per finding with 95 % CI"}
+                "per_label.png": "Test AUC per finding with 95 % CI",
+                "gan_samples.png": "Real test images (left) beside GAN-generated ones (right), "
+                                   "per class",
+                "gan_quality.png": "GAN quality: classifier two-sample AUC"}
     for fname in plots:
         parts.append(("img", (fname, captions.get(fname, fname))))
     if heat_note:
@@ -942,6 +1025,10 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
             plots.append("cv.png")
         if _plot_search(evaluation, tmp / "search.png"):
             plots.append("search.png")
+        if _plot_gan_samples(evaluation, tmp / "gan_samples.png"):
+            plots.append("gan_samples.png")
+        if _plot_gan_quality(evaluation, tmp / "gan_quality.png"):
+            plots.append("gan_quality.png")
         heat_name, heat_note = None, None
         if explain:
             heat_name, heat_note = _plot_heatmaps(evaluation, tmp / "heatmaps.png",

@@ -62,6 +62,29 @@ def test_gan_methods_train_on_the_expanded_split(short_gan, gan_run, phantoms):
     assert ev.methods["cnn+gan"].estimator.epochs == 1
 
 
+def test_gan_quality_is_recorded_and_reported(short_gan, gan_run, phantoms, tmp_path):
+    ev, lines = gan_run
+    record = ev.methods["cnn+gan"].params["gan"]
+    assert record == ev.methods["nb+gan"].params["gan"] and "model" not in record
+    # the two-sample AUC is the one of the validation images against the generated ones
+    xe, _, syn, _ = short_gan.expand_split(*phantoms.train, factor=1.0, classes="all", seed=0,
+                                           gan_options={"verbose": 0})
+    assert record["two_sample_auc"] == short_gan.two_sample_auc(phantoms.val.images, xe[syn],
+                                                                seed=0)
+    assert record["two_sample_auc_real_halves"] is None    # 8 validation images: no halves
+    assert any("two-sample AUC" in line for line in lines)
+    assert isinstance(ev.gan, short_gan.ConditionalGAN)
+    from medfeat.report import write_report
+
+    folder = write_report(ev, tmp_path / "rep", explain=False)
+    for png in ("gan_samples.png", "gan_quality.png"):
+        assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+    md = (folder / "report.md").read_text()
+    assert "## GAN data expansion" in md and f"{record['two_sample_auc']:.3f}" in md
+    assert "| nb |" in md.split("## GAN data expansion")[1].split("##")[0]   # nb beside nb+gan
+    assert "model" not in (folder / "metrics.json").read_text().split('"gan"')[1][:400]
+
+
 def test_unknown_base_method_is_refused_before_any_work(phantoms):
     with pytest.raises(ValueError, match="nosuch"):
         evaluate(phantoms, ["nb", "nosuch+gan"], progress=False, log=None)

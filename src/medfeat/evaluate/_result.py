@@ -2,7 +2,8 @@
 
 These two classes are the contract between :mod:`medfeat.evaluate` (which fills them),
 :mod:`medfeat.report` (which draws them) and :mod:`medfeat.pipeline` (which tabulates them).
-``Evaluation.to_dict()`` is the ``metrics.json`` schema of DESIGN.md.
+``Evaluation.to_dict()`` is the ``metrics.json`` document (its schema is in the project's
+ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ class Evaluation:
         What the run was asked for (cv, epochs, backend, ...).
     test_images : ndarray, optional
         The test split's images (for attribution heat maps in the report).
+    gan : medfeat.deep.gan.ConditionalGAN, optional
+        The fitted GAN of the ``"<kind>+gan"`` methods (for the report's grid of generated
+        images beside real ones); not part of ``metrics.json``.
     """
 
     dataset: dict
@@ -112,6 +116,7 @@ class Evaluation:
     seed: int = 0
     settings: dict = dataclasses.field(default_factory=dict)
     test_images: np.ndarray | None = None
+    gan: Any = None
 
     def best(self, family=None, metric="auc"):
         """Name of the method with the highest test ``metric`` (ties: first that ran), optionally
@@ -122,7 +127,7 @@ class Evaluation:
         return max(scores, key=scores.get) if scores else None
 
     def to_dict(self):
-        """The ``metrics.json`` document (schema in DESIGN.md)."""
+        """The ``metrics.json`` document (schema in ARCHITECTURE.md)."""
         return _jsonable({"dataset": self.dataset,
                           "methods": {n: r.to_dict() for n, r in self.methods.items()},
                           "comparison": self.comparison, "best": self.best(),

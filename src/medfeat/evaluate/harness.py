@@ -769,9 +769,10 @@ def _gan_context(resolved, ctx):
             f"class-conditional GAN trained on the {y.size} real ones ({dt:.0f} s); no "
             f"cross-validation for them")
     if record.get("two_sample_auc") is not None:
+        halves = record["two_sample_auc_real_halves"]
+        halves = "" if halves is None else f"; two halves of the real ones: {halves:.3f}"
         ctx.say(f"{GAN_SUFFIX}: two-sample AUC {record['two_sample_auc']:.3f} (real validation "
-                f"images vs synthetic; two halves of the real ones: "
-                f"{record['two_sample_auc_real_halves']:.3f}; 0.5 is indistinguishable)")
+                f"images vs generated{halves}; 0.5 is indistinguishable)")
     splits = {**ctx.splits, "train": (Xe, ye)}
     return dataclasses.replace(ctx, splits=splits, folds=[]), _FeatureCache(splits, ctx.say), \
         {**record, "model": gan}
@@ -786,16 +787,17 @@ def _gan_quality(real, fake, seed, cv=5):
 
     how = (f"{cv}-fold logistic regression on standardised pixels (Lopez-Paz and Oquab, ICLR "
            f"2017); real = the validation split")
-    if len(real) < 2 * cv or len(fake) < cv:
+    if len(real) < cv or len(fake) < cv:
         return {"two_sample_auc": None, "two_sample_auc_real_halves": None,
-                "two_sample": how + f" (not run: fewer than {2 * cv} validation images)"}
-    order = np.random.default_rng([int(seed), 31]).permutation(len(real))
-    half = len(real) // 2
+                "two_sample": how + f" (not run: fewer than {cv} validation images)"}
+    halves = None
+    if len(real) >= 2 * cv:
+        order = np.random.default_rng([int(seed), 31]).permutation(len(real))
+        half = len(real) // 2
+        halves = two_sample_auc(real[order[:half]], real[order[half:2 * half]], seed=seed,
+                                cv=cv)
     return {"two_sample_auc": two_sample_auc(real, fake, seed=seed, cv=cv),
-            "two_sample_auc_real_halves": two_sample_auc(real[order[:half]],
-                                                         real[order[half:2 * half]],
-                                                         seed=seed, cv=cv),
-            "two_sample": how}
+            "two_sample_auc_real_halves": halves, "two_sample": how}
 
 
 def _without_model(record):
