@@ -141,3 +141,18 @@ def test_cpu_is_each_familys_cpu_backend(monkeypatch):
     monkeypatch.delenv("MEDFEAT_BACKEND")
     np.testing.assert_array_equal(K.sobel(img, backend="cpu"), K.sobel(img, backend="numba"))
     assert K.threshold_otsu(img, backend="cpu") == K.threshold_otsu(img, backend="cython")
+
+
+def test_gpu_module_missing_its_cython_host_steps_says_so(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "medfeat._kernels.numba_cuda.density":
+            raise ModuleNotFoundError("no module", name="medfeat._kernels.cython._density_cy")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(BackendUnavailableError, match="_density_cy.*pip install"):
+        _dispatch.implementation("density", "cuda")

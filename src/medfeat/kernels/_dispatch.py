@@ -248,6 +248,12 @@ def implementation(family, backend):
     try:
         return importlib.import_module(modname)
     except ModuleNotFoundError as exc:
+        if exc.name != modname and (exc.name or "").startswith("medfeat._kernels.cython."):
+            # the GPU density module runs its host-side steps in the Cython body
+            raise BackendUnavailableError(
+                f"backend={backend!r} needs the compiled extension {exc.name} for the {family} "
+                "kernels; reinstall with `pip install -e .` (needs a C compiler)"
+            ) from None
         if exc.name != modname:
             raise
         raise BackendNotImplementedError(
