@@ -69,9 +69,15 @@ GREY_DTYPES = (*SUPPORTED_DTYPES, np.bool_)
 _FAMILY = "morphology"
 
 
-# Parameters every kernel here describes alike, written once: a docstring names them as
+# Docstring paragraphs the kernels here share, written once: a docstring names them as
 # ``%(name)s`` and :func:`_shared_doc` fills them in (scipy.ndimage's docfiller does the same).
 _PARAMS = {
+    "image_grey": """image : ndarray, 2-D or 3-D
+        uint8, uint16, int16, float32, float64 or bool.""",
+    "image_bool": """image : ndarray, 2-D or 3-D
+        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.""",
+    "dtypes_grey": """Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.""",
+    "dtypes_bool": """Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.""",
     "out": """out : ndarray, optional
         Array of the image's shape and dtype to write the result into.""",
     "out_bool": """out : ndarray of bool, optional
@@ -206,8 +212,7 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        uint8, uint16, int16, float32, float64 or bool.
+    %(image_grey)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank (non-zero = inside). Even sides are padded at the
         front, as scikit-image does. Default: the cross of connectivity 1. A scikit-image footprint
@@ -275,8 +280,7 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        uint8, uint16, int16, float32, float64 or bool.
+    %(image_grey)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank; even sides are padded at the front. Default: the
         cross of connectivity 1.
@@ -301,7 +305,7 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
 
     Notes
     -----
-    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+    %(dtypes_grey)s
 
     Examples
     --------
@@ -336,8 +340,7 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        uint8, uint16, int16, float32, float64 or bool.
+    %(image_grey)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
     %(out)s
@@ -361,7 +364,7 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
     Notes
     -----
-    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+    %(dtypes_grey)s
 
     Examples
     --------
@@ -397,8 +400,7 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        uint8, uint16, int16, float32, float64 or bool.
+    %(image_grey)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
     %(out)s
@@ -421,7 +423,7 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
 
     Notes
     -----
-    Dtypes: uint8, uint16, int16, float32, float64 and bool in; the same dtype out.
+    %(dtypes_grey)s
 
     Examples
     --------
@@ -514,7 +516,7 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
 
     Notes
     -----
-    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+    %(dtypes_bool)s
 
     Examples
     --------
@@ -548,8 +550,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    %(image_bool)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank; even sides padded at the end. Default: the cross of
         connectivity 1.
@@ -571,7 +572,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
 
     Notes
     -----
-    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+    %(dtypes_bool)s
 
     Examples
     --------
@@ -602,8 +603,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    %(image_bool)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
     %(out_bool)s
@@ -624,7 +624,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
 
     Notes
     -----
-    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+    %(dtypes_bool)s
 
     Examples
     --------
@@ -654,8 +654,7 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
 
     Parameters
     ----------
-    image : ndarray, 2-D or 3-D
-        bool, or uint8, uint16, int16, float32, float64 read as ``image != 0``.
+    %(image_bool)s
     footprint : array_like or sequence of (ndarray, int), optional
         Flat neighbourhood of the image's rank. Default: the cross of connectivity 1.
     %(out_bool)s
@@ -676,7 +675,7 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
 
     Notes
     -----
-    Dtypes: bool, uint8, uint16, int16, float32, float64 in (non-zero is True); bool out.
+    %(dtypes_bool)s
 
     Examples
     --------
