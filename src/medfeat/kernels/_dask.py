@@ -846,23 +846,7 @@ def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode
                                 high_threshold, None, use_quantiles, mode=mode, cval=cval,
                                 backend=chosen, batch=True, dtype=np.bool_,
                                 meta=_meta(3, np.bool_))
-    dtype_max = E._DTYPE_MAX[image.dtype]
-    thresholds = []
-    for value, default, name in ((low_threshold, 0.1, "low_threshold"),
-                                 (high_threshold, 0.2, "high_threshold")):
-        if value is None:
-            value = default
-        elif use_quantiles:
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a quantile in [0, 1] when use_quantiles=True, "
-                                 f"got {value!r}")
-        else:
-            value = value / dtype_max
-        thresholds.append(value)
-    low, high = thresholds
-    if high < low:
-        raise ValueError(f"high_threshold ({high_threshold!r}) must not be lower than "
-                         f"low_threshold ({low_threshold!r})")
+    low, high = E._canny_thresholds(low_threshold, high_threshold, use_quantiles, image.dtype)
     m = None if mask is None else _mask_like(mask, image)
     radius = len(E._gaussian_weights(float(sigma))) // 2
     fdtype = np.dtype(np.float64) if image.dtype == np.bool_ else np.dtype(

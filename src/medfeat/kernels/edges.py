@@ -361,6 +361,30 @@ def _compare_value(threshold, dtype):
         return float(ct.type(threshold))
 
 
+def _canny_thresholds(low_threshold, high_threshold, use_quantiles, dtype):
+    """``(low, high)`` exactly as scikit-image derives them (same order of checks and divisions):
+    the defaults 0.1 and 0.2, quantiles checked to lie in [0, 1], values in the image's units
+    divided by the dtype's maximum."""
+    dtype_max = _DTYPE_MAX[np.dtype(dtype)]
+    thresholds = []
+    for value, default, name in ((low_threshold, 0.1, "low_threshold"),
+                                 (high_threshold, 0.2, "high_threshold")):
+        if value is None:
+            value = default
+        elif use_quantiles:
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a quantile in [0, 1] when use_quantiles=True, "
+                                 f"got {value!r}")
+        else:
+            value = value / dtype_max
+        thresholds.append(value)
+    low, high = thresholds
+    if high < low:
+        raise ValueError(f"high_threshold ({high_threshold!r}) must not be lower than "
+                         f"low_threshold ({low_threshold!r})")
+    return low, high
+
+
 def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
           use_quantiles=False, *, mode="constant", cval=0.0, backend="auto", batch=False):
     """Canny edge detector (Canny, 1986), equal to ``skimage.feature.canny``.
@@ -465,24 +489,7 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     get_kernel(_FAMILY, "canny_magnitude" if on_cuda else "canny_fused", backend, auto=auto,
                image=image)
 
-    # Thresholds exactly as scikit-image derives them (same order of checks and divisions).
-    dtype_max = _DTYPE_MAX[img.dtype]
-    thresholds = []
-    for value, default, name in ((low_threshold, 0.1, "low_threshold"),
-                                 (high_threshold, 0.2, "high_threshold")):
-        if value is None:
-            value = default
-        elif use_quantiles:
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a quantile in [0, 1] when use_quantiles=True, "
-                                 f"got {value!r}")
-        else:
-            value = value / dtype_max
-        thresholds.append(value)
-    low, high = thresholds
-    if high < low:
-        raise ValueError(f"high_threshold ({high_threshold!r}) must not be lower than "
-                         f"low_threshold ({low_threshold!r})")
+    low, high = _canny_thresholds(low_threshold, high_threshold, use_quantiles, img.dtype)
 
     if on_cuda:
         return _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch)
