@@ -169,7 +169,15 @@ def _affine(image, angle, scale, shift, mode, cval, order):
 class Op:
     """Base class: ``op(images, rng) -> images`` on a float working copy, with probability ``p``
     per image. Subclasses implement ``_draw(rng, n)`` (parameters per image) and
-    ``_apply_one(image, params)``; ``_identity(params)`` says when an image is left as it is."""
+    ``_apply_one(image, params)``; ``_identity(params)`` says when an image is left as it is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = Flip("horizontal", p=1)           # every operation here is an Op
+    >>> isinstance(op, Op), op(np.arange(4.0).reshape(1, 2, 2), rng=0)[0].tolist()
+    (True, [[1.0, 0.0], [3.0, 2.0]])
+    """
 
     p = 1.0
     #: True for operations that work unchanged on volumes (no geometry of the plane).
@@ -589,6 +597,14 @@ class VolumeOp(Op):
     Accepts one volume ``(D, H, W)``, a stack ``(n, D, H, W)`` or ``(n, D, H, W, C)``; the
     spatial axes ``0, 1, 2`` of the arguments below are depth, height and width. Subclasses see
     each volume as ``(D, H, W, C)`` in ``_apply_one``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = VolumeFlip(axes=0, p=1)
+    >>> v = np.arange(8.0).reshape(2, 2, 2)
+    >>> isinstance(op, VolumeOp), bool(np.array_equal(op(v, rng=0), v[::-1]))
+    (True, True)
     """
 
     def __call__(self, images, rng=None):

@@ -526,7 +526,12 @@ def load(path):
 
     Examples
     --------
-    See :func:`save`.
+    >>> import os, tempfile
+    >>> from medfeat.deep import build_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+    >>> save(build_model("cnn", (16, 16), 3, width=4, dense=8), path)
+    >>> load(path).output_shape
+    (None, 3)
     """
     path = _check_path(path)
     if not os.path.isfile(path):

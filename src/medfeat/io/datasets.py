@@ -856,7 +856,18 @@ def _resample(volume, shape, order):
 
 def default_cache():
     """Where :func:`load_medmnist` keeps files: ``$MEDFEAT_DATA_DIR``, else
-    ``~/.cache/medfeat/medmnist``."""
+    ``~/.cache/medfeat/medmnist``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["MEDFEAT_DATA_DIR"] = "/data/medmnist"
+    >>> default_cache()
+    '/data/medmnist'
+    >>> del os.environ["MEDFEAT_DATA_DIR"]
+    >>> default_cache().endswith(os.path.join(".cache", "medfeat", "medmnist"))
+    True
+    """
     env = os.environ.get("MEDFEAT_DATA_DIR")
     if env:
         return env
