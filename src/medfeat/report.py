@@ -732,9 +732,11 @@ def _sections(evaluation, plots, heat_note, heat_name):
     counts = ds.get("class_counts") or {}
     per_class = ""
     if counts:
-        per_class = " Per class (" + " / ".join(classes) + "): " + "; ".join(
+        per_class = (" Positives per finding (" if _is_multilabel(evaluation) else
+                     " Per class (") + " / ".join(classes) + "): " + "; ".join(
             f"{part} {' / '.join(str(c) for c in n)}" for part, n in counts.items()) + "."
-    parts.append(("p", f"Dataset {ds.get('name') or '(unnamed)'}: {len(classes)} classes "
+    parts.append(("p", f"Dataset {ds.get('name') or '(unnamed)'}: {len(classes)} "
+                       f"{'findings (multi-label)' if _is_multilabel(evaluation) else 'classes'} "
                        f"({', '.join(classes)}); {ds.get('n_train')} training, {ds.get('n_val')} "
                        f"validation and {ds.get('n_test')} test images.{per_class}"))
     for note in _dataset_notes(evaluation):
