@@ -323,22 +323,32 @@ def test_volume_presets_and_errors():
 def test_keras_volume_layers_act_in_training_only():
     pytest.importorskip("keras")
     pytest.importorskip("tensorflow")
+    from medfeat.deep import keras_layers
+
     x = _volumes(np.float32, (6, 6, 6, 6))[..., None]
-    layers = A.keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=(0, 1, 2)),
-                             A.IntensityJitter(0.1, 0.1), A.GaussianNoise(0.01)], seed=0)
+    layers = keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=(0, 1, 2)),
+                           A.IntensityJitter(0.1, 0.1), A.GaussianNoise(0.01)], seed=0)
     np.testing.assert_array_equal(np.asarray(layers(x, training=False)), x)
     out = np.asarray(layers(x, training=True))
     assert out.shape == x.shape and not np.allclose(out, x)
     assert out.min() >= 0 - 0.2 and out.max() <= 1 + 0.2
     # flips and quarter turns alone only move voxels: every output is a symmetry of its input
-    geo = A.keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=0)], seed=1)
+    geo = keras_layers([A.VolumeFlip(), A.VolumeRot90(axes=0)], seed=1)
     out = np.asarray(geo(x, training=True))
     for o, xi in zip(out, x):
         assert np.array_equal(np.sort(o.ravel()), np.sort(xi.ravel()))
-    intensity = A.keras_layers([A.IntensityJitter(0.3, 0.3)], seed=0, volumes=True)
+    intensity = keras_layers([A.IntensityJitter(0.3, 0.3)], seed=0, volumes=True)
     out = np.asarray(intensity(x, training=True))
     assert out.min() >= 0 and out.max() <= 1 and not np.allclose(out, x)
     with pytest.raises(ValueError, match="no Keras counterpart"):
-        A.keras_layers([A.VolumeAffine()], seed=0)
+        keras_layers([A.VolumeAffine()], seed=0)
     with pytest.raises(ValueError, match="no Keras counterpart"):
-        A.keras_layers([A.VolumeFlip(), A.Flip()], seed=0)
+        keras_layers([A.VolumeFlip(), A.Flip()], seed=0)
+
+
+def test_augment_never_imports_keras():
+    code = ("import sys, medfeat.augment as A; A.preset('default'); "
+            "print([m for m in ('keras', 'tensorflow', 'medfeat.deep') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert not hasattr(A, "keras_layers")          # the Keras translation lives in medfeat.deep

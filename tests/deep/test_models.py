@@ -158,8 +158,8 @@ def test_augmentation_as_keras_layers(tmp_path):
     import keras
 
     from medfeat.augment import (ElasticDeformation, Flip, GaussianNoise, IntensityJitter, Rotate,
-                                 ShiftScaleRotate, keras_layers, preset)
-    from medfeat.deep import load, save
+                                 ShiftScaleRotate, preset)
+    from medfeat.deep import keras_layers, load, save
 
     layers = keras_layers(preset("default"), seed=0)
     names = [type(layer).__name__ for layer in layers.layers]

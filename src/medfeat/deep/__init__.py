@@ -15,6 +15,8 @@ train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fi
                      the object the evaluation harness runs), :func:`save`, :func:`load`
 explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`,
                      :func:`volume_views`
+augment_layers       :func:`keras_layers` (:mod:`medfeat.augment`'s operations as Keras layers),
+                     :func:`keras_volume_layers`
 gan                  :class:`ConditionalGAN` (class-conditional SNGAN), :func:`expand`,
                      :func:`expand_split` (synthetic training images), :func:`two_sample_auc`,
                      :func:`plot_samples`
@@ -34,6 +36,7 @@ _EXPORTS = {
     "volume_views": "explain", "VOLUME_MODELS": "models",
     "ConditionalGAN": "gan", "expand": "gan", "expand_split": "gan", "two_sample_auc": "gan",
     "plot_samples": "gan",
+    "keras_layers": "augment_layers", "keras_volume_layers": "augment_layers",
 }
 
 __all__ = sorted(_EXPORTS)
