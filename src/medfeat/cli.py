@@ -341,7 +341,7 @@ def cmd_compare(args):
     from medfeat import pipeline
     from medfeat.evaluate.splits import check_cv
     from medfeat.kernels import available_backends
-    from medfeat.report import _check_out
+    from medfeat.report import check_out
 
     t0 = time.perf_counter()
     try:
@@ -350,7 +350,7 @@ def cmd_compare(args):
             raise _BadArgument(f"--backend: {args.backend!r} does not work here; available: "
                                f"{' '.join(available_backends())}")
         try:
-            out = _check_out(args.out)
+            out = check_out(args.out)
         except ValueError as exc:
             raise _BadArgument("--" + str(exc)) from None
         ds, default_note = _load_for_compare(args)

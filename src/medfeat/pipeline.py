@@ -477,10 +477,10 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     'classical'
     """
     from .evaluate import evaluate
-    from .report import _check_out
+    from .report import check_out
 
     if out is not None:
-        _check_out(out)           # fail before hours of training, not after
+        check_out(out)            # fail before hours of training, not after
     ds = load(dataset, seed=seed, progress=progress)
     if image_size is not None:
         if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) \

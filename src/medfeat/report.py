@@ -57,7 +57,7 @@ import numpy as np
 
 from .io import _medmnist
 
-__all__ = ["write_report", "ReportError", "REPORT_FILES", "PUBLISHED"]
+__all__ = ["write_report", "check_out", "ReportError", "REPORT_FILES", "PUBLISHED"]
 
 #: Files a report folder may hold; a folder with anything else in it is not replaced.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
@@ -844,9 +844,9 @@ def _sections(evaluation, plots, heat_note, heat_name):
 
 
 def _plain(value):
-    from medfeat.evaluate._result import _jsonable
+    from medfeat.evaluate import jsonable
 
-    value = _jsonable(value)
+    value = jsonable(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -933,7 +933,38 @@ def _is_report_folder(path):
         e in allowed and os.path.isfile(os.path.join(path, e)) for e in entries)
 
 
-def _check_out(out):
+def check_out(out):
+    """The absolute report folder for ``out``, checked before any work is done.
+
+    A folder that does not exist yet (in an existing parent), an empty one or a previous medfeat
+    report is accepted (:func:`write_report` replaces it); a file, a link or a folder holding
+    anything else is refused, so a report never lands on the user's own files.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ReportError
+        Naming the folder and why it cannot take a report.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> check_out(os.path.join(root, "report")).name
+    'report'
+    >>> open(os.path.join(root, "notes.txt"), "w").close()
+    >>> check_out(root)
+    Traceback (most recent call last):
+    ...
+    medfeat.report.ReportError: out: ... is a non-empty folder that is not a medfeat report ...
+    """
     out = pathlib.Path(os.fspath(out)).expanduser()
     if str(out) in ("", "."):
         out = pathlib.Path.cwd()
@@ -1007,7 +1038,7 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
     if isinstance(n_heatmaps, bool) or not isinstance(n_heatmaps, (int, np.integer)) \
             or n_heatmaps < 1:
         raise ValueError(f"n_heatmaps must be a positive integer, got {n_heatmaps!r}")
-    out = _check_out(out)
+    out = check_out(out)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     old = None
     try:

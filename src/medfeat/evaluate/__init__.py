@@ -14,11 +14,11 @@ calibration          :class:`~calibration.Calibrator` (per-class shifts of the l
                      fitted on validation: ACC at MedMNIST's rule on imbalanced data)
 harness              :func:`evaluate` (every method through the same splits and scores; selection,
                      calibration and the ``"ensemble"`` method)
-_result              :class:`Evaluation`, :class:`MethodResult`, :data:`METRICS`
+_result              :class:`Evaluation`, :class:`MethodResult`, :data:`METRICS`, :func:`jsonable`
 ===================  ===========================================================================
 """
 
-from ._result import METRICS, Evaluation, MethodResult
+from ._result import METRICS, Evaluation, MethodResult, jsonable
 from .compare import delong, paired_bootstrap
 from .harness import evaluate, method_names
 from .metrics import bootstrap_auc, confusion, roc_auc, score
@@ -26,4 +26,4 @@ from .splits import stratified_kfold
 
 __all__ = ["METRICS", "Evaluation", "MethodResult", "score", "confusion", "roc_auc",
            "bootstrap_auc", "delong", "paired_bootstrap", "stratified_kfold", "evaluate",
-           "method_names"]
+           "method_names", "jsonable"]

@@ -14,20 +14,27 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MethodResult", "Evaluation", "METRICS"]
+__all__ = ["MethodResult", "Evaluation", "METRICS", "jsonable"]
 
 #: Scalar metrics every method gets on the test split (and per CV fold), in table order.
 METRICS = ("acc", "auc", "f1", "sensitivity", "specificity", "balanced_accuracy")
 
 
-def _jsonable(value):
-    """Plain JSON types: NumPy scalars and arrays to Python, NaN/inf to None."""
+def jsonable(value):
+    """Plain JSON types: NumPy scalars and arrays to Python, NaN/inf to None (recursively).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jsonable({"auc": np.float32(0.5), "ci": np.array([0.4, np.nan]), 3: (np.int64(2),)})
+    {'auc': 0.5, 'ci': [0.4, None], '3': [2]}
+    """
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -79,7 +86,7 @@ class MethodResult:
 
     def to_dict(self):
         """This method's entry of ``metrics.json``."""
-        return _jsonable({"family": self.family, "test": self.test, "cv": self.cv,
+        return jsonable({"family": self.family, "test": self.test, "cv": self.cv,
                           "fit_seconds": self.fit_seconds,
                           "predict_seconds": self.predict_seconds,
                           "confusion": self.confusion, "params": self.params})
@@ -128,7 +135,7 @@ class Evaluation:
 
     def to_dict(self):
         """The ``metrics.json`` document (schema in ARCHITECTURE.md)."""
-        return _jsonable({"dataset": self.dataset,
+        return jsonable({"dataset": self.dataset,
                           "methods": {n: r.to_dict() for n, r in self.methods.items()},
                           "comparison": self.comparison, "best": self.best(),
                           "seed": self.seed, "settings": self.settings})
