@@ -8,12 +8,22 @@ import pytest
 from medfeat import cli
 
 
-def test_info_lists_backends(capsys):
+def test_info_lists_backends(capsys, monkeypatch):
+    from medfeat import kernels
+
     assert cli.main(["info"]) == 0
-    out = capsys.readouterr().out
-    for backend in ("cython", "numba", "cuda"):
-        assert backend in out
-    assert "numpy" in out
+    lines = capsys.readouterr().out.splitlines()
+    block = lines[lines.index("kernel backends:") + 1:]
+    status = kernels.backend_status()
+    for backend, why in status.items():           # one line per backend, with its real status
+        line = next(x for x in block if x.split()[0] == backend)
+        assert line.split(None, 1)[1] == ("available" if why is None else f"unavailable: {why}")
+    assert any(x.split()[:1] == ["numpy"] for x in lines)
+    # a backend that stops working is reported so, with the reason
+    monkeypatch.setattr(kernels, "backend_status",
+                        lambda: {**status, "numba": "numba is not installed"})
+    assert cli.main(["info"]) == 0
+    assert "  numba   unavailable: numba is not installed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [[], ["nosuchcommand"], ["demo", "--image", "nosuch"],
@@ -42,7 +52,7 @@ def test_demo_runs_every_kernel_and_writes_pngs(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------------------------
-# compare, features, bench, info (issue 7)
+# compare, features, bench, info
 
 import json  # noqa: E402
 
