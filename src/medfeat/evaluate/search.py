@@ -87,7 +87,7 @@ WALL_CLOCK_VALVE = 2.0
 #: Most trials per deep method (the default included).
 MAX_DEEP_TRIALS = 8
 #: Epochs of the 3-D twins by default: on AdrenalMNIST3D (1,188 volumes of 28^3) the 3-D CNN's
-#: validation AUC had levelled off by then (0.86 at 10 epochs), at 25-45 s an epoch on 2 cores.
+#: validation AUC had levelled off by then (benchmarks/results/volumes-2026-12-03.md).
 VOLUME_EPOCHS = 10
 #: Optimiser steps the adapted default epochs aim at (15 epochs of 128 on PneumoniaMNIST's
 #: 3,882 training images is about 450).
