@@ -379,8 +379,9 @@ class CompareResult:
         c = self.comparison
         if c:
             p = c.get("p_value")
-            lines.append(f"paired {c.get('test')}: {c.get('deep')} - {c.get('classical')} AUC "
-                         f"{_num(c.get('auc_difference')):+.4f}, p = "
+            on = f" ({c['on']})" if c.get("on") else ""      # multi-label: the mean
+            lines.append(f"paired {c.get('test')}: {c.get('deep')} - {c.get('classical')} AUC"
+                         f"{on} {_num(c.get('auc_difference')):+.4f}, p = "
                          f"{'–' if p is None else format(p, '.3g')}")
         return "\n".join(lines)
 

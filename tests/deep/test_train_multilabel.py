@@ -88,6 +88,10 @@ def test_comparison_on_the_mean_per_label_auc(run, findings):
     assert [r["label"] for r in c["per_label"]["labels"]] == list(FINDINGS)
     assert any(line.startswith("comparison (paired bootstrap, mean per-label AUC)")
                for line in lines)
+    from medfeat.pipeline import CompareResult
+
+    assert "paired paired_bootstrap: cnn - logreg AUC (mean per-label AUC) " in \
+        CompareResult(ev).summary()
 
 
 def test_save_and_load_keep_the_findings(run, findings, tmp_path):

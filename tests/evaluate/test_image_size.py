@@ -48,11 +48,27 @@ def test_dataset_resized_keeps_labels_and_splits():
         assert np.array_equal(getattr(big, part).labels, getattr(ds, part).labels)
 
 
-def test_cost_model_grows_with_the_pixels():
-    base = search.deep_base("cnn", 2000)
-    t28, t128 = (search.estimate_seconds("cnn", base, 2000, 400, (s, s)) for s in (28, 128))
+def test_cost_model_follows_what_each_network_sees():
+    _deep_available()
     over = search._OVERHEAD_SECONDS
-    assert (t128 - over) / (t28 - over) == pytest.approx((128 / 28) ** 2)
+
+    def ratio(kind, side):
+        base = search.deep_base(kind, 2000)
+        t28, t = (search.estimate_seconds(kind, base, 2000, 400, (s, s)) for s in (28, side))
+        return (t - over) / (t28 - over)
+    # the cnn convolves every pixel: a little faster than the pixels
+    assert ratio("cnn", 128) == pytest.approx(((128 / 28) ** 2) ** search._PIXEL_EXPONENT["cnn"])
+    assert ratio("cnn", 64) > (64 / 28) ** 2
+    # resnet18 keeps the pixels below 64 px, and downsamples by 4 with its ImageNet stem above
+    assert ratio("resnet18", 48) == pytest.approx((48 / 28) ** 2)
+    assert ratio("resnet18", 128) == pytest.approx(
+        (128 / 28) ** 2 / 16 * search._RESNET_STEM_FACTOR)
+    assert ratio("resnet18", 64) < ratio("resnet18", 48)
+    from medfeat.deep import build_model
+
+    small, large = (build_model("resnet18", (s, s, 1), 2, width=4) for s in (48, 64))
+    assert large.get_layer("stage1_block1_out").output.shape[1] == 16        # 64 / 4
+    assert small.get_layer("stage1_block1_out").output.shape[1] == 48
 
 
 def _deep_available():
@@ -158,6 +174,10 @@ def test_command_runs_multilabel_files_at_a_chosen_size(tmp_path, capsys):
     per = doc["methods"]["logreg"]["test"]["per_label"]
     assert len(per) == 3 and all(len(r["auc_ci95"]) == 2 for r in per)
     assert (out / "per_label.png").exists()
+    md = (out / "report.md").read_text()
+    assert "3 findings (multi-label) (0, 1, 2)" in md
+    assert "Positives per finding (0 / 1 / 2): train " + " / ".join(
+        str(v) for v in np.load(data)["train_labels"].sum(axis=0)) in md
     with pytest.raises(SystemExit) as exc:
         cli.main(["compare", "--data", str(data), "--image-size", "2"])
     assert exc.value.code == 2 and "--image-size must be >= 8" in capsys.readouterr().err

@@ -103,6 +103,14 @@ _BASE_WIDTH = {"cnn": 32, "resnet18": 16}
 _BASE_WIDTH_3D = {"cnn": 16, "resnet18": 16}
 #: Milliseconds per training volume of 28^3 and epoch, batch 128, the 3-D default widths.
 _MS_PER_VOLUME_EPOCH = {"cnn": 30.0, "resnet18": 35.0}
+#: How a 2-D training's cost grows with the pixels beyond 28 x 28 (measured at 28, 64 and 128 px:
+#: benchmarks/results/shapes-2026-12-03.md). The cnn keeps every pixel through its first block and
+#: grows a little faster than the pixels: cost ~ (pixels / 784) ** exponent.
+_PIXEL_EXPONENT = {"cnn": 1.3}
+#: resnet18 switches to the ImageNet stem (7 x 7 stride 2 and max pooling, medfeat.deep.models)
+#: from this side on: its stages see a sixteenth of the pixels, and the full-resolution stem
+#: costs about as much again as the stages (the factor).
+_RESNET_STEM_FROM, _RESNET_STEM_FACTOR = 64, 1.8
 
 
 @dataclasses.dataclass
@@ -304,8 +312,10 @@ def deep_candidates(kind, base, *, seed, n, fixed_epochs=False, volumes=False):
 
 def estimate_seconds(kind, params, n_train, n_val, image_shape, *, volumes=False):
     """Upper estimate of one training's seconds on a two-core CPU: every epoch runs (early
-    stopping usually ends sooner), cost proportional to pixels (voxels) and to the width to the
-    power 1.5 (measured between widths 16 and 64).
+    stopping usually ends sooner), cost proportional to voxels, to the pixels the network's
+    stages see (the cnn's to the power ``_PIXEL_EXPONENT``; resnet18's a sixteenth of them, times
+    the stem's ``_RESNET_STEM_FACTOR``, from ``_RESNET_STEM_FROM`` px on, where its ImageNet
+    stem downsamples) and to the width to the power 1.5 (measured between widths 16 and 64).
 
     Examples
     --------
@@ -315,6 +325,9 @@ def estimate_seconds(kind, params, n_train, n_val, image_shape, *, volumes=False
     >>> bool(wide > small > 0), estimate_seconds("cnn", {"epochs": 10}, 1000, 200,
     ...                                          (56, 56)) > 3 * small
     (True, True)
+    >>> p = {"epochs": 10, "batch_size": 128}
+    >>> [round(estimate_seconds("resnet18", p, 1000, 0, (s, s))) for s in (28, 64, 128)]
+    [48, 32, 102]
     """
     if volumes:
         ms = _MS_PER_VOLUME_EPOCH.get(kind, 10 * _MS_DEFAULT)
@@ -324,6 +337,10 @@ def estimate_seconds(kind, params, n_train, n_val, image_shape, *, volumes=False
         ms = _MS_PER_IMAGE_EPOCH.get(kind, _MS_DEFAULT)
         base_width = _BASE_WIDTH.get(kind)
         pixels = float(np.prod(image_shape[:2]))
+        if kind == "resnet18" and min(image_shape[:2]) >= _RESNET_STEM_FROM:
+            pixels = pixels / 16.0 * _RESNET_STEM_FACTOR
+        elif kind in _PIXEL_EXPONENT:
+            pixels = 784.0 * (pixels / 784.0) ** _PIXEL_EXPONENT[kind]
     width = (params.get("model_options") or {}).get("width", base_width)
     scale = (width / base_width) ** 1.5 if width and base_width else 1.0
     batch = params.get("batch_size", 128)
