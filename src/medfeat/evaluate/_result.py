@@ -60,12 +60,14 @@ class MethodResult:
     fit_seconds, predict_seconds : float
         Wall time of the final fit (on train, with val for model selection) and of predicting
         the test split.
-    y_true : ndarray, shape (n_test,)
-        Test labels.
-    proba : ndarray, shape (n_test, n_classes)
-        Test class probabilities (the positive-class column is ``proba[:, 1]`` for binary tasks).
-    confusion : ndarray, shape (n_classes, n_classes)
-        Counts, rows true class, columns predicted class.
+    y_true : ndarray, shape (n_test,) or (n_test, n_labels)
+        Test labels (a 0/1 matrix for a multi-label task).
+    proba : ndarray, shape (n_test, n_classes) or (n_test, n_labels)
+        Test class probabilities (the positive-class column is ``proba[:, 1]`` for binary tasks;
+        one independent probability per finding for a multi-label task).
+    confusion : ndarray, shape (n_classes, n_classes) or (n_labels, 2, 2)
+        Counts, rows true class, columns predicted class (multi-label: one 2 x 2 matrix per
+        finding at threshold 0.5).
     estimator : object, optional
         The fitted model (a scikit-learn Pipeline or a ``medfeat.deep.DeepClassifier``).
     params : dict
