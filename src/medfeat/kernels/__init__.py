@@ -62,15 +62,15 @@ _EXPORTS = {
     "percentile": "intensity",
 }
 
-__all__ = ["available_backends", "backend_status", "BackendUnavailableError", "BackendNotImplementedError",
-           "FAMILY_BACKENDS", *_EXPORTS]
+__all__ = ["available_backends", "backend_status", "BackendUnavailableError",
+           "BackendNotImplementedError", "FAMILY_BACKENDS", *_EXPORTS]
 
 
 def __getattr__(name):
-    family = _EXPORTS.get(name)
-    if family is None:
+    module = _EXPORTS.get(name)
+    if module is None:
         raise AttributeError(f"module 'medfeat.kernels' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{family}"), name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
