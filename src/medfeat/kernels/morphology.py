@@ -203,6 +203,23 @@ def _direct_dst(out, image):
     return out.view(np.uint8) if out.dtype == np.bool_ else out
 
 
+def _grey_steps(name, image, footprint, out, mode, cval, backend, batch, auto, steps):
+    """Kernel ``name`` as a chain of erosions (False) and dilations (True) given by ``steps``; every
+    step after the first uses the mirrored footprint (scikit-image pads it at the front, then
+    mirrors it for the second step of an opening or closing)."""
+    if _dask.is_dask_array(image):
+        return _dask.morphology(name, image, footprint, out, mode, cval, backend, batch)
+    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, auto, batch)
+    direct = _direct_dst(out, image)
+    cur = _work(image)
+    for i, is_max in enumerate(steps):
+        if i:
+            seq = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
+        cur = _grey(k, cur, seq, is_max=is_max, mode=mode, cval=cval, dtype=image.dtype,
+                    dst=direct if i == len(steps) - 1 else None)
+    return _finish(cur, image.dtype, out, direct, k)
+
+
 @_shared_doc
 def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backend="auto",
             batch=False):
@@ -259,14 +276,8 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("erosion", image, footprint, out, mode, cval, backend, batch)
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_EROSION,
-                                       batch)
-    direct = _direct_dst(out, image)
-    res = _grey(k, _work(image), seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype,
-                dst=direct)
-    return _finish(res, image.dtype, out, direct, k)
+    return _grey_steps("erosion", image, footprint, out, mode, cval, backend, batch, AUTO_EROSION,
+                       (False,))
 
 
 @_shared_doc
@@ -320,14 +331,8 @@ def dilation(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backe
            [0, 0, 9, 0, 0],
            [0, 0, 0, 0, 0]], dtype=uint8)
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("dilation", image, footprint, out, mode, cval, backend, batch)
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_DILATION,
-                                       batch)
-    direct = _direct_dst(out, image)
-    res = _grey(k, _work(image), seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype,
-                dst=direct)
-    return _finish(res, image.dtype, out, direct, k)
+    return _grey_steps("dilation", image, footprint, out, mode, cval, backend, batch,
+                       AUTO_DILATION, (True,))
 
 
 @_shared_doc
@@ -377,17 +382,8 @@ def opening(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(opened[5, 5]), int(opened[2, 2]), int(opened[1, 1])
     (0, 5, 5)
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("opening", image, footprint, out, mode, cval, backend, batch)
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_OPENING,
-                                       batch)
-    src = _work(image)
-    tmp = _grey(k, src, seq, is_max=False, mode=mode, cval=cval, dtype=image.dtype)
-    # scikit-image pads at the front, then mirrors for the dilation
-    seq2 = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
-    direct = _direct_dst(out, image)
-    res = _grey(k, tmp, seq2, is_max=True, mode=mode, cval=cval, dtype=image.dtype, dst=direct)
-    return _finish(res, image.dtype, out, direct, k)
+    return _grey_steps("opening", image, footprint, out, mode, cval, backend, batch, AUTO_OPENING,
+                       (False, True))
 
 
 @_shared_doc
@@ -434,16 +430,8 @@ def closing(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     >>> int(closing(img, disk(1))[3, 3])
     5
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("closing", image, footprint, out, mode, cval, backend, batch)
-    image, seq, out, k = _prepare_grey(image, footprint, out, mode, cval, backend, AUTO_CLOSING,
-                                       batch)
-    src = _work(image)
-    tmp = _grey(k, src, seq, is_max=True, mode=mode, cval=cval, dtype=image.dtype)
-    seq2 = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
-    direct = _direct_dst(out, image)
-    res = _grey(k, tmp, seq2, is_max=False, mode=mode, cval=cval, dtype=image.dtype, dst=direct)
-    return _finish(res, image.dtype, out, direct, k)
+    return _grey_steps("closing", image, footprint, out, mode, cval, backend, batch, AUTO_CLOSING,
+                       (True, False))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -479,6 +467,22 @@ def _finish_binary(result, out, direct, k=None):
     if direct is None:
         np.copyto(out, result.view(np.bool_))
     return out
+
+
+def _binary_steps(name, image, footprint, out, mode, backend, batch, steps):
+    """Binary kernel ``name`` as a chain of erosions (False) and dilations (True), each with the
+    same footprint; outside pixels are True for an erosion unless ``mode='min'``, and for a
+    dilation only with ``mode='max'``."""
+    if _dask.is_dask_array(image):
+        return _dask.morphology(name, image, footprint, out, mode, None, backend, batch)
+    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
+    direct = _direct_dst(out, image)
+    cur = src
+    for i, is_max in enumerate(steps):
+        cur = _binary(k, cur, seq, is_max=is_max,
+                      border_true=(mode == "max") if is_max else (mode != "min"),
+                      dst=direct if i == len(steps) - 1 else None)
+    return _finish_binary(cur, out, direct, k)
 
 
 @_shared_doc
@@ -531,13 +535,7 @@ def binary_erosion(image, footprint=None, out=None, *, mode="ignore", backend="a
            [0, 0, 0, 0, 0],
            [0, 0, 0, 0, 0]])
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("binary_erosion", image, footprint, out, mode, None, backend, batch)
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
-    direct = _direct_dst(out, image)
-    res = _binary(k, src, seq, is_max=False, border_true=mode != "min",
-                  dst=direct)
-    return _finish_binary(res, out, direct, k)
+    return _binary_steps("binary_erosion", image, footprint, out, mode, backend, batch, (False,))
 
 
 @_shared_doc
@@ -585,13 +583,7 @@ def binary_dilation(image, footprint=None, out=None, *, mode="ignore", backend="
            [1, 1, 1, 0],
            [0, 1, 0, 0]])
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("binary_dilation", image, footprint, out, mode, None, backend, batch)
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
-    direct = _direct_dst(out, image)
-    res = _binary(k, src, seq, is_max=True, border_true=mode == "max",
-                  dst=direct)
-    return _finish_binary(res, out, direct, k)
+    return _binary_steps("binary_dilation", image, footprint, out, mode, backend, batch, (True,))
 
 
 @_shared_doc
@@ -635,14 +627,7 @@ def binary_opening(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_opening(mask).any())
     False
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("binary_opening", image, footprint, out, mode, None, backend, batch)
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
-    direct = _direct_dst(out, image)
-    tmp = _binary(k, src, seq, is_max=False, border_true=mode != "min")
-    res = _binary(k, tmp, seq, is_max=True, border_true=mode == "max",
-                  dst=direct)
-    return _finish_binary(res, out, direct, k)
+    return _binary_steps("binary_opening", image, footprint, out, mode, backend, batch, (False, True))
 
 
 @_shared_doc
@@ -686,11 +671,4 @@ def binary_closing(image, footprint=None, out=None, *, mode="ignore", backend="a
     >>> bool(binary_closing(mask).all())
     True
     """
-    if _dask.is_dask_array(image):
-        return _dask.morphology("binary_closing", image, footprint, out, mode, None, backend, batch)
-    image, src, seq, out, k = _prepare_binary(image, footprint, out, mode, backend, batch)
-    direct = _direct_dst(out, image)
-    tmp = _binary(k, src, seq, is_max=True, border_true=mode == "max")
-    res = _binary(k, tmp, seq, is_max=False, border_true=mode != "min",
-                  dst=direct)
-    return _finish_binary(res, out, direct, k)
+    return _binary_steps("binary_closing", image, footprint, out, mode, backend, batch, (True, False))
