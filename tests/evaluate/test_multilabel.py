@@ -145,6 +145,16 @@ def test_multilabel_input_errors_name_the_argument():
         per_label_scores(y[:, 0], p[:, 0], n_boot=0)
 
 
+def test_selection_standard_error_is_that_of_the_mean_per_label_auc():
+    from medfeat.evaluate.search import auc_se
+
+    y, p = _random_multilabel()
+    per = [auc_se(y[:, k], np.column_stack([1 - p[:, k], p[:, k]])) for k in range(4)]
+    assert auc_se(y, p) == pytest.approx(np.sqrt(np.sum(np.square(per))) / 4, rel=1e-12)
+    y[:, 0] = 1                                        # a label with one value drops out
+    assert auc_se(y, p) == pytest.approx(np.sqrt(np.sum(np.square(per[1:]))) / 3, rel=1e-12)
+
+
 def test_paired_bootstrap_compares_the_mean_per_label_auc():
     y, good = _random_multilabel(n=200, seed=3)
     rng = np.random.default_rng(4)
