@@ -30,7 +30,8 @@ import numpy as np
 
 from .evaluate.search import DEFAULT_BUDGET as _DEFAULT_BUDGET
 
-__all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "DEFAULT_BUDGET", "SourceError"]
+__all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "DEFAULT_BUDGET", "SourceError",
+           "segment", "SegmentResult", "SEGMENT_DEFAULTS"]
 
 #: What :func:`compare` runs when not told: k-nearest neighbours, a decision tree and naive
 #: Bayes, an L2 logistic regression (the strongest classical baseline on PneumoniaMNIST), two deep
@@ -521,4 +522,193 @@ def compare(dataset, methods=DEFAULT_METHODS, cv=5, seed=0, out=None, epochs=Non
     result = CompareResult(evaluation)
     if out is not None:
         result.save(out, explain=explain)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# segment
+
+#: The :class:`~medfeat.deep.Segmenter` settings of :func:`segment` when not told: a two-level
+#: U-Net of width 16 and at most 30 epochs, stopped early on the validation Dice.
+SEGMENT_DEFAULTS = {"kind": "unet", "epochs": 30, "batch_size": 32, "lr": 3e-3, "patience": 6,
+                    "width": 16, "depth": 2}
+
+
+@dataclasses.dataclass
+class SegmentResult:
+    """What :func:`segment` returns: the fitted segmenter, its test scores and predictions.
+
+    Attributes
+    ----------
+    dataset : dict
+        ``{"name", "n_train", "n_val", "n_test", "classes", "image_shape"}``.
+    metrics : dict
+        Per foreground class (``metrics["classes"][name]``): ``dice`` and ``iou`` pooled over
+        every test pixel, ``dice_per_image`` (the mean over the test images that hold the class
+        in the truth or the prediction) with its 95 % bootstrap interval ``dice_ci95``, and
+        ``n_images``; ``mean_dice`` and ``mean_iou`` over the foreground classes.
+    settings : dict
+    seconds : dict
+        ``fit``, ``predict`` and ``total``.
+    segmenter : medfeat.deep.Segmenter
+    test_images, test_masks, predictions : ndarray
+    """
+
+    dataset: dict
+    metrics: dict
+    settings: dict
+    seconds: dict
+    segmenter: object
+    test_images: np.ndarray
+    test_masks: np.ndarray
+    predictions: np.ndarray
+
+    def to_dict(self):
+        """The ``metrics.json`` document of a segmentation report."""
+        from .evaluate import jsonable
+
+        return jsonable({"task": "segmentation", "dataset": self.dataset,
+                         "metrics": self.metrics, "settings": self.settings,
+                         "seconds": self.seconds,
+                         "history": getattr(self.segmenter, "history_", {})})
+
+    def summary(self):
+        """A few lines: Dice and IoU per class."""
+        lines = [f"{'class':<14} {'dice':>6} {'dice/image [95% CI]':>26} {'iou':>6}"]
+        for name, m in self.metrics["classes"].items():
+            lo, hi = m["dice_ci95"]
+            lines.append(f"{name:<14} {m['dice']:6.3f} {m['dice_per_image']:9.3f} "
+                         f"[{lo:.3f}, {hi:.3f}]   {m['iou']:6.3f}")
+        lines.append(f"mean Dice {self.metrics['mean_dice']:.3f}, mean IoU "
+                     f"{self.metrics['mean_iou']:.3f} over the foreground classes")
+        return "\n".join(lines)
+
+    def save(self, out):
+        """Write the report folder (:func:`medfeat.report.write_segmentation_report`)."""
+        from .report import write_segmentation_report
+
+        return write_segmentation_report(self, out)
+
+
+def _per_image_dice(truth, pred, c):
+    t, p = truth == c, pred == c
+    inter = (t & p).sum(axis=(1, 2))
+    total = t.sum(axis=(1, 2)) + p.sum(axis=(1, 2))
+    held = total > 0
+    return 2.0 * inter[held] / total[held]
+
+
+def _segment_scores(truth, pred, classes, seed, n_boot):
+    from .deep.segment import dice_coefficient, iou_score
+
+    k = len(classes)
+    dice = dice_coefficient(truth, pred, n_classes=k, average=None)
+    iou = iou_score(truth, pred, n_classes=k, average=None)
+    rng = np.random.default_rng([int(seed), 11])
+    out = {}
+    for c in range(1, k):
+        per = _per_image_dice(truth, pred, c)
+        if per.size:
+            boots = per[rng.integers(0, per.size, (int(n_boot), per.size))].mean(axis=1)
+            ci = [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+        else:
+            ci = [math.nan, math.nan]
+        out[classes[c]] = {"dice": float(dice[c]), "iou": float(iou[c]),
+                           "dice_per_image": float(per.mean()) if per.size else math.nan,
+                           "dice_ci95": ci, "n_images": int(per.size)}
+    return {"classes": out,
+            "mean_dice": float(np.nanmean([m["dice"] for m in out.values()])),
+            "mean_iou": float(np.nanmean([m["iou"] for m in out.values()]))}
+
+
+def segment(source=None, *, seed=0, out=None, log=print, verbose=0, n_boot=1000, **options):
+    """Train a segmentation network on a dataset of label maps, score it on its test split.
+
+    Parameters
+    ----------
+    source : SegmentationSet, str or os.PathLike, optional
+        A :class:`medfeat.io.SegmentationSet`, an ``.npz`` of ``{split}_images`` and
+        ``{split}_masks`` (:func:`medfeat.io.load_segmentation_npz`), or None for the embedded
+        synthetic CT phantoms with their liver and spleen outlined
+        (:func:`medfeat.io.make_phantom_segmentation`, 600 slices of 48 x 48).
+    seed : int, optional
+        Seeds the phantoms, the network and the bootstrap.
+    out : str or os.PathLike, optional
+        Report folder to write (checked before training).
+    log : callable or None, optional
+        Receives one-line progress messages.
+    verbose : int, optional
+        Keras' per-epoch output.
+    n_boot : int, optional
+        Bootstrap replicates of the per-image Dice interval.
+    **options
+        :class:`medfeat.deep.Segmenter` settings over :data:`SEGMENT_DEFAULTS` (``kind``,
+        ``epochs``, ``width``, ...).
+
+    Returns
+    -------
+    SegmentResult
+
+    Raises
+    ------
+    SourceError
+        ``source`` is not a segmentation set or a path to one.
+
+    Examples
+    --------
+    >>> from medfeat import io, pipeline
+    >>> ds = io.make_phantom_segmentation(n=40, size=32, seed=0)
+    >>> res = pipeline.segment(ds, epochs=1, width=4, depth=1, log=None)
+    >>> sorted(res.metrics["classes"]), res.predictions.shape
+    (['liver', 'spleen'], (6, 32, 32))
+    """
+    import time
+
+    from . import io as mio
+
+    t0 = time.perf_counter()
+    say = log if log is not None else (lambda *_: None)
+    if out is not None:
+        from .report import check_out
+
+        check_out(out)
+    if source is None:
+        data = mio.make_phantom_segmentation(seed=seed)
+    elif isinstance(source, mio.SegmentationSet):
+        data = source
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.path.expanduser(os.fspath(source))
+        if not os.path.isfile(path):
+            raise SourceError(f"source {os.fspath(source)!r} is not a file (a segmentation "
+                              ".npz of {train,val,test}_images and _masks)")
+        data = mio.load_segmentation_npz(path)
+    else:
+        raise SourceError(f"source must be a SegmentationSet, an .npz path or None, got "
+                          f"{type(source).__name__}")
+    from .deep import Segmenter
+
+    settings = {**SEGMENT_DEFAULTS, **options, "seed": int(seed)}
+    (xt, mt), (xv, mv), (xs, ms) = data.train, data.val, data.test
+    say(f"segmentation {data.name!r}: {len(xt)} train / {len(xv)} val / {len(xs)} test images "
+        f"{'x'.join(map(str, xt.shape[1:]))}, classes {', '.join(data.classes)}; "
+        f"{settings['kind']}, up to {settings['epochs']} epochs")
+    seg = Segmenter(verbose=verbose, **{k: v for k, v in settings.items()})
+    t1 = time.perf_counter()
+    seg.fit(xt, mt, validation=(xv, mv))
+    fit_s = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    pred = seg.predict(xs)
+    predict_s = time.perf_counter() - t2
+    metrics = _segment_scores(ms, pred, data.classes, seed, n_boot)
+    say(f"trained {len(seg.history_.get('loss', []))} epochs (best {seg.history_['best_epoch']})"
+        f" in {fit_s:.1f} s; test mean Dice {metrics['mean_dice']:.3f}")
+    result = SegmentResult(
+        dataset={"name": data.name, "n_train": len(xt), "n_val": len(xv), "n_test": len(xs),
+                 "classes": list(data.classes), "image_shape": list(xt.shape[1:])},
+        metrics=metrics, settings=settings,
+        seconds={"fit": round(fit_s, 3), "predict": round(predict_s, 3),
+                 "total": round(time.perf_counter() - t0, 3)},
+        segmenter=seg, test_images=xs, test_masks=ms, predictions=pred)
+    if out is not None:
+        result.save(out)
     return result

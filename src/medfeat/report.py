@@ -57,12 +57,14 @@ import numpy as np
 
 from .io import _medmnist
 
-__all__ = ["write_report", "check_out", "ReportError", "REPORT_FILES", "PUBLISHED"]
+__all__ = ["write_report", "write_segmentation_report", "check_out", "ReportError",
+           "REPORT_FILES", "PUBLISHED"]
 
 #: Files a report folder may hold; a folder with anything else in it is not replaced.
 REPORT_FILES = ("metrics.json", "report.md", "report.html", "roc.png", "confusion.png",
                 "auc_ci.png", "time.png", "cv.png", "search.png", "heatmaps.png",
-                "per_label.png", "gan_samples.png", "gan_quality.png")
+                "per_label.png", "gan_samples.png", "gan_quality.png", "segmentation.png",
+                "training.png")
 
 #: Published test scores of MedMNIST v2 for the sets this report knows (model -> (AUC, ACC));
 #: kept with the other MedMNIST facts in :mod:`medfeat.io`.
@@ -1039,9 +1041,8 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
             or n_heatmaps < 1:
         raise ValueError(f"n_heatmaps must be a positive integer, got {n_heatmaps!r}")
     out = check_out(out)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    old = None
-    try:
+
+    def fill(tmp):
         doc = evaluation.to_dict()
         (tmp / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False,
                                                      default=repr) + "\n",
@@ -1073,6 +1074,18 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
         parts = _sections(evaluation, plots, heat_note, heat_name)
         (tmp / "report.md").write_text(_markdown(parts), encoding="utf-8")
         (tmp / "report.html").write_text(_html(parts, tmp), encoding="utf-8")
+
+    return _publish(out, fill)
+
+
+def _publish(out, fill):
+    """Write a report folder atomically: ``fill(tmp)`` writes into a fresh temporary folder next
+    to ``out``, which then replaces ``out`` (a previous report is moved aside first and removed
+    last, so a failure at any point leaves the old report, or nothing, never half of one)."""
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    old = None
+    try:
+        fill(tmp)
         os.chmod(tmp, 0o755)   # mkdtemp makes it 0700; a report is an ordinary folder
         # swap: the old report aside, the new one in, the old one gone
         if out.exists():
@@ -1093,3 +1106,120 @@ def write_report(evaluation, out, *, explain=True, n_heatmaps=6):
         shutil.rmtree(old, ignore_errors=True)
     return out
 
+
+
+# --------------------------------------------------------------------------------------------
+# segmentation
+
+
+def _plot_segmentation(result, path, n=6):
+    """Test images with the true (green) and predicted (red) outlines of every foreground class,
+    the images with the most foreground first."""
+    from skimage.segmentation import find_boundaries
+
+    images, truth, pred = result.test_images, result.test_masks, result.predictions
+    order = np.argsort(-(truth > 0).sum(axis=(1, 2)), kind="stable")[:n]
+    fig = _figure((2.2 * len(order), 2.6))
+    axes = np.atleast_1d(fig.subplots(1, len(order)))
+    for ax, i in zip(axes, order):
+        img = np.asarray(images[i], dtype=np.float64)
+        img = _grey(img) if img.ndim == 3 else img
+        lo, hi = float(img.min()), float(img.max())
+        rgb = np.repeat(((img - lo) / (hi - lo if hi > lo else 1.0))[..., None], 3, axis=-1)
+        rgb[find_boundaries(truth[i], mode="inner")] = (0.1, 0.9, 0.1)
+        rgb[find_boundaries(pred[i], mode="inner")] = (0.95, 0.1, 0.1)
+        ax.imshow(rgb)
+        ax.set_title(f"test #{int(i)}", fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle("truth (green) and prediction (red)", fontsize=9)
+    _save(fig, path)
+
+
+def _plot_training(result, path):
+    hist = getattr(result.segmenter, "history_", {}) or {}
+    if not hist.get("dice"):
+        return False
+    fig = _figure((5.0, 3.0))
+    ax = fig.subplots()
+    epochs = np.arange(1, len(hist["dice"]) + 1)
+    ax.plot(epochs, hist["dice"], label="train")
+    if hist.get("val_dice"):
+        ax.plot(epochs, hist["val_dice"], label="validation")
+        ax.axvline(hist.get("best_epoch", epochs[-1]), color="k", lw=0.8, ls="--")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("foreground Dice")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return True
+
+
+def write_segmentation_report(result, out):
+    """Write the report folder of one :func:`medfeat.pipeline.segment` run.
+
+    ``metrics.json`` (Dice and IoU per class, the per-image Dice with its bootstrap interval,
+    settings, training history), ``report.md`` and ``report.html``, ``segmentation.png`` (test
+    images with true and predicted outlines) and ``training.png``; written atomically, as
+    :func:`write_report` writes (same rules for ``out``).
+
+    Parameters
+    ----------
+    result : medfeat.pipeline.SegmentResult
+    out : str or os.PathLike
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from medfeat import io, pipeline
+    >>> res = pipeline.segment(io.make_phantom_segmentation(n=40, size=32), epochs=1, width=4,
+    ...                        depth=1, log=None)
+    >>> folder = write_segmentation_report(res, os.path.join(tempfile.mkdtemp(), "seg"))
+    >>> sorted(p.name for p in folder.iterdir())[:3]
+    ['metrics.json', 'report.html', 'report.md']
+    """
+    for attr in ("to_dict", "metrics", "test_images", "test_masks", "predictions"):
+        if not hasattr(result, attr):
+            raise ReportError(f"result must be what medfeat.pipeline.segment returns, got "
+                              f"{type(result).__name__} (no {attr!r})")
+    out = check_out(out)
+
+    def fill(tmp):
+        doc = result.to_dict()
+        (tmp / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False,
+                                                     default=repr) + "\n", encoding="utf-8")
+        _plot_segmentation(result, tmp / "segmentation.png")
+        plots = ["segmentation.png"] + (["training.png"]
+                                        if _plot_training(result, tmp / "training.png") else [])
+        ds, m = result.dataset, result.metrics
+        rows = [{"class": name, "Dice": _fmt(v["dice"]), "IoU": _fmt(v["iou"]),
+                 "Dice per image": _fmt(v["dice_per_image"]),
+                 "95 % CI": f"[{_fmt(v['dice_ci95'][0])}, {_fmt(v['dice_ci95'][1])}]",
+                 "images": str(v["n_images"])} for name, v in m["classes"].items()]
+        hist = getattr(result.segmenter, "history_", {}) or {}
+        parts = [("h1", f"medfeat segmentation report: {ds.get('name') or 'dataset'}"),
+                 ("p", f"{ds['n_train']} training, {ds['n_val']} validation and {ds['n_test']} "
+                       f"test images of {' x '.join(map(str, ds['image_shape']))}; classes "
+                       f"{', '.join(ds['classes'])}."),
+                 ("h2", "Results on the test split"), ("table", rows),
+                 ("p", f"Mean over the foreground classes: Dice {_fmt(m['mean_dice'])}, IoU "
+                       f"{_fmt(m['mean_iou'])}. Dice and IoU count every test pixel together; "
+                       "the per-image Dice is the mean over the test images holding the class "
+                       "(in the truth or the prediction), with a 95 % percentile bootstrap "
+                       "interval over those images."),
+                 ("p", f"{result.settings.get('kind')}: {len(hist.get('loss', []))} epochs, "
+                       f"the best by validation Dice ({hist.get('best_epoch')}) kept; fit "
+                       f"{_secs(result.seconds.get('fit'))}, predict "
+                       f"{_secs(result.seconds.get('predict'))}."),
+                 ("h2", "Plots")]
+        captions = {"segmentation.png": "Test images: true (green) and predicted (red) outlines",
+                    "training.png": "Foreground Dice per epoch"}
+        parts += [("img", (f, captions[f])) for f in plots]
+        parts += [("h2", "Settings"), ("kv", dict(result.settings)),
+                  ("h2", "Versions and machine"), ("kv", {**_versions(), **_machine()})]
+        (tmp / "report.md").write_text(_markdown(parts), encoding="utf-8")
+        (tmp / "report.html").write_text(_html(parts, tmp), encoding="utf-8")
+
+    return _publish(out, fill)

@@ -9,7 +9,8 @@ module               names
 ===================  ===========================================================================
 models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagnostic"; for
                      volumes "cnn3d", "resnet18_3d")
-segment              :func:`build_segmenter` ("deeplabv3", "unet"), :func:`dice_coefficient`,
+segment              :func:`build_segmenter` ("deeplabv3", "unet"), :class:`Segmenter` (fit /
+                     predict on label maps), :func:`dice_coefficient`,
                      :func:`iou_score`, :class:`DiceMetric`, :class:`IoUMetric`, :class:`DiceLoss`
 train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
                      the object the evaluation harness runs), :func:`save`, :func:`load`
@@ -29,7 +30,7 @@ _EXPORTS = {
     "build_model": "models", "MODELS": "models",
     "build_segmenter": "segment", "dice_coefficient": "segment", "DiceMetric": "segment",
     "IoUMetric": "segment", "iou_score": "segment", "DiceLoss": "segment",
-    "SEGMENTERS": "segment",
+    "SEGMENTERS": "segment", "Segmenter": "segment",
     "train": "train", "predict": "train", "DeepClassifier": "train", "save": "train",
     "load": "train",
     "integrated_gradients": "explain", "overlay": "explain", "plot_attributions": "explain",

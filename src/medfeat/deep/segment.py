@@ -32,12 +32,14 @@ import numpy as np
 from keras import layers, ops
 
 from ._backend import accumulator_dtype
+from ._keras import check_seed
 
 __all__ = [
     "SEGMENTERS",
     "DiceLoss",
     "DiceMetric",
     "IoUMetric",
+    "Segmenter",
     "build_segmenter",
     "dice_coefficient",
     "iou_score",
@@ -753,3 +755,141 @@ class DiceLoss(keras.losses.Loss):
             crossentropy=self.crossentropy,
         )
         return config
+
+
+class Segmenter:
+    """A segmentation network with a fit / predict face: images and integer label maps in.
+
+    Builds :func:`build_segmenter` for the training images' shape and the masks' classes, trains
+    it with :class:`DiceLoss` plus cross-entropy (Adam), stops early on the validation Dice of
+    the foreground classes (the best epoch's weights are kept), and predicts label maps. Images
+    are scaled to [0, 1]: uint8 and bool by their dtype's range, other dtypes by the training
+    images' minimum and maximum (recorded, applied unchanged to new images).
+
+    Parameters
+    ----------
+    kind : {"unet", "deeplabv3"}, optional
+    epochs : int, optional
+        Most epochs.
+    batch_size : int, optional
+    lr : float, optional
+        Adam's learning rate.
+    patience : int, optional
+        Epochs without a better validation Dice before training stops (with a validation split).
+    seed : int, optional
+        Seeds the weights and the shuffling; on the CPU the same seed gives the same weights.
+    verbose : int, optional
+        Keras' progress output (0 silent, 2 one line per epoch).
+    **model_options
+        Passed to :func:`build_segmenter` (``width``, ``depth``, ...; default width 8, depth 2
+        for the U-Net).
+
+    Attributes
+    ----------
+    model_ : keras.Model
+    n_classes_ : int
+    history_ : dict
+        Per-epoch ``loss``, ``dice`` (and ``val_loss``, ``val_dice``), and ``best_epoch``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.zeros((8, 16, 16), np.uint8); m = np.zeros((8, 16, 16), np.int64)
+    >>> x[:, 4:10, 4:10] = 200; m[:, 4:10, 4:10] = 1
+    >>> seg = Segmenter(epochs=1, batch_size=4, width=4, depth=1).fit(x, m)
+    >>> seg.predict(x).shape, seg.n_classes_
+    ((8, 16, 16), 2)
+    """
+
+    def __init__(self, kind="unet", *, epochs=30, batch_size=32, lr=3e-3, patience=6, seed=0,
+                 verbose=0, **model_options):
+        if kind not in SEGMENTERS:
+            raise ValueError(f"kind must be one of {SEGMENTERS}, got {kind!r}")
+        self.kind = kind
+        self.epochs = _int(epochs, "epochs", 1)
+        self.batch_size = _int(batch_size, "batch_size", 1)
+        self.patience = _int(patience, "patience", 1)
+        if not (isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+                and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        self.seed = check_seed(seed)
+        self.verbose = int(verbose)
+        defaults = {"width": 8, "depth": 2} if kind == "unet" else {"width": 8}
+        self.model_options = {**defaults, **model_options}
+
+    def _scaled(self, images, fit=False):
+        x = np.asarray(images)
+        if x.ndim not in (3, 4) or x.dtype.kind not in "buif" or x.shape[0] == 0:
+            raise ValueError(f"images must be a non-empty stack (n, H, W) or (n, H, W, C), got "
+                             f"shape {x.shape} and dtype {x.dtype}")
+        if fit:
+            if x.dtype == np.uint8 or x.dtype.kind == "b":
+                self.range_ = (0.0, 255.0 if x.dtype == np.uint8 else 1.0)
+            else:
+                self.range_ = (float(x.min()), float(x.max()))
+            self.image_shape_ = x.shape[1:]
+        elif x.shape[1:] != self.image_shape_:
+            raise ValueError(f"images have shape {x.shape[1:]}, the segmenter was trained on "
+                             f"{self.image_shape_}")
+        lo, hi = self.range_
+        x = (x.astype(np.float32) - lo) / (hi - lo if hi > lo else 1.0)
+        return x[..., None] if x.ndim == 3 else x
+
+    def fit(self, images, masks, *, validation=None):
+        """Train on ``images`` and their label maps ``masks`` ``(n, H, W)``.
+
+        Parameters
+        ----------
+        images, masks : array_like
+        validation : tuple, optional
+            ``(images, masks)`` for early stopping on the foreground Dice.
+
+        Returns
+        -------
+        self
+        """
+        from ._keras import set_seed
+
+        x = self._scaled(images, fit=True)
+        m = _labels(masks, "masks")
+        if m.shape != x.shape[:3]:
+            raise ValueError(f"masks must have shape {x.shape[:3]}, got {m.shape}")
+        self.n_classes_ = max(int(m.max()) + 1, 2)
+        if validation is not None:
+            xv = self._scaled(validation[0])
+            mv = _labels(validation[1], "validation masks")
+            if mv.shape != xv.shape[:3]:
+                raise ValueError(f"validation masks must have shape {xv.shape[:3]}, got "
+                                 f"{mv.shape}")
+            self.n_classes_ = max(self.n_classes_, int(mv.max()) + 1)
+        set_seed(self.seed)
+        fg = list(range(1, self.n_classes_))
+        self.model_ = build_segmenter(self.kind, x.shape[1:], self.n_classes_, seed=self.seed,
+                                      **self.model_options)
+        self.model_.compile(keras.optimizers.Adam(self.lr),
+                            DiceLoss(self.n_classes_, crossentropy=1.0),
+                            metrics=[DiceMetric(self.n_classes_, class_ids=fg, name="dice")])
+        callbacks = []
+        if validation is not None:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_dice", mode="max", patience=self.patience,
+                restore_best_weights=True))
+        hist = self.model_.fit(x, m, validation_data=None if validation is None else (xv, mv),
+                               epochs=self.epochs, batch_size=self.batch_size,
+                               verbose=self.verbose, callbacks=callbacks, shuffle=True)
+        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        key = "val_dice" if validation is not None else "dice"
+        self.history_["best_epoch"] = int(np.argmax(self.history_[key])) + 1
+        return self
+
+    def predict_proba(self, images, *, batch_size=64):
+        """Per-pixel class probabilities ``(n, H, W, n_classes)``."""
+        if not hasattr(self, "model_"):
+            raise ValueError("this Segmenter is not fitted yet; call fit first")
+        x = self._scaled(images)
+        return np.asarray(self.model_.predict(x, batch_size=batch_size, verbose=0))
+
+    def predict(self, images, *, batch_size=64):
+        """Label maps ``(n, H, W)`` (arg max of :meth:`predict_proba`)."""
+        return self.predict_proba(images, batch_size=batch_size).argmax(axis=-1)

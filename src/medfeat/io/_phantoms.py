@@ -33,7 +33,8 @@ def _ellipse(yy, xx, cy, cx, ry, rx, angle):
 
 def _draw_anatomy(rng, yy, xx):
     """One slice in HU without lesion or noise; masks of soft tissue (``allowed``), of the solid
-    organs where lesions grow, and of the bright structures (kidneys, aorta, spine)."""
+    organs where lesions grow, of the bright structures (kidneys, aorta, spine), and the organ
+    label map (0 elsewhere, :data:`ORGANS` codes for liver and spleen)."""
     hu = np.full(yy.shape, _AIR)
     u = rng.uniform
     cy, cx = u(-0.05, 0.05), u(-0.05, 0.05)
@@ -75,7 +76,11 @@ def _draw_anatomy(rng, yy, xx):
     bright = kidneys | vessel | spine
     solid = organs & ~bright & ~bowel
     allowed = inner & ~bright & ~bowel
-    return hu, allowed, solid, bright
+    label_map = np.zeros(yy.shape, dtype=np.uint8)   # what is drawn last is what shows
+    label_map[liver & ~spleen] = ORGANS["liver"]
+    label_map[spleen] = ORGANS["spleen"]
+    label_map[bright | bowel] = 0
+    return hu, allowed, solid, bright, label_map
 
 
 def _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale):
@@ -100,8 +105,14 @@ def _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale):
     return mask & allowed, sign * rng.uniform(*LESION_HU)
 
 
-def make_slices(n, size, seed):
-    """``n`` uint8 slices of ``size``×``size``, their 0/1 labels and lesion masks."""
+#: Codes of the organ label map (0 is everything else).
+ORGANS = {"liver": 1, "spleen": 2}
+
+
+def make_slices(n, size, seed, *, organs=False):
+    """``n`` uint8 slices of ``size``×``size``, their 0/1 labels and lesion masks (and, with
+    ``organs=True``, the organ label maps ``(n, size, size)`` uint8 of :data:`ORGANS`; the slices
+    are the same either way)."""
     from scipy import ndimage
 
     label_seed, noise_seed, *image_seeds = np.random.SeedSequence(seed).spawn(n + 2)
@@ -116,12 +127,13 @@ def make_slices(n, size, seed):
 
     hu = np.empty((n, size, size))
     masks = np.zeros((n, size, size), dtype=bool)
+    organ_maps = np.zeros((n, size, size), dtype=np.uint8)
     noise = np.empty((n, size, size))
     for i, ss in enumerate(image_seeds):
         rng = np.random.default_rng(ss)
-        img, allowed, organs, bright = _draw_anatomy(rng, yy, xx)
+        img, allowed, solid, bright, organ_maps[i] = _draw_anatomy(rng, yy, xx)
         if labels[i]:
-            m, contrast = _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale)
+            m, contrast = _lesion(rng, yy, xx, allowed, solid, bright, pixel, scale)
             img[m] += contrast
             masks[i] = m
         hu[i] = img
@@ -134,4 +146,5 @@ def make_slices(n, size, seed):
     hu += TEXTURE_HU * texture + WHITE_HU * white
     c, w = WINDOW
     out = np.clip((hu - (c - w / 2)) / w, 0, 1) * 255
-    return np.round(out).astype(np.uint8), labels, masks
+    out = np.round(out).astype(np.uint8)
+    return (out, labels, masks, organ_maps) if organs else (out, labels, masks)
