@@ -12,7 +12,7 @@ import pytest
 
 import medfeat.deep as deep
 from medfeat.deep import build_model
-from medfeat.deep.train import DeepClassifier, load, predict, save, train
+from medfeat.deep.training import DeepClassifier, load, predict, save, train
 
 from .conftest import make_squares
 
@@ -107,7 +107,7 @@ def test_same_seed_same_weights_and_predictions(squares):
 def test_balanced_class_weights_match_scikit_learn():
     from sklearn.utils.class_weight import compute_sample_weight
 
-    from medfeat.deep.train import _sample_weights
+    from medfeat.deep.training import _sample_weights
 
     y = np.array([0] * 9 + [1] * 3 + [2] * 1)
     np.testing.assert_allclose(_sample_weights(y, "balanced", 3),
@@ -268,7 +268,10 @@ def test_data_parallel_strategy_on_two_cpu_devices():
 def test_lazy_exports(squares):
     Xt, yt, _, _ = squares
     assert deep.DeepClassifier is DeepClassifier and deep.predict is predict
-    # medfeat.deep.train is also the submodule's name: calling it must still train
+    # the function, not a module, whatever was imported first (the module is deep.training)
+    import medfeat.deep.training  # noqa: F401
+
+    assert deep.train is train and callable(deep.train)
     hist = deep.train(_dense_model((16, 16, 1), 2), Xt / 255.0, yt, epochs=1, verbose=0)
     assert len(hist["loss"]) == 1
 

@@ -12,8 +12,9 @@ models               :func:`build_model` ("cnn", "resnet18", "resnet50", "diagno
 segment              :func:`build_segmenter` ("deeplabv3", "unet"), :class:`Segmenter` (fit /
                      predict on label maps), :func:`dice_coefficient`,
                      :func:`iou_score`, :class:`DiceMetric`, :class:`IoUMetric`, :class:`DiceLoss`
-train                :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
-                     the object the evaluation harness runs), :func:`save`, :func:`load`
+training             :func:`train`, :func:`predict`, :class:`DeepClassifier` (fit / predict_proba,
+                     the object the evaluation harness runs), :func:`save`, :func:`load`,
+                     :data:`KIND_DEFAULTS`
 explain              :func:`integrated_gradients`, :func:`overlay`, :func:`plot_attributions`,
                      :func:`volume_views`
 augment_layers       :func:`keras_layers` (:mod:`medfeat.augment`'s operations as Keras layers),
@@ -31,8 +32,8 @@ _EXPORTS = {
     "build_segmenter": "segment", "dice_coefficient": "segment", "DiceMetric": "segment",
     "IoUMetric": "segment", "iou_score": "segment", "DiceLoss": "segment",
     "SEGMENTERS": "segment", "Segmenter": "segment",
-    "train": "train", "predict": "train", "DeepClassifier": "train", "save": "train",
-    "load": "train",
+    "train": "training", "predict": "training", "DeepClassifier": "training",
+    "save": "training", "load": "training", "KIND_DEFAULTS": "training",
     "integrated_gradients": "explain", "overlay": "explain", "plot_attributions": "explain",
     "volume_views": "explain", "VOLUME_MODELS": "models",
     "ConditionalGAN": "gan", "expand": "gan", "expand_split": "gan", "two_sample_auc": "gan",

@@ -48,7 +48,7 @@ import zipfile
 import numpy as np
 
 from ._keras import check_seed, import_keras, set_seed
-from .train import _check_positive_int as _positive_int
+from .training import _check_positive_int as _positive_int
 
 keras = import_keras()
 ops = keras.ops
@@ -958,7 +958,7 @@ def two_sample_auc(real, fake, *, seed=0, classifier="logreg", cv=5):
             model.fit(flat[tr], y[tr])
             scores[te] = model.predict_proba(flat[te])[:, 1]
         else:
-            from .train import DeepClassifier
+            from .training import DeepClassifier
 
             model = DeepClassifier("cnn", epochs=8, batch_size=32, seed=seed, augment=None,
                                    class_weight=None, verbose=0, lr=1e-3,

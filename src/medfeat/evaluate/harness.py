@@ -89,8 +89,8 @@ class _Method:
 
 
 def _is_deep_classifier(obj):
-    return any(c.__name__ == "DeepClassifier" and c.__module__.startswith("medfeat.deep")
-               for c in type(obj).__mro__)
+    """A deep model (medfeat.deep.DeepClassifier or anything declaring the same road)."""
+    return getattr(type(obj), "medfeat_road", None) == "deep"
 
 
 def _clone_deep(obj):

@@ -246,11 +246,11 @@ def deep_base(kind, n_train, *, epochs=None, volumes=False):
     >>> deep_base("cnn", 546)["epochs"] > deep_base("cnn", 3882)["epochs"]
     True
     """
-    from ..deep.train import _KIND_DEFAULTS
+    from ..deep.training import KIND_DEFAULTS
 
     batch = int(2 ** round(math.log2(max(n_train / 20.0, 1.0))))
     batch = int(min(128, max(16, batch)))
-    base_epochs = _KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
+    base_epochs = KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
     steps = max(1, math.ceil(n_train / batch))
     if epochs is None and volumes:
         epochs = VOLUME_EPOCHS

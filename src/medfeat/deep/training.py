@@ -10,15 +10,15 @@ at the end (early stopping after ``patience`` epochs without improvement).
 import json
 import numbers
 import os
-import sys
 import tempfile
 import time
-import types
 import zipfile
 
 import numpy as np
 
 from ._keras import check_seed, import_keras, set_seed
+
+__all__ = ["train", "predict", "save", "load", "DeepClassifier", "KIND_DEFAULTS"]
 
 _META_NAME = "medfeat.json"
 _FORMAT = "medfeat.DeepClassifier"
@@ -574,7 +574,7 @@ except ImportError:  # pragma: no cover - scikit-learn is a core dependency
 
 #: DeepClassifier's defaults per kind, measured on PneumoniaMNIST (28 px) on a 2-core CPU
 #: (benchmarks/accuracy_deep.py): a few minutes of training each, AUC > 0.96 on its test split.
-_KIND_DEFAULTS = {
+KIND_DEFAULTS = {
     "cnn": {"epochs": 15},
     "resnet18": {"epochs": 10, "model_options": {"width": 16}},
     "resnet50": {"epochs": 10},
@@ -706,6 +706,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     ((40, 2), 'diagnostic', True)
     """
 
+    #: The road of this estimator: the evaluation harness runs objects with ``medfeat_road ==
+    #: "deep"`` as deep models (one process, no feature cache), whatever their class is called.
+    medfeat_road = "deep"
+
     def __init__(self, kind="cnn", *, epochs=None, batch_size=128, seed=0, augment="default",
                  tta=False, class_weight="balanced", model_options=None, strategy=None, verbose=1,
                  lr=2e-3, lr_schedule="cosine", patience=5, input_size=None):
@@ -741,7 +745,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             return self.kind, False
         if self.kind in _VOLUME_TWINS:
             return _VOLUME_TWINS[self.kind], True
-        if isinstance(self.kind, str) and self.kind in _KIND_DEFAULTS:
+        if isinstance(self.kind, str) and self.kind in KIND_DEFAULTS:
             raise ValueError(f"kind {self.kind!r} takes 2-D images (n, height, width[, "
                              f"channels]), got volumes of shape {X.shape}; use kind='cnn' or "
                              "'resnet18' (3-D on volumes), 'cnn3d' or 'resnet18_3d'")
@@ -799,7 +803,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     def _build(self, input_shape, n_classes):
         kind = getattr(self, "model_kind_", self.kind)
-        defaults = {} if callable(kind) else _KIND_DEFAULTS.get(kind, {})
+        defaults = {} if callable(kind) else KIND_DEFAULTS.get(kind, {})
         options = {**defaults.get("model_options", {}), **(self.model_options or {})}
         if callable(self.kind):
             set_seed(check_seed(self.seed))
@@ -947,7 +951,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             return 15
         if getattr(self, "multilabel_", False) and not callable(self.kind):
             kind = self.kind                 # the backbone kind's epochs
-        return _KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
+        return KIND_DEFAULTS.get(kind, {}).get("epochs", 15)
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -1051,16 +1055,3 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"{os.fspath(path)!r} holds a plain Keras model, not a "
                              "DeepClassifier")
         return obj
-
-
-# ``medfeat.deep.train`` names both this module and the function :func:`train`. Once the module
-# has been imported (e.g. by ``from medfeat.deep import DeepClassifier``), Python's import system
-# binds the package attribute ``medfeat.deep.train`` to the module, so the package's lazy export of
-# the function is never reached. Making the module callable keeps ``medfeat.deep.train(model, X,
-# y, ...)`` working whatever the import order.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
