@@ -640,7 +640,7 @@ def build_parser():
                     help="keep the balanced-class probabilities (no calibration to the "
                          "validation split's class balance; for a test split whose balance "
                          "differs from validation's)")
-    pc.add_argument("--backend", choices=("auto", "cuda"), default="auto",
+    pc.add_argument("--backend", choices=("auto", "cpu", "cuda"), default="auto",
                     help="kernel backend of the feature extraction")
     pc.add_argument("--jobs", type=_positive("--jobs", 1), metavar="N",
                     help="threads for feature extraction (default 1)")

@@ -329,3 +329,13 @@ def test_grey_dataset_is_not_colour(run):
     assert all("channel_axis" not in r.params for r in ev.methods.values())
     assert all(r.estimator.steps[0][1].channel_axis is None for r in ev.methods.values())
     assert not any("colour" in line for line in lines)
+
+
+def test_backend_cpu_is_the_default_cpu_path_and_one_backend_name_is_refused():
+    ds = make_phantoms(n=60, size=32, seed=2)
+    kw = dict(cv=2, seed=0, progress=False, log=None, n_boot=20, select=False)
+    auto = evaluate(ds, ["nb"], backend="auto", **kw)
+    cpu = evaluate(ds, ["nb"], backend="cpu", **kw)
+    np.testing.assert_array_equal(auto.methods["nb"].proba, cpu.methods["nb"].proba)
+    with pytest.raises(ValueError, match="give 'cpu'"):
+        evaluate(ds, ["nb"], backend="numba", **kw)

@@ -447,10 +447,14 @@ def _targets(labels):
 def _check_backend(backend):
     from ..kernels import available_backends
 
-    if backend == "auto":
+    if backend in ("auto", "cpu"):
         return
-    if backend not in ("cython", "numba", "cuda"):
-        raise ValueError(f"backend must be 'auto', 'cython', 'numba' or 'cuda', got {backend!r}")
+    if backend in ("cython", "numba"):
+        raise ValueError(f"backend {backend!r} implements only some kernel families (each has "
+                         f"one CPU backend: medfeat.kernels.FAMILY_BACKENDS); give 'cpu' for "
+                         f"the CPU one of every family, 'cuda' or 'auto'")
+    if backend != "cuda":
+        raise ValueError(f"backend must be 'auto', 'cpu' or 'cuda', got {backend!r}")
     if backend not in available_backends():
         raise ValueError(f"backend {backend!r} does not work on this machine; available: "
                          f"{list(available_backends())}")
