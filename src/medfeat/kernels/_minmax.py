@@ -20,16 +20,17 @@ from .footprints import _mirror, _pad_odd
 
 _FAMILY = "morphology"
 # Box sides (rows, planes) at least this long use van Herk / Gil-Werman across rows (vrun, about
-# three operations per pixel plus block bookkeeping); shorter ones L row operations in minmax_runs.
-# Measured on 2048² uint8 with one thread: 3 rows 0.4 ms, van Herk 0.5-0.8 ms whatever the length.
+# three operations per pixel plus block bookkeeping, whatever the length); shorter ones L row
+# operations in minmax_runs, which stay cheaper up to about this length (benchmarks/
+# bench_morphology.py measures both).
 VH_COL = 5
 # Output rows per band of the one-pass run kernel: the halo of (footprint height - 1) run rows is
 # recomputed per band, and a band's run rows should stay in cache.
 BAND = 32
 # Jobs below this many byte-passes (image bytes x row operations per pixel) run on one thread:
-# about 0.25 ms on one core here, less than waking the thread team saves. Tuned on the idle 2-core
-# machine: a 3x3 erosion of a 2048² uint8 image takes 1.7 ms on one thread and 0.9 ms on two (as
-# fast as cv2.erode). On a machine saturated by other jobs two threads can lose a scheduler slice.
+# such a job is shorter than what waking the thread team saves; a 3x3 erosion at 2048² is well
+# above it and runs on two (benchmarks/results/cpu-2026-11-25.md has both timings beside
+# cv2.erode). On a machine saturated by other jobs two threads can lose a scheduler slice.
 SERIAL_WORK = 4e6
 
 

@@ -23,9 +23,9 @@ from .._common import REFLECT, boundary_index
 _OPTS = dict(cache=True, error_model="numpy")
 
 # Images up to this size run on one thread: waking the thread team costs more than the second core
-# saves on a 512² image. Measured on the idle 2-core machine (benchmarks/results/cpu-2026-11-25.md):
-# at 2048², two threads took Sobel from 3.5 to 1.6 ms and Canny from 34 to 22 ms. (On a machine
-# saturated by other jobs two threads can lose a whole scheduler slice at the closing barrier.)
+# saves on a 512² image, while at 2048² two threads pay off for Sobel and Canny (the one- and
+# two-thread timings are in benchmarks/results/cpu-2026-11-25.md). On a machine saturated by
+# other jobs two threads can lose a whole scheduler slice at the closing barrier.
 PARALLEL_MIN_PIXELS = 512 * 512 + 1
 
 # Every parallel kernel is a prange over row blocks calling a serial worker for one block: Numba's
