@@ -751,6 +751,14 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                              "'resnet18' (3-D on volumes), 'cnn3d' or 'resnet18_3d'")
         return self.kind, True  # an unknown kind: build_model names the valid ones
 
+    def _validation_pair(self, validation):
+        """``(preprocessed X_val, y_val as given)`` of a ``validation`` pair."""
+        try:
+            Xv, yv = validation
+        except (TypeError, ValueError) as exc:
+            raise ValueError("validation must be a pair (X_val, y_val)") from exc
+        return self._preprocess(Xv, "validation X"), yv
+
     def _fit_preprocessing(self, X):
         if X.dtype == np.uint8:
             low, high = 0.0, 255.0
@@ -856,11 +864,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         Xp = self._preprocess(X)
         val = None
         if validation is not None:
-            try:
-                Xv, yv = validation
-            except (TypeError, ValueError) as exc:
-                raise ValueError("validation must be a pair (X_val, y_val)") from exc
-            Xv = self._preprocess(Xv, "validation X")
+            Xv, yv = self._validation_pair(validation)
             val = (Xv, self._encode(yv, len(Xv), "validation y"))
         strategy = _resolve_strategy(self.strategy)
         with _scope(strategy):
@@ -906,11 +910,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         Xp = self._preprocess(X)
         val = None
         if validation is not None:
-            try:
-                Xv, yv = validation
-            except (TypeError, ValueError) as exc:
-                raise ValueError("validation must be a pair (X_val, y_val)") from exc
-            Xv = self._preprocess(Xv, "validation X")
+            Xv, yv = self._validation_pair(validation)
             yv = np.asarray(yv)
             if yv.shape != (len(Xv), Y.shape[1]) or not np.all(np.isin(yv, (0, 1))):
                 raise ValueError(f"validation y must be a 0/1 matrix ({len(Xv)}, {Y.shape[1]}), "
