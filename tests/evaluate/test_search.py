@@ -349,3 +349,23 @@ def test_deep_search_within_a_budget(phantoms):
     assert len(rec2["trials"]) == 2 and rec2["skipped"] == []
     assert rec2["trials"][0]["val_auc"] == pytest.approx(rec["trials"][0]["val_auc"])
     assert ev2.methods["cnn"].params["tta"] == rec2["chosen"]["tta"]
+
+
+def test_methods_are_ranked_by_their_validation_auc_before_calibration():
+    """Calibration is fitted on the validation split, so the AUC methods are compared by (the
+    ensemble's members, 'best by validation') is the one of the probabilities before it."""
+    rng = np.random.default_rng(5)
+    y = rng.choice(3, size=240, p=[0.6, 0.3, 0.1])
+    X = rng.normal(60, 20, (240, 24, 24)).clip(0, 255)
+    X[:, 6:18, 6:18] += 25 * y[:, None, None] + rng.normal(0, 20, (240, 1, 1))
+    ds = Dataset.from_arrays(X.clip(0, 255).astype(np.uint8), y, val_size=0.25, test_size=0.25,
+                             seed=0)
+    ev = evaluate(ds, ["knn", "logreg", "ensemble"], cv=0, seed=0, progress=False, log=None,
+                  n_boot=20, select=False)
+    Xv, yv = ds.val
+    for name in ("knn", "logreg"):
+        r = ev.methods[name]
+        assert r.params["val_auc"] == pytest.approx(roc_auc(yv, r.estimator.predict_proba(Xv)))
+    assert any(ev.methods[n].params["calibration"]["applied"] for n in ("knn", "logreg"))
+    order = sorted(("knn", "logreg"), key=lambda n: ev.methods[n].params["val_auc"])
+    assert ev.methods["ensemble"].params["members"][1] == order[-1]     # one road: best second

@@ -700,7 +700,9 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
             res.estimator = None
         for row, name in zip(res.test.get("per_label", ()), dataset.classes):
             row["label"] = name
-        if pv is not None:         # what the ensemble and a user choose by: never test
+        if pv is not None and "val_auc" not in res.params:
+            # what the ensemble and a user choose by (never test); a calibrated method's is
+            # its AUC before calibration, set in _calibrated
             res.params["val_auc"] = _val_auc(splits["val"][1], pv)
         results[method.name], walls[method.name], val_proba[method.name] = res, round(wall, 3), pv
         t = res.test
@@ -870,6 +872,8 @@ def _calibrated(name, val_pair, test_proba, ctx, params):
         return _calibrated_per_label(name, (y_val, pv), test_proba, ctx, params)
     cal = Calibrator().fit(pv, y_val)
     params["calibration"] = cal.record_
+    # the validation AUC methods are ranked by: before the map, which was fitted on these images
+    params["val_auc"] = _val_auc(y_val, pv)
     if cal.applied_:
         y_test = ctx.splits["test"][1]
         raw = score(y_test, test_proba, n_boot=0)
@@ -1315,7 +1319,7 @@ def _run_ensemble(method, results, val_proba, ctx):
     y_val, y_test = ctx.splits["val"][1], ctx.splits["test"][1]
     usable = {n: r for n, r in results.items()
               if r.family in ("classical", "deep") and val_proba.get(n) is not None}
-    scores = {n: _val_auc(y_val, val_proba[n]) for n in usable}
+    scores = {n: r.params.get("val_auc", math.nan) for n, r in usable.items()}
 
     def best_of(names):
         names = [n for n in names if math.isfinite(scores.get(n, math.nan))]
