@@ -553,3 +553,25 @@ def test_batch_edges_equal_the_edges_of_each_image(dtype):
     if dt.kind == "f":  # a range too narrow for the bins fails as it does image by image
         with pytest.raises(ValueError, match="too many"):
             _edges_rows(dt, 7, np.r_[lows, 1.0], np.r_[highs, np.nextafter(dt.type(1), dt.type(2))])
+
+
+def test_masked_counts_of_a_small_16_bit_image_index_every_pixel_in_range():
+    """The span of a small 16-bit image is taken over every pixel: the counting pass indexes its
+    table with each pixel's value, masked or not (adding 0 outside the mask), so a span of the
+    masked pixels alone sent the others (here 0 and 65,535, far from the masked 30,000s) out of
+    the table's bounds, a flaky crash under threads."""
+    from medfeat.kernels import percentile
+    from medfeat.kernels._dispatch import FAMILY_BACKENDS, implementation
+    from medfeat.kernels.histograms import _int_counts
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(30000, 30011, (64, 64)).astype(np.uint16)
+    a[0::4], a[1::4] = 0, 65535
+    m = np.zeros(a.shape, bool)
+    m[2::4] = True
+    impl = implementation("density", FAMILY_BACKENDS["density"][0])
+    raw, offset = _int_counts(impl, a.ravel(), m.ravel().view(np.uint8))
+    assert offset <= int(a.min()) and offset + raw.size - 1 >= int(a.max())
+    assert int(raw.sum()) == int(m.sum())
+    np.testing.assert_array_equal(percentile(a, [0, 50, 100], mask=m),
+                                  np.percentile(a[m], [0, 50, 100]))

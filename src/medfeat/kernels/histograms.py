@@ -124,8 +124,9 @@ def _int_counts(impl, flat, mask=_NOMASK):
     nch = _nchunks(impl, flat.size)
     if flat.size < 8 * nvals:
         # a small 16-bit image: zeroing and merging full 65 536-entry tables would cost more than
-        # a pass that finds the values' span
-        lo, hi, _ = impl.value_range(flat, mask, nch)
+        # a pass that finds the values' span -- of every pixel, masked or not: the counting pass
+        # indexes the table with each pixel's value (adding 0 outside the mask)
+        lo, hi, _ = impl.value_range(flat, _NOMASK, nch)
         offset, nvals = int(lo), int(hi) - int(lo) + 1
     return impl.value_counts(flat, mask, offset, nvals, nch), offset
 
