@@ -692,7 +692,7 @@ def segment(source=None, *, seed=0, out=None, log=print, verbose=0, n_boot=1000,
     say(f"segmentation {data.name!r}: {len(xt)} train / {len(xv)} val / {len(xs)} test images "
         f"{'x'.join(map(str, xt.shape[1:]))}, classes {', '.join(data.classes)}; "
         f"{settings['kind']}, up to {settings['epochs']} epochs")
-    seg = Segmenter(verbose=verbose, **{k: v for k, v in settings.items()})
+    seg = Segmenter(verbose=verbose, **settings)
     t1 = time.perf_counter()
     seg.fit(xt, mt, validation=(xv, mv))
     fit_s = time.perf_counter() - t1
