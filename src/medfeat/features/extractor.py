@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _distributed, descriptors
+from ._stack import stack_features
 from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, _check_mask, histogram_stats,
                           intensity_stats)
 from .texture import GLCM_NAMES, glcm_features
@@ -35,6 +36,9 @@ FAMILIES = {
 #: on where in the image things are (see :func:`~medfeat.features.zone_stats`).
 DEFAULT_FAMILIES = tuple(f for f in FAMILIES if f != "zones")
 _KERNEL_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+# Images per chunk of the whole-stack path: about this many pixels, at most _MAX_CHUNK images.
+_CHUNK_PIXELS = 1 << 18
+_MAX_CHUNK = 256
 
 
 def _image_features(image, families, bins, distance, backend, mask=None):
@@ -87,6 +91,25 @@ def _file_features(image, *, args):
     if image.ndim == 3 and image.shape[-1] in (3, 4):
         image = rgb_to_grey(image[..., :3])
     return _image_features(image, *args)
+
+
+def _stack_rows(part, args, colour):
+    """Feature rows of a list of ``(image, mask)`` pairs of one shape, by the whole-stack path
+    (:func:`medfeat.features._stack.stack_features`); colour images channel by channel."""
+    fams, bins, distance, backend = args
+    X = np.stack([im for im, _ in part])
+    M = None if part[0][1] is None else np.stack([m for _, m in part])
+    ndim = X.ndim - 1 - colour
+
+    def names(fam):
+        return _family_names(fam, ndim)
+    if not colour:
+        return stack_features(X, M, fams, bins, distance, backend, names)
+    # channels are last (see FeatureExtractor._images); a mask with channels has them last too
+    return np.hstack([
+        stack_features(np.ascontiguousarray(X[..., c]), M if M is None or M.ndim < X.ndim
+                       else np.ascontiguousarray(M[..., c]), fams, bins, distance, backend, names)
+        for c in range(X.shape[-1])])
 
 
 def _serial(fn):
@@ -443,51 +466,36 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         args = (fams, int(self.bins), int(self.distance), self.backend)
         items = [(X[i], None if masks is None else masks[i]) for i in range(n)]
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, desc="features", unit="img")
-
+        n_jobs = (os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
         colour = self.channel_axis is not None
-
-        def one(im, m):
-            if not colour:
-                return _image_features(im, *args, mask=m)
-            # channels are last (see _images); a mask with channels has them last too
-            return np.concatenate([
-                _image_features(np.ascontiguousarray(im[..., c]), *args,
-                                mask=m if m is None or m.ndim < im.ndim
-                                else np.ascontiguousarray(m[..., c]))
-                for c in range(im.shape[-1])])
 
         @_serial
         def batch(part):
-            return [one(im, m) for im, m in part]
+            return _stack_rows(part, args, colour)
         if self.scheduler is not None:
             with _distributed.client_for(self.scheduler) as client:
                 parts = _distributed.run(client, batch, items, progress=self.progress,
                                          desc="features")
-            return np.vstack([row for part in parts for row in part])
+            return np.vstack(parts)
+        # Images go in chunks through the whole-stack path: large enough that its per-call
+        # overhead is shared by many small images, small enough that every worker gets several.
+        chunk = max(1, min(_MAX_CHUNK, _CHUNK_PIXELS // max(1, math.prod(X.shape[1:]))))
+        if n_jobs > 1:
+            chunk = max(1, min(chunk, -(-n // (2 * n_jobs))))
+        parts = [items[i:i + chunk] for i in range(0, n, chunk)]
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=n, desc="features", unit="img")
+        rows = []
         try:
-            if n_jobs == 1 or n < 2:
-                # A worker thread rather than the caller's, so that the one-thread setting of the
-                # kernels never leaks into the caller.
-                from concurrent.futures import ThreadPoolExecutor
+            # Worker threads rather than the caller's, so that the one-thread setting of the
+            # kernels never leaks into the caller.
+            from concurrent.futures import ThreadPoolExecutor
 
-                rows = []
-                with ThreadPoolExecutor(max_workers=1) as pool:
-                    for part in pool.map(batch, [items[i:i + 8] for i in range(0, n, 8)]):
-                        rows.extend(part)
-                        if bar is not None:
-                            bar.update(len(part))
-            else:
-                from joblib import Parallel, delayed
-                chunk = max(1, min(32, n // (4 * max(n_jobs, 2)) or 1))
-                work = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                    delayed(batch)(items[i:i + chunk]) for i in range(0, n, chunk))
-                rows = []
-                for part in work:
-                    rows.extend(part)
+            with ThreadPoolExecutor(max_workers=min(n_jobs, len(parts))) as pool:
+                for part, block in zip(parts, pool.map(batch, parts)):
+                    rows.append(block)
                     if bar is not None:
                         bar.update(len(part))
         finally:

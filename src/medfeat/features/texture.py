@@ -177,16 +177,28 @@ def _log2(q):
     return out
 
 
-def _features(mats, grey):
-    """IBSI-1 3.6 features of each matrix of ``mats`` (k, Ng, Ng); returns (k, n_features)."""
+def _features(mats, grey, per=None):
+    """IBSI-1 3.6 features of each matrix of ``mats`` (k, Ng, Ng); returns (k, n_features).
+
+    ``per``: the matrices come in groups of ``per`` consecutive ones (one image's directions,
+    for a stack of images). The matrix-vector products are then taken group by group, as a
+    call on one group alone takes them: BLAS computes a row differently depending on where it
+    falls in its blocks of rows, so a product over all the groups at once could differ in the
+    last bit. Everything else here is elementwise or reduces each matrix on its own.
+    """
     k, ng, _ = mats.shape
+
+    def mv(a, v):
+        if per is None:
+            return a @ v
+        return (a.reshape(-1, per, a.shape[-1]) @ v).reshape(-1)
     tot = mats.sum(axis=(1, 2)).astype(np.float64)
     p = mats / tot[:, None, None]
     i = grey[:, None]
     j = grey[None, :]
     pi = p.sum(axis=2)                      # marginal (rows); symmetric so equals columns
-    mu = pi @ grey
-    var = pi @ (grey * grey) - mu * mu
+    mu = mv(pi, grey)
+    var = mv(pi, grey * grey) - mu * mu
     var = np.maximum(var, 0.0)
     logp = _log2(p)
     hxy = -(p * logp).sum(axis=(1, 2))
@@ -208,8 +220,8 @@ def _features(mats, grey):
     def _entropy(q):
         return -(q * _log2(q)).sum(axis=-1)
 
-    d_avg = pd @ dvals
-    s_avg = ps @ svals
+    d_avg = mv(pd, dvals)
+    s_avg = mv(ps, svals)
     diff = np.abs(i - j)
     diff2 = diff * diff
     cl = (i + j)[None] - 2 * mu[:, None, None]
@@ -233,10 +245,10 @@ def _features(mats, grey):
         "joint_variance": var,
         "joint_entropy": hxy,
         "difference_average": d_avg,
-        "difference_variance": pd @ (dvals * dvals) - d_avg * d_avg,
+        "difference_variance": mv(pd, dvals * dvals) - d_avg * d_avg,
         "difference_entropy": _entropy(pd),
         "sum_average": s_avg,
-        "sum_variance": ps @ (svals * svals) - s_avg * s_avg,
+        "sum_variance": mv(ps, svals * svals) - s_avg * s_avg,
         "sum_entropy": _entropy(ps),
         "angular_second_moment": (p * p).sum(axis=(1, 2)),
         "contrast": (p * diff2[None]).sum(axis=(1, 2)),
@@ -246,7 +258,7 @@ def _features(mats, grey):
         "inverse_difference_moment": (p / (1.0 + diff2)[None]).sum(axis=(1, 2)),
         "normalised_inverse_difference_moment":
             (p / (1.0 + diff2 / ng ** 2)[None]).sum(axis=(1, 2)),
-        "inverse_variance": pd @ inv_var_w,
+        "inverse_variance": mv(pd, inv_var_w),
         "correlation": corr,
         "autocorrelation": (p * (i * j)[None]).sum(axis=(1, 2)),
         "cluster_tendency": pcl2.sum(axis=(1, 2)),
