@@ -163,3 +163,31 @@ def test_segment_stats_equal_first_order_stats(x):
              "_energy": "energy", "p10": "p10", "p90": "p90"}
     for theirs, mine in names.items():
         assert got[_fast.STAT_COLUMNS.index(mine)] == ref[theirs], theirs
+
+
+@pytest.mark.parametrize("bins", [1, 2, 7, 32])
+def test_compiled_glcm_features_equal_the_numpy_statement(bins):
+    from medfeat.features import texture
+
+    X = _camera_crops(10, 24)
+    V = X[:8].reshape(2, 4, 24, 24)
+    for stack, dirs in ((X, 4), (V, 13)):
+        flat = stack.reshape(len(stack), -1)
+        lo, hi = flat.min(axis=1).astype(float), flat.max(axis=1).astype(float)
+        offsets = texture._DIRS_3D if stack.ndim == 4 else None
+        mats = _fast.cooc_stack(stack, None, lo, hi, bins, 1, offsets).reshape(-1, bins, bins)
+        grey = np.arange(1.0, bins + 1)
+        for per in (None, dirs):
+            _assert_same_bits(texture._features(mats, grey, per),
+                              texture._features_numpy(mats, grey, per))
+
+
+def test_log2_symmetric_equals_log2_of_positive_entries():
+    from medfeat.features import texture
+
+    rng = np.random.default_rng(3)
+    q = rng.random((5, 9, 9)) ** 4
+    q[q < 0.05] = 0
+    sym = q + q.transpose(0, 2, 1)
+    for a in (sym, q):                                   # q: not symmetric, every entry taken
+        _assert_same_bits(_fast.log2_symmetric(a), texture._log2(a))

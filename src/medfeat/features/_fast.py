@@ -16,7 +16,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["percentiles", "cooc_counts", "cooc_counts_2d", "numpy_sum", "segment_stats",
-           "segment_sums", "value_segments", "level_histograms", "cooc_stack"]
+           "segment_sums", "value_segments", "level_histograms", "cooc_stack", "glcm_first",
+           "glcm_divided", "glcm_outer", "glcm_second", "log2_symmetric"]
 
 _OPTS = dict(cache=True, nogil=True)
 
@@ -489,3 +490,213 @@ def cooc_stack(X, M, lo, hi, bins, distance, offsets=None):
                              np.asarray(offsets, dtype=np.int64).reshape(-1, 3))
     c = raw.reshape(X.shape[0], -1, bins, bins)
     return c + c.transpose(0, 1, 3, 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# GLCM feature sums (texture._features): every reduction over a matrix is NumPy's pairwise sum of
+# its Ng * Ng products in C order, as ``(p * w).sum(axis=(1, 2))`` computes it.
+
+
+@njit(inline="always", **_OPTS)
+def _flat_sum(buf, n):
+    return 0.0 + _pairwise(buf, 0, n)
+
+
+@njit(**_OPTS)
+def _glcm_first(mats, weights):
+    """Probabilities, marginals, diagonal and anti-diagonal sums, maximum and the weighted sums
+    that need nothing else, for each matrix of ``mats`` (k, Ng, Ng)."""
+    k, ng, _ = mats.shape
+    nn = ng * ng
+    p = np.empty((k, ng, ng))
+    pi = np.empty((k, ng))
+    pd = np.zeros((k, ng))
+    ps = np.zeros((k, 2 * ng - 1))
+    sums = np.empty((k, weights.shape[0] + 2))
+    buf = np.empty(nn)
+    for t in range(k):
+        tot = 0
+        for a in range(ng):
+            for b in range(ng):
+                tot += mats[t, a, b]
+        ft = np.float64(tot)
+        pt = p[t].ravel()
+        mt = mats[t].ravel()
+        top = -np.inf
+        for j in range(nn):
+            v = np.float64(mt[j]) / ft
+            pt[j] = v
+            if v > top:
+                top = v
+        for a in range(ng):
+            pi[t, a] = 0.0 + _pairwise(pt, a * ng, ng)
+        for a in range(ng):
+            for b in range(ng):
+                v = pt[a * ng + b]
+                pd[t, abs(a - b)] += v
+                ps[t, a + b] += v
+        sums[t, 0] = top
+        for j in range(nn):
+            buf[j] = pt[j] * pt[j]
+        sums[t, 1] = _flat_sum(buf, nn)
+        for w in range(weights.shape[0]):
+            wf = weights[w].ravel()
+            for j in range(nn):
+                buf[j] = pt[j] * wf[j]
+            sums[t, w + 2] = _flat_sum(buf, nn)
+    return p, pi, pd, ps, sums
+
+
+@njit(**_OPTS)
+def _glcm_divided(p, weights):
+    """``(p / w).sum(axis=(1, 2))`` for each weight matrix ``w`` of ``weights``."""
+    k, ng, _ = p.shape
+    nn = ng * ng
+    out = np.empty((k, weights.shape[0]))
+    buf = np.empty(nn)
+    for t in range(k):
+        pt = p[t].ravel()
+        for w in range(weights.shape[0]):
+            wf = weights[w].ravel()
+            for j in range(nn):
+                buf[j] = pt[j] / wf[j]
+            out[t, w] = _flat_sum(buf, nn)
+    return out
+
+
+@njit(**_OPTS)
+def _glcm_outer(pi):
+    """``pi[:, :, None] * pi[:, None, :]``."""
+    k, ng = pi.shape
+    out = np.empty((k, ng, ng))
+    for t in range(k):
+        for a in range(ng):
+            for b in range(ng):
+                out[t, a, b] = pi[t, a] * pi[t, b]
+    return out
+
+
+@njit(**_OPTS)
+def _glcm_second(p, logp, pipj, logpipj, mu, ipj):
+    """Joint entropies (``hxy``, ``hxy1``, ``hxy2``) and the cluster sums, which need the
+    logarithms (taken by NumPy) and the joint average ``mu``."""
+    k, ng, _ = p.shape
+    nn = ng * ng
+    out = np.empty((k, 6))
+    b1 = np.empty(nn)
+    b2 = np.empty(nn)
+    b3 = np.empty(nn)
+    sf = ipj.ravel()
+    for t in range(k):
+        pt = p[t].ravel()
+        lt = logp[t].ravel()
+        qt = pipj[t].ravel()
+        lq = logpipj[t].ravel()
+        for j in range(nn):
+            b1[j] = pt[j] * lt[j]
+            b2[j] = pt[j] * lq[j]
+            b3[j] = qt[j] * lq[j]
+        out[t, 0] = -_flat_sum(b1, nn)
+        out[t, 1] = -_flat_sum(b2, nn)
+        out[t, 2] = -_flat_sum(b3, nn)
+        m2 = 2 * mu[t]
+        for j in range(nn):
+            cl = sf[j] - m2
+            pcl2 = pt[j] * (cl * cl)
+            pcl3 = pcl2 * cl
+            b1[j] = pcl2
+            b2[j] = pcl3
+            b3[j] = pcl3 * cl
+        out[t, 3] = _flat_sum(b1, nn)
+        out[t, 4] = _flat_sum(b2, nn)
+        out[t, 5] = _flat_sum(b3, nn)
+    return out
+
+
+def glcm_first(mats, weights):
+    """``(p, pi, pd, ps, sums)`` of ``texture._features``: ``sums[:, 0]`` the maximum of each
+    matrix, ``sums[:, 1]`` its sum of ``p * p``, ``sums[:, 2 + w]`` its sum of
+    ``p * weights[w]``."""
+    return _glcm_first(np.ascontiguousarray(mats, dtype=np.int64),
+                       np.ascontiguousarray(weights, dtype=np.float64))
+
+
+def glcm_divided(p, weights):
+    """The sum of ``p / weights[w]`` over each matrix, for every ``w``."""
+    return _glcm_divided(p, np.ascontiguousarray(weights, dtype=np.float64))
+
+
+def glcm_outer(pi):
+    """``pi[:, :, None] * pi[:, None, :]`` (compiled)."""
+    return _glcm_outer(np.ascontiguousarray(pi))
+
+
+def glcm_second(p, logp, pipj, logpipj, mu, ipj):
+    """``hxy``, ``hxy1``, ``hxy2``, cluster tendency, shade and prominence of each matrix."""
+    return _glcm_second(p, logp, pipj, logpipj, np.ascontiguousarray(mu, dtype=np.float64),
+                        np.ascontiguousarray(ipj, dtype=np.float64))
+
+
+@njit(**_OPTS)
+def _upper_positive(q):
+    """The positive entries of the upper triangles (diagonal included) of ``q`` (k, n, n), and
+    whether every matrix is symmetric."""
+    k, n, _ = q.shape
+    out = np.empty(k * n * (n + 1) // 2)
+    c = 0
+    sym = True
+    for t in range(k):
+        for a in range(n):
+            for b in range(a, n):
+                v = q[t, a, b]
+                if v != q[t, b, a]:
+                    sym = False
+                if v > 0:
+                    out[c] = v
+                    c += 1
+    return out[:c], sym
+
+
+@njit(**_OPTS)
+def _mirror(q, logs):
+    k, n, _ = q.shape
+    out = np.zeros(q.shape)
+    c = 0
+    for t in range(k):
+        for a in range(n):
+            for b in range(a, n):
+                if q[t, a, b] > 0:
+                    out[t, a, b] = logs[c]
+                    out[t, b, a] = logs[c]
+                    c += 1
+    return out
+
+
+def log2_symmetric(q):
+    """``log2`` of the positive entries of symmetric matrices ``q`` (k, n, n), 0 elsewhere, with
+    ``numpy.log2`` taken once per pair of mirrored entries (equal values, equal logarithms).
+
+    Parameters
+    ----------
+    q : ndarray of float64, shape (k, n, n)
+        Non-negative; matrices that are not symmetric are handled too (every entry taken).
+
+    Returns
+    -------
+    ndarray of float64, same shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = np.array([[[0.5, 0.25], [0.25, 0.0]]])
+    >>> log2_symmetric(q)[0].tolist()
+    [[-1.0, -2.0], [-2.0, 0.0]]
+    """
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    packed, sym = _upper_positive(q)
+    if not sym:
+        out = np.zeros_like(q)
+        pos = q > 0
+        out[pos] = np.log2(q[pos])
+        return out
+    return _mirror(q, np.log2(packed))

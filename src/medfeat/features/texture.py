@@ -26,6 +26,11 @@ import itertools
 import numpy as np
 
 from ._fast import cooc_counts, cooc_counts_2d
+from ._fast import glcm_divided as _glcm_divided
+from ._fast import glcm_first as _glcm_first
+from ._fast import glcm_outer as _glcm_outer
+from ._fast import glcm_second as _glcm_second
+from ._fast import log2_symmetric as _log2_symmetric
 from .first_order import _check_image, _check_mask, _offsets, _weighted, discretise
 
 __all__ = ["glcm_features", "glcm_matrices", "GLCM_NAMES", "AGGREGATIONS"]
@@ -177,8 +182,11 @@ def _log2(q):
     return out
 
 
-def _features(mats, grey, per=None):
+def _features_numpy(mats, grey, per=None):
     """IBSI-1 3.6 features of each matrix of ``mats`` (k, Ng, Ng); returns (k, n_features).
+
+    The NumPy statement of the features, kept as the reference :func:`_features` (which the
+    features use) is tested against, bit for bit.
 
     ``per``: the matrices come in groups of ``per`` consecutive ones (one image's directions,
     for a stack of images). The matrix-vector products are then taken group by group, as a
@@ -264,6 +272,81 @@ def _features(mats, grey, per=None):
         "cluster_tendency": pcl2.sum(axis=(1, 2)),
         "cluster_shade": pcl3.sum(axis=(1, 2)),
         "cluster_prominence": (pcl3 * cl).sum(axis=(1, 2)),
+        "information_correlation_1": ic1,
+        "information_correlation_2": ic2,
+    }
+    return np.stack([cols[name] for name in GLCM_NAMES], axis=1)
+
+
+def _features(mats, grey, per=None):
+    """:func:`_features_numpy`, bit for bit, with its sums over each matrix compiled
+    (:mod:`medfeat.features._fast`: NumPy's pairwise summation in the same order). Logarithms,
+    exponentials and matrix-vector products are still NumPy's, so they are the same functions
+    as in the reference; the logarithms of the (symmetric) joint and marginal-product matrices
+    are taken once per mirrored pair.
+    """
+    k, ng, _ = mats.shape
+
+    def mv(a, v):
+        if per is None:
+            return a @ v
+        return (a.reshape(-1, per, a.shape[-1]) @ v).reshape(-1)
+
+    i = grey[:, None]
+    j = grey[None, :]
+    diff = np.abs(i - j)
+    diff2 = diff * diff
+    p, pi, pd, ps, sums = _glcm_first(mats, np.stack([i * j, diff2, diff]))
+    p_max, asm, autocorr, contrast, dissimilarity = sums.T
+    inverse = _glcm_divided(p, np.stack([1.0 + diff, 1.0 + diff / ng, 1.0 + diff2,
+                                         1.0 + diff2 / ng ** 2]))
+    mu = mv(pi, grey)
+    var = mv(pi, grey * grey) - mu * mu
+    var = np.maximum(var, 0.0)
+    pipj = _glcm_outer(pi)
+    hxy, hxy1, hxy2, c_tend, c_shade, c_prom = _glcm_second(
+        p, _log2_symmetric(p), pipj, _log2_symmetric(pipj), mu, i + j).T
+    step = grey[1] - grey[0] if ng > 1 else 1.0
+    dvals = np.arange(ng) * step
+    svals = 2 * grey[0] + np.arange(2 * ng - 1) * step
+
+    def _entropy(q):
+        return -(q * _log2(q)).sum(axis=-1)
+
+    d_avg = mv(pd, dvals)
+    s_avg = mv(ps, svals)
+    hx = _entropy(pi)
+    cov = autocorr - mu * mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.where(var > 1e-15, cov / np.where(var > 1e-15, var, 1.0), 1.0)
+        ic1 = np.where(hx > 0, (hxy - hxy1) / np.where(hx > 0, hx, 1.0), 0.0)
+    ic2 = np.sqrt(np.clip(1.0 - np.exp(-2.0 * (hxy2 - hxy)), 0.0, None))
+    inv_var_w = np.zeros_like(dvals)
+    inv_var_w[1:] = 1.0 / (dvals[1:] ** 2)
+    cols = {
+        "joint_maximum": p_max,
+        "joint_average": mu,
+        "joint_variance": var,
+        "joint_entropy": hxy,
+        "difference_average": d_avg,
+        "difference_variance": mv(pd, dvals * dvals) - d_avg * d_avg,
+        "difference_entropy": _entropy(pd),
+        "sum_average": s_avg,
+        "sum_variance": mv(ps, svals * svals) - s_avg * s_avg,
+        "sum_entropy": _entropy(ps),
+        "angular_second_moment": asm,
+        "contrast": contrast,
+        "dissimilarity": dissimilarity,
+        "inverse_difference": inverse[:, 0],
+        "normalised_inverse_difference": inverse[:, 1],
+        "inverse_difference_moment": inverse[:, 2],
+        "normalised_inverse_difference_moment": inverse[:, 3],
+        "inverse_variance": mv(pd, inv_var_w),
+        "correlation": corr,
+        "autocorrelation": autocorr,
+        "cluster_tendency": c_tend,
+        "cluster_shade": c_shade,
+        "cluster_prominence": c_prom,
         "information_correlation_1": ic1,
         "information_correlation_2": ic2,
     }
