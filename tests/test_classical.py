@@ -112,6 +112,22 @@ def test_balanced_knn_is_prior_corrected_knn():
         BalancedKNeighborsClassifier(class_weight="auto").fit(X, y)
 
 
+@pytest.mark.parametrize("shape", [(700, 120), (30, 80)])   # tall (covariance), wide (SVD)
+def test_decorrelated_nb_rotation_is_the_exact_pca(shape):
+    # at 700 x 120 with 40 components scikit-learn's "auto" takes the randomised solver; the
+    # rotation here must be the exact principal axes (a full SVD), whatever the shape
+    from sklearn.decomposition import PCA
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=shape) @ rng.normal(size=(shape[1], shape[1])) * 0.1
+    y = (X[:, 0] > 0).astype(int)
+    k = min(20, shape[0] - 1)
+    ref = PCA(k, whiten=True, svd_solver="full").fit(X)
+    nb = DecorrelatedGaussianNB(n_components=k).fit(X, y)
+    np.testing.assert_allclose(nb.pca_.explained_variance_, ref.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(nb.pca_.transform(X)), np.abs(ref.transform(X)),
+                               rtol=1e-6, atol=1e-8)
+
+
 def test_quantile_scaler_caps_quietly():
     X = np.random.default_rng(1).normal(size=(30, 2))
     qs = QuantileScaler(n_quantiles=200).fit(X)                           # no warning (errors)
