@@ -254,7 +254,7 @@ def main(argv=None):
     def log(msg):
         print(f"[{(time.perf_counter() - started) / 60:5.1f} min] {msg}", flush=True)
 
-    from medfeat.cli import DEFAULT_PHANTOMS, PHANTOM_DEEP
+    from medfeat.pipeline import DEFAULT_PHANTOMS, PHANTOM_DEEP
     from medfeat.io import Dataset, load_npz, make_phantoms
 
     have_npz = Path(args.npz).is_file()

@@ -225,28 +225,6 @@ def cmd_demo(args):
 # --------------------------------------------------------------------------------------------
 # compare
 
-#: The embedded default of ``medfeat compare``: phantoms sized so that the default methods
-#: finish in a few minutes on two CPU cores. 600 images (420 to train) were too few for the
-#: deep models to find the 2-3 px lesions (test AUC 0.5-0.76 whatever the head); 1,000 are enough.
-DEFAULT_PHANTOMS = {"n": 1000, "size": 48}
-
-#: ``DeepClassifier`` settings of the deep methods on the embedded phantoms (``--epochs`` still
-#: wins). Measured on them (seed 0, 2026-11-27, 2-core VM): with ``DeepClassifier``'s defaults
-#: (tuned on PneumoniaMNIST) the cnn stayed at chance (test AUC 0.65 at 600 images; epoch-1
-#: training loss 8.7). The lesion is a 2-3 px spot anywhere in the liver or spleen, so:
-#: the cnn takes the global maximum of its last feature map (a detector; a flattened dense head
-#: is not translation invariant) and no dropout (with dropout 0.3 on the pooled features the
-#: training loss stayed at chance: 0.72 after 20 epochs); no augmentation (resampling by
-#: shift/scale/rotation blurs a 2-px lesion into the noise: at 600 images, max head, test AUC
-#: 0.53 with the default augmentation, 0.76 without); batch 32 instead of 128 (20+ optimiser
-#: steps per epoch on 700 images instead of 6) and lr 1e-3 instead of 2e-3 (steadier start).
-#: With these, at 1,000 images: cnn validation AUC 0.95, resnet18 test AUC 0.83.
-PHANTOM_DEEP = {
-    "cnn": {"epochs": 18, "batch_size": 32, "lr": 1e-3, "augment": None, "patience": 6,
-            "model_options": {"pool": "max", "dropout": 0.0}},
-    "resnet18": {"epochs": 12, "batch_size": 32, "lr": 1e-3, "augment": None, "patience": 6,
-                 "model_options": {"dropout": 0.0}},
-}
 DEFAULT_OUT = "medfeat-report"
 
 
@@ -307,37 +285,19 @@ def _cv_arg(text):
 
 
 def _load_for_compare(args):
-    """The dataset of ``compare``: bad paths and names are argument errors (exit 2)."""
+    """The dataset of ``compare``, or None for the embedded default
+    (:func:`medfeat.pipeline.default_dataset`, made inside ``pipeline.compare``): bad paths and
+    names are argument errors (exit 2)."""
     from medfeat import pipeline
 
     if args.data is not None:
         path = os.path.expanduser(args.data)
         if not os.path.exists(path):
             raise _BadArgument(f"--data: {args.data!r} does not exist")
-        return pipeline.load(path, seed=args.seed, progress=not args.quiet), None
+        return pipeline.load(path, seed=args.seed, progress=not args.quiet)
     if args.dataset is not None:
-        return pipeline.load(args.dataset, seed=args.seed, progress=not args.quiet), None
-    ds = pipeline.load("phantoms", seed=args.seed, **DEFAULT_PHANTOMS)
-    return ds, (f"no --data: the embedded default, {sum(ds.sizes)} synthetic CT phantoms "
-                f"{DEFAULT_PHANTOMS['size']}x{DEFAULT_PHANTOMS['size']} (half with a small "
-                "liver/spleen lesion)")
-
-
-def _phantom_methods(methods, epochs, seed, verbose):
-    """``methods`` as a dict for :func:`medfeat.pipeline.compare`, the deep ones among them
-    built with :data:`PHANTOM_DEEP` (``--epochs``, when given, still wins)."""
-    out = {}
-    for name in methods:
-        if name in PHANTOM_DEEP:
-            from medfeat.deep import DeepClassifier
-
-            params = dict(PHANTOM_DEEP[name])
-            if epochs is not None:
-                params["epochs"] = epochs
-            out[name] = DeepClassifier(name, seed=seed, verbose=verbose, **params)
-        else:
-            out[name] = name
-    return out
+        return pipeline.load(args.dataset, seed=args.seed, progress=not args.quiet)
+    return None
 
 
 def cmd_compare(args):
@@ -349,7 +309,8 @@ def cmd_compare(args):
 
     t0 = time.perf_counter()
     try:
-        _check_methods(args.methods)
+        if args.methods is not None:
+            _check_methods(args.methods)
         if args.backend != "auto" and args.backend not in available_backends():
             raise _BadArgument(f"--backend: {args.backend!r} does not work here; available: "
                                f"{' '.join(available_backends())}")
@@ -357,25 +318,20 @@ def cmd_compare(args):
             out = check_out(args.out)
         except ValueError as exc:
             raise _BadArgument("--" + str(exc)) from None
-        ds, default_note = _load_for_compare(args)
-        from medfeat.io import label_strata
+        ds = _load_for_compare(args)
+        methods = tuple(args.methods) if args.methods is not None else \
+            pipeline.EMBEDDED_METHODS if ds is None else pipeline.DEFAULT_METHODS
+        if ds is not None:
+            from medfeat.io import label_strata
 
-        check_cv(args.cv, label_strata(ds.train.labels))   # multi-label: by rarest finding
+            check_cv(args.cv, label_strata(ds.train.labels))  # multi-label: by rarest finding
     except ValueError as exc:    # SourceError, ImageReadError, ReportError, bad --cv ...
         raise _BadArgument(str(exc)) from None
     epochs = args.epochs
     say = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    if default_note:
-        say(default_note)
-    n_tr, n_va, n_te = ds.sizes
-    say(f"dataset {ds.name!r}: {n_tr} train / {n_va} val / {n_te} test images "
-        f"{'x'.join(map(str, ds.train.images.shape[1:]))}, classes {', '.join(ds.classes)}")
-    say(f"methods: {' '.join(args.methods)}; cv {args.cv}; seed {args.seed}; epochs "
+    say(f"methods: {' '.join(methods)}; cv {args.cv}; seed {args.seed}; epochs "
         f"{epochs if epochs is not None else 'default'}; backend {args.backend}; budget "
         f"{args.budget:g} min; selection on validation {'off' if args.no_search else 'on'}")
-    methods = tuple(args.methods)
-    if default_note:
-        methods = _phantom_methods(methods, epochs, args.seed, verbose=0 if args.quiet else 1)
     result = pipeline.compare(ds, methods=methods, cv=args.cv or None,
                               seed=args.seed, epochs=epochs, backend=args.backend,
                               progress=not args.quiet, log=say, n_jobs=args.jobs,
@@ -602,12 +558,14 @@ def build_parser():
                     help=f"report folder (default ./{DEFAULT_OUT}; a previous report there is "
                          "replaced, any other non-empty folder refused)")
     pc.add_argument("--methods", nargs="+", metavar="M",
-                    default=list(__import__("medfeat.pipeline").pipeline.DEFAULT_METHODS),
+                    default=None,
                     help="classical: knn tree nb forest logreg gboost; deep: cnn resnet18 "
                          "resnet50 diagnostic; ensemble (the best classical and deep mixed, "
                          "weights chosen on validation); any of them + '+gan' (e.g. cnn+gan: "
                          "trained on the GAN-expanded training split) (default: "
-                         f"{' '.join(__import__('medfeat.pipeline').pipeline.DEFAULT_METHODS)})")
+                         f"{' '.join(__import__('medfeat.pipeline').pipeline.DEFAULT_METHODS)}; "
+                         "on the embedded default: "
+                         f"{' '.join(__import__('medfeat.pipeline').pipeline.EMBEDDED_METHODS)})")
     pc.add_argument("--cv", type=_cv_arg, default=5, metavar="K",
                     help="stratified folds on the training split, 0 for none (default 5)")
     pc.add_argument("--epochs", type=_positive("--epochs", 1), metavar="N",

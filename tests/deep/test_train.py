@@ -277,18 +277,19 @@ def test_lazy_exports(squares):
 
 
 def test_embedded_default_deep_settings_build_and_fit():
-    # `medfeat compare` without --data builds its deep methods from cli.PHANTOM_DEEP
-    from medfeat import cli
+    # `medfeat compare` without --data (pipeline.compare(None)) builds its deep methods from
+    # pipeline.PHANTOM_DEEP
+    from medfeat import pipeline
     from medfeat.deep import DeepClassifier
 
-    methods = cli._phantom_methods(("nb", "cnn", "resnet18"), None, 3, verbose=0)
+    methods = pipeline._embedded_methods(("nb", "cnn", "resnet18"), None, 3, verbose=0)
     assert methods["nb"] == "nb"
     for kind in ("cnn", "resnet18"):
         clf = methods[kind]
         assert isinstance(clf, DeepClassifier) and clf.kind == kind and clf.seed == 3
-        assert clf.augment is None and clf.epochs == cli.PHANTOM_DEEP[kind]["epochs"]
+        assert clf.augment is None and clf.epochs == pipeline.PHANTOM_DEEP[kind]["epochs"]
     assert methods["cnn"].model_options["pool"] == "max"
-    assert cli._phantom_methods(("cnn",), 2, 0, verbose=0)["cnn"].epochs == 2   # --epochs wins
+    assert pipeline._embedded_methods(("cnn",), 2, 0, verbose=0)["cnn"].epochs == 2   # --epochs wins
     clf = methods["cnn"].set_params(epochs=1, model_options={"pool": "max", "dropout": 0.0,
                                                              "width": 4, "dense": 8})
     rng = np.random.default_rng(0)
