@@ -575,3 +575,21 @@ def test_masked_counts_of_a_small_16_bit_image_index_every_pixel_in_range():
     assert int(raw.sum()) == int(m.sum())
     np.testing.assert_array_equal(percentile(a, [0, 50, 100], mask=m),
                                   np.percentile(a[m], [0, 50, 100]))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16", "float32", "float64"])
+def test_density_batch_equals_each_image_alone(dtype):
+    img = _image("camera", dtype)
+    h, w = img.shape[0] // 2, img.shape[1] // 3
+    stack = np.stack([img[:24, :24], img[h:h + 24, w:w + 24], img[-24:, -24:]])
+    grids, pdfs = density(stack, grid_size=64, batch=True)
+    assert grids.shape == pdfs.shape == (3, 64)
+    for n, one in enumerate(stack):
+        g, p = density(one, grid_size=64)
+        np.testing.assert_array_equal(grids[n], g)
+        np.testing.assert_array_equal(pdfs[n], p)
+    stack[1] = stack[1, 0, 0]                       # a constant image: named in the error
+    with pytest.raises(ValueError, match="image 1 of the stack"):
+        density(stack, batch=True)
+    with pytest.raises(ValueError, match="batch"):
+        density(stack, batch="yes")

@@ -222,7 +222,7 @@ def numpy_sum(values):
     --------
     >>> import numpy as np
     >>> v = np.random.default_rng(0).normal(size=1000) * 1e8
-    >>> numpy_sum(v) == v.sum()
+    >>> bool(numpy_sum(v) == v.sum())
     True
     """
     return float(_npsum(np.ascontiguousarray(values, dtype=np.float64)))

@@ -16,9 +16,10 @@ overhead, not in arithmetic. How each family keeps the values identical:
   compiled copy of NumPy's algorithm. Integer-valued sums are exact in any order.
 - **Powers and logarithms** are evaluated by the same functions as before (scalar ``**`` on NumPy
   scalars, ``numpy.log2`` on arrays), never by a different implementation.
-- What cannot be batched exactly (the kernel density estimate, a region whose co-occurrence
-  matrix is empty in some direction, statistics inside masks for the neighbourhood families) is
-  computed image by image by the per-image code itself.
+- What cannot be batched exactly (a region whose co-occurrence matrix is empty in some
+  direction, statistics inside masks for the neighbourhood families and the density estimate)
+  is computed image by image by the per-image code itself; the density estimates of whole
+  images come from one ``kernels.density(batch=True)`` call, each as a call on the image alone.
 """
 
 from __future__ import annotations
@@ -325,6 +326,33 @@ def _granulometry(st, backend, radii=(1, 2, 4)):
     return out
 
 
+def _density(st, names, backend, grid_size=256):
+    """``descriptors.density_summary`` of every image: the estimates of whole images in one
+    batched kernel call, the summaries elementwise and by row sums over equal-sized rows."""
+    if st.M is not None or st.flat.shape[1] < 2:
+        return _per_image(st, descriptors.density_summary, names, backend=backend)
+    out = np.zeros((st.n, 4))
+    idx = np.flatnonzero(st.varies)
+    if not idx.size:
+        return out
+    lo, hi = st.extent64
+    lo, span = lo[idx], hi[idx] - lo[idx]
+    grid, pdf = kernels.density(st.X[idx], grid_size=grid_size, backend=backend, batch=True)
+    rows = np.arange(idx.size)
+    k = np.argmax(pdf, axis=1)
+    peak = pdf[rows, k]
+    inner = pdf[:, 1:-1]
+    modes = np.count_nonzero((inner > pdf[:, :-2]) & (inner >= pdf[:, 2:])
+                             & (inner > (0.05 * peak)[:, None]), axis=1)
+    step = (grid[:, 1] - grid[:, 0]) / span
+    q = pdf * span[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.sum(np.where(q > 0, q * np.log2(np.where(q > 0, q, 1.0)), 0.0), axis=1) * step
+    out[idx] = np.stack([(grid[rows, k] - lo) / span, peak * span, modes.astype(np.float64), h],
+                        axis=1)
+    return out
+
+
 def _per_image(st, fn, names, **kw):
     out = np.empty((st.n, len(names)))
     for i in range(st.n):
@@ -377,5 +405,5 @@ def stack_features(X, M, families, bins, distance, backend, names):
         elif fam == "zones":
             cols.append(_per_image(st, descriptors.zone_stats, names(fam)))
         else:
-            cols.append(_per_image(st, descriptors.density_summary, names(fam), backend=backend))
+            cols.append(_density(st, names(fam), backend))
     return np.hstack(cols) if cols else np.empty((st.n, 0))

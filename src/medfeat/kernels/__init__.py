@@ -4,9 +4,10 @@ Every kernel takes a keyword-only ``backend="auto" | "cpu" | "cython" | "numba" 
 family has one CPU backend (:data:`FAMILY_BACKENDS`), which ``"cpu"`` names whatever it is, and
 asking a family for a backend it lacks raises :class:`BackendNotImplementedError`. The names,
 defaults and results follow scikit-image where it has the function. Submodules load lazily.
-Every kernel but :func:`density` also takes ``batch=True`` for a stack ``(N, H, W)`` of images,
-each processed on its own: one launch per stage on 'cuda' (the way to run thousands of small
-images), image by image (morphology: one plane-thick 3-D pass) on the CPU backends.
+Every kernel also takes ``batch=True`` for a stack ``(N, H, W)`` of images, each processed on
+its own: one launch per stage on 'cuda' (the way to run thousands of small images), image by
+image (morphology: one plane-thick 3-D pass) on the CPU backends (:func:`density`: image by
+image on every backend, with the checks and set-up done once).
 
 =================  ==========================================================================
 module             kernels
