@@ -490,3 +490,108 @@ def test_multithreaded_path_on_a_large_real_image(backend):
                              high_threshold=0.9, backend=backend),
                        skimage.feature.canny(img, 1.5, mask=mask, use_quantiles=True,
                                              low_threshold=0.8, high_threshold=0.9))
+
+
+# ------------------------------------------------------------------------------------------------
+# Canny's tiles: images above 512² are cut into tiles of whole rows, each smoothed, suppressed and
+# flooded on its own, with the floods that cross a tile border finished afterwards. These cases are
+# compared pixel for pixel (no tolerance): the tiling must not change a single edge.
+# ------------------------------------------------------------------------------------------------
+
+
+def _tiled_image(shape, dtype):
+    """A real photograph resized to ``shape`` (above 512², so that the tiled path runs)."""
+    from scipy import ndimage
+
+    cam = load_real("camera").astype(np.float64) / 255
+    img = np.clip(ndimage.zoom(cam, (shape[0] / cam.shape[0], shape[1] / cam.shape[1]), order=1),
+                  0, 1)
+    return to_dtype(img, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64", "uint16"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_tiles_exact_on_sizes_not_a_multiple_of_the_tile(backend, dtype):
+    # 619 rows into 16 tiles of 38 or 39 rows, 523 columns (not a multiple of 8: the word scans of
+    # the hysteresis meet rows that do not start on a word)
+    img = _tiled_image((619, 523), dtype)
+    assert img.size > 512 * 512 + 1
+    for kw in ({}, dict(mode="reflect", sigma=2.0), dict(mode="wrap", sigma=1.5),
+               dict(mode="nearest", sigma=0.6), dict(mode="mirror"), dict(cval=0.4, sigma=3.0),
+               dict(low_threshold=0.02 * _scale(dtype), high_threshold=0.05 * _scale(dtype))):
+        np.testing.assert_array_equal(canny(img, backend=backend, **kw),
+                                      skimage.feature.canny(img, **kw), err_msg=str(kw))
+
+
+def _scale(dtype):
+    return float(np.iinfo(dtype).max) if np.dtype(dtype).kind in "ui" else 1.0
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_tiles_exact_with_mask_and_quantiles(backend):
+    img = _tiled_image((700, 530), "uint8")
+    mask = np.zeros(img.shape, bool)
+    mask[30:650, 17:500] = True
+    mask[300:320, :] = False  # a masked-out band across a tile border
+    for kw in (dict(mask=mask), dict(mask=mask, mode="reflect", sigma=2.0),
+               dict(use_quantiles=True, low_threshold=0.7, high_threshold=0.95)):
+        np.testing.assert_array_equal(canny(img, backend=backend, **kw),
+                                      skimage.feature.canny(img, **kw), err_msg=str(kw))
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_hysteresis_follows_weak_chains_across_tiles(backend):
+    # A band of low contrast running down through every tile, of high contrast only near the
+    # bottom: the outline of its upper part is reached only through floods that continue across
+    # the tile borders, upwards. A second low-contrast band with no strong piece must vanish.
+    # (The contrast rises smoothly: a sudden change would make a T junction, where non-maximum
+    # suppression leaves a gap.)
+    H, W = 1030, 540
+    img = np.zeros((H, W), np.float32)
+    rows = np.arange(40, H - 40)
+    img[40:H - 40, 120:260] = (0.3 + 0.7 * np.clip((rows - (H - 320)) / 200, 0, 1))[:, None]
+    img[40:H - 40, 300:500] = 0.3
+    kw = dict(sigma=1.0, low_threshold=0.2, high_threshold=2.0)  # the weak steps' magnitude ~1
+    ref = skimage.feature.canny(img, **kw)
+    out = canny(img, backend=backend, **kw)
+    np.testing.assert_array_equal(out, ref)
+    assert out[40:80, :280].any(), "the far end of the band's outline is kept"
+    assert not out[:, 280:].any(), "the outline without a strong pixel is dropped"
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_short_images_and_wrap_rows(backend):
+    # fewer rows than the Gaussian's window, in every mode: the rows a window needs (reflected or
+    # wrapped more than once) must never overwrite each other in the kernel's row ring
+    rng = np.random.default_rng(3)
+    for shape in ((3, 40), (5, 33), (7, 64), (2, 9), (9, 3)):
+        img = rng.random(shape).astype(np.float32)
+        for mode in MODES:
+            for sigma in (1.0, 2.5):
+                kw = dict(sigma=sigma, mode=mode, low_threshold=0.01, high_threshold=0.05)
+                np.testing.assert_array_equal(canny(img, backend=backend, **kw),
+                                              skimage.feature.canny(img, **kw),
+                                              err_msg=f"{shape} {kw}")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_uint8_read_directly_equals_its_float64_conversion(backend):
+    # uint8 images are converted row by row inside the kernel; the result must be the one of the
+    # float64 image img_as_float makes (thresholds in image units vs converted units)
+    import numba
+
+    img = _tiled_image((600, 600), "uint8")
+    f = img / 255.0
+    np.testing.assert_array_equal(canny(img, backend=backend),
+                                  canny(f, backend=backend))
+    np.testing.assert_array_equal(canny(img, low_threshold=20, high_threshold=60, backend=backend),
+                                  canny(f, low_threshold=20 / 255, high_threshold=60 / 255,
+                                        backend=backend))
+    # one thread (as inside feature workers) gives the same edges as several
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = canny(img, backend=backend)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(single, canny(img, backend=backend))

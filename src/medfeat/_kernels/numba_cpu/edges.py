@@ -555,52 +555,359 @@ def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab):
 
 
 @njit(**_OPTS)
-def _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, epsT, eroded, low, high,
-                label, r0, r1):
-    """Smoothing, gradients, magnitude and suppression of rows [r0, r1) in one sweep: smoothed
-    rows and magnitude rows live in small rings, so no full-size intermediate image is written."""
+def _load_row(image, v, scale, mode, cval, dst):
+    """Virtual row ``v`` of the image as float64 into ``dst``: the row SciPy's boundary extension
+    maps ``v`` to, times ``scale`` (``skimage.img_as_float``'s conversion of an integer image, as
+    ``numpy.multiply(image, scale, dtype=float64)`` computes it; 1 for a float image, exact), or
+    ``cval`` for a row outside the image in 'constant' mode."""
     H, W = image.shape
+    src = _map(v, H, mode)
+    if src < 0:
+        for j in range(W):
+            dst[j] = cval
+    else:
+        row = image[src]
+        for j in range(W):
+            dst[j] = np.float64(row[j]) * scale
+
+
+@njit(**_OPTS)
+def _vpass_ring(ring, i, weights, R, like, line):
+    """:func:`_vpass` from a ring of converted rows: virtual row ``v`` lives in ``ring[v % n]``
+    (``n = 2R + 1``), so the rows a window needs never share a slot, whatever the mode. Rounded to
+    the dtype of ``like``."""
+    tconv = like.dtype.type
+    W = ring.shape[1]
+    n = ring.shape[0]
+    wc = weights[R]
+    out = line[R : R + W]
+    c0 = ring[i % n]
+    if R == 4:
+        a4, a3, a2, a1 = ring[(i - 4) % n], ring[(i - 3) % n], ring[(i - 2) % n], ring[(i - 1) % n]
+        b4, b3, b2, b1 = ring[(i + 4) % n], ring[(i + 3) % n], ring[(i + 2) % n], ring[(i + 1) % n]
+        w4, w3, w2, w1 = weights[8], weights[7], weights[6], weights[5]
+        for j in range(W):
+            t = c0[j] * wc
+            t += (a4[j] + b4[j]) * w4
+            t += (a3[j] + b3[j]) * w3
+            t += (a2[j] + b2[j]) * w2
+            t += (a1[j] + b1[j]) * w1
+            out[j] = tconv(t)
+        return
+    if R == 3:
+        a3, a2, a1 = ring[(i - 3) % n], ring[(i - 2) % n], ring[(i - 1) % n]
+        b3, b2, b1 = ring[(i + 3) % n], ring[(i + 2) % n], ring[(i + 1) % n]
+        w3, w2, w1 = weights[6], weights[5], weights[4]
+        for j in range(W):
+            t = c0[j] * wc
+            t += (a3[j] + b3[j]) * w3
+            t += (a2[j] + b2[j]) * w2
+            t += (a1[j] + b1[j]) * w1
+            out[j] = tconv(t)
+        return
+    for j in range(W):
+        out[j] = c0[j] * wc
+    for k in range(R, 0, -1):
+        wk = weights[R + k]
+        a = ring[(i - k) % n]
+        b = ring[(i + k) % n]
+        for j in range(W):
+            out[j] += (a[j] + b[j]) * wk
+    for j in range(W):
+        out[j] = tconv(out[j])
+
+
+@njit(**_OPTS)
+def _hpass_div(line, W, weights, R, brow, divide, acc, out):
+    """The smoothed row from its axis-0 pass ``line``: :func:`_hpass` rounded to the dtype of
+    ``brow`` and, if ``divide``, divided by ``brow`` in that dtype, into ``out`` (float64). For the
+    common radius 4 in one loop, without the float64 row in between."""
+    tconv = brow.dtype.type
+    if R == 4 and divide:
+        mid = line[4 : W + 4]
+        l4, l3, l2, l1 = line[0:W], line[1 : W + 1], line[2 : W + 2], line[3 : W + 3]
+        r1, r2, r3, r4 = line[5 : W + 5], line[6 : W + 6], line[7 : W + 7], line[8 : W + 8]
+        wc, w4, w3, w2, w1 = weights[4], weights[8], weights[7], weights[6], weights[5]
+        for j in range(W):
+            t = mid[j] * wc
+            t += (l4[j] + r4[j]) * w4
+            t += (l3[j] + r3[j]) * w3
+            t += (l2[j] + r2[j]) * w2
+            t += (l1[j] + r1[j]) * w1
+            out[j] = tconv(t) / brow[j]
+        return
+    _hpass(line, W, weights, R, acc)
+    if divide:
+        for j in range(W):
+            out[j] = tconv(acc[j]) / brow[j]
+    else:
+        for j in range(W):
+            out[j] = tconv(acc[j])
+
+
+@njit(**_OPTS)
+def _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow):
+    """The Gaussian of an all-ones indicator (plus ``eps``) for row ``i`` into ``brow``, with
+    constant borders: its axis-0 pass is one number per row, its axis-1 pass differs from the
+    interior value only within ``R`` of the left and right borders. Returns the axis-0 value, which
+    identifies the row (rows with the same one have the same ``brow``)."""
+    tconv = brow.dtype.type
+    r = weights[R]
+    for k in range(R, 0, -1):
+        a = 1.0 if i - k >= 0 else cval
+        b = 1.0 if i + k < H else cval
+        r += (a + b) * weights[R + k]
+    rT = np.float64(tconv(r))
+    for j in range(W + 2 * R):
+        bline[j] = rT if R <= j < R + W else cval
+    if W > 2 * R + 1:
+        inner = tconv(_hpoint(bline, R, weights, R)) + epsT
+        for j in range(W):
+            brow[j] = inner
+        for j in range(R):
+            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+            jj = W - 1 - j
+            brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
+    else:
+        for j in range(W):
+            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+    return rT
+
+
+@njit(**_OPTS)
+def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+               label, r0, r1, words, spill):
+    """Smoothing, Sobel gradients, magnitude, non-maximum suppression and double threshold of the
+    label rows ``[r0, r1)``, in one downward sweep with every intermediate in small row rings.
+
+    Each step runs as soon as the rows it needs exist, always in increasing row order: input rows
+    (converted to float64 once, in a ring of ``2R + 1``), smoothed rows (ring of 4, padded), gradient
+    rows (ring of 3), labels. A tile recomputes the few rows of its upper halo (``R + 2``) that the
+    tile above also computes; nothing the size of the image is written except the labels.
+
+    Each label row is flooded as soon as it exists (:func:`_flood_row`), while it and the rows
+    above it are still in cache. Returns the number of neighbours the flood left to other tiles,
+    in ``spill``.
+    """
+    H, W = image.shape
+    a = max(r0, 1)
+    b = min(r1, H - 1)
+    if a >= b:
+        return 0
     R = (weights.shape[0] - 1) // 2
-    T = image.dtype
-    acc = np.empty(W)
+    T = eps.dtype
+    tconv = eps.dtype.type
+    epsT = eps[0]
+    n = 2 * R + 1
+    ring = np.empty((n, W))
     line = np.empty(W + 2 * R)
+    acc = np.empty(W)
     bline = np.empty(W + 2 * R)
     brow = np.empty(W, T)
-    srow = np.empty(W, T)
-    P = np.empty((4, W + 2))  # smoothed rows (padded, float64), ring keyed by row % 4
-    E = np.empty((4, W))
-    sheld = np.full(4, -1, np.int64)
-    M = np.empty((3, W), T)  # magnitude / isobel / jsobel rows, ring keyed by row % 3
+    P = np.empty((4, W + 2))  # smoothed rows, padded, float64 (ring keyed by row % 4)
+    E = np.empty((4, W))  # their rounded central differences along axis 1
+    M = np.empty((3, W), T)  # magnitude / isobel / jsobel rows (row % 3)
     IS = np.empty((3, W), T)
     JS = np.empty((3, W), T)
-    mheld = np.full(3, -1, np.int64)
     dv = np.empty(W + 2)
     ones = np.ones(W, np.uint8)
     has_mask = eroded.shape[0] > 0
-    for x in range(max(r0, 1), min(r1, H - 1)):
-        for y in (x - 1, x, x + 1):
-            if mheld[y % 3] == y:
+    flat = label.ravel()
+    queue = np.empty((b - a) * W + 8, np.int64)  # untouched pages cost nothing
+    pend = np.empty(3 * W + 8, np.int64)
+    npend = 0
+    nsp = 0
+    brow_key = np.nan
+    v_next = max(a - 2, 0) - R  # next virtual input row to convert
+    s_next = max(a - 2, 0)  # next smoothed row
+    for y in range(a - 1, b + 1):
+        need = min(y + 1, H - 1)
+        while s_next <= need:
+            r = s_next
+            while v_next <= r + R:
+                _load_row(image, v_next, scale, mode, cval, ring[v_next % n])
+                v_next += 1
+            _vpass_ring(ring, r, weights, R, brow, line)
+            _hpad(line, W, R, mode, cval)
+            if bleed_kind == 2:
+                _vpass(bleed_src, r, weights, R, mode, cval, acc, bline)
+                _hpad(bline, W, R, mode, cval)
+                _hpass(bline, W, weights, R, acc)
+                for j in range(W):
+                    brow[j] = tconv(acc[j]) + epsT
+            elif bleed_kind == 1:
+                # rows away from the top and bottom share one indicator row: computed once
+                rv = 1.0
+                for k in range(R, 0, -1):
+                    if r - k < 0 or r + k >= H:
+                        rv = -1.0 - r
+                if rv != brow_key:
+                    _bleed_ones(r, H, W, weights, R, cval, epsT, bline, brow)
+                    brow_key = rv
+            p = P[r % 4]
+            _hpass_div(line, W, weights, R, brow, bleed_kind != 0, acc, p[1 : W + 1])
+            _pad_line(p, W, REFLECT, 0.0, 0.0)
+            e = E[r % 4]
+            p0 = p[0:W]
+            p2 = p[2 : W + 2]
+            for j in range(W):
+                e[j] = tconv(p2[j] - p0[j])
+            s_next += 1
+        iu = _map(y - 1, H, REFLECT)
+        idn = _map(y + 1, H, REFLECT)
+        _mag_row(P[iu % 4], P[idn % 4], E[iu % 4], E[y % 4], E[idn % 4], dv, M[y % 3],
+                 IS[y % 3], JS[y % 3])
+        x = y - 1
+        if x >= a:
+            _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
+                     eroded[x] if has_mask else ones, low, high, label[x])
+            npend, nsp = _flood_row(flat, words, W, x, r0 * W, r1 * W, queue, pend, npend,
+                                    spill, nsp)
+    return nsp  # what is left in pend lies in the image's last row, never a candidate
+
+
+@njit(**_OPTS)
+def _seed_words(flat):
+    """``flat``'s whole 8-byte words as uint64 (for the seed search)."""
+    n = flat.size
+    return flat[: n - n % 8].view(np.uint64)
+
+
+@njit(**_OPTS)
+def _flood_row(flat, words, W, x, p0, p1, queue, pend, npend, spill, nsp):
+    """Hysteresis, streamed: called once label row ``x`` of the tile ``[p0, p1)`` (flat indices,
+    whole rows) exists, with every row above it final. Every candidate (1, 2) 8-connected to a
+    strong one (2) through the rows so far becomes 3; neighbours in row ``x + 1`` are put off in
+    ``pend`` (``npend`` of them, from row ``x - 1``, are visited first), and neighbours outside the
+    tile are not read (another tile may be writing them) but appended to ``spill``. Returns the new
+    ``(npend, nsp)``. Candidates never touch the image border, so every neighbour index is valid
+    and the left and right ones stay in the row.
+
+    Breadth first from all the row's seeds at once. The seed search reads eight labels at a time
+    and skips words without a 2 (the usual test for a zero byte, applied to ``word ^ 0x0202...``).
+    The visits are written out here rather than in a helper: a call per neighbour costs more than
+    the visit.
+    """
+    twos = np.uint64(0x0202020202020202)
+    lows = np.uint64(0x0101010101010101)
+    highs = np.uint64(0x8080808080808080)
+    a = x * W
+    b = a + W
+    tail = 0
+    for k in range(npend):
+        nb = pend[k]
+        v = flat[nb]
+        if v == 1 or v == 2:
+            flat[nb] = 3
+            queue[tail] = nb
+            tail += 1
+    w0 = min((a + 7) // 8, words.size)
+    w1 = max(w0, min(b // 8, words.size))
+    s = a
+    while s < b:
+        if s == 8 * w0 and w0 < w1:  # a whole word
+            xw = words[w0] ^ twos
+            w0 += 1
+            if ((xw - lows) & ~xw & highs) == 0:
+                s += 8
                 continue
-            iu = _map(y - 1, H, REFLECT)
-            idn = _map(y + 1, H, REFLECT)
-            for r in (iu, y, idn):
-                if sheld[r % 4] != r:
-                    _smooth_row(image, r, weights, mode, cval, bleed_src, bleed_kind, epsT, acc,
-                                line, bline, brow, srow)
-                    _pad_diff(srow, P[r % 4], E[r % 4])
-                    sheld[r % 4] = r
-            _mag_row(P[iu % 4], P[idn % 4], E[iu % 4], E[y % 4], E[idn % 4], dv, M[y % 3],
-                     IS[y % 3], JS[y % 3])
-            mheld[y % 3] = y
-        _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
-                 eroded[x] if has_mask else ones, low, high, label[x])
+            stop = s + 8
+        elif s < 8 * w0:  # bytes before the first whole word
+            stop = min(8 * w0, b)
+        else:  # bytes after the last one
+            stop = b
+        for t in range(s, stop):
+            if flat[t] == 2:
+                flat[t] = 3
+                queue[tail] = t
+                tail += 1
+        s = stop
+    npend = 0
+    below = b < p1  # is row x + 1 in this tile?
+    head = 0
+    while head < tail:
+        q = queue[head]
+        head += 1
+        for nb in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
+            if nb >= b:  # row x + 1: not there yet
+                if below:
+                    pend[npend] = nb
+                    npend += 1
+                else:
+                    spill[nsp] = nb
+                    nsp += 1
+                continue
+            if nb < p0:  # above the tile
+                spill[nsp] = nb
+                nsp += 1
+                continue
+            v = flat[nb]
+            if v == 1 or v == 2:
+                flat[nb] = 3
+                queue[tail] = nb
+                tail += 1
+    return npend, nsp
+
+
+@njit(**_OPTS)
+def _flood_spills(flat, W, spill, nspill, stack):
+    """Second hysteresis phase, once every tile is done: the candidates that the tiles' floods
+    reached across a tile border, flooded from without bounds."""
+    for t in range(nspill.shape[0]):
+        for k in range(nspill[t]):
+            s = spill[t, k]
+            if flat[s] != 1 and flat[s] != 2:
+                continue
+            flat[s] = 3
+            stack[0] = s
+            top = 1
+            while top > 0:
+                top -= 1
+                q = stack[top]
+                for nb in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
+                    v = flat[nb]
+                    if v == 1 or v == 2:
+                        flat[nb] = 3
+                        stack[top] = nb
+                        top += 1
+
+
+@njit(**_OPTS)
+def _to_edges(flat, words, p0, p1):
+    """Labels ``[p0, p1)`` turned into the edge map (1 where 3, else 0), eight at a time: labels
+    are 0..3, so ``x & (x >> 1)`` has bit 0 of a byte set exactly where that byte is 3."""
+    lows = np.uint64(0x0101010101010101)
+    one = np.uint64(1)
+    w0 = min((p0 + 7) // 8, words.size)
+    w1 = max(w0, min(p1 // 8, words.size))
+    for p in range(p0, min(8 * w0, p1)):
+        flat[p] = np.uint8(flat[p] == 3)
+    for wi in range(w0, w1):
+        x = words[wi]
+        words[wi] = x & (x >> one) & lows
+    for p in range(max(8 * w1, p0), p1):
+        flat[p] = np.uint8(flat[p] == 3)
+
+
+@njit(**_OPTS)
+def _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+          label, words, r0, r1, spill_row):
+    """One tile: its labels, then its part of the hysteresis (returns the number of spills)."""
+    return _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
+                      high, label, r0, r1, words, spill_row)
 
 
 @njit(parallel=True, **_OPTS)
-def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high):
+def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+                scale=1.0):
     """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
-    bilinear non-maximum suppression, double threshold and hysteresis (8-connected), fused row by
-    row so that no full-size smoothed or magnitude image is written.
+    bilinear non-maximum suppression, double threshold and hysteresis (8-connected).
+
+    The image is cut into tiles of whole rows, each computed in one sweep by :func:`_tile_rows`
+    (one tile per thread at a time, its rows in cache) and then flooded from its strong pixels
+    inside its own rows; the floods that reach a tile border continue, after every tile is done,
+    from the pixels they reached. ``image`` is float32/float64 (``scale`` 1), or uint8 converted on
+    the fly with ``scale`` (1/255): the result has the dtype of ``eps`` (float64 then).
 
     ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
     ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded
@@ -608,16 +915,29 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     """
     H, W = image.shape
     label = _zeros_u8(H, W)
-    if image.size < PARALLEL_MIN_PIXELS:
-        _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
-                    label, 0, H)
-        return _finish(label)
-    # fewer, larger blocks than elsewhere: each block recomputes a few rows above its start
-    nch = max(1, min(H // 16, 16))
-    for c in prange(nch):
-        _fused_rows(image, weights, mode, cval, bleed_src, bleed_kind, eps[0], eroded, low, high,
-                    label, c * H // nch, (c + 1) * H // nch)
-    return _finish(label)
+    words = _seed_words(label.ravel())
+    flat = label.ravel()
+    nt = 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
+    spill, nspill = _spill_lists(nt, W)
+    if nt == 1:
+        _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+              label, words, 0, H, spill[0])  # one tile: nothing to spill
+        _to_edges(flat, words, 0, flat.size)
+        return label.view(np.bool_)
+    for t in prange(nt):
+        nspill[t] = _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
+                          low, high, label, words, t * H // nt, (t + 1) * H // nt, spill[t])
+    _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
+    for t in prange(nt):
+        _to_edges(flat, words, t * H // nt * W, (t + 1) * H // nt * W)
+    return label.view(np.bool_)
+
+
+@njit(**_OPTS)
+def _spill_lists(nt, W):
+    """Per tile, room for every neighbour its flood can reach across its top and bottom borders
+    (three per pixel of its first and last rows), and their counts."""
+    return np.empty((nt, 6 * W + 8), np.int64), np.zeros(nt, np.int64)
 
 
 @njit(**_OPTS)
@@ -625,53 +945,3 @@ def _zeros_u8(H, W):
     """A zeroed label image, allocated outside the parallel function: there ``np.zeros`` becomes a
     parallel loop whose thread wake-up, on a busy machine, cost milliseconds even for a 32² image."""
     return np.zeros((H, W), np.uint8)
-
-
-@njit(**_OPTS)
-def _finish(label):
-    """Hysteresis, then the label image turned in place into the boolean edge map."""
-    _hysteresis(label)
-    flat = label.ravel()
-    for p in range(flat.size):
-        flat[p] = np.uint8(flat[p] == 3)
-    return label.view(np.bool_)
-
-
-@njit(**_OPTS)
-def _hysteresis(label):
-    """Mark (as 3) the candidates 8-connected to a strong one (label 2): a stack-based flood fill.
-
-    The search for seeds reads eight labels at a time and skips words without a 2 in them (the
-    usual test for a zero byte, applied to ``word ^ 0x0202...``)."""
-    H, W = label.shape
-    flat = label.ravel()
-    n = H * W
-    words = flat[: n - n % 8].view(np.uint64)
-    twos = np.uint64(0x0202020202020202)
-    lows = np.uint64(0x0101010101010101)
-    highs = np.uint64(0x8080808080808080)
-    stack = np.empty(n, np.int64)  # untouched pages cost nothing
-    for wi in range(words.size + 1):
-        if wi < words.size:
-            x = words[wi] ^ twos
-            if ((x - lows) & ~x & highs) == 0:
-                continue
-            stop = 8 * wi + 8
-        else:
-            stop = n
-        for p in range(8 * wi, stop):
-            if flat[p] != 2:
-                continue
-            flat[p] = 3
-            stack[0] = p
-            top = 1
-            while top > 0:
-                top -= 1
-                q = stack[top]
-                # candidates never touch the image border, so every neighbour index is valid
-                for off in (-W - 1, -W, -W + 1, -1, 1, W - 1, W, W + 1):
-                    nb = q + off
-                    if flat[nb] == 1 or flat[nb] == 2:
-                        flat[nb] = 3
-                        stack[top] = nb
-                        top += 1
