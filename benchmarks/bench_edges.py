@@ -189,6 +189,32 @@ def _compare_cases():
         targets={"skimage": 10, "opencv": 1 / 2},
         compile_snippet=("import numpy as np; from medfeat.kernels import canny; "
                          "canny(np.ones((64, 64), np.float32), backend='numba')"),
+        # medfeat reads the float32 image and writes the bool map (the pair's uint8 copy is OpenCV's)
+        traffic=lambda pair: pair[0].nbytes + pair[0].size,
+    ))
+
+    def make_u8(size):
+        return real_image(size, "uint8")
+
+    def canny_u8(backend):
+        fn = _medfeat("canny", backend, sigma=1.0)
+        return lambda img: fn(img)
+
+    def sk_canny_u8(img):
+        from skimage.feature import canny
+
+        return canny(img, sigma=1.0)
+
+    # the same uint8 image for all three: OpenCV's native input, scikit-image's and medfeat's results
+    # in float64 after img_as_float (thresholds 0.1 and 0.2 of 255 in all three)
+    cases.append(Case(
+        name="canny uint8 sigma=1",
+        make=make_u8,
+        impls={"medfeat": canny_u8("auto"), "skimage": sk_canny_u8,
+               "opencv": _cv_canny if have("cv2") else None},
+        targets={"skimage": 10, "opencv": 1},
+        compile_snippet=("import numpy as np; from medfeat.kernels import canny; "
+                         "canny(np.ones((64, 64), np.uint8), backend='numba')"),
     ))
     return cases
 

@@ -9,6 +9,13 @@ Usage::
 Each ``benchmarks/bench_<family>.py`` module contributes a ``COMPARE_CASES`` list of :class:`Case`.
 Times are the median of ``--repeat`` runs after one warm-up call (so Numba's compile time is excluded;
 ``--compile-times`` measures it separately, in a fresh process with an empty cache).
+
+Memory-traffic floor: the run first measures this machine's copy bandwidth (best of ``--bw-repeat``
+``numpy.copyto`` calls on a 128 MiB array, well beyond the last-level cache; bytes read + written per
+second, one thread). A kernel's floor is the bytes it must read and write at least once (its input and
+its output, :attr:`Case.traffic` where a case says otherwise) over that bandwidth: no implementation
+that reads and writes main memory can be faster. `× floor` is the time over the floor. The summary
+checks each case against "no slower than OpenCV where OpenCV has it, within 3× of the floor".
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ class Case:
     impls: dict
     targets: dict = dataclasses.field(default_factory=dict)
     compile_snippet: str | None = None
+    #: bytes read + written by the kernel for input ``arg`` (``traffic(arg)``); default: the sizes of the
+    #: input arrays plus medfeat's output
+    traffic: Callable[[object], int] | None = None
 
 
 def collect_cases(only=None):
@@ -66,6 +76,39 @@ def collect_cases(only=None):
     if only:
         cases = [c for c in cases if any(o in c.name for o in only)]
     return cases
+
+
+FLOOR_FACTOR = 3.0  # the target: within this factor of the memory-traffic floor
+
+
+def nbytes(obj):
+    """Bytes of the NumPy arrays in ``obj`` (an array, or tuples/lists/dicts of them); 0 for anything else
+    (a GPU array is not main-memory traffic)."""
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, (tuple, list)):
+        return sum(nbytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(nbytes(o) for o in obj.values())
+    return 0
+
+
+def copy_bandwidth(repeat=10, mib=128):
+    """This machine's copy bandwidth in bytes/s: best of ``repeat`` ``numpy.copyto`` calls of a
+    ``mib``-MiB array into another (both touched first), counting the bytes read and written."""
+    import numpy as np
+
+    src = np.ones(mib * 2**20 // 8)
+    dst = np.zeros_like(src)
+    np.copyto(dst, src)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.nbytes / best
 
 
 def time_call(fn, arg, repeat):
@@ -148,9 +191,20 @@ def run(args):
         return 1
     rows = []
     failures = []
+    floors = []
+    load_before = _load()
+    bandwidth = copy_bandwidth(args.bw_repeat)
+    print(f"copy bandwidth {bandwidth / 1e9:.2f} GB/s (read + written), {load_before}", flush=True)
     for case in cases:
         for size in args.sizes:
             arg = case.make(size)
+            traffic = None
+            if not case.name.startswith("cuda") and case.impls.get("medfeat") is not None:
+                try:
+                    traffic = (case.traffic(arg) if case.traffic is not None
+                               else nbytes(arg) + nbytes(case.impls["medfeat"](arg)))
+                except Exception:  # reported as failed below, when it is timed
+                    traffic = None
             times, mins = {}, {}
             for label, fn in case.impls.items():
                 if fn is None:
@@ -173,13 +227,20 @@ def run(args):
                 rows.append((case.name, size, label, t, mins[label], t / mp, speedup, target, ok))
             print(f"{case.name:<34} {size:>5}²  "
                   + "  ".join(f"{k}={v * 1e3:.2f}ms" for k, v in times.items()), flush=True)
+            if traffic and "medfeat" in times:
+                floor = traffic / bandwidth
+                peer = times.get("opencv")
+                floors.append((case.name, size, traffic, floor, times["medfeat"], mins["medfeat"],
+                               peer, mins.get("opencv")))
     compiles = []
     if args.compile_times:
         for case in cases:
             if case.compile_snippet:
                 cold, warm = compile_time(case.compile_snippet)
                 compiles.append((case.name, cold, warm))
-    md = render(rows, compiles, failures)
+    load_after = _load()
+    md = render(rows, compiles, failures, floors=floors, bandwidth=bandwidth,
+                loads=(load_before, load_after))
     print()
     print(md)
     if args.out:
@@ -192,13 +253,42 @@ def run(args):
     return 0
 
 
-def render(rows, compiles, failures):
+def _load():
+    try:
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "load average n/a"
+
+
+def render_floors(floors, bandwidth):
+    """The floor table: each case's traffic, floor, medfeat's time against it and against OpenCV."""
+    lines = [
+        f"Memory-traffic floor at a copy bandwidth of {bandwidth / 1e9:.2f} GB/s (read + written, one "
+        f"thread, best of `numpy.copyto` of 128 MiB). Target: no slower than OpenCV where OpenCV has the "
+        f"kernel, and within {FLOOR_FACTOR:g}× of the floor (medians; minima in brackets).",
+        "",
+        "| case | size | MB moved | floor ms | medfeat ms | × floor | OpenCV ms | medfeat / OpenCV | target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|:-:|",
+    ]
+    for name, size, traffic, floor, t, tmin, peer, peer_min in floors:
+        ratio = t / floor
+        vs = "" if peer is None or peer != peer else f"{t / peer:.2f} ({tmin / peer_min:.2f})"
+        ok = ratio <= FLOOR_FACTOR and (peer is None or peer != peer or t <= peer)
+        lines.append(f"| {name} | {size}² | {traffic / 1e6:.1f} | {floor * 1e3:.2f} | {t * 1e3:.2f} "
+                     f"({tmin * 1e3:.2f}) | {ratio:.1f} ({tmin / floor:.1f}) | "
+                     + ("" if peer is None or peer != peer else f"{peer * 1e3:.2f} ({peer_min * 1e3:.2f})")
+                     + f" | {vs} | {'yes' if ok else '**no**'} |")
+    return lines
+
+
+def render(rows, compiles, failures, *, floors=(), bandwidth=None, loads=None):
     lines = [
         f"# medfeat kernel benchmark ({datetime.date.today().isoformat()})",
         "",
         f"Machine: {machine_line()}  ",
         f"Versions: {versions_line()}",
         "",
+        *([f"Load: {loads[0]} before the run, {loads[1]} after it.", ""] if loads else []),
         "Times are medians (and minima) after a warm-up call. `speed-up` = peer median / medfeat (auto) "
         "median; `target` is the issue's minimum at 2048².",
         "",
@@ -215,6 +305,8 @@ def render(rows, compiles, failures):
         lines += ["", "First-call Numba compile time (fresh process): cold cache vs `cache=True` warm cache",
                   "", "| case | cold s | cached s |", "|---|---:|---:|"]
         lines += [f"| {n} | {c:.2f} | {w:.2f} |" for n, c, w in compiles]
+    if floors:
+        lines += ["", *render_floors(floors, bandwidth)]
     lines += ["", "Targets missed: " + ("; ".join(failures) if failures else "none")]
     return "\n".join(lines) + "\n"
 
@@ -225,6 +317,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--only", nargs="*", help="substrings of case names to run")
     p.add_argument("--out", help="write the markdown table here (atomically)")
+    p.add_argument("--bw-repeat", type=int, default=10,
+                   help="copies of a 128 MiB array for the bandwidth behind the floor (best taken)")
     p.add_argument("--compile-times", action="store_true",
                    help="also measure Numba's first-call compile time in fresh processes")
     return run(p.parse_args(argv))
