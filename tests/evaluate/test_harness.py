@@ -212,6 +212,10 @@ def test_deep_method_runs_and_is_compared(deep_run, phantoms):
     assert res.estimator.epochs == 1 and res.estimator.seed == 3
     assert res.estimator.history_["stopped_epoch"] == 1
     assert ev.methods["nb"].cv["k"] == 2
+    # each method's wall time is counted once: the methods' walls add up to at most the total
+    seconds = ev.settings["seconds"]
+    assert seconds["methods"]["tiny"] >= res.fit_seconds
+    assert sum(seconds["methods"].values()) <= seconds["total"]
     comp = ev.comparison
     assert comp["classical"] == "nb" and comp["deep"] == "tiny" and comp["test"] == "delong"
     assert comp["auc_difference"] == pytest.approx(
