@@ -1,19 +1,25 @@
-"""Throughput of medfeat.features on 256 x 256 images (target: >= 100 images/s on 2 cores).
+"""Throughput of medfeat.features: 28 x 28 (MedMNIST), 28^3 volumes and 256 x 256 images.
 
 asv: ``TimeFeatures`` times one FeatureExtractor.transform over a batch of 64 CT-like phantom
 slices (``medfeat.io.make_phantoms(size=256)``), per family and for all families, with 1 and 2
-threads. As a script (``python -m benchmarks.bench_features``) it prints images/s for each
-configuration (wall clock, and per CPU-second so that a figure from a loaded machine still means
-something), a per-family breakdown from the same run, the load average around every figure (the
-machine is shared), and PyRadiomics' first-order + GLCM time and values on the same images when it
-is installed -- in this environment, or in another one named with ``--pyradiomics PYTHON`` (the
-script then runs itself there as a worker on the same images: PyRadiomics is no dependency of
-medfeat and, with NumPy 2, installs only from its source, see benchmarks/results/features-*.md).
+threads. As a script (``python -m benchmarks.bench_features``) it prints, for PneumoniaMNIST's
+training images (28 x 28), AdrenalMNIST3D's training volumes (28^3; both from ``../shared/data``,
+left out when absent) and 256 x 256 phantom slices:
 
-The FeatureExtractor runs each image's kernels on one thread (parallelism is over images), so
-its figures no longer depend on ``OMP_WAIT_POLICY``: before, on a loaded machine, the Cython
-kernels' OpenMP threads kept spinning after each parallel region and the density estimate of one
-256 x 256 image took 9-28 ms instead of 0.4 ms. The policy is still printed.
+- images/s for the default families with 1 and 2 workers, wall clock and per CPU-second of the
+  process (so that a figure from a loaded machine still means something), with the load average
+  around every figure (the machine is shared);
+- CPU ms/image of each family (one worker);
+- with ``--before REV``, the same figures for the ``medfeat.features`` package of commit ``REV``
+  (taken with ``git archive`` and imported next to the current one, on the same kernels),
+  alternating with the current code in this one process, and whether the two give the same
+  values bit for bit;
+- PyRadiomics' first-order + GLCM time and values on the same phantom slices when it is
+  installed -- in this environment, or in another one named with ``--pyradiomics PYTHON`` (the
+  script then runs itself there as a worker on the same images: PyRadiomics is no dependency of
+  medfeat and, with NumPy 2, installs only from its source, see benchmarks/results/features-*.md).
+
+Each image's kernels run on one thread (parallelism is over images, see FeatureExtractor).
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ def _load():
 
 def _rate(fx, X, repeat=3):
     """Best of ``repeat``: (images per wall second, images per CPU second of the process)."""
-    fx.transform(X[:4])
+    fx.transform(X[:8])
     wall = cpu = np.inf
     for _ in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -171,56 +177,120 @@ def _compare_pyradiomics(X, out):
     return diffs
 
 
+def _load_before(rev):
+    """The ``medfeat.features`` package of commit ``rev``, imported as
+    ``medfeat._features_before`` (its relative imports reach the current kernels)."""
+    import importlib.util
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    dest = Path(tempfile.mkdtemp(prefix="features-before-"))
+    arch = subprocess.run(["git", "-C", str(repo), "archive", rev, "src/medfeat/features"],
+                          check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=arch, check=True)
+    pkg = dest / "src" / "medfeat" / "features"
+    name = "medfeat._features_before"
+    spec = importlib.util.spec_from_file_location(name, pkg / "__init__.py",
+                                                  submodule_search_locations=[str(pkg)])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _cases(n28, n3d, n256):
+    """``(label, images)`` of the benchmark: PneumoniaMNIST train (28^2), AdrenalMNIST3D train
+    (28^3) when ``../shared/data`` has them, and CT-like phantom slices (256^2)."""
+    data = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    out = []
+    if (data / "pneumoniamnist.npz").exists() and n28:
+        out.append(("28x28 PneumoniaMNIST", np.load(data / "pneumoniamnist.npz")
+                    ["train_images"][:n28]))
+    if (data / "adrenalmnist3d.npz").exists() and n3d:
+        out.append(("28^3 AdrenalMNIST3D", np.load(data / "adrenalmnist3d.npz")
+                    ["train_images"][:n3d]))
+    if n256:
+        out.append(("256x256 phantoms", images(n=n256)))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200, help="images (default 200)")
-    ap.add_argument("--repeat", type=int, default=3, help="repeats, best kept (default 3)")
+    ap.add_argument("--n", type=int, default=200, help="256 x 256 images (default 200)")
+    ap.add_argument("--n28", type=int, default=2000,
+                    help="28 x 28 PneumoniaMNIST images (default 2000; 0 leaves them out)")
+    ap.add_argument("--n3d", type=int, default=100,
+                    help="28^3 AdrenalMNIST3D volumes (default 100; 0 leaves them out)")
+    ap.add_argument("--repeat", type=int, default=2, help="repeats, best kept (default 2)")
+    ap.add_argument("--before", metavar="REV",
+                    help="also time medfeat.features of commit REV (git archive), alternating")
+    ap.add_argument("--families-only", action="store_true",
+                    help="only the per-family breakdown")
     ap.add_argument("--pyradiomics", metavar="PYTHON",
                     help="python of an environment where PyRadiomics is installed")
     ap.add_argument("--pyradiomics-n", type=int, default=20,
-                    help="images for the PyRadiomics comparison (default 20)")
+                    help="images for the PyRadiomics comparison (default 20; 0 skips it)")
     ap.add_argument("--pyradiomics-worker", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.pyradiomics_worker:
         return _pyradiomics_worker(*args.pyradiomics_worker)
-    from medfeat.features import FeatureExtractor
+    from medfeat import features as after
 
-    X = images(n=args.n)
-    print(f"images: {X.shape} {X.dtype}; cores: {os.cpu_count()}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
-    for n_jobs in (1, 2):
+    versions = [("after", after)]
+    if args.before:
+        versions.insert(0, (f"before ({args.before})", _load_before(args.before)))
+    print(f"cores: {os.cpu_count()}; OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; versions: "
+          f"{', '.join(v for v, _ in versions)}")
+    for label, X in _cases(args.n28, args.n3d, args.n):
+        print(f"\n== {label}: {X.shape} {X.dtype}")
+        if not args.families_only:
+            outputs = {}
+            for n_jobs in (1, 2):
+                for name, mod in versions:
+                    fx = mod.FeatureExtractor(n_jobs=n_jobs).fit(X)
+                    before = _load()
+                    wall, cpu = _rate(fx, X, args.repeat)
+                    print(f"{name:22s} n_jobs={n_jobs}: {wall:8.1f} images/s wall, "
+                          f"{cpu:8.1f} per CPU-second; load {before} -> {_load()}", flush=True)
+                    if n_jobs == 1:
+                        outputs[name] = fx.transform(X)
+            if len(outputs) == 2:
+                a, b = outputs.values()
+                same = a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+                print(f"values of the two versions bit for bit equal: {same}")
+        part = X[:max(4, min(len(X), 200 if X[0].size < 1000 else 32))]
         before = _load()
-        wall, cpu = _rate(FeatureExtractor(n_jobs=n_jobs).fit(X), X, args.repeat)
-        print(f"all families, n_jobs={n_jobs}: {wall:7.1f} images/s wall, {cpu:7.1f} images per "
-              f"CPU-second; load {before} -> {_load()}")
-    before = _load()
-    base, base_cpu = _rate(FeatureExtractor(families=["intensity", "histogram", "glcm"]).fit(X),
-                           X, args.repeat)
-    print(f"IBSI families only (intensity, histogram, glcm), n_jobs=1: {base:7.1f} images/s "
-          f"wall, {base_cpu:7.1f} per CPU-second; load {before} -> {_load()}")
-    before = _load()
-    for fam in FAMILIES:
-        wall, cpu = _rate(FeatureExtractor(families=[fam]).fit(X), X[:64], repeat=2)
-        print(f"  {fam:13s} n_jobs=1: {1e3 / wall:6.2f} ms/image wall, {1e3 / cpu:6.2f} CPU ms")
-    print(f"  (load {before} -> {_load()})")
+        for fam in FAMILIES:
+            cells = []
+            for name, mod in versions:
+                fx = mod.FeatureExtractor(families=[fam]).fit(part)
+                wall, cpu = _rate(fx, part, repeat=2)
+                cells.append(f"{name} {1e3 / cpu:7.3f}")
+            print(f"  {fam:13s} CPU ms/image, n_jobs=1: " + "  ".join(cells), flush=True)
+        print(f"  (on {len(part)} images; load {before} -> {_load()})")
 
-    Xp = X[:args.pyradiomics_n]
-    before = _load()
-    out = _pyradiomics(Xp, args.pyradiomics)
-    if out is None:
-        print("PyRadiomics: not installed (give --pyradiomics PYTHON to use another environment)")
-    else:
-        secs = np.array(out["seconds"])
-        ours, _ = _rate(
-            FeatureExtractor(families=["intensity", "histogram", "glcm"]).fit(Xp), Xp, 5)
-        print(f"PyRadiomics {out['version']} (NumPy {out['numpy']}), firstorder + glcm, "
-              f"binCount 32, force2D, whole-image mask: {len(secs) / secs.sum():.1f} images/s "
-              f"(median {1e3 * np.median(secs):.1f} ms/image); medfeat intensity + histogram + "
-              f"glcm on the same {len(Xp)} images: {ours:.1f} images/s "
-              f"({ours / (len(secs) / secs.sum()):.0f}x); load {before} -> {_load()}")
-        print("largest relative difference over the images, PyRadiomics vs medfeat:")
-        for key, rel in _compare_pyradiomics(Xp, out).items():
-            print(f"  {key:75s} {rel:.2e}")
+    if args.pyradiomics_n:
+        from medfeat.features import FeatureExtractor
+
+        Xp = images(n=args.pyradiomics_n)
+        before = _load()
+        out = _pyradiomics(Xp, args.pyradiomics)
+        if out is None:
+            print("PyRadiomics: not installed (give --pyradiomics PYTHON to use another "
+                  "environment)")
+        else:
+            secs = np.array(out["seconds"])
+            ours, _ = _rate(
+                FeatureExtractor(families=["intensity", "histogram", "glcm"]).fit(Xp), Xp, 5)
+            print(f"PyRadiomics {out['version']} (NumPy {out['numpy']}), firstorder + glcm, "
+                  f"binCount 32, force2D, whole-image mask: {len(secs) / secs.sum():.1f} "
+                  f"images/s (median {1e3 * np.median(secs):.1f} ms/image); medfeat intensity + "
+                  f"histogram + glcm on the same {len(Xp)} images: {ours:.1f} images/s "
+                  f"({ours / (len(secs) / secs.sum()):.0f}x); load {before} -> {_load()}")
+            print("largest relative difference over the images, PyRadiomics vs medfeat:")
+            for key, rel in _compare_pyradiomics(Xp, out).items():
+                print(f"  {key:75s} {rel:.2e}")
     print(f"load average after: {_load()}")
 
 

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from medfeat.features import glcm_features, granulometry
 from medfeat.features import texture
-from medfeat.features._fast import cooc_counts, cooc_counts_2d, percentiles
+from medfeat.features._fast import cooc_counts, cooc_counts_2d, order_stats, percentiles
 
 
 def _samples():
@@ -41,6 +41,12 @@ def test_percentiles_equal_numpy_bit_for_bit(i):
 def test_percentiles_property(v, qs):
     qs = sorted(qs)
     np.testing.assert_array_equal(percentiles(v, qs), np.percentile(v, qs))
+
+
+def test_order_stats_equal_sort():
+    v = np.random.default_rng(1).normal(size=10000).round(2)      # ties and 4096+ buckets
+    ks = [0, 1, 4999, 5000, 9998, 9999]
+    np.testing.assert_array_equal(order_stats(v, ks), np.sort(v)[ks])
 
 
 @pytest.mark.parametrize("distance", [1, 2, 5])
