@@ -34,7 +34,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _published(name):
-    from medfeat.io._medmnist import PUBLISHED, PUBLISHED_PEERS
+    from medfeat.io.medmnist import PUBLISHED, PUBLISHED_PEERS
 
     key = next((k for k in PUBLISHED if k in name.lower()), None)
     if key is None:

@@ -86,10 +86,10 @@ class SourceError(ValueError):
 def _medmnist_name(text):
     """``(name, size)`` when ``text`` names a MedMNIST set ("pneumoniamnist", "bloodmnist_64"),
     else None."""
-    from .io import _medmnist
+    from .io import medmnist
 
     m = re.fullmatch(r"([a-z0-9]+?)(?:[_-](\d+))?", text.lower())
-    if m is None or m.group(1) not in _medmnist.INFO:
+    if m is None or m.group(1) not in medmnist.INFO:
         return None
     size = int(m.group(2)) if m.group(2) else 28
     return m.group(1), size
@@ -100,9 +100,9 @@ def _known_classes(stem):
     found = _medmnist_name(stem)
     if found is None:
         return None
-    from .io import _medmnist
+    from .io import medmnist
 
-    return _medmnist.INFO[found[0]][1]
+    return medmnist.INFO[found[0]][1]
 
 
 def _find_labels_csv(folder):
@@ -302,13 +302,13 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
     if found is not None:
         return call(mio.load_medmnist, found[0], size=found[1])
     looks_like_path = os.sep in text or "." in os.path.basename(text)
-    from .io import _medmnist
+    from .io import medmnist
 
     raise SourceError(
         f"source: {text!r} " + ("does not exist" if looks_like_path else
                                 "is neither a file or folder here nor a dataset name")
         + f"; give an .npz file, an image folder, a folder with a labels CSV, 'phantoms', or a "
-          f"MedMNIST name ({', '.join(sorted(_medmnist.INFO))})")
+          f"MedMNIST name ({', '.join(sorted(medmnist.INFO))})")
 
 
 # --------------------------------------------------------------------------------------------

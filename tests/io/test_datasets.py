@@ -11,7 +11,7 @@ from PIL import Image
 
 from medfeat.io import (Dataset, DownloadError, ImageFolder, ImageReadError, Split, load_medmnist,
                         load_npz, make_phantoms, stratified_split)
-from medfeat.io import _medmnist
+from medfeat.io import medmnist
 
 
 def write_npz(path, n=40, shape=(8, 8), parts=("train", "val", "test"), label_shape=(1,), seed=0):
@@ -229,12 +229,12 @@ def test_image_folder_mismatched_shapes_and_bad_files(tmp_path):
 
 
 def test_medmnist_table_is_complete():
-    for name, (md5s, labels, channels, task, licence) in _medmnist.INFO.items():
-        assert len(md5s) == len(_medmnist.SIZES)
+    for name, (md5s, labels, channels, task, licence) in medmnist.INFO.items():
+        assert len(md5s) == len(medmnist.SIZES)
         assert all(len(m) == 32 and int(m, 16) >= 0 for m in md5s)
         assert len(labels) >= 2 and channels in (1, 3)
-    assert _medmnist.INFO["pneumoniamnist"][0][0] == "28209eda62fecd6e6a2d98b1501bb15f"
-    assert _medmnist.URL.format(stem="pneumoniamnist_64").startswith("https://zenodo.org/")
+    assert medmnist.INFO["pneumoniamnist"][0][0] == "28209eda62fecd6e6a2d98b1501bb15f"
+    assert medmnist.URL.format(stem="pneumoniamnist_64").startswith("https://zenodo.org/")
 
 
 @pytest.fixture

@@ -967,16 +967,16 @@ def load_medmnist(name, *, size=28, root=None, download=True, timeout=30.0, url=
     >>> ds.classes, ds.sizes
     (('normal', 'pneumonia'), (30, 4, 6))
     """
-    from . import _medmnist
+    from . import medmnist
 
     key = str(name).lower()
-    if key not in _medmnist.INFO:
-        raise ValueError(f"unknown MedMNIST dataset {name!r}; known: {sorted(_medmnist.INFO)}")
-    if size not in _medmnist.SIZES:
-        raise ValueError(f"size must be one of {_medmnist.SIZES}, got {size!r}")
-    md5s, labels, _, _, _ = _medmnist.INFO[key]
-    stem = _medmnist.file_stem(key, size)
-    expected = (md5 or md5s[_medmnist.SIZES.index(size)]).lower()
+    if key not in medmnist.INFO:
+        raise ValueError(f"unknown MedMNIST dataset {name!r}; known: {sorted(medmnist.INFO)}")
+    if size not in medmnist.SIZES:
+        raise ValueError(f"size must be one of {medmnist.SIZES}, got {size!r}")
+    md5s, labels, _, _, _ = medmnist.INFO[key]
+    stem = medmnist.file_stem(key, size)
+    expected = (md5 or md5s[medmnist.SIZES.index(size)]).lower()
     folder = os.fspath(root) if root is not None else default_cache()
     dest = os.path.join(folder, stem + ".npz")
     if os.path.isfile(dest):
@@ -987,7 +987,7 @@ def load_medmnist(name, *, size=28, root=None, download=True, timeout=30.0, url=
     elif not download:
         raise DownloadError(f"{dest} is not in the cache and download=False")
     else:
-        _download(url or _medmnist.URL.format(stem=stem), dest, expected, timeout)
+        _download(url or medmnist.URL.format(stem=stem), dest, expected, timeout)
     return load_npz(dest, name=stem, classes=labels)
 
 

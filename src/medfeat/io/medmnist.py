@@ -1,4 +1,5 @@
-"""The official MedMNIST v2 / MedMNIST+ 2-D files: where they are and their MD5 sums.
+"""Facts about the MedMNIST v2 / MedMNIST+ datasets: where the official files are, their MD5
+sums, class names, the official splits and the published test scores.
 
 Source: ``medmnist/info.py`` of the MedMNIST package, version 3.0.2
 (https://github.com/MedMNIST/MedMNIST, the ``INFO`` table), whose files are hosted on Zenodo record
@@ -118,3 +119,9 @@ PUBLISHED = {
 #: Which published rows each road is held against: the deep road against the ResNet-18 of the
 #: same input, the classical road against auto-sklearn (features and scikit-learn models).
 PUBLISHED_PEERS = {"deep": ("ResNet-18 (28)", "ResNet-18 + 3D"), "classical": ("auto-sklearn",)}
+
+#: Images per class in the official splits, (class 0, class 1, ...), where a report checks a copy
+#: against them (MedMNIST v2, Yang et al., 2023, Table 1; PneumoniaMNIST: normal, pneumonia).
+OFFICIAL_CLASS_COUNTS = {
+    "pneumoniamnist": {"train": (1214, 3494), "val": (135, 389), "test": (234, 390)},
+}
