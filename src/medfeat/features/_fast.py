@@ -595,22 +595,40 @@ def level_histograms(vals, wts, starts, bins):
                              np.asarray(starts, dtype=np.int64), weighted, int(bins))
 
 
+@njit(inline="always", **_OPTS)
+def _level(v, lo, hi, bins):
+    """0-based fixed-bin-number level of intensity ``v`` (``discretise``'s formula)."""
+    if hi == lo:
+        return 0
+    lv = np.int64(np.floor(bins * (np.float64(v) - lo) / (hi - lo))) + 1
+    return min(lv, bins) - 1
+
+
 @njit(**_OPTS)
 def _stack_levels(x, m, masked, lo, hi, bins):
-    """0-based fixed-bin-number levels of one image (``discretise``'s formula per pixel), -1
-    outside the mask."""
+    """0-based fixed-bin-number levels of one image, -1 outside the mask. Integer images look
+    their pixels up in a table of the formula over the region's value range (the same values,
+    one division per grey value instead of one per pixel)."""
     idx = np.empty(x.shape, np.int64)
     xf = x.ravel()
     mf = m.ravel()
     of = idx.ravel()
+    if xf.dtype.kind != "f" and hi - lo < xf.size:
+        base = np.int64(lo)
+        table = np.empty(np.int64(hi) - base + 1, np.int64)
+        for t in range(table.size):
+            table[t] = _level(base + t, lo, hi, bins)
+        for j in range(xf.size):
+            if masked and not mf[j]:
+                of[j] = -1
+            else:
+                of[j] = table[np.int64(xf[j]) - base]
+        return idx
     for j in range(xf.size):
         if masked and not mf[j]:
             of[j] = -1
-        elif hi == lo:
-            of[j] = 0
         else:
-            lv = np.int64(np.floor(bins * (np.float64(xf[j]) - lo) / (hi - lo))) + 1
-            of[j] = min(lv, bins) - 1
+            of[j] = _level(xf[j], lo, hi, bins)
     return idx
 
 

@@ -312,7 +312,11 @@ def _granulometry(st, backend, radii=(1, 2, 4)):
             # openings commute with the shift and are exact in any integer dtype wide enough
             top = int((st.flat[g].max(axis=1).astype(np.int64) - lo[g].astype(np.int64)).max())
             t = np.uint8 if top <= 255 else np.uint16
-            work = (X[g].astype(np.int32) - lo[g].astype(np.int32).reshape(shape)).astype(t)
+            if X.dtype == t and not lo[g].any():
+                work = X[g]              # already shifted (the per-image code uses it as is)
+            else:
+                work = (X[g].astype(np.int32)
+                        - lo[g].astype(np.int32).reshape(shape)).astype(t)
             groups.append((g, work, True))
         rest = np.flatnonzero(var & ~as_int)
     else:
