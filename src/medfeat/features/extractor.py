@@ -213,10 +213,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     the region's minimum and maximum, and summarise the result inside the region, so structures
     just outside its border contribute to the values at its edge.
 
-    *Threads.* Each worker runs the kernels of one image on a single thread (parallelism is over
-    images); with ``backend="auto"`` the density estimate uses the Numba backend, whose thread
-    count can be set per thread, instead of the Cython one that always splits a 256 x 256 image
-    over two OpenMP threads. The values are the same.
+    *Chunks and threads.* The images go through the families in chunks (up to 256 images of
+    28 x 28, 4 of 256 x 256): each family runs once per chunk, its kernels on the whole stack
+    (``batch=True``) and its statistics over all the chunk's images at once
+    (:mod:`medfeat.features._stack`), with the same values, bit for bit, as the per-image
+    functions. Each worker runs its kernels on a single thread (parallelism is over chunks).
 
     *Colour.* Without ``channel_axis`` a stack ``(n, H, W, 3)`` is read as ``n`` volumes of ``H``
     slices of ``W x 3`` pixels; RGB images need ``channel_axis=-1``. The input is then
