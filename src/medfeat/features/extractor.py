@@ -467,7 +467,9 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         args = (fams, int(self.bins), int(self.distance), self.backend)
         items = [(X[i], None if masks is None else masks[i]) for i in range(n)]
         n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
-        n_jobs = (os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+        if n_jobs < 0:                           # joblib's convention: -1 all cores, -2 all but one
+            n_jobs = (os.cpu_count() or 1) + 1 + n_jobs
+        n_jobs = max(1, n_jobs)
         colour = self.channel_axis is not None
 
         @_serial
