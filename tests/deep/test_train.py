@@ -107,7 +107,7 @@ def test_same_seed_same_weights_and_predictions(squares):
 def test_balanced_class_weights_match_scikit_learn():
     from sklearn.utils.class_weight import compute_sample_weight
 
-    from medfeat.deep.training import _sample_weights
+    from medfeat.deep._loop import _sample_weights
 
     y = np.array([0] * 9 + [1] * 3 + [2] * 1)
     np.testing.assert_allclose(_sample_weights(y, "balanced", 3),

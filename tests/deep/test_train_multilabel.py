@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 pytest.importorskip("keras")
 
 from medfeat.deep import DeepClassifier  # noqa: E402
-from medfeat.deep.training import _balanced_bce, _label_weights  # noqa: E402
+from medfeat.deep._loop import _balanced_bce, _label_weights  # noqa: E402
 from medfeat.evaluate import evaluate  # noqa: E402
 from medfeat.io import Dataset  # noqa: E402
 

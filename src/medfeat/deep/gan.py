@@ -48,7 +48,7 @@ import zipfile
 import numpy as np
 
 from ._keras import check_seed, import_keras, set_seed
-from .training import _check_positive_int as _positive_int
+from ._inputs import _check_positive_int as _positive_int
 
 keras = import_keras()
 ops = keras.ops
