@@ -213,7 +213,9 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
           sub-folders to labels, or ``root/<class>/<series>/`` (:func:`medfeat.io.
           load_series_folder`; ``shape=(D, H, W)`` resamples the volumes to one shape);
         - a folder with one sub-folder per class (:class:`medfeat.io.ImageFolder`);
-        - ``"phantoms"``: :func:`medfeat.io.make_phantoms` (the embedded default);
+        - ``"phantoms"``: :func:`medfeat.io.make_phantoms`; ``"default"``: the same with
+          :data:`DEFAULT_PHANTOMS` (the embedded default, :func:`default_dataset`);
+        - ``"phantom-volumes"``: :func:`medfeat.io.make_phantom_volumes` (3-D);
         - a MedMNIST name such as ``"pneumoniamnist"`` or ``"bloodmnist_64"``:
           :func:`medfeat.io.load_medmnist` (from its cache, downloading when online).
     seed : int, optional
@@ -227,7 +229,8 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
     progress : bool, optional
         Progress bar while reading folders.
     **options
-        Passed to the loader: ``n`` and ``size`` for ``"phantoms"``; ``root``, ``download``,
+        Passed to the loader: ``n`` and ``size`` for ``"phantoms"``, ``n`` and ``shape`` for
+        ``"phantom-volumes"``; ``root``, ``download``,
         ``timeout`` for MedMNIST names; ``extensions`` for class folders.
 
     Returns
@@ -295,8 +298,13 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
     if labels is not None:
         raise SourceError(f"source: {text!r} is not a folder (labels= needs the image folder)")
     key = text.lower()
-    if key in ("phantoms", "phantom", "default"):
-        ds = call(mio.make_phantoms, seed=seed, val_size=val_size, test_size=test_size)
+    makers = {"phantoms": (mio.make_phantoms, {}), "phantom": (mio.make_phantoms, {}),
+              "default": (mio.make_phantoms, DEFAULT_PHANTOMS),
+              "phantom-volumes": (mio.make_phantom_volumes, {})}
+    if key in makers:
+        make, defaults = makers[key]
+        options = {**defaults, **options}
+        ds = call(make, seed=seed, val_size=val_size, test_size=test_size)
         return ds if name is None else mio.Dataset(ds.train, ds.val, ds.test, ds.classes, name)
     found = None if os.sep in text or "." in text else _medmnist_name(text)
     if found is not None:
@@ -307,7 +315,8 @@ def load(source, *, seed=0, labels=None, name=None, val_size=0.15, test_size=0.1
     raise SourceError(
         f"source: {text!r} " + ("does not exist" if looks_like_path else
                                 "is neither a file or folder here nor a dataset name")
-        + f"; give an .npz file, an image folder, a folder with a labels CSV, 'phantoms', or a "
+        + f"; give an .npz file, an image folder, a folder with a labels CSV, 'phantoms', "
+          f"'phantom-volumes', 'default', or a "
           f"MedMNIST name ({', '.join(sorted(medmnist.INFO))})")
 
 
@@ -489,8 +498,9 @@ def compare(dataset=None, methods=None, cv=5, seed=0, out=None, epochs=None,
         :data:`PHANTOM_DEEP`'s settings.
     methods : sequence of str or dict, optional
         :data:`DEFAULT_METHODS` when not given (:data:`EMBEDDED_METHODS` on the embedded
-        default). Method names (classical ``"knn"``, ``"tree"``, ``"nb"``, ``"forest"``, ``"logreg"``,
-        ``"gboost"``; deep ``"cnn"``, ``"resnet18"``, ...) or a dict name -> estimator, as
+        default). Method names (classical ``"knn"``, ``"tree"``, ``"nb"``, ``"forest"``,
+        ``"logreg"``, ``"gboost"``; deep ``"cnn"``, ``"resnet18"``, ...) or a dict name ->
+        estimator, as
         :func:`medfeat.evaluate.evaluate` takes them.
     cv : int or None, optional
         Stratified folds of the cross-validation on the training split (classical methods;

@@ -68,8 +68,9 @@ def _check_volume_shape(input_shape):
         raise ValueError("input_shape must be (depth, height, width) or (depth, height, width, "
                          f"channels) of positive integers for a volume model, got "
                          f"{input_shape!r}")
-    if min(shape[:3]) < 8:
-        raise ValueError(f"input_shape: volumes must be at least 8x8x8 voxels, got {shape}")
+    if min(shape[:3]) < 4:      # thin slabs (4-7 slices) pool down to one slice ("same" padding)
+        raise ValueError(f"input_shape: volumes must be at least 4x4x4 voxels (fewer slices: "
+                         f"treat them as 2-D images or channels), got {shape}")
     return tuple(int(s) for s in shape)
 
 
@@ -101,7 +102,7 @@ def build_model(kind, input_shape, n_classes, *, seed=None, **options):
         stride ``stem_stride``, then global average pooling, dropout, softmax.
     input_shape : tuple of int
         ``(height, width)`` or ``(height, width, channels)``; at least 8x8. Volume kinds:
-        ``(depth, height, width)`` or ``(depth, height, width, channels)``; at least 8x8x8.
+        ``(depth, height, width)`` or ``(depth, height, width, channels)``; at least 4x4x4.
     n_classes : int
         Number of classes (>= 2; >= 1 for ``"diagnostic"``, one sigmoid per finding).
     seed : int, optional

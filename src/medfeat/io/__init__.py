@@ -14,8 +14,8 @@ Examples
 
 from ._errors import ImageReadError
 from .datasets import (Dataset, DownloadError, ImageFolder, Split, is_series_folder,
-                       label_strata, load_medmnist, load_npz, load_series_folder, make_phantoms,
-                       resize_images, stratified_split)
+                       label_strata, load_medmnist, load_npz, load_series_folder,
+                       make_phantom_volumes, make_phantoms, resize_images, stratified_split)
 from .dicom import ImageMeta, is_dicom, read_dicom, read_series
 from .images import read_image, rgb_to_grey, rgb_to_hsv, rgb_to_lab
 from .segmentation import SegmentationSet, load_segmentation_npz, make_phantom_segmentation
@@ -24,6 +24,7 @@ __all__ = [
     "ImageReadError", "ImageMeta", "read_dicom", "read_series", "is_dicom",
     "read_image", "rgb_to_grey", "rgb_to_hsv", "rgb_to_lab",
     "Dataset", "Split", "load_npz", "ImageFolder", "stratified_split", "load_medmnist",
-    "make_phantoms", "DownloadError", "load_series_folder", "is_series_folder", "label_strata",
+    "make_phantoms", "make_phantom_volumes", "DownloadError", "load_series_folder",
+    "is_series_folder", "label_strata",
     "resize_images", "SegmentationSet", "load_segmentation_npz", "make_phantom_segmentation",
 ]

@@ -148,3 +148,63 @@ def make_slices(n, size, seed, *, organs=False):
     out = np.clip((hu - (c - w / 2)) / w, 0, 1) * 255
     out = np.round(out).astype(np.uint8)
     return (out, labels, masks, organ_maps) if organs else (out, labels, masks)
+
+
+def make_volumes(n, shape, seed):
+    """``n`` uint8 volumes of ``shape`` ``(D, H, W)`` (``H == W``), their 0/1 labels and lesion
+    masks. Each volume is a stack of axial slices of one abdomen: the slice of
+    :func:`_draw_anatomy` drawn with the same random numbers on a grid that widens towards both
+    ends (the cross-section shrinks by up to 15 %), so organs continue from slice to slice.
+    Label 1 carries one ellipsoid lesion in the liver or spleen: its in-plane centre and radius
+    from :func:`_lesion` on a central slice, 1 to 2 slices of half-height; blur and correlated
+    noise are 3-D."""
+    from scipy import ndimage
+
+    depth, size = int(shape[0]), int(shape[1])
+    label_seed, noise_seed, *volume_seeds = np.random.SeedSequence(seed).spawn(n + 2)
+    labels = np.zeros(n, dtype=np.int64)
+    labels[n // 2:] = 1
+    labels = np.random.default_rng(label_seed).permutation(labels)
+
+    grid = (np.arange(size) + 0.5) / size * 2 - 1
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    pixel = 2.0 / size
+    scale = size / 64.0
+    half = max((depth - 1) / 2.0, 1.0)
+    shrink = 1.0 - 0.15 * ((np.arange(depth) - (depth - 1) / 2.0) / half) ** 2
+
+    hu = np.empty((n, depth, size, size))
+    masks = np.zeros((n, depth, size, size), dtype=bool)
+    for i, ss in enumerate(volume_seeds):
+        anatomy_seed, lesion_seed = ss.spawn(2)
+        allowed = solid = bright = None
+        for z in range(depth):
+            rng = np.random.default_rng(anatomy_seed)      # the same abdomen on every slice
+            img, a, s, b, _ = _draw_anatomy(rng, yy / shrink[z], xx / shrink[z])
+            hu[i, z] = img
+            if z == depth // 2:
+                allowed, solid, bright = a, s, b
+        if labels[i]:
+            rng = np.random.default_rng(lesion_seed)
+            disc, contrast = _lesion(rng, yy, xx, allowed, solid, bright, pixel, scale)
+            if disc.any():
+                cy, cx = (np.mean(v[disc]) for v in (yy, xx))
+                r = np.sqrt(disc.sum() / np.pi) * pixel
+                rz = rng.uniform(1.0, 2.0) * max(depth / 16.0, 0.5)
+                z0 = depth // 2 + int(rng.integers(-(depth // 8), depth // 8 + 1))
+                for z in range(depth):
+                    f = 1.0 - ((z - z0) / rz) ** 2
+                    if f <= 0:
+                        continue
+                    m = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r * f
+                    hu[i, z][m] += contrast
+                    masks[i, z] = m
+    hu = ndimage.gaussian_filter(hu, sigma=(0, 0.5, 0.7 * scale, 0.7 * scale))
+    rng = np.random.default_rng(noise_seed)
+    sigma = TEXTURE_SIGMA * scale
+    texture = ndimage.gaussian_filter(rng.standard_normal(hu.shape), sigma=(0, sigma, sigma, sigma))
+    texture /= texture.std(axis=(1, 2, 3), keepdims=True)
+    hu += TEXTURE_HU * texture + WHITE_HU * rng.standard_normal(hu.shape)
+    c, w = WINDOW
+    out = np.round(np.clip((hu - (c - w / 2)) / w, 0, 1) * 255).astype(np.uint8)
+    return out, labels, masks
