@@ -530,8 +530,16 @@ def _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend):
         _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=img)
         _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
         low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
-    return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
-                 _low_value(low), _compare_value(high, dtype), scale)
+    import numba
+
+    # tiles handed out one at a time rather than in equal shares: on a shared machine a thread that
+    # loses its core for a while then holds up the others less
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
+                     _low_value(low), _compare_value(high, dtype), scale)
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch):

@@ -715,8 +715,8 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     flat = label.ravel()
     queue = np.empty((b - a) * W + 8, np.int64)  # untouched pages cost nothing
     pend = np.empty(3 * W + 8, np.int64)
-    npend = 0
-    nsp = 0
+    npend = np.int64(0)  # (not the literal 0, which would compile _flood_row twice)
+    nsp = np.int64(0)
     brow_key = np.nan
     v_next = max(a - 2, 0) - R  # next virtual input row to convert
     s_next = max(a - 2, 0)  # next smoothed row
@@ -889,59 +889,50 @@ def _to_edges(flat, words, p0, p1):
         flat[p] = np.uint8(flat[p] == 3)
 
 
-@njit(**_OPTS)
-def _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-          label, words, r0, r1, spill_row):
-    """One tile: its labels, then its part of the hysteresis (returns the number of spills)."""
-    return _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
-                      high, label, r0, r1, words, spill_row)
-
-
 @njit(parallel=True, **_OPTS)
+def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, label,
+           words, spill, nspill):
+    """:func:`_tile_rows` for every tile, one per thread at a time. Alone in its parallel
+    function: Numba's parallel pipeline is slow to compile, on the loop and on everything around
+    it."""
+    H = image.shape[0]
+    nt = nspill.shape[0]
+    for t in prange(nt):
+        nspill[t] = _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps,
+                               eroded, low, high, label, t * H // nt, (t + 1) * H // nt, words,
+                               spill[t])
+
+
+@njit(**_OPTS)
 def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
                 scale=1.0):
     """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
     bilinear non-maximum suppression, double threshold and hysteresis (8-connected).
 
     The image is cut into tiles of whole rows, each computed in one sweep by :func:`_tile_rows`
-    (one tile per thread at a time, its rows in cache) and then flooded from its strong pixels
-    inside its own rows; the floods that reach a tile border continue, after every tile is done,
-    from the pixels they reached. ``image`` is float32/float64 (``scale`` 1), or uint8 converted on
-    the fly with ``scale`` (1/255): the result has the dtype of ``eps`` (float64 then).
+    (one tile per thread at a time, its rows in cache) and flooded from its strong pixels inside
+    its own rows as they come; the floods that reach a tile border continue, after every tile is
+    done, from the pixels they reached. ``image`` is float32/float64 (``scale`` 1), or uint8
+    converted on the fly with ``scale`` (1/255): the arithmetic is in the dtype of ``eps`` (float64
+    then).
 
     ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
     ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded
     them the way scikit-image's comparisons do.
     """
     H, W = image.shape
-    label = _zeros_u8(H, W)
-    words = _seed_words(label.ravel())
+    label = np.zeros((H, W), np.uint8)
     flat = label.ravel()
+    words = _seed_words(flat)
     nt = 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
-    spill, nspill = _spill_lists(nt, W)
-    if nt == 1:
-        _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-              label, words, 0, H, spill[0])  # one tile: nothing to spill
-        _to_edges(flat, words, 0, flat.size)
-        return label.view(np.bool_)
-    for t in prange(nt):
-        nspill[t] = _tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
-                          low, high, label, words, t * H // nt, (t + 1) * H // nt, spill[t])
-    _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
-    for t in prange(nt):
-        _to_edges(flat, words, t * H // nt * W, (t + 1) * H // nt * W)
+    spill = np.empty((nt, 6 * W + 8), np.int64)
+    nspill = np.zeros(nt, np.int64)
+    if nt == 1:  # one tile: nothing to spill, and no thread to wake
+        _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
+                   high, label, np.int64(0), H, words, spill[0])
+    else:
+        _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+               label, words, spill, nspill)
+        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
+    _to_edges(flat, words, np.int64(0), flat.size)
     return label.view(np.bool_)
-
-
-@njit(**_OPTS)
-def _spill_lists(nt, W):
-    """Per tile, room for every neighbour its flood can reach across its top and bottom borders
-    (three per pixel of its first and last rows), and their counts."""
-    return np.empty((nt, 6 * W + 8), np.int64), np.zeros(nt, np.int64)
-
-
-@njit(**_OPTS)
-def _zeros_u8(H, W):
-    """A zeroed label image, allocated outside the parallel function: there ``np.zeros`` becomes a
-    parallel loop whose thread wake-up, on a busy machine, cost milliseconds even for a 32² image."""
-    return np.zeros((H, W), np.uint8)
