@@ -9,6 +9,9 @@ re-released. Datasets: Yang et al., "MedMNIST v2", Scientific Data 10:41 (2023),
 (DermaMNIST: CC BY-NC 4.0).
 """
 
+__all__ = ["URL", "SIZES", "INFO", "PUBLISHED", "PUBLISHED_PEERS", "OFFICIAL_CLASS_COUNTS",
+           "file_stem"]
+
 URL = "https://zenodo.org/records/10519652/files/{stem}.npz?download=1"
 SIZES = (28, 64, 128, 224)
 
@@ -81,7 +84,13 @@ INFO = {
 
 
 def file_stem(name, size):
-    """``pneumoniamnist`` for 28×28, ``pneumoniamnist_64`` for the MedMNIST+ sizes."""
+    """``pneumoniamnist`` for 28×28, ``pneumoniamnist_64`` for the MedMNIST+ sizes.
+
+    Examples
+    --------
+    >>> file_stem("pneumoniamnist", 28), file_stem("pneumoniamnist", 64)
+    ('pneumoniamnist', 'pneumoniamnist_64')
+    """
     return name if size == 28 else f"{name}_{size}"
 
 
