@@ -84,6 +84,7 @@ def test_info_shows_deep_versions(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["compare", "--methods", "knn", "svm"], "unknown method 'svm'"),
     (["compare", "--cv", "1"], "--cv must be 0"),
+    (["compare", "--cv", "400"], "smallest class of the training split has only 350"),  # default
     (["compare", "--epochs", "0"], "--epochs must be >= 1"),
     (["compare", "--data", "/no/such/file.npz"], "does not exist"),
     (["compare", "--dataset", "nosuchmnist"], "dataset name"),

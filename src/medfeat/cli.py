@@ -325,6 +325,8 @@ def cmd_compare(args):
             from medfeat.io import label_strata
 
             check_cv(args.cv, label_strata(ds.train.labels))  # multi-label: by rarest finding
+        else:   # the embedded default's training labels, without drawing its images
+            check_cv(args.cv, pipeline.default_train_labels(args.seed))
     except ValueError as exc:    # SourceError, ImageReadError, ReportError, bad --cv ...
         raise _BadArgument(str(exc)) from None
     epochs = args.epochs

@@ -32,7 +32,7 @@ from .evaluate.search import DEFAULT_BUDGET as _DEFAULT_BUDGET
 
 __all__ = ["load", "compare", "CompareResult", "DEFAULT_METHODS", "DEFAULT_BUDGET", "SourceError",
            "segment", "SegmentResult", "SEGMENT_DEFAULTS", "DEFAULT_PHANTOMS", "PHANTOM_DEEP",
-           "EMBEDDED_METHODS", "default_dataset"]
+           "EMBEDDED_METHODS", "default_dataset", "default_train_labels"]
 
 #: What :func:`compare` runs when not told: k-nearest neighbours, a decision tree and naive
 #: Bayes, an L2 logistic regression (the strongest classical baseline on PneumoniaMNIST), two deep
@@ -461,6 +461,26 @@ def default_dataset(seed=0):
     from .io import make_phantoms
 
     return make_phantoms(seed=seed, **DEFAULT_PHANTOMS)
+
+
+def default_train_labels(seed=0):
+    """The labels of :func:`default_dataset`'s training split, without drawing its images (for
+    checks before a run, such as the number of cross-validation folds).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bool(np.array_equal(np.sort(default_train_labels(3)),
+    ...                     np.sort(default_dataset(3).train.labels)))
+    True
+    """
+    from .io import stratified_split
+
+    n = DEFAULT_PHANTOMS["n"]
+    labels = np.zeros(n, dtype=np.int64)
+    labels[n // 2:] = 1                     # make_phantoms: exactly half carry a lesion
+    train, _, _ = stratified_split(labels, seed=seed)
+    return labels[train]
 
 
 def _embedded_methods(methods, epochs, seed, verbose):
