@@ -371,6 +371,35 @@ def _hpass(line, W, weights, R, acc):
 
 
 @njit(**_OPTS)
+def _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow):
+    """The Gaussian of an all-ones indicator (plus ``eps``) for row ``i`` into ``brow``, with
+    constant borders: its axis-0 pass is one number per row, its axis-1 pass differs from the
+    interior value only within ``R`` of the left and right borders. Returns the axis-0 value, which
+    identifies the row (rows with the same one have the same ``brow``)."""
+    tconv = brow.dtype.type
+    r = weights[R]
+    for k in range(R, 0, -1):
+        a = 1.0 if i - k >= 0 else cval
+        b = 1.0 if i + k < H else cval
+        r += (a + b) * weights[R + k]
+    rT = np.float64(tconv(r))
+    for j in range(W + 2 * R):
+        bline[j] = rT if R <= j < R + W else cval
+    if W > 2 * R + 1:
+        inner = tconv(_hpoint(bline, R, weights, R)) + epsT
+        for j in range(W):
+            brow[j] = inner
+        for j in range(R):
+            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+            jj = W - 1 - j
+            brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
+    else:
+        for j in range(W):
+            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+    return rT
+
+
+@njit(**_OPTS)
 def _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, epsT, acc, line, bline,
                 brow, srow):
     """Row ``i`` of Canny's smoothed image into ``srow`` (dtype of ``image``)."""
@@ -386,27 +415,7 @@ def _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, epsT, acc,
         for j in range(W):
             brow[j] = tconv(acc[j]) + epsT
     elif bleed_kind == 1:
-        # The indicator is all ones: its axis-0 pass is one number per row, and its axis-1
-        # pass differs from the interior value only within R of the left and right borders.
-        r = weights[R]
-        for k in range(R, 0, -1):
-            a = 1.0 if i - k >= 0 else cval
-            b = 1.0 if i + k < H else cval
-            r += (a + b) * weights[R + k]
-        rT = np.float64(tconv(r))
-        for j in range(W + 2 * R):
-            bline[j] = rT if R <= j < R + W else cval
-        if W > 2 * R + 1:
-            inner = tconv(_hpoint(bline, R, weights, R)) + epsT
-            for j in range(W):
-                brow[j] = inner
-            for j in range(R):
-                brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
-                jj = W - 1 - j
-                brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
-        else:
-            for j in range(W):
-                brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
+        _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow)
     _hpass(line, W, weights, R, acc)
     if bleed_kind == 0:
         for j in range(W):
@@ -643,35 +652,6 @@ def _hpass_div(line, W, weights, R, brow, divide, acc, out):
     else:
         for j in range(W):
             out[j] = tconv(acc[j])
-
-
-@njit(**_OPTS)
-def _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow):
-    """The Gaussian of an all-ones indicator (plus ``eps``) for row ``i`` into ``brow``, with
-    constant borders: its axis-0 pass is one number per row, its axis-1 pass differs from the
-    interior value only within ``R`` of the left and right borders. Returns the axis-0 value, which
-    identifies the row (rows with the same one have the same ``brow``)."""
-    tconv = brow.dtype.type
-    r = weights[R]
-    for k in range(R, 0, -1):
-        a = 1.0 if i - k >= 0 else cval
-        b = 1.0 if i + k < H else cval
-        r += (a + b) * weights[R + k]
-    rT = np.float64(tconv(r))
-    for j in range(W + 2 * R):
-        bline[j] = rT if R <= j < R + W else cval
-    if W > 2 * R + 1:
-        inner = tconv(_hpoint(bline, R, weights, R)) + epsT
-        for j in range(W):
-            brow[j] = inner
-        for j in range(R):
-            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
-            jj = W - 1 - j
-            brow[jj] = tconv(_hpoint(bline, jj, weights, R)) + epsT
-    else:
-        for j in range(W):
-            brow[j] = tconv(_hpoint(bline, j, weights, R)) + epsT
-    return rT
 
 
 @njit(**_OPTS)
