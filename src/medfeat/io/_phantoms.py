@@ -105,6 +105,19 @@ def _lesion(rng, yy, xx, allowed, organs, bright, pixel, scale):
     return mask & allowed, sign * rng.uniform(*LESION_HU)
 
 
+def _half_labels(n, seed):
+    """0/1 labels of ``n`` images in random order, exactly half of them 1 (a lesion)."""
+    labels = np.zeros(n, dtype=np.int64)
+    labels[n // 2:] = 1
+    return np.random.default_rng(seed).permutation(labels)
+
+
+def _windowed(hu):
+    """Hounsfield units shown through :data:`WINDOW` as uint8, the way the phantoms are stored."""
+    c, w = WINDOW
+    return np.round(np.clip((hu - (c - w / 2)) / w, 0, 1) * 255).astype(np.uint8)
+
+
 #: Codes of the organ label map (0 is everything else).
 ORGANS = {"liver": 1, "spleen": 2}
 
@@ -116,9 +129,7 @@ def make_slices(n, size, seed, *, organs=False):
     from scipy import ndimage
 
     label_seed, noise_seed, *image_seeds = np.random.SeedSequence(seed).spawn(n + 2)
-    labels = np.zeros(n, dtype=np.int64)
-    labels[n // 2:] = 1  # exactly half carry a lesion
-    labels = np.random.default_rng(label_seed).permutation(labels)
+    labels = _half_labels(n, label_seed)
 
     grid = (np.arange(size) + 0.5) / size * 2 - 1
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
@@ -144,9 +155,7 @@ def make_slices(n, size, seed, *, organs=False):
     texture /= texture.std(axis=(1, 2), keepdims=True)
     white = np.random.default_rng(noise_seed).standard_normal(hu.shape)
     hu += TEXTURE_HU * texture + WHITE_HU * white
-    c, w = WINDOW
-    out = np.clip((hu - (c - w / 2)) / w, 0, 1) * 255
-    out = np.round(out).astype(np.uint8)
+    out = _windowed(hu)
     return (out, labels, masks, organ_maps) if organs else (out, labels, masks)
 
 
@@ -162,9 +171,7 @@ def make_volumes(n, shape, seed):
 
     depth, size = int(shape[0]), int(shape[1])
     label_seed, noise_seed, *volume_seeds = np.random.SeedSequence(seed).spawn(n + 2)
-    labels = np.zeros(n, dtype=np.int64)
-    labels[n // 2:] = 1
-    labels = np.random.default_rng(label_seed).permutation(labels)
+    labels = _half_labels(n, label_seed)
 
     grid = (np.arange(size) + 0.5) / size * 2 - 1
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
@@ -205,6 +212,4 @@ def make_volumes(n, shape, seed):
     texture = ndimage.gaussian_filter(rng.standard_normal(hu.shape), sigma=(0, sigma, sigma, sigma))
     texture /= texture.std(axis=(1, 2, 3), keepdims=True)
     hu += TEXTURE_HU * texture + WHITE_HU * rng.standard_normal(hu.shape)
-    c, w = WINDOW
-    out = np.round(np.clip((hu - (c - w / 2)) / w, 0, 1) * 255).astype(np.uint8)
-    return out, labels, masks
+    return _windowed(hu), labels, masks
