@@ -265,12 +265,39 @@ def _thresholds(st, backend):
         return out
     lo, hi = st.extent64
     lo, span = lo[idx], hi[idx] - lo[idx]
+    if st.X.dtype.kind in "iu" and _threshold_backend(backend) == "cython":
+        return _thresholds_counted(st, idx, lo, span, out)
     flat = st.flat[idx]
     for j, fn in enumerate((kernels.threshold_otsu, kernels.threshold_maxent)):
         t = fn(st.X[idx], backend=backend, batch=True).astype(np.float64)
         # the per-image code compares with a Python float: a float image's own dtype
         cmp = t.astype(flat.dtype) if flat.dtype.kind == "f" else t
         out[idx, 2 * j] = np.count_nonzero(flat > cmp[:, None], axis=1) / flat.shape[1]
+        out[idx, 2 * j + 1] = (t - lo) / span
+    return out
+
+
+def _threshold_backend(backend):
+    """The backend the threshold kernels resolve ``backend`` to for a NumPy image."""
+    from ..kernels import histograms
+    from ..kernels._dispatch import resolve_backend
+
+    return resolve_backend(backend, auto=histograms.AUTO_THRESHOLD, family="density")
+
+
+def _thresholds_counted(st, idx, lo, span, out):
+    """The thresholds of varying integer images (``idx``) from the value counts the stack
+    already has: their histograms are those ``threshold_otsu`` and ``threshold_maxent`` build
+    (one bin per value from the minimum to the maximum, the values as centres), searched by the
+    same compiled code, all images in one call."""
+    from .._kernels.cython import _density_cy
+
+    vals, wts, starts = st.segments
+    found = _density_cy.threshold_indices_segments(vals, wts, starts)
+    flat = st.flat[idx]
+    for j, k in enumerate(found):
+        t = lo + k[idx]                     # the chosen bin's centre (exact integers)
+        out[idx, 2 * j] = np.count_nonzero(flat > t[:, None], axis=1) / flat.shape[1]
         out[idx, 2 * j + 1] = (t - lo) / span
     return out
 

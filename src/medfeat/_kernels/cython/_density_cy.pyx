@@ -429,75 +429,103 @@ def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx,
 
 def convolve_same(const double[::1] a, const double[::1] kern, int nthreads):
     """``out[k] = sum_j a[k + j - h] * kern[j]`` with ``h = len(kern) // 2`` and zeros outside
-    ``a``."""
-    cdef Py_ssize_t n = a.shape[0], m = kern.shape[0], h = m // 2, k, j, j0, j1
-    cdef double s
-    out_arr = np.empty(n, np.float64)
+    ``a``, each output's terms added in increasing ``j`` starting from 0.0.
+
+    The loops run taps outside, outputs inside: every output still receives its terms one by one
+    in increasing ``j``, so its value is that of the plain dependent chain, but the inner loop
+    updates independent outputs (no chain of dependent adds, and it vectorises). Threads take
+    contiguous blocks of outputs."""
+    cdef Py_ssize_t n = a.shape[0], m = kern.shape[0], h = m // 2, c, nchunks
+    out_arr = np.zeros(n, np.float64)
     cdef double[::1] out = out_arr
-    for k in prange(n, nogil=True, schedule="static", num_threads=nthreads):
-        j0 = max(0, h - k)
-        j1 = min(m, n + h - k)
-        s = 0.0
-        for j in range(j0, j1):
-            s = s + a[k + j - h] * kern[j]
-        out[k] = s
+    if n == 0:
+        return out_arr
+    nchunks = max(1, min(nthreads, n))
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+        _convolve_block(&a[0], n, &kern[0], m, h, &out[0], _chunk_start(n, nchunks, c),
+                        _chunk_stop(n, nchunks, c))
     return out_arr
+
+
+cdef void _convolve_block(const double* a, Py_ssize_t n, const double* kern, Py_ssize_t m,
+                          Py_ssize_t h, double* out, Py_ssize_t start,
+                          Py_ssize_t stop) noexcept nogil:
+    # output k takes tap j when 0 <= k + j - h < n: for tap j, k in [h - j, n + h - j)
+    cdef Py_ssize_t j, k, k0, k1, off
+    cdef double w
+    for j in range(m):
+        k0 = max(start, h - j)
+        k1 = min(stop, n + h - j)
+        w = kern[j]
+        off = j - h
+        for k in range(k0, k1):
+            out[k] = out[k] + a[k + off] * w
 
 
 def otsu_index(const float[::1] counts, const double[::1] centers, bint single):
     """Index of the bin centre maximising Otsu's between-class variance, with scikit-image's
     arithmetic: float32 class weights (cumulative sums of float32 counts) and, when ``single``,
     float32 means and variance (float32 bin centres), otherwise float64 ones."""
-    cdef Py_ssize_t nb = counts.shape[0], i, best = -1
+    cdef Py_ssize_t nb = counts.shape[0], best
+    w_arr = np.empty((4, nb), np.float32)
+    d_arr = np.empty((2, nb), np.float64)
+    cdef float[:, ::1] w = w_arr
+    cdef double[:, ::1] d = d_arr
+    with nogil:
+        best = _otsu(&counts[0], &centers[0], nb, single, &w[0, 0], &d[0, 0])
+    return best
+
+
+cdef Py_ssize_t _otsu(const float* counts, const double* centers, Py_ssize_t nb, bint single,
+                      float* work, double* work64) noexcept nogil:
+    # work: 4 * nb floats (w1, w2, m1, m2), work64: 2 * nb doubles (d1, d2)
+    cdef Py_ssize_t i, best = -1
     cdef float acc, s, d, v, vbest = 0
     cdef double s64, d64, v64, vbest64 = 0
-    w1_arr = np.empty(nb, np.float32)
-    w2_arr = np.empty(nb, np.float32)
-    m1_arr = np.empty(nb, np.float32)
-    m2_arr = np.empty(nb, np.float32)
-    d1_arr = np.empty(nb, np.float64)
-    d2_arr = np.empty(nb, np.float64)
-    cdef float[::1] w1 = w1_arr, w2 = w2_arr, m1 = m1_arr, m2 = m2_arr
-    cdef double[::1] d1 = d1_arr, d2 = d2_arr
-    with nogil:
-        acc = 0
+    cdef float* w1 = work
+    cdef float* w2 = work + nb
+    cdef float* m1 = work + 2 * nb
+    cdef float* m2 = work + 3 * nb
+    cdef double* d1 = work64
+    cdef double* d2 = work64 + nb
+    acc = 0
+    for i in range(nb):
+        acc = acc + counts[i]
+        w1[i] = acc
+    acc = 0
+    for i in range(nb - 1, -1, -1):
+        acc = acc + counts[i]
+        w2[i] = acc
+    if single:
+        s = 0
         for i in range(nb):
-            acc = acc + counts[i]
-            w1[i] = acc
-        acc = 0
+            s = s + counts[i] * <float>centers[i]
+            m1[i] = s / w1[i]
+        s = 0
         for i in range(nb - 1, -1, -1):
-            acc = acc + counts[i]
-            w2[i] = acc
-        if single:
-            s = 0
-            for i in range(nb):
-                s = s + counts[i] * <float>centers[i]
-                m1[i] = s / w1[i]
-            s = 0
-            for i in range(nb - 1, -1, -1):
-                s = s + counts[i] * <float>centers[i]
-                m2[i] = s / w2[i]
-            for i in range(nb - 1):
-                d = m1[i] - m2[i + 1]
-                v = (w1[i] * w2[i + 1]) * (d * d)
-                if best < 0 or v > vbest:
-                    vbest = v
-                    best = i
-        else:
-            s64 = 0
-            for i in range(nb):
-                s64 = s64 + <double>counts[i] * centers[i]
-                d1[i] = s64 / <double>w1[i]
-            s64 = 0
-            for i in range(nb - 1, -1, -1):
-                s64 = s64 + <double>counts[i] * centers[i]
-                d2[i] = s64 / <double>w2[i]
-            for i in range(nb - 1):
-                d64 = d1[i] - d2[i + 1]
-                v64 = <double>(w1[i] * w2[i + 1]) * (d64 * d64)
-                if best < 0 or v64 > vbest64:
-                    vbest64 = v64
-                    best = i
+            s = s + counts[i] * <float>centers[i]
+            m2[i] = s / w2[i]
+        for i in range(nb - 1):
+            d = m1[i] - m2[i + 1]
+            v = (w1[i] * w2[i + 1]) * (d * d)
+            if best < 0 or v > vbest:
+                vbest = v
+                best = i
+    else:
+        s64 = 0
+        for i in range(nb):
+            s64 = s64 + <double>counts[i] * centers[i]
+            d1[i] = s64 / <double>w1[i]
+        s64 = 0
+        for i in range(nb - 1, -1, -1):
+            s64 = s64 + <double>counts[i] * centers[i]
+            d2[i] = s64 / <double>w2[i]
+        for i in range(nb - 1):
+            d64 = d1[i] - d2[i + 1]
+            v64 = <double>(w1[i] * w2[i + 1]) * (d64 * d64)
+            if best < 0 or v64 > vbest64:
+                vbest64 = v64
+                best = i
     return best
 
 
@@ -505,34 +533,86 @@ def maxent_index(const double[::1] counts):
     """Index ``t`` maximising H(bins <= t) + H(bins > t), the entropies of the two classes'
     normalised histograms (Kapur, Sahoo & Wong 1985). With class total C and S = sum c log c, H =
     log C - S / C."""
-    cdef Py_ssize_t nb = counts.shape[0], i, t, best = -1
-    cdef double c, c_acc = 0, s_acc = 0, h, hbest = 0
-    ca_arr = np.empty(nb, np.float64)
-    sa_arr = np.empty(nb, np.float64)
-    cdef double[::1] ca = ca_arr, sa = sa_arr
+    cdef Py_ssize_t nb = counts.shape[0], best
+    work_arr = np.empty((2, nb), np.float64)
+    cdef double[:, ::1] work = work_arr
     with nogil:
-        for i in range(nb):
-            c = counts[i]
-            c_acc += c
-            if c > 0:
-                s_acc += c * log(c)
-            ca[i] = c_acc
-            sa[i] = s_acc
-        c_acc = 0
-        s_acc = 0
-        # walk down so the upper class's sums are accumulated, not obtained by cancellation
-        for i in range(nb - 1, 0, -1):
-            c = counts[i]
-            c_acc += c
-            if c > 0:
-                s_acc += c * log(c)
-            t = i - 1
-            if ca[t] > 0 and c_acc > 0:
-                h = (log(ca[t]) - sa[t] / ca[t]) + (log(c_acc) - s_acc / c_acc)
-                if best < 0 or h >= hbest:
-                    hbest = h
-                    best = t
+        best = _maxent(&counts[0], nb, &work[0, 0])
     return best
+
+
+cdef Py_ssize_t _maxent(const double* counts, Py_ssize_t nb, double* work) noexcept nogil:
+    # work: 2 * nb doubles (the lower classes' running totals and sums of c log c)
+    cdef Py_ssize_t i, t, best = -1
+    cdef double c, c_acc = 0, s_acc = 0, h, hbest = 0
+    cdef double* ca = work
+    cdef double* sa = work + nb
+    for i in range(nb):
+        c = counts[i]
+        c_acc += c
+        if c > 0:
+            s_acc += c * log(c)
+        ca[i] = c_acc
+        sa[i] = s_acc
+    c_acc = 0
+    s_acc = 0
+    # walk down so the upper class's sums are accumulated, not obtained by cancellation
+    for i in range(nb - 1, 0, -1):
+        c = counts[i]
+        c_acc += c
+        if c > 0:
+            s_acc += c * log(c)
+        t = i - 1
+        if ca[t] > 0 and c_acc > 0:
+            h = (log(ca[t]) - sa[t] / ca[t]) + (log(c_acc) - s_acc / c_acc)
+            if best < 0 or h >= hbest:
+                hbest = h
+                best = t
+    return best
+
+
+def threshold_indices_segments(const double[::1] vals, const double[::1] wts,
+                               const int64_t[::1] starts):
+    """Otsu's and the maximum-entropy bin index of every segment of integer-valued samples.
+
+    Segment ``i`` holds sorted distinct integer values ``vals[starts[i]:starts[i + 1]]`` with
+    their counts ``wts``. Its histogram is the one an integer image gets (one bin per value from
+    its minimum to its maximum, bin centres the values), searched by :func:`otsu_index` (float32
+    counts, float64 centres) and :func:`maxent_index`, the same code. Returns two int64 arrays
+    of indices into that histogram, -1 for a segment with fewer than two distinct values."""
+    cdef Py_ssize_t n = starts.shape[0] - 1, i, j, a, b, nb, width = 1
+    cdef double lo
+    for i in range(n):
+        if starts[i + 1] - starts[i] > 0:
+            width = max(width, <Py_ssize_t>(vals[starts[i + 1] - 1] - vals[starts[i]]) + 1)
+    otsu_arr = np.full(n, -1, np.int64)
+    maxent_arr = np.full(n, -1, np.int64)
+    c32_arr = np.zeros(width, np.float32)
+    c64_arr = np.zeros(width, np.float64)
+    centres_arr = np.empty(width, np.float64)
+    w_arr = np.empty(4 * width, np.float32)
+    d_arr = np.empty(2 * width, np.float64)
+    cdef int64_t[::1] otsu = otsu_arr, maxent = maxent_arr
+    cdef float[::1] c32 = c32_arr, w = w_arr
+    cdef double[::1] c64 = c64_arr, centres = centres_arr, d = d_arr
+    with nogil:
+        for i in range(n):
+            a = starts[i]
+            b = starts[i + 1]
+            if b - a < 2:
+                continue
+            lo = vals[a]
+            nb = <Py_ssize_t>(vals[b - 1] - lo) + 1
+            for j in range(nb):
+                c32[j] = 0
+                c64[j] = 0
+                centres[j] = lo + j
+            for j in range(a, b):
+                c64[<Py_ssize_t>(vals[j] - lo)] = wts[j]
+                c32[<Py_ssize_t>(vals[j] - lo)] = <float>wts[j]
+            otsu[i] = _otsu(&c32[0], &centres[0], nb, False, &w[0], &d[0])
+            maxent[i] = _maxent(&c64[0], nb, &d[0])
+    return otsu_arr, maxent_arr
 
 
 cdef void _moments_block(const pix_t* x, const uint8_t* mask, double* st, Py_ssize_t start,
