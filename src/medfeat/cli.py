@@ -591,11 +591,12 @@ def build_parser():
                          "validation split")
     where = pc.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="extract the classical features on this dask.distributed "
-                            "scheduler (tcp://host:8786)")
+                       help="run the classical road (features, cross-validation folds, "
+                            "search trials) on this dask.distributed scheduler "
+                            "(tcp://host:8786); deep training stays here")
     where.add_argument("--workers", type=_positive("--workers", 1), metavar="N",
-                       help="extract the classical features on a local dask cluster of N "
-                            "worker processes")
+                       help="run the classical road (features, cross-validation folds, "
+                            "search trials) on a local dask cluster of N worker processes")
     pc.add_argument("--no-calibrate", dest="no_calibrate", action="store_true",
                     help="keep the balanced-class probabilities (no calibration to the "
                          "validation split's class balance; for a test split whose balance "

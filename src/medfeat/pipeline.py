@@ -550,9 +550,11 @@ def compare(dataset=None, methods=None, cv=5, seed=0, out=None, epochs=None,
         Model selection on the validation split for the methods given by name (see
         :mod:`medfeat.evaluate.search`); False runs their fixed defaults.
     scheduler : dask.distributed.Client, str or int, optional
-        Extract the classical features on a dask cluster: a ``Client``, a scheduler address
-        (``"tcp://host:8786"``) or a number of local worker processes (a ``LocalCluster``
-        started here and closed at the end). Same numbers as without it.
+        Run the classical road on a dask cluster (the feature extraction, the cross-validation
+        folds and the search trials; :func:`medfeat.evaluate.evaluate`): a ``Client``, a
+        scheduler address (``"tcp://host:8786"``) or a number of local worker processes (a
+        ``LocalCluster`` started here and closed at the end). Same numbers as without it;
+        deep training stays in this process.
     image_size : int, optional
         Resize every 2-D image of every split to ``image_size`` x ``image_size`` first
         (:func:`medfeat.io.resize_images`: bilinear, Gaussian anti-aliasing when shrinking),
@@ -623,19 +625,9 @@ def compare(dataset=None, methods=None, cv=5, seed=0, out=None, epochs=None,
         load_at_start = [round(x, 2) for x in os.getloadavg()]
     except OSError:              # not on every platform
         load_at_start = None
-    if scheduler is None:
-        evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
-                              progress=progress, log=log, n_jobs=n_jobs, budget=budget,
-                              select=select, **evaluate_options)
-    else:
-        from .features._distributed import check_scheduler, client_for
-
-        with client_for(check_scheduler(scheduler)) as client:
-            # the extractors are cloned (deep-copied) per split: they get the address
-            evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs,
-                                  backend=backend, progress=progress, log=log, n_jobs=n_jobs,
-                                  budget=budget, select=select,
-                                  scheduler=client.scheduler.address, **evaluate_options)
+    evaluation = evaluate(ds, methods, cv=cv, seed=seed, epochs=epochs, backend=backend,
+                          progress=progress, log=log, n_jobs=n_jobs, budget=budget,
+                          select=select, scheduler=scheduler, **evaluate_options)
     evaluation.dataset.setdefault("class_counts", _class_counts(ds))
     if load_at_start is not None:
         evaluation.settings.setdefault("load_average_at_start", load_at_start)

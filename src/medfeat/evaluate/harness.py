@@ -390,22 +390,101 @@ def _cv_summary(k, folds):
     return {"k": k, "folds": folds, "mean": mean, "std": std}
 
 
-def _cross_validate(name, folds, fit_fold, X, y, n_classes, seconds, say, *, digits):
-    """Fit ``fit_fold(train_index)`` per fold, score it on the held-out rows of ``X``, log one
-    line per fold; the CV summary ({} without folds), its seconds into ``seconds["cv"]``."""
+def _cross_validate(name, folds, fold_probas, y, seconds, say, *, digits):
+    """Score each fold's held-out probabilities, log one line per fold; the CV summary ({}
+    without folds), its seconds into ``seconds["cv"]``. ``fold_probas`` yields ``(proba,
+    seconds)`` per fold in fold order (lazily: a fold runs when its result is asked for)."""
     if not folds:
         return {}
     fold_scores = []
     t_cv = time.perf_counter()
+    for i, ((_, te), (proba, dt)) in enumerate(zip(folds, fold_probas), 1):
+        fold_scores.append(_fold_scores(y[te], proba))
+        say(f"{name} fold {i}/{len(folds)}: {_fmt(fold_scores[-1])} ({dt:.{digits}f} s)")
+    seconds["cv"] = time.perf_counter() - t_cv
+    return _cv_summary(len(folds), fold_scores)
+
+
+def _local_folds(folds, fit_fold, X, n_classes, name):
+    """``(proba, seconds)`` per fold, fitted here by ``fit_fold(train_index)`` (deep models)."""
     for i, (tr, te) in enumerate(folds, 1):
         t0 = time.perf_counter()
         model = fit_fold(tr)
         proba = _full_proba(model, model.predict_proba(X[te]), n_classes, f"{name} fold {i}")
-        fold_scores.append(_fold_scores(y[te], proba))
-        say(f"{name} fold {i}/{len(folds)}: {_fmt(fold_scores[-1])} "
-            f"({time.perf_counter() - t0:.{digits}f} s)")
-    seconds["cv"] = time.perf_counter() - t_cv
-    return _cv_summary(len(folds), fold_scores)
+        yield proba, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------------------------
+# classical: where the folds and the search trials run
+
+
+def _fold_task(head, F, y, train, test, n_classes, where):
+    """One fold: a clone of ``head`` fitted on rows ``train`` of ``F``; ``(proba, seconds)`` of
+    rows ``test``. Runs here or as a cluster task; the same code, so the same numbers."""
+    from sklearn.base import clone
+
+    t0 = time.perf_counter()
+    model = clone(head).fit(F[train], y[train])
+    proba = _full_proba(model, model.predict_proba(F[test]), n_classes, where)
+    return proba, time.perf_counter() - t0
+
+
+def _trial_task(head, F_train, y_train, F_val, cols, n_classes, where):
+    """One search trial: a clone of ``head`` fitted on columns ``cols`` of the training
+    features; ``(val_proba or None, note, seconds)``, a failed fit (e.g. more components than
+    rows) noted instead of raised."""
+    from sklearn.base import clone
+
+    t0 = time.perf_counter()
+    try:
+        model = clone(head).fit(F_train[:, cols], y_train)
+        pv = _full_proba(model, model.predict_proba(F_val[:, cols]), n_classes, where)
+        note = ""
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        pv, note = None, f"failed: {exc}"
+    return pv, note, time.perf_counter() - t0
+
+
+class _InProcess:
+    """Runs the classical road's folds and trials in this process, one after the other."""
+
+    def map(self, func, shared, each):
+        """``func(**shared, **kw)`` for each ``kw`` of ``each``, lazily, in order."""
+        for kw in each:
+            yield func(**shared, **kw)
+
+
+class _OnCluster:
+    """Runs them as dask.distributed tasks through ``client`` (futures, ``Client.submit``).
+
+    The arrays of ``shared`` (the feature matrices, the labels) are scattered to the cluster
+    once per :meth:`map`, so a task carries only its estimator and row or column indices; the
+    results come back in submission order. Tasks are pure (the estimators are seeded), so a
+    task run again after a worker is lost gives the same result.
+    """
+
+    #: Times a task is run again when the worker running it is lost.
+    RETRIES = 2
+
+    def __init__(self, client):
+        self.client = client
+
+    def map(self, func, shared, each):
+        """The same as :meth:`_InProcess.map`; every task is submitted when the first result
+        is asked for, and all of them are gathered then."""
+        each = list(each)
+        if not each:
+            return
+        data = {k: self.client.scatter(v, hash=False) if isinstance(v, np.ndarray) else v
+                for k, v in shared.items()}
+        futures = [self.client.submit(func, **data, **kw, pure=False, retries=self.RETRIES)
+                   for kw in each]
+        try:
+            results = self.client.gather(futures)
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        yield from results
 
 
 def _fold_scores(y, proba):
@@ -532,11 +611,17 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
         record and the log). None: no limit but ``max_trials``.
     max_trials : int, optional
         Most trials per deep method (its default included).
-    scheduler : str, optional
-        The address of a dask.distributed scheduler: the feature extraction of the classical
-        methods named here runs on its workers (:class:`~medfeat.features.FeatureExtractor`
-        ``scheduler=``), with the same values as locally. Deep training stays in this process.
-        :func:`medfeat.pipeline.compare` also takes a ``Client`` or a worker count.
+    scheduler : dask.distributed.Client, str or int, optional
+        Run the classical road on a dask.distributed cluster: a ``Client`` (left open), a
+        scheduler address (``"tcp://host:8786"``) or a number of local worker processes (a
+        ``LocalCluster`` started here and closed at the end). The feature extraction of the
+        classical methods named here runs on its workers
+        (:class:`~medfeat.features.FeatureExtractor` ``scheduler=``), and so do every
+        classical method's cross-validation folds and search trials: one future per fold or
+        trial (``Client.submit``; the feature matrices scattered once, each task carrying its
+        unfitted estimator and its row or column indices), gathered in order. The tasks run
+        the same code as without a cluster, so the numbers are the same. The final fits,
+        calibration, scoring and all deep training stay in this process.
 
     Returns
     -------
@@ -631,6 +716,25 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
     >>> len(ev.methods["tree"].params["search"]["trials"]) > 1
     True
     """
+    options = dict(cv=cv, seed=seed, epochs=epochs, backend=backend, progress=progress, log=log,
+                   n_jobs=n_jobs, deep_cv=deep_cv, n_boot=n_boot,
+                   keep_estimators=keep_estimators, select=select, calibrate=calibrate,
+                   budget=budget, max_trials=max_trials)
+    if scheduler is None:
+        return _evaluate(dataset, methods, scheduler=None, tasks=_InProcess(), **options)
+    from ..features._distributed import check_scheduler, client_for
+
+    with client_for(check_scheduler(scheduler)) as client:
+        # the extractors are cloned (deep-copied) per split: they get the address
+        return _evaluate(dataset, methods, scheduler=client.scheduler.address,
+                         tasks=_OnCluster(client), **options)
+
+
+def _evaluate(dataset, methods, *, cv, seed, epochs, backend, progress, log, n_jobs, deep_cv,
+              n_boot, keep_estimators, select, calibrate, budget, max_trials, scheduler, tasks):
+    """:func:`evaluate` with its scheduler resolved: an address (or None) for the extractors and
+    where the classical folds and trials run (``tasks``: :class:`_InProcess` or
+    :class:`_OnCluster`)."""
     t_start = time.perf_counter()
     n_classes = _check_dataset(dataset)
     if epochs is not None and (isinstance(epochs, bool) or
@@ -692,7 +796,7 @@ def evaluate(dataset, methods, *, cv=5, seed=0, epochs=None, backend="auto", pro
                    say=say, select=bool(select), calibrate=bool(calibrate), clock=clock,
                    epochs=epochs, max_trials=int(max_trials),
                    verbose=int(bool(progress) and log is not None),
-                   labels=list(dataset.classes) if multilabel else None)
+                   labels=list(dataset.classes) if multilabel else None, tasks=tasks)
     results, walls, val_proba = {}, {}, {}
 
     def finish(method, res, pv, wall):
@@ -847,6 +951,7 @@ class _Context:
     max_trials: int
     verbose: int
     labels: list = None           # the finding names of a multi-label task
+    tasks: Any = dataclasses.field(default_factory=_InProcess)   # where classical fits run
 
 
 def _has_val(ctx):
@@ -929,8 +1034,6 @@ def _classical_features(estimator, ctx, cache, parts):
 
 def _search_classical(method, ctx, cache):
     """The winner of the classical search (an unfitted Pipeline) and the search record."""
-    from sklearn.base import clone
-
     from ..classical import CLASSIFIERS
     from ..features import DEFAULT_FAMILIES, FAMILIES
 
@@ -948,22 +1051,26 @@ def _search_classical(method, ctx, cache):
     defaults = dict(CLASSIFIERS[kind][1])
     trials, probas = [], []
 
-    def run(families, settings, stage):
-        est = method.make(families=None if families == present else families, **settings)
-        cols = [i for i, n in enumerate(names) if n.split("__", 1)[0] in families]
-        head = _feature_step(est)[1]
-        t0 = time.perf_counter()
-        try:
-            model = clone(head).fit(mats["train"][:, cols], y_train)
-            pv = _full_proba(model, model.predict_proba(mats["val"][:, cols]), ctx.n_classes,
-                             method.name)
-            auc, note = _val_auc(y_val, pv), ""
-        except (ValueError, np.linalg.LinAlgError) as exc:   # e.g. more components than rows
-            pv, auc, note = None, math.nan, f"failed: {exc}"
-        record = {"stage": stage, "families": list(families), **settings}
-        trials.append(_search.Trial(record, auc, time.perf_counter() - t0, note))
-        probas.append(pv)
-        return len(trials) - 1
+    def run(candidates, stage):
+        """Trials of ``candidates`` (``(families, settings)`` pairs, independent of each
+        other: one batch of tasks); their indices in ``trials``."""
+        each = []
+        for families, settings in candidates:
+            est = method.make(families=None if families == present else families, **settings)
+            each.append({"head": _feature_step(est)[1], "where": method.name,
+                         "cols": [i for i, n in enumerate(names)
+                                  if n.split("__", 1)[0] in families]})
+        shared = {"F_train": mats["train"], "y_train": y_train, "F_val": mats["val"],
+                  "n_classes": ctx.n_classes}
+        out = []
+        for (families, settings), (pv, note, dt) in zip(
+                candidates, ctx.tasks.map(_trial_task, shared, each)):
+            auc = _val_auc(y_val, pv) if pv is not None else math.nan
+            record = {"stage": stage, "families": list(families), **settings}
+            trials.append(_search.Trial(record, auc, dt, note))
+            probas.append(pv)
+            out.append(len(trials) - 1)
+        return out
 
     def pick(indices):
         sub = [trials[i] for i in indices]
@@ -973,18 +1080,17 @@ def _search_classical(method, ctx, cache):
         return indices[_search.choose(sub, se)]
 
     base = {k: defaults[k] for k in _search.CLASSICAL_SPACES.get(kind, {}) if k in defaults}
-    stage1 = [run(present, base, "families")]
+    candidates = [(present, base)]
     if len(present) > 1:
-        for f in present:
-            stage1.append(run([g for g in present if g != f], base, "families"))
-    for f in optional:          # families outside the default (zones) are tried added
-        stage1.append(run([g for g in FAMILIES if g in present or g == f], base, "families"))
+        candidates += [([g for g in present if g != f], base) for f in present]
+    # families outside the default (zones) are tried added
+    candidates += [([g for g in FAMILIES if g in present or g == f], base) for f in optional]
+    stage1 = run(candidates, "families")
     families = trials[pick(stage1)].settings["families"]
     grid = _search.classical_grid(kind, defaults)
     stage2 = [stage1[0] if families == present else
               next(i for i in stage1 if trials[i].settings["families"] == families)]
-    for settings in grid[1:]:
-        stage2.append(run(families, settings, "settings"))
+    stage2 += run([(families, settings) for settings in grid[1:]], "settings")
     chosen = trials[pick(stage2)]
     settings = {k: v for k, v in chosen.settings.items() if k not in ("stage", "families")}
     winner = method.make(families=None if families == present else families, **settings)
@@ -1016,11 +1122,12 @@ def _run_classical(method, ctx, cache):
     fx, head, mats, seconds = _classical_features(estimator, ctx, cache, parts)
     F_train, F_test = mats["train"], mats["test"]
 
-    def fit_fold(tr):
-        return clone(head).fit(F_train[tr], y_train[tr])
-
-    cv = _cross_validate(method.name, ctx.folds, fit_fold, F_train, y_train, ctx.n_classes,
-                         seconds, ctx.say, digits=2)
+    fold_probas = ctx.tasks.map(
+        _fold_task, {"head": head, "F": F_train, "y": y_train, "n_classes": ctx.n_classes},
+        [{"train": tr, "test": te, "where": f"{method.name} fold {i}"}
+         for i, (tr, te) in enumerate(ctx.folds, 1)])
+    cv = _cross_validate(method.name, ctx.folds, fold_probas, y_train, seconds, ctx.say,
+                         digits=2)
 
     t0 = time.perf_counter()
     model = clone(head).fit(F_train, y_train)
@@ -1283,8 +1390,10 @@ def _finish_deep(state, ctx, deep_cv):
         m.fit(X_train[tr], y_train[tr], validation=validation)
         return m
 
-    cv = _cross_validate(method.name, ctx.folds if deep_cv else [], fit_fold, X_train, y_train,
-                         ctx.n_classes, seconds, ctx.say, digits=1)
+    folds = ctx.folds if deep_cv else []
+    cv = _cross_validate(method.name, folds,
+                         _local_folds(folds, fit_fold, X_train, ctx.n_classes, method.name),
+                         y_train, seconds, ctx.say, digits=1)
     t0 = time.perf_counter()
     proba = _full_proba(model, model.predict_proba(X_test), ctx.n_classes, method.name)
     predict_seconds = time.perf_counter() - t0
