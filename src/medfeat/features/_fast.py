@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["percentiles", "order_stats", "cooc_counts", "cooc_counts_2d", "numpy_sum", "segment_stats",
-           "segment_sums", "value_segments", "level_histograms", "cooc_stack", "glcm_first",
-           "glcm_divided", "glcm_outer", "glcm_second", "log2_symmetric"]
+           "segment_sums", "value_segments", "level_histograms", "cooc_stack", "glcm_sums",
+           "glcm_log_sums"]
 
 _OPTS = dict(cache=True, nogil=True)
 
@@ -695,201 +695,261 @@ def _flat_sum(buf, n):
     return 0.0 + _pairwise(buf, 0, n)
 
 
+# The matrices are sparse (a 28 x 28 image fills about a third of a 32 x 32 matrix), so the sums
+# run over the non-zero entries only, kept in the places NumPy's pairwise summation gives them:
+# the same blocks of at most 128 values, the same one of the 8 accumulators for each value, in
+# the same order, the same tree combining the blocks. A zero term changes no sum except in the
+# sign of a zero result, and every sum here ends as ``0.0 + total`` (NumPy's reduction starts
+# from 0.0), which makes that sign +0 in both.
+
+
+def _pairwise_plan(n):
+    """The blocks ``(start, length)`` of NumPy's pairwise summation of ``n`` values, in order,
+    and the postfix program combining their sums (``k >= 0``: block ``k``'s sum, ``-1``: add the
+    two values on top), as :func:`_pairwise` traverses them."""
+    starts, lengths, prog = [], [], []
+
+    def visit(lo, m):
+        if m <= 128:
+            prog.append(len(starts))
+            starts.append(lo)
+            lengths.append(m)
+            return
+        half = m // 2
+        half -= half % 8
+        visit(lo, half)
+        visit(lo + half, m - half)
+        prog.append(-1)
+    visit(0, int(n))
+    return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(prog, np.int64))
+
+
+@njit(inline="always", **_OPTS)
+def _sparse_pairwise(nz, vals, c0, c1, base, starts, lengths, prog, work):
+    """NumPy's sum of ``n`` values that are zero except ``vals[c]`` at ``base + nz[c]`` for
+    ``c0 <= c < c1`` (``nz`` increasing), ``starts``/``lengths``/``prog`` the plan of ``n``
+    (:func:`_pairwise_plan`); ``work`` holds 8 + 2 * blocks values."""
+    nb = starts.size
+    acc = work[:8]
+    part = work[8:8 + nb]
+    stack = work[8 + nb:8 + 2 * nb]
+    c = c0
+    for k in range(nb):
+        s = base + starts[k]
+        m = lengths[k]
+        e = s + m
+        res = 0.0
+        if m >= 8:
+            stop = e - m % 8
+            for r in range(8):
+                acc[r] = 0.0
+            while c < c1 and nz[c] < stop:
+                r = (nz[c] - s) & 7
+                acc[r] = acc[r] + vals[c]
+                c += 1
+            res = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+        while c < c1 and nz[c] < e:
+            res = res + vals[c]
+            c += 1
+        part[k] = res
+    if nb == 1:
+        return 0.0 + part[0]
+    sp = 0
+    for op in prog:
+        if op >= 0:
+            stack[sp] = part[op]
+            sp += 1
+        else:
+            sp -= 1
+            stack[sp - 1] = stack[sp - 1] + stack[sp]
+    return 0.0 + stack[0]
+
+
+@njit(inline="always", **_OPTS)
+def _probabilities(mt, nz, pv):
+    """The non-zero entries of ``p = counts / counts.sum()`` of one flattened matrix: their
+    flat indices into ``nz`` and values into ``pv``; returns how many."""
+    tot = 0
+    cnt = 0
+    for j in range(mt.size):
+        tot += mt[j]
+        if mt[j] != 0:
+            nz[cnt] = j
+            cnt += 1
+    if tot <= 0:
+        raise ValueError("every co-occurrence matrix must hold at least one pair")
+    ft = np.float64(tot)
+    for c in range(cnt):
+        pv[c] = np.float64(mt[nz[c]]) / ft
+    return cnt
+
+
 @njit(**_OPTS)
-def _glcm_first(mats, weights):
-    """Probabilities, marginals, diagonal and anti-diagonal sums, maximum and the weighted sums
-    that need nothing else, for each matrix of ``mats`` (k, Ng, Ng)."""
+def _glcm_sums(mats, weights, divisors, plan_s, plan_l, plan_p, row_s, row_l, row_p):
+    """Everything of ``texture._features`` that needs no logarithm and no matrix-vector
+    product, for each matrix of ``mats`` (k, Ng, Ng) of non-negative counts: the marginals
+    ``pi``, the diagonal and anti-diagonal sums ``pd`` and ``ps``, the maximum and the sums of
+    ``p * p``, ``p * weights[w]`` and ``p / divisors[d]``; and, for NumPy's ``log2``, the
+    positive entries of every ``p`` and of every ``pi[:, None] * pi[None, :]``, in C order.
+    ``plan_*``: :func:`_pairwise_plan` of ``Ng * Ng``, ``row_*``: of ``Ng``."""
     k, ng, _ = mats.shape
     nn = ng * ng
-    p = np.empty((k, ng, ng))
+    nw = weights.shape[0]
+    nd = divisors.shape[0]
     pi = np.empty((k, ng))
     pd = np.zeros((k, ng))
     ps = np.zeros((k, 2 * ng - 1))
-    sums = np.empty((k, weights.shape[0] + 2))
+    sums = np.empty((k, 2 + nw + nd))
+    pos_p = np.empty(k * nn)
+    pos_q = np.empty(k * nn)
+    cp = 0
+    cq = 0
+    nz = np.empty(nn, np.int64)
+    pv = np.empty(nn)
     buf = np.empty(nn)
+    work = np.empty(8 + 2 * max(plan_s.size, row_s.size))
+    posi = np.empty(ng, np.int64)
     for t in range(k):
-        tot = 0
+        cnt = _probabilities(mats[t].ravel(), nz, pv)
+        top = 0.0 if cnt < nn else -np.inf
+        c = 0
+        npos = 0
         for a in range(ng):
-            for b in range(ng):
-                tot += mats[t, a, b]
-        ft = np.float64(tot)
-        pt = p[t].ravel()
-        mt = mats[t].ravel()
-        top = -np.inf
-        for j in range(nn):
-            v = np.float64(mt[j]) / ft
-            pt[j] = v
-            if v > top:
-                top = v
-        for a in range(ng):
-            pi[t, a] = 0.0 + _pairwise(pt, a * ng, ng)
-        for a in range(ng):
-            for b in range(ng):
-                v = pt[a * ng + b]
+            c_row = c
+            while c < cnt and nz[c] < (a + 1) * ng:
+                v = pv[c]
+                b = nz[c] - a * ng
                 pd[t, abs(a - b)] += v
                 ps[t, a + b] += v
+                if v > top:
+                    top = v
+                buf[c] = v * v
+                pos_p[cp + c] = v
+                c += 1
+            pi[t, a] = _sparse_pairwise(nz, pv, c_row, c, a * ng, row_s, row_l, row_p, work)
+            if pi[t, a] > 0:
+                posi[npos] = a
+                npos += 1
+        cp += cnt
         sums[t, 0] = top
-        for j in range(nn):
-            buf[j] = pt[j] * pt[j]
-        sums[t, 1] = _flat_sum(buf, nn)
-        for w in range(weights.shape[0]):
+        sums[t, 1] = _sparse_pairwise(nz, buf, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        for w in range(nw):
             wf = weights[w].ravel()
-            for j in range(nn):
-                buf[j] = pt[j] * wf[j]
-            sums[t, w + 2] = _flat_sum(buf, nn)
-    return p, pi, pd, ps, sums
+            for c in range(cnt):
+                buf[c] = pv[c] * wf[nz[c]]
+            sums[t, 2 + w] = _sparse_pairwise(nz, buf, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        for d in range(nd):
+            df = divisors[d].ravel()
+            for c in range(cnt):
+                buf[c] = pv[c] / df[nz[c]]
+            sums[t, 2 + nw + d] = _sparse_pairwise(nz, buf, 0, cnt, 0, plan_s, plan_l, plan_p,
+                                                   work)
+        # the products of positive marginals, in C order (a zero marginal gives a zero product)
+        for x in range(npos):
+            for y in range(npos):
+                q = pi[t, posi[x]] * pi[t, posi[y]]
+                if q > 0:
+                    pos_q[cq] = q
+                    cq += 1
+    return pi, pd, ps, sums, pos_p[:cp], pos_q[:cq]
 
 
 @njit(**_OPTS)
-def _glcm_divided(p, weights):
-    """``(p / w).sum(axis=(1, 2))`` for each weight matrix ``w`` of ``weights``."""
-    k, ng, _ = p.shape
-    nn = ng * ng
-    out = np.empty((k, weights.shape[0]))
-    buf = np.empty(nn)
-    for t in range(k):
-        pt = p[t].ravel()
-        for w in range(weights.shape[0]):
-            wf = weights[w].ravel()
-            for j in range(nn):
-                buf[j] = pt[j] / wf[j]
-            out[t, w] = _flat_sum(buf, nn)
-    return out
-
-
-@njit(**_OPTS)
-def _glcm_outer(pi):
-    """``pi[:, :, None] * pi[:, None, :]``."""
-    k, ng = pi.shape
-    out = np.empty((k, ng, ng))
-    for t in range(k):
-        for a in range(ng):
-            for b in range(ng):
-                out[t, a, b] = pi[t, a] * pi[t, b]
-    return out
-
-
-@njit(**_OPTS)
-def _glcm_second(p, logp, pipj, logpipj, mu, ipj):
-    """Joint entropies (``hxy``, ``hxy1``, ``hxy2``) and the cluster sums, which need the
-    logarithms (taken by NumPy) and the joint average ``mu``."""
-    k, ng, _ = p.shape
+def _glcm_log_sums(mats, pi, log_p, log_q, mu, ipj, plan_s, plan_l, plan_p):
+    """Joint entropies (``hxy``, ``hxy1``, ``hxy2``) and the cluster sums of each matrix, from
+    the logarithms of the positive entries :func:`_glcm_sums` listed (0 stands for log 0), the
+    marginals and the joint averages ``mu``; ``p`` and the marginal products are recomputed
+    (the same divisions and products)."""
+    k, ng, _ = mats.shape
     nn = ng * ng
     out = np.empty((k, 6))
+    nz = np.empty(nn, np.int64)
+    pv = np.empty(nn)
+    nzq = np.empty(nn, np.int64)
+    qv = np.empty(nn)
+    lq = np.empty(nn)
     b1 = np.empty(nn)
     b2 = np.empty(nn)
     b3 = np.empty(nn)
+    work = np.empty(8 + 2 * plan_s.size)
     sf = ipj.ravel()
+    cp = 0
+    cq = 0
+    posi = np.empty(ng, np.int64)
     for t in range(k):
-        pt = p[t].ravel()
-        lt = logp[t].ravel()
-        qt = pipj[t].ravel()
-        lq = logpipj[t].ravel()
-        for j in range(nn):
-            b1[j] = pt[j] * lt[j]
-            b2[j] = pt[j] * lq[j]
-            b3[j] = qt[j] * lq[j]
-        out[t, 0] = -_flat_sum(b1, nn)
-        out[t, 1] = -_flat_sum(b2, nn)
-        out[t, 2] = -_flat_sum(b3, nn)
+        cnt = _probabilities(mats[t].ravel(), nz, pv)
+        npos = 0
+        for a in range(ng):
+            if pi[t, a] > 0:
+                posi[npos] = a
+                npos += 1
+        lq[:] = 0.0
+        nq = 0
+        for x in range(npos):
+            for y in range(npos):
+                a = posi[x]
+                b = posi[y]
+                q = pi[t, a] * pi[t, b]
+                if q > 0:
+                    j = a * ng + b
+                    lq[j] = log_q[cq]
+                    nzq[nq] = j
+                    qv[nq] = q
+                    nq += 1
+                    cq += 1
+        for c in range(cnt):
+            b1[c] = pv[c] * log_p[cp + c]
+            b2[c] = pv[c] * lq[nz[c]]
+        cp += cnt
+        for c in range(nq):
+            b3[c] = qv[c] * lq[nzq[c]]
+        out[t, 0] = -_sparse_pairwise(nz, b1, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        out[t, 1] = -_sparse_pairwise(nz, b2, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        out[t, 2] = -_sparse_pairwise(nzq, b3, 0, nq, 0, plan_s, plan_l, plan_p, work)
         m2 = 2 * mu[t]
-        for j in range(nn):
-            cl = sf[j] - m2
-            pcl2 = pt[j] * (cl * cl)
+        for c in range(cnt):
+            cl = sf[nz[c]] - m2
+            pcl2 = pv[c] * (cl * cl)
             pcl3 = pcl2 * cl
-            b1[j] = pcl2
-            b2[j] = pcl3
-            b3[j] = pcl3 * cl
-        out[t, 3] = _flat_sum(b1, nn)
-        out[t, 4] = _flat_sum(b2, nn)
-        out[t, 5] = _flat_sum(b3, nn)
+            b1[c] = pcl2
+            b2[c] = pcl3
+            b3[c] = pcl3 * cl
+        out[t, 3] = _sparse_pairwise(nz, b1, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        out[t, 4] = _sparse_pairwise(nz, b2, 0, cnt, 0, plan_s, plan_l, plan_p, work)
+        out[t, 5] = _sparse_pairwise(nz, b3, 0, cnt, 0, plan_s, plan_l, plan_p, work)
     return out
 
 
-def glcm_first(mats, weights):
-    """``(p, pi, pd, ps, sums)`` of ``texture._features``: ``sums[:, 0]`` the maximum of each
-    matrix, ``sums[:, 1]`` its sum of ``p * p``, ``sums[:, 2 + w]`` its sum of
-    ``p * weights[w]``."""
-    return _glcm_first(np.ascontiguousarray(mats, dtype=np.int64),
-                       np.ascontiguousarray(weights, dtype=np.float64))
-
-
-def glcm_divided(p, weights):
-    """The sum of ``p / weights[w]`` over each matrix, for every ``w``."""
-    return _glcm_divided(p, np.ascontiguousarray(weights, dtype=np.float64))
-
-
-def glcm_outer(pi):
-    """``pi[:, :, None] * pi[:, None, :]`` (compiled)."""
-    return _glcm_outer(np.ascontiguousarray(pi))
-
-
-def glcm_second(p, logp, pipj, logpipj, mu, ipj):
-    """``hxy``, ``hxy1``, ``hxy2``, cluster tendency, shade and prominence of each matrix."""
-    return _glcm_second(p, logp, pipj, logpipj, np.ascontiguousarray(mu, dtype=np.float64),
-                        np.ascontiguousarray(ipj, dtype=np.float64))
-
-
-@njit(**_OPTS)
-def _upper_positive(q):
-    """The positive entries of the upper triangles (diagonal included) of ``q`` (k, n, n), and
-    whether every matrix is symmetric."""
-    k, n, _ = q.shape
-    out = np.empty(k * n * (n + 1) // 2)
-    c = 0
-    sym = True
-    for t in range(k):
-        for a in range(n):
-            for b in range(a, n):
-                v = q[t, a, b]
-                if v != q[t, b, a]:
-                    sym = False
-                if v > 0:
-                    out[c] = v
-                    c += 1
-    return out[:c], sym
-
-
-@njit(**_OPTS)
-def _mirror(q, logs):
-    k, n, _ = q.shape
-    out = np.zeros(q.shape)
-    c = 0
-    for t in range(k):
-        for a in range(n):
-            for b in range(a, n):
-                if q[t, a, b] > 0:
-                    out[t, a, b] = logs[c]
-                    out[t, b, a] = logs[c]
-                    c += 1
-    return out
-
-
-def log2_symmetric(q):
-    """``log2`` of the positive entries of symmetric matrices ``q`` (k, n, n), 0 elsewhere, with
-    ``numpy.log2`` taken once per pair of mirrored entries (equal values, equal logarithms).
-
-    Parameters
-    ----------
-    q : ndarray of float64, shape (k, n, n)
-        Non-negative; matrices that are not symmetric are handled too (every entry taken).
-
-    Returns
-    -------
-    ndarray of float64, same shape
+def glcm_sums(mats, weights, divisors):
+    """``(pi, pd, ps, sums, pos_p, pos_q)`` of ``texture._features`` (see :func:`_glcm_sums`):
+    ``sums[:, 0]`` the maximum of each matrix's ``p``, ``sums[:, 1]`` its sum of ``p * p``,
+    then its sums of ``p * weights[w]`` and of ``p / divisors[d]``. Every matrix must hold a
+    pair (ValueError otherwise).
 
     Examples
     --------
     >>> import numpy as np
-    >>> q = np.array([[[0.5, 0.25], [0.25, 0.0]]])
-    >>> log2_symmetric(q)[0].tolist()
-    [[-1.0, -2.0], [-2.0, 0.0]]
+    >>> mats = np.array([[[2, 1], [1, 0]]])
+    >>> pi, pd, ps, sums, pos_p, pos_q = glcm_sums(mats, np.ones((1, 2, 2)), np.ones((1, 2, 2)))
+    >>> pi.tolist(), sums.tolist(), pos_p.tolist()
+    ([[0.75, 0.25]], [[0.5, 0.375, 1.0, 1.0]], [0.5, 0.25, 0.25])
     """
-    q = np.ascontiguousarray(q, dtype=np.float64)
-    packed, sym = _upper_positive(q)
-    if not sym:
-        out = np.zeros_like(q)
-        pos = q > 0
-        out[pos] = np.log2(q[pos])
-        return out
-    return _mirror(q, np.log2(packed))
+    mats = np.ascontiguousarray(mats, dtype=np.int64)
+    ng = mats.shape[-1]
+    return _glcm_sums(mats, np.ascontiguousarray(weights, dtype=np.float64),
+                      np.ascontiguousarray(divisors, dtype=np.float64),
+                      *_pairwise_plan(ng * ng), *_pairwise_plan(ng))
+
+
+def glcm_log_sums(mats, pi, log_p, log_q, mu, ipj):
+    """``hxy``, ``hxy1``, ``hxy2``, cluster tendency, shade and prominence of each matrix, given
+    ``numpy.log2`` of the ``pos_p`` and ``pos_q`` of :func:`glcm_sums` (``ipj``: the matrix of
+    ``i + j``)."""
+    mats = np.ascontiguousarray(mats, dtype=np.int64)
+    ng = mats.shape[-1]
+    return _glcm_log_sums(mats, np.ascontiguousarray(pi),
+                          np.ascontiguousarray(log_p, dtype=np.float64),
+                          np.ascontiguousarray(log_q, dtype=np.float64),
+                          np.ascontiguousarray(mu, dtype=np.float64),
+                          np.ascontiguousarray(ipj, dtype=np.float64),
+                          *_pairwise_plan(ng * ng))

@@ -26,11 +26,8 @@ import itertools
 import numpy as np
 
 from ._fast import cooc_counts, cooc_counts_2d
-from ._fast import glcm_divided as _glcm_divided
-from ._fast import glcm_first as _glcm_first
-from ._fast import glcm_outer as _glcm_outer
-from ._fast import glcm_second as _glcm_second
-from ._fast import log2_symmetric as _log2_symmetric
+from ._fast import glcm_log_sums as _glcm_log_sums
+from ._fast import glcm_sums as _glcm_sums
 from .first_order import _check_image, _check_mask, _offsets, _weighted, discretise
 
 __all__ = ["glcm_features", "glcm_matrices", "GLCM_NAMES", "AGGREGATIONS"]
@@ -280,10 +277,10 @@ def _features_numpy(mats, grey, per=None):
 
 def _features(mats, grey, per=None):
     """:func:`_features_numpy`, bit for bit, with its sums over each matrix compiled
-    (:mod:`medfeat.features._fast`: NumPy's pairwise summation in the same order). Logarithms,
-    exponentials and matrix-vector products are still NumPy's, so they are the same functions
-    as in the reference; the logarithms of the (symmetric) joint and marginal-product matrices
-    are taken once per mirrored pair.
+    (:mod:`medfeat.features._fast`: NumPy's pairwise summation in the same order), one matrix
+    at a time. Logarithms, exponentials and matrix-vector products are still NumPy's, so they
+    are the same functions as in the reference; the logarithms are taken of the positive
+    entries of the joint and marginal-product matrices only.
     """
     k, ng, _ = mats.shape
 
@@ -296,16 +293,16 @@ def _features(mats, grey, per=None):
     j = grey[None, :]
     diff = np.abs(i - j)
     diff2 = diff * diff
-    p, pi, pd, ps, sums = _glcm_first(mats, np.stack([i * j, diff2, diff]))
-    p_max, asm, autocorr, contrast, dissimilarity = sums.T
-    inverse = _glcm_divided(p, np.stack([1.0 + diff, 1.0 + diff / ng, 1.0 + diff2,
-                                         1.0 + diff2 / ng ** 2]))
+    pi, pd, ps, sums, pos_p, pos_q = _glcm_sums(
+        mats, np.stack([i * j, diff2, diff]),
+        np.stack([1.0 + diff, 1.0 + diff / ng, 1.0 + diff2, 1.0 + diff2 / ng ** 2]))
+    p_max, asm, autocorr, contrast, dissimilarity = sums[:, :5].T
+    inverse = sums[:, 5:]
     mu = mv(pi, grey)
     var = mv(pi, grey * grey) - mu * mu
     var = np.maximum(var, 0.0)
-    pipj = _glcm_outer(pi)
-    hxy, hxy1, hxy2, c_tend, c_shade, c_prom = _glcm_second(
-        p, _log2_symmetric(p), pipj, _log2_symmetric(pipj), mu, i + j).T
+    hxy, hxy1, hxy2, c_tend, c_shade, c_prom = _glcm_log_sums(
+        mats, pi, np.log2(pos_p), np.log2(pos_q), mu, i + j).T
     step = grey[1] - grey[0] if ng > 1 else 1.0
     dvals = np.arange(ng) * step
     svals = 2 * grey[0] + np.arange(2 * ng - 1) * step
