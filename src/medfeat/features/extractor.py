@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _distributed, descriptors
+from . import _distributed, _warm, descriptors
 from ._stack import stack_features
 from .first_order import (HISTOGRAM_NAMES, INTENSITY_NAMES, _check_mask, histogram_stats,
                           intensity_stats)
@@ -110,6 +111,10 @@ def _stack_rows(part, args, colour):
         stack_features(np.ascontiguousarray(X[..., c]), M if M is None or M.ndim < X.ndim
                        else np.ascontiguousarray(M[..., c]), fams, bins, distance, backend, names)
         for c in range(X.shape[-1])])
+
+
+def _progress_line(text):
+    print(f"features: {text}", file=sys.stderr, flush=True)
 
 
 def _serial(fn):
@@ -486,6 +491,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if n_jobs > 1:
             chunk = max(1, min(chunk, -(-n // (2 * n_jobs))))
         parts = [items[i:i + chunk] for i in range(0, n, chunk)]
+        # On a cold Numba cache, compile the families' kernels in parallel processes first.
+        _warm.warm(items[:2], args, colour, log=_progress_line if self.progress else None)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
