@@ -197,6 +197,54 @@ def bench_large(args, tmp):
     os.unlink(img_path)
 
 
+def bench_canny(args, tmp):
+    """Canny on an image that fits: the in-memory kernel in this process (two Numba threads)
+    against the same array through a LocalCluster of 2 workers x 1 thread, chunked by
+    ``--chunks2d``; best of ``--repeat`` runs each, and the edge maps compared pixel for pixel."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from medfeat import kernels as K
+
+    side = args.image_side
+    path = os.path.join(tmp, "canny.npy")
+    _write_npy(path, (side, side), np.float32, 1)
+    src = NpyFile(path)
+    image = src[:, :]
+    K.canny(image[:64, :64], sigma=2.0)  # compile / load the cache
+    t_mem, ref = [], None
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        ref = K.canny(image, sigma=2.0)
+        t_mem.append(time.perf_counter() - t)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
+        client.run(_warm, 2)
+        lazy = da.from_array(src, chunks=args.chunks2d, asarray=False)
+        t_dask, loads = [], []
+        for _ in range(args.repeat):
+            loads.append(_load())
+            t = time.perf_counter()
+            got = K.canny(lazy, sigma=2.0).compute()
+            t_dask.append(time.perf_counter() - t)
+            same = bool(np.array_equal(got, ref))
+            if not same:
+                break
+    os.unlink(path)
+    n = side * side
+    print(f"\n### Canny sigma=2 on {side}x{side} float32, chunks "
+          f"{'x'.join(map(str, args.chunks2d))}, best of {args.repeat}\n")
+    print("| in memory s | in memory Mpx/s | dask s | dask Mpx/s | dask / in memory | "
+          "same edges | load before each dask run |")
+    print("|---:|---:|---:|---:|---:|---|---|")
+    print(f"| {min(t_mem):.2f} | {n / min(t_mem) / 1e6:.1f} | {min(t_dask):.2f} | "
+          f"{n / min(t_dask) / 1e6:.1f} | {min(t_mem) / min(t_dask):.2f} | {same} | "
+          f"{'; '.join(loads)} |")
+    print(f"all runs: in memory {[round(t, 2) for t in t_mem]} s, dask "
+          f"{[round(t, 2) for t in t_dask]} s", file=sys.stderr)
+
+
 def _write_dicoms(folder, n, seed):
     """``n`` DICOM files from pydicom's CT_small and MR_small with varied pixel data: seeded
     shifts, contrast, noise and a random bright blob, same size and header as the originals."""
@@ -280,7 +328,12 @@ def main(argv=None):
     ap.add_argument("--chunks3d", type=_shape, default=(32, 512, 512), metavar="Z,Y,X")
     ap.add_argument("--chunks2d", type=_shape, default=(2048, 2048), metavar="Y,X")
     ap.add_argument("--files", type=int, default=2000)
-    ap.add_argument("--only", choices=("large", "files"))
+    ap.add_argument("--only", choices=("large", "files", "canny"),
+                    help="one part; 'canny' is Canny alone on an image that fits "
+                         "(--image-side), in memory against dask")
+    ap.add_argument("--image-side", type=int, default=4096,
+                    help="side of the image of --only canny")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each, --only canny")
     ap.add_argument("--tmp", default=tempfile.gettempdir())
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="medfeat-bench-dask-", dir=args.tmp)
@@ -290,6 +343,8 @@ def main(argv=None):
             bench_large(args, tmp)
         if args.only in (None, "files"):
             bench_files(args, tmp)
+        if args.only == "canny":
+            bench_canny(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -240,6 +240,50 @@ def test_canny_hysteresis_connects_across_chunks():
     assert ref[:, :15].any() and local.sum() < ref.sum()
 
 
+def test_canny_computes_and_labels_each_chunk_once(monkeypatch):
+    """The candidates and their labels are computed once per chunk, when canny is called; the
+    returned edge map only looks the kept results up, however often it is computed."""
+    from medfeat.kernels import _dask as D
+
+    calls = {"candidates": 0, "labels": 0}
+
+    def counted(name, func):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return func(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(D, "_candidates_image_block",
+                        counted("candidates", D._candidates_image_block))
+    monkeypatch.setattr(D, "_label_chunk", counted("labels", D._label_chunk))
+    img = _image_2d(np.float32)
+    lazy = _lazy(img, (20, 23))              # 2 x 2 chunks
+    out = K.canny(lazy, sigma=1.0)
+    assert calls == {"candidates": 4, "labels": 4}
+    for _ in range(2):
+        np.testing.assert_array_equal(out.compute(), K.canny(img, sigma=1.0))
+    assert calls == {"candidates": 4, "labels": 4}
+    assert out.chunks == lazy.chunks
+
+
+def test_canny_on_threads_and_on_a_local_cluster():
+    """The kept per-chunk results live where the scheduler keeps them: in this process for
+    threads, on the workers of a distributed cluster; the edges are the same."""
+    distributed = pytest.importorskip("distributed")
+    img = _image_2d(np.float64, shape=(40, 46))
+    ref = K.canny(img, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
+    lazy = _lazy(img, (13, 17))
+    with dask.config.set(scheduler="threads"):
+        got = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2).compute()
+    np.testing.assert_array_equal(got, ref)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, dask.config.set(scheduler=client.get):
+        out = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
+        assert client.has_what() and any(client.has_what().values())   # kept on the workers
+        np.testing.assert_array_equal(out.compute(), ref)
+
+
 def test_canny_batch():
     stack = np.stack([_image_2d(), _image_2d()[::-1]])
     out = K.canny(_lazy(stack, (1, 20, 23)), sigma=1.2, batch=True)
@@ -275,6 +319,8 @@ def test_nan_is_refused_when_the_chunk_is_computed():
         lazy.compute()
     with pytest.raises(ValueError, match="NaN"):
         K.histogram(da.from_array(img, chunks=4))
+    with pytest.raises(ValueError, match="NaN"):   # canny labels its chunks when called
+        K.canny(da.from_array(img, chunks=4))
 
 
 def test_batch_stacks_of_the_scalar_and_pointwise_kernels():

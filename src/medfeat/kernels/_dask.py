@@ -16,16 +16,19 @@ the in-memory ones:
 - Histograms, thresholds and the density estimate are chunked reductions: one pass for the value
   range, one for the counts (exact integers, summed), then the in-memory code on the counts.
 - Normalisation: one reduction for the statistics, then a map of the same affine kernel.
-- Canny: a halo of the Gaussian's radius for the smoothing, then one of two pixels for the
-  gradient and the non-maximum suppression; the weak and strong candidates of each chunk come
-  from the in-memory kernel, and the hysteresis is global: weak candidates are labelled per chunk
-  (8-connected), labels that touch across a chunk boundary are merged (connected components of
-  the graph of label pairs found along the lines on either side of every boundary, corners
-  included), and a component is an edge when any of its pixels is strong, as dask-image's
-  ``ndmeasure.label`` merges labels across chunk faces. The equivalences are resolved when
-  ``canny`` is called (one pass over the image that keeps only each chunk's count, strong labels
-  and four sides); the returned edge map is lazy and labels each chunk again, so that no label
-  image the size of the input is ever held.
+- Canny: one halo of the Gaussian's radius plus two pixels (the gradient and the non-maximum
+  suppression), in which the in-memory fused kernel smooths and suppresses each chunk and gives
+  its weak and strong candidates (``mode='wrap'``, whose smoothing wraps around the image but
+  whose gradient does not, smooths in a first overlapping stage). The hysteresis is global: the
+  candidates are labelled per chunk (8-connected), labels that touch across a chunk boundary are
+  merged (connected components of the graph of label pairs found along the lines on either side
+  of every boundary, corners included), and a component is an edge when any of its pixels is
+  strong, as dask-image's ``ndmeasure.label`` merges labels across chunk faces. Each chunk is
+  computed and labelled once, when ``canny`` is called: its components that touch none of its
+  sides are decided there, and what is kept of it (persisted, on the workers under a
+  distributed scheduler) is a byte per pixel plus the numbers of the pixels of its components
+  that reach a side; the returned edge map is lazy and only looks those up in the merged table.
+  No label image the size of the input is ever held.
 
 The dask path is bit for bit the in-memory result for morphology, histograms, thresholds and
 Canny, and within rounding (1e-6 relative) for the float filters and the moments of ``zscore``,
@@ -732,6 +735,39 @@ def _candidates_block(smoothed, mask=None, *, low, high, backend):
     return weak.view(np.uint8) + strong.view(np.uint8)
 
 
+def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, backend):
+    """Stages 1 and 2 at once, on a chunk with a halo of the Gaussian's radius plus two: the
+    weak (1) and strong (2) candidates from the fused kernel, which smooths as it sweeps (its
+    rows within the halo are wrong, and trimmed away), run with equal thresholds (every candidate
+    'strong', so kept by its hysteresis) at the low and at the high threshold."""
+    from . import edges as E
+    from ._dispatch import get_kernel
+
+    f = E._as_float(block)
+    if f.dtype.kind == "f" and not np.isfinite(f).all():
+        raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
+                         "result")
+    dtype = f.dtype
+    if mask is None:
+        bleed_kind = 1 if mode == "constant" else 0
+        bleed_src = E._readonly(np.zeros((0, 0), dtype))
+        eroded = np.zeros((0, 0), np.uint8)
+    else:
+        bleed_kind = 2
+        f = np.where(mask, f, dtype.type(0))
+        bleed_src = E._readonly(mask.astype(dtype))
+        _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
+        eroded = erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    _, fused = get_kernel(E._FAMILY, "canny_fused", backend, auto=(backend,))
+    args = (E._readonly(np.ascontiguousarray(f)), E._gaussian_weights(float(sigma)),
+            E._MODES[mode], cval, bleed_src, bleed_kind, np.array([np.finfo(dtype).eps], dtype),
+            eroded)
+    weak = fused(*args, low, low)
+    top = max(low, high)  # a strong pixel passes both comparisons
+    strong = fused(*args, top, top)
+    return weak.view(np.uint8) + strong.view(np.uint8)
+
+
 def _labels(cand):
     """Local 8-connected labels of a chunk's candidates (deterministic: the same in both passes)."""
     from scipy import ndimage as ndi
@@ -739,14 +775,39 @@ def _labels(cand):
     return ndi.label(cand > 0, structure=np.ones((3, 3), bool))
 
 
-def _label_summary(cand):
-    """Pass 1 of the hysteresis for one chunk: its number of labels, the labels holding a strong
-    pixel, and the labels on its four sides (top, bottom, left, right)."""
+def _label_chunk(cand):
+    """Pass 1 of the hysteresis for one chunk, its only labelling: ``(code, ids, summary)``.
+
+    A component of the chunk's candidates that touches none of its four sides is decided here (an
+    edge when it holds a strong pixel); only those that reach a side can join others across the
+    chunk's boundaries. ``code`` (uint8, the chunk's shape) is 0 for no edge, 1 for an edge
+    decided here, 2 for a pixel of a component reaching a side; ``ids`` holds those components' numbers (1 to ``nb``, in the smallest
+    unsigned dtype that holds them) for the 2s in raster order. ``summary`` is what the merge
+    needs: ``nb``, the numbers holding a strong pixel, and the numbers along the four sides (top,
+    bottom, left, right; 0 off those components).
+    """
     labels, n = _labels(cand)
     strong = np.zeros(n + 1, bool)
     strong[labels[cand == 2]] = True
-    return (n, np.flatnonzero(strong), labels[0].copy(), labels[-1].copy(),
-            labels[:, 0].copy(), labels[:, -1].copy())
+    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    border = np.zeros(n + 1, bool)
+    for side in sides:
+        border[side] = True
+    border[0] = False
+    nb = int(np.count_nonzero(border))
+    number = np.zeros(n + 1, np.uint16 if nb < 1 << 16 else np.uint32)
+    number[border] = np.arange(1, nb + 1)
+    kind = strong.astype(np.uint8)
+    kind[border] = 2
+    kind[0] = 0
+    code = kind[labels]
+    ids = number[labels[code == 2]]
+    summary = (nb, number[strong & border], *(number[side] for side in sides))
+    return code, ids, summary
+
+
+def _summary_of(part):
+    return part[2]
 
 
 def _strip_pairs(a, b):
@@ -796,30 +857,43 @@ def _edge_table(summaries, grid_shape):
     return offsets, table
 
 
-def _relabel_block(cand, offsets, table, block_info=None):
-    """Pass 2 for one chunk: its candidates' labels again, looked up in the global table."""
-    labels, _ = _labels(cand)
-    off = offsets[tuple(block_info[0]["chunk-location"])]
-    return table[np.where(labels > 0, labels + off, 0)]
+def _finish_chunk(part, offset, table):
+    """Pass 2 for one chunk: the edges decided in it, and those of its components that reach a
+    side looked up in the global table."""
+    code, ids, _ = part
+    out = code == 1
+    out[code == 2] = table[ids.astype(np.int64) + offset]
+    return out
 
 
 def _hysteresis(cand):
     """The global hysteresis of a dask array of candidates (0, 1 weak, 2 strong).
 
-    Pass 1 runs now: each chunk's labels are summarised (their count, the strong ones, the four
-    sides), and the equivalences across chunk boundaries are resolved into one table. Pass 2 is the
-    returned lazy array, which labels each chunk again and looks its labels up. Nothing the size of
-    the image is ever held: each pass needs a chunk and its halo at a time.
+    Pass 1 runs now, once per chunk: the candidates are computed and labelled
+    (:func:`_label_chunk`), and the compact result (about a byte per pixel) is kept (persisted:
+    on the workers under a distributed scheduler) so that nothing is computed twice; only the
+    summaries (the components that reach a chunk's sides) come back, and the equivalences across
+    chunk boundaries are resolved into one table. Pass 2 is the returned lazy array: a lookup per
+    chunk in the kept results. No label image the size of the input is ever held (a chunk's
+    labels live only while that chunk is labelled).
     """
     import dask
 
-    summarise = dask.delayed(_label_summary, pure=True)
-    summaries = dask.compute(*[summarise(b) for b in cand.to_delayed().ravel()])
     grid_shape = tuple(len(c) for c in cand.chunks)
+    label = dask.delayed(_label_chunk, pure=True)
+    parts = dask.persist(*[label(b) for b in cand.to_delayed().ravel()])
+    summary = dask.delayed(_summary_of, pure=True)
+    summaries = dask.compute(*[summary(p) for p in parts])
     offsets, table = _edge_table(summaries, grid_shape)
     table = dask.delayed(table, pure=True)  # one key, shipped once per worker
-    return _da().map_blocks(_relabel_block, cand, offsets, table, dtype=np.bool_,
-                            meta=_meta(2, np.bool_))
+    finish = dask.delayed(_finish_chunk, pure=True)
+    da = _da()
+    blocks = np.empty(grid_shape, object)
+    for k, idx in enumerate(np.ndindex(grid_shape)):
+        shape = tuple(c[i] for c, i in zip(cand.chunks, idx))
+        blocks[idx] = da.from_delayed(finish(parts[k], int(offsets[idx]), table), shape,
+                                      dtype=np.bool_, meta=_meta(2, np.bool_))
+    return da.block(blocks.tolist())
 
 
 def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode, cval, backend,
@@ -863,7 +937,16 @@ def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode
         low, high = _percentiles(mag, None, (100.0 * low, 100.0 * high), lo, hi,
                                  numpy_lerp=True)
     low_v, high_v = E._low_value(low), E._compare_value(high, fdtype)
-    arrays = [smoothed] if m is None else [smoothed, m.rechunk(smoothed.chunks)]
-    cand = _overlap(functools.partial(_candidates_block, low=low_v, high=high_v, backend=chosen),
-                    arrays, {0: 2, 1: 2}, "none", np.uint8)
+    if mode == "wrap":
+        # the smoothing wraps around the image, the gradient does not: two overlapping stages
+        arrays = [smoothed] if m is None else [smoothed, m.rechunk(smoothed.chunks)]
+        cand = _overlap(functools.partial(_candidates_block, low=low_v, high=high_v,
+                                          backend=chosen), arrays, {0: 2, 1: 2}, "none",
+                        np.uint8)
+    else:
+        # no halo past the image's border: the fused kernel applies mode there itself
+        arrays = [image] if m is None else [image, m]
+        cand = _overlap(functools.partial(_candidates_image_block, sigma=sigma, mode=mode,
+                                          cval=cval, low=low_v, high=high_v, backend=chosen),
+                        arrays, {0: radius + 2, 1: radius + 2}, "none", np.uint8)
     return _hysteresis(cand)
