@@ -77,12 +77,14 @@ def _threshold_rows():
 
 def test_threshold_indices_segments_equal_the_single_image_kernels():
     rows = _threshold_rows()
-    otsu, maxent = _density_cy.threshold_indices_segments(*_segments(rows))
-    for r, i_otsu, i_maxent in zip(rows, otsu, maxent):
+    otsu, maxent, n_otsu, n_maxent = _density_cy.threshold_indices_segments(*_segments(rows))
+    for r, i_otsu, i_maxent, a_otsu, a_maxent in zip(rows, otsu, maxent, n_otsu, n_maxent):
         lo, hi = int(r.min()), int(r.max())
         if lo == hi:
             assert i_otsu == i_maxent == -1
             continue
+        assert a_otsu == np.count_nonzero(r > lo + i_otsu)
+        assert a_maxent == np.count_nonzero(r > lo + i_maxent)
         counts = np.bincount(r - lo, minlength=hi - lo + 1)
         centres = np.arange(lo, hi + 1, dtype=np.float64)
         assert i_otsu == _density_cy.otsu_index(counts.astype(np.float32), centres, False)

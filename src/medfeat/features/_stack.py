@@ -35,8 +35,6 @@ __all__ = ["stack_features"]
 
 _KERNEL_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 _COL = {name: k for k, name in enumerate(STAT_COLUMNS)}
-# Pixels per image from which the edge percentiles are taken by selection, row by row.
-_SELECT_FROM = 4096
 # Matrices per call of the GLCM feature formulas (the temporaries stay a few MB).
 _GLCM_CHUNK = 1024
 
@@ -200,12 +198,8 @@ def _glcm(st, bins, distance):
 
 def _edge_rows(mag):
     """``descriptors._edge_summary``'s statistics of each row of ``mag`` (whole images)."""
-    v = mag.reshape(mag.shape[0], -1)
-    if v.shape[1] < _SELECT_FROM:
-        p50, p90 = np.percentile(v, (50, 90), axis=1)
-    else:          # the same values by exact selection, cheaper than partitioning large rows
-        p50, p90 = np.array([_fast.percentiles(row, (50, 90)) for row in v]).T
-    return np.stack([v.mean(axis=1), v.std(axis=1), p50, p90, v.max(axis=1)], axis=1)
+    r = _fast.row_summaries(mag.reshape(mag.shape[0], -1), (50, 90))
+    return r[:, [0, 1, 3, 4, 2]]
 
 
 def _edge_masked(mag, m):
@@ -293,11 +287,12 @@ def _thresholds_counted(st, idx, lo, span, out):
     from .._kernels.cython import _density_cy
 
     vals, wts, starts = st.segments
-    found = _density_cy.threshold_indices_segments(vals, wts, starts)
-    flat = st.flat[idx]
-    for j, k in enumerate(found):
+    i_otsu, i_maxent, n_otsu, n_maxent = _density_cy.threshold_indices_segments(vals, wts,
+                                                                                starts)
+    npix = st.flat.shape[1]
+    for j, (k, above) in enumerate(((i_otsu, n_otsu), (i_maxent, n_maxent))):
         t = lo + k[idx]                     # the chosen bin's centre (exact integers)
-        out[idx, 2 * j] = np.count_nonzero(flat > t[:, None], axis=1) / flat.shape[1]
+        out[idx, 2 * j] = above[idx] / npix     # the pixels above it, counted exactly
         out[idx, 2 * j + 1] = (t - lo) / span
     return out
 

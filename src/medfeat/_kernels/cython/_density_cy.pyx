@@ -579,9 +579,10 @@ def threshold_indices_segments(const double[::1] vals, const double[::1] wts,
     their counts ``wts``. Its histogram is the one an integer image gets (one bin per value from
     its minimum to its maximum, bin centres the values), searched by :func:`otsu_index` (float32
     counts, float64 centres) and :func:`maxent_index`, the same code. Returns two int64 arrays
-    of indices into that histogram, -1 for a segment with fewer than two distinct values."""
+    of indices into that histogram, -1 for a segment with fewer than two distinct values, then
+    two float64 arrays: how many samples lie above each chosen bin (exact integers)."""
     cdef Py_ssize_t n = starts.shape[0] - 1, i, j, a, b, nb, width = 1
-    cdef double lo
+    cdef double lo, acc
     for i in range(n):
         if starts[i + 1] - starts[i] > 0:
             width = max(width, <Py_ssize_t>(vals[starts[i + 1] - 1] - vals[starts[i]]) + 1)
@@ -592,7 +593,9 @@ def threshold_indices_segments(const double[::1] vals, const double[::1] wts,
     centres_arr = np.empty(width, np.float64)
     w_arr = np.empty(4 * width, np.float32)
     d_arr = np.empty(2 * width, np.float64)
+    above_arr = np.zeros((2, n), np.float64)
     cdef int64_t[::1] otsu = otsu_arr, maxent = maxent_arr
+    cdef double[:, ::1] above = above_arr
     cdef float[::1] c32 = c32_arr, w = w_arr
     cdef double[::1] c64 = c64_arr, centres = centres_arr, d = d_arr
     with nogil:
@@ -612,7 +615,17 @@ def threshold_indices_segments(const double[::1] vals, const double[::1] wts,
                 c32[<Py_ssize_t>(vals[j] - lo)] = <float>wts[j]
             otsu[i] = _otsu(&c32[0], &centres[0], nb, False, &w[0], &d[0])
             maxent[i] = _maxent(&c64[0], nb, &d[0])
-    return otsu_arr, maxent_arr
+            acc = 0
+            for j in range(a, b):
+                if vals[j] > lo + otsu[i]:
+                    acc = acc + wts[j]
+            above[0, i] = acc
+            acc = 0
+            for j in range(a, b):
+                if vals[j] > lo + maxent[i]:
+                    acc = acc + wts[j]
+            above[1, i] = acc
+    return otsu_arr, maxent_arr, above_arr[0], above_arr[1]
 
 
 cdef void _moments_block(const pix_t* x, const uint8_t* mask, double* st, Py_ssize_t start,
