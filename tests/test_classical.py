@@ -136,6 +136,34 @@ def test_quantile_scaler_caps_quietly():
     np.testing.assert_allclose(qs.transform(X), ref.transform(X))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantile_scaler_transform_is_quantile_transformer_bit_for_bit(dtype):
+    """The fast forward map: ties (repeated quantiles), NaN, values beyond the training range
+    and at its ends, a constant feature, on features of real images and on drawn data."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 6))
+    X[:, 1] = np.round(X[:, 1])                                  # heavy ties
+    X[:, 2] = 4.0                                                # constant
+    X[:, 3] = rng.exponential(size=300) ** 3                     # heavy tail
+    ds = make_phantoms(n=40, size=32, seed=1)
+    F = FeatureExtractor(families=["intensity", "glcm"]).fit_transform(ds.train.images)
+    for A, B in ((X, rng.normal(scale=3, size=(80, 6))), (F, F[::-1] * 1.5)):
+        A, B = A.astype(dtype), B.astype(dtype).copy()
+        B[0, 0] = np.nan
+        B[1] = A.min(axis=0)                                     # the lower end, exactly
+        B[2] = A.max(axis=0)
+        for q in (200, 17):
+            ours = QuantileScaler(n_quantiles=q).fit(A)
+            ref = QuantileTransformer(n_quantiles=min(q, len(A)),
+                                      output_distribution="normal").fit(A)
+            for Z in (A, B):
+                got, want = ours.transform(Z), ref.transform(Z)
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+                np.testing.assert_array_equal(ours.inverse_transform(got),
+                                              ref.inverse_transform(want))
+
+
 def test_decorrelated_nb_is_nb_on_whitened_components():
     from sklearn.decomposition import PCA
     from sklearn.naive_bayes import GaussianNB

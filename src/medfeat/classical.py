@@ -35,6 +35,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .features import FeatureExtractor
 
+# scikit-learn's margin for values at the ends of the learnt quantiles (QuantileTransformer).
+_BOUND = 1e-7
+
 __all__ = ["make_classifier", "CLASSIFIERS", "BalancedKNeighborsClassifier",
            "DecorrelatedGaussianNB", "QuantileScaler", "MultiLabelClassifier"]
 
@@ -320,6 +323,34 @@ class QuantileScaler(QuantileTransformer):
             warnings.filterwarnings("ignore", message="n_quantiles .* is greater than the total",
                                     category=UserWarning)
             return super().fit(X, y)
+
+    def _transform_col(self, X_col, quantiles, inverse):
+        # The forward map to a normal distribution, with the same operations as scikit-learn's
+        # QuantileTransformer (the mean of the ascending and descending interpolations, the
+        # out-of-range values pinned to the bounds, then the normal quantile function, clipped)
+        # but the quantile function taken as scipy.special.ndtri, which is what
+        # scipy.stats.norm.ppf evaluates, without that method's per-call argument handling
+        # (three calls per feature, most of the transform's time). Values are bit for bit the
+        # same (tested against QuantileTransformer); other cases go to scikit-learn.
+        if inverse or self.output_distribution != "normal" or X_col.dtype != np.float64:
+            return super()._transform_col(X_col, quantiles, inverse)
+        from scipy.special import ndtri
+
+        lo, hi = quantiles[0], quantiles[-1]
+        with np.errstate(invalid="ignore"):
+            below = X_col - _BOUND < lo
+            above = X_col + _BOUND > hi
+        finite = ~np.isnan(X_col)
+        x = X_col[finite]
+        up = np.interp(x, quantiles, self.references_)
+        down = np.interp(-x, -quantiles[::-1], -self.references_[::-1])
+        X_col[finite] = 0.5 * (up - down)
+        X_col[above] = 1
+        X_col[below] = 0
+        with np.errstate(invalid="ignore"):
+            out = ndtri(X_col) * 1.0 + 0.0       # as norm.ppf: its scale and location applied
+            clip = ndtri(np.array([_BOUND - np.spacing(1), 1 - (_BOUND - np.spacing(1))]))
+            return np.clip(out, clip[0], clip[1])
 
 
 #: Classifiers that fit a 0/1 matrix of labels natively (scikit-learn multi-output).
