@@ -130,3 +130,22 @@ def test_row_summaries_equal_numpy_per_row():
         ref = np.stack([[row.mean(), row.std(), row.max(), *np.percentile(row, (50, 90))]
                         for row in v])
         assert _bits_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
+@pytest.mark.parametrize("quantiles", [False, True])
+def test_canny_batch_equals_scikit_image_on_each_image(dtype, quantiles):
+    import skimage.data
+    import skimage.feature
+
+    cam = skimage.data.camera()
+    X = np.stack([cam[:40, :48], cam[100:140, 200:248], cam[300:340, 7:55]])
+    if dtype.startswith("float"):
+        X = (X / 255.0) ** 1.5
+    elif dtype == "uint16":
+        X = X.astype(np.uint16) * 200
+    X = X.astype(dtype)
+    kw = dict(low_threshold=0.3, high_threshold=0.8, use_quantiles=True) if quantiles else {}
+    got = kernels.canny(X, 1.5, batch=True, **kw)
+    ref = np.stack([skimage.feature.canny(x, 1.5, **kw) for x in X])
+    assert got.dtype == bool and np.array_equal(got, ref) and ref.any()

@@ -494,52 +494,64 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
     if on_cuda:
         return _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch)
     if batch:
-        out = np.empty(img.shape, bool)
-        for n in range(img.shape[0]):
-            out[n] = _canny_cpu(img[n], sigma, low, high, None, use_quantiles, mode, cval,
-                                backend)
-        return out
+        return _canny_cpu_planes(img, sigma, low, high, None, use_quantiles, mode, cval, backend)
     return _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend)
 
 
 def _canny_cpu(img, sigma, low, high, mask, use_quantiles, mode, cval, backend):
     """Canny of one validated 2-D NumPy image on a CPU backend; thresholds as derived above."""
+    return _canny_cpu_planes(img[None], sigma, low, high, mask, use_quantiles, mode, cval,
+                             backend)[0]
+
+
+def _canny_cpu_planes(stack, sigma, low, high, mask, use_quantiles, mode, cval, backend):
+    """Canny of every image of a validated stack ``(N, H, W)`` (``mask``: only with N = 1), each
+    computed as alone; the set-up that does not depend on the image (backend, weights) is done
+    once for the stack."""
     auto = AUTO_CANNY
     # uint8 goes to the kernel as it is, converted row by row where the rows are read (the same
     # float64 values as img_as_float's, without writing an image eight times the input's size)
-    direct = img.dtype == np.uint8 and mask is None and not use_quantiles
-    f = _readonly(np.ascontiguousarray(img)) if direct else _as_float(img)
-    scale = int_scale(img.dtype) if direct else 1.0
-    dtype = np.dtype(np.float64) if direct else f.dtype
+    direct = stack.dtype == np.uint8 and mask is None and not use_quantiles
+    scale = int_scale(stack.dtype) if direct else 1.0
+    dtype = np.dtype(np.float64) if direct else _as_float(stack[:0]).dtype
+    eroded = np.zeros((0, 0), np.uint8)  # empty: every interior pixel
     if mask is None:
         bleed_kind = 1 if mode == "constant" else 0
         bleed_src = _readonly(np.zeros((0, 0), dtype))
-        eroded = np.zeros((0, 0), np.uint8)  # empty: every interior pixel
     else:
         bleed_kind = 2
-        f = _readonly(np.where(mask, f, dtype.type(0)))
         bleed_src = _readonly(mask.astype(dtype))
-        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=img)
+        _, erode = get_kernel(_FAMILY, "erode_mask_2d", backend, auto=auto, image=stack)
         eroded = erode(mask.view(np.uint8))
     eps = np.array([np.finfo(dtype).eps], dtype=dtype)
     weights = _gaussian_weights(float(sigma))
-    _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=img)
+    _, fused = get_kernel(_FAMILY, "canny_fused", backend, auto=auto, image=stack)
     if use_quantiles:
-        # The quantiles need the whole magnitude image first; the sweep below then recomputes it
-        # row by row (cheaper than keeping a second, non-fused suppression kernel compiled).
-        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=img)
-        _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
-        low, high = np.percentile(magnitude, [100.0 * low, 100.0 * high])
+        _, smooth = get_kernel(_FAMILY, "canny_smooth", backend, auto=auto, image=stack)
     import numba
 
+    out = np.empty(stack.shape, bool)
     # tiles handed out one at a time rather than in equal shares: on a shared machine a thread that
     # loses its core for a while then holds up the others less
     previous = numba.set_parallel_chunksize(1)
     try:
-        return fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
-                     _low_value(low), _compare_value(high, dtype), scale)
+        for n in range(stack.shape[0]):
+            img = stack[n]
+            f = _readonly(np.ascontiguousarray(img)) if direct else _as_float(img)
+            if mask is not None:
+                f = _readonly(np.where(mask, f, dtype.type(0)))
+            lo, hi = low, high
+            if use_quantiles:
+                # The quantiles need the whole magnitude image first; the sweep below then
+                # recomputes it row by row (cheaper than keeping a second, non-fused
+                # suppression kernel compiled).
+                _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
+                lo, hi = np.percentile(magnitude, [100.0 * low, 100.0 * high])
+            out[n] = fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
+                           _low_value(lo), _compare_value(hi, dtype), scale)
     finally:
         numba.set_parallel_chunksize(previous)
+    return out
 
 
 def _canny_cuda(image, sigma, low, high, mask, use_quantiles, mode, cval, backend, batch):
