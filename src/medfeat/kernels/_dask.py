@@ -762,9 +762,10 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
     args = (E._readonly(np.ascontiguousarray(f)), E._gaussian_weights(float(sigma)),
             E._MODES[mode], cval, bleed_src, bleed_kind, np.array([np.finfo(dtype).eps], dtype),
             eroded)
-    weak = fused(*args, low, low)
+    # scale passed as the in-memory call passes it: the same compiled specialisation
+    weak = fused(*args, low, low, 1.0)
     top = max(low, high)  # a strong pixel passes both comparisons
-    strong = fused(*args, top, top)
+    strong = fused(*args, top, top, 1.0)
     return weak.view(np.uint8) + strong.view(np.uint8)
 
 
@@ -788,7 +789,7 @@ def _label_chunk(cand):
     """
     labels, n = _labels(cand)
     strong = np.zeros(n + 1, bool)
-    strong[labels[cand == 2]] = True
+    strong[_where(labels, cand == 2)] = True
     sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
     border = np.zeros(n + 1, bool)
     for side in sides:
@@ -801,9 +802,15 @@ def _label_chunk(cand):
     kind[border] = 2
     kind[0] = 0
     code = kind[labels]
-    ids = number[labels[code == 2]]
+    ids = number[_where(labels, code == 2)]
     summary = (nb, number[strong & border], *(number[side] for side in sides))
     return code, ids, summary
+
+
+def _where(values, mask):
+    """``values[mask]`` of same-shaped C-contiguous arrays, through the flat indices (faster than
+    a boolean index when ``mask`` is sparse)."""
+    return values.reshape(-1)[np.flatnonzero(mask.reshape(-1))]
 
 
 def _summary_of(part):
@@ -862,7 +869,7 @@ def _finish_chunk(part, offset, table):
     side looked up in the global table."""
     code, ids, _ = part
     out = code == 1
-    out[code == 2] = table[ids.astype(np.int64) + offset]
+    out.reshape(-1)[np.flatnonzero(code.reshape(-1) == 2)] = table[ids.astype(np.int64) + offset]
     return out
 
 
