@@ -368,7 +368,11 @@ def _density(st, names, backend, grid_size=256):
         return out
     lo, hi = st.extent64
     lo, span = lo[idx], hi[idx] - lo[idx]
-    grid, pdf = kernels.density(st.X[idx], grid_size=grid_size, backend=backend, batch=True)
+    grid = pdf = None
+    if st.X.dtype.kind in "iu" and _threshold_backend(backend) == "cython":
+        grid, pdf = _density_counted(st, idx, grid_size)
+    if grid is None:
+        grid, pdf = kernels.density(st.X[idx], grid_size=grid_size, backend=backend, batch=True)
     rows = np.arange(idx.size)
     k = np.argmax(pdf, axis=1)
     peak = pdf[rows, k]
@@ -382,6 +386,57 @@ def _density(st, names, backend, grid_size=256):
     out[idx] = np.stack([(grid[rows, k] - lo) / span, peak * span, modes.astype(np.float64), h],
                         axis=1)
     return out
+
+
+def _density_counted(st, idx, grid_size):
+    """``kernels.density(X[i], grid_size=grid_size)`` (Scott's bandwidth, the Cython backend)
+    of the varying integer images ``idx``, from the value counts the stack already has, with
+    the kernel's arithmetic step by step: the moments from the counts (the mean's sum is of
+    integers, exact in any order; the squared deviations go through the same matrix product),
+    the grid and bandwidth elementwise, the binning and the convolution of all images in one
+    compiled call (:func:`medfeat._kernels.cython._density_cy.kde_segments`). Returns
+    ``(None, None)`` when some image would take another of the kernel's routes (a fine grid
+    above its limit, a convolution by FFT, binning split between threads)."""
+    import math
+
+    from .._kernels.cython import _density_cy
+    from ..kernels import histograms as H
+
+    vals, wts, starts = st.segments
+    npix = st.flat.shape[1]
+    lo, hi = st.extent64
+    lo, hi = lo[idx], hi[idx]
+    if npix * max(np.abs(lo).max(), np.abs(hi).max()) >= 2.0 ** 53:
+        return None, None                 # the mean's sum might not be exact
+    if max(int(starts[i + 1] - starts[i]) for i in idx) >= H._MIN_CHUNK and \
+            H._nchunks(_density_cy, int(np.diff(starts).max())) > 1:
+        return None, None
+    n = np.float64(npix)                  # weights.sum(): a sum of integers, exact
+    mean = np.array([float(v) for v in st.flat[idx].sum(axis=1, dtype=np.int64)]) / n
+    m2 = np.empty(idx.size)
+    for r, i in enumerate(idx):
+        a, b = starts[i], starts[i + 1]
+        m2[r] = float(wts[a:b] @ (vals[a:b] - mean[r]) ** 2)
+    std = np.sqrt(m2 / (n - 1))
+    bw = (n ** (-0.2)) * std
+    g0, g1 = lo - 3 * bw, hi + 3 * bw
+    grid = np.linspace(g0, g1, grid_size, axis=1)
+    dx = (g1 - g0) / (grid_size - 1)
+    up = np.maximum(1, np.ceil(H._STEPS_PER_BW * dx / bw)).astype(np.int64)
+    fine = (grid_size - 1) * up + 1
+    if (fine > H._MAX_FINE_GRID).any():
+        return None, None
+    dxf = dx / up
+    half = np.minimum(fine - 1, np.ceil(H._TRUNCATE * bw / dxf)).astype(np.int64)
+    if (fine * (2 * half + 1) > 4_000_000).any():
+        return None, None
+    kern = [np.exp(-0.5 * (np.arange(-k, k + 1) * (f / b)) ** 2)
+            for k, f, b in zip(half.tolist(), dxf, bw)]
+    kstart = np.r_[0, np.cumsum([k.size for k in kern])].astype(np.int64)
+    sums = _density_cy.kde_segments(vals, wts, starts, idx.astype(np.int64), g0, dxf, fine, up,
+                                    np.concatenate(kern), kstart, grid_size)
+    pdf = np.maximum(sums, 0.0) / (n * bw * math.sqrt(2 * math.pi))[:, None]
+    return grid, pdf
 
 
 def _per_image(st, fn, names, **kw):

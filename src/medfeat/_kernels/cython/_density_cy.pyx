@@ -704,3 +704,50 @@ def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block, int n
             poison += st[b, 2]
     out[2] += poison
     return out_arr
+
+
+def kde_segments(const double[::1] vals, const double[::1] wts, const int64_t[::1] starts,
+                 const int64_t[::1] rows, const double[::1] g0, const double[::1] dxf,
+                 const int64_t[::1] fine, const int64_t[::1] up, const double[::1] kern,
+                 const int64_t[::1] kstart, Py_ssize_t grid_size):
+    """The unnormalised kernel density sums of several samples, each as :func:`linear_bin`
+    (one chunk) and :func:`convolve_same` compute it, read at every ``up``-th fine point.
+
+    Sample ``i`` is segment ``rows[i]`` of ``vals`` (values) and ``wts`` (their weights), split
+    at ``starts``. It is binned linearly onto ``fine[i]`` points ``g0[i] + k * dxf[i]`` and
+    convolved with ``kern[kstart[i]:kstart[i + 1]]`` (odd length, centred); output ``m`` is
+    fine point ``m * up[i]``, ``m < grid_size`` (so ``fine[i] = (grid_size - 1) * up[i] + 1``).
+    Every output receives its terms in the order the full convolution adds them, so it is
+    ``convolve_same(linear_bin(...), kern, ...)[::up]`` bit for bit. Returns
+    ``(len(rows), grid_size)`` float64."""
+    cdef Py_ssize_t n = rows.shape[0], i, j, m, m0, m1, kmin, kmax, nf, h, klen, u, off, width = 1
+    cdef double w
+    for i in range(n):
+        width = max(width, <Py_ssize_t>fine[i])
+    out_arr = np.zeros((n, grid_size), np.float64)
+    binned_arr = np.empty(width, np.float64)
+    cdef double[:, ::1] out = out_arr
+    cdef double[::1] binned = binned_arr
+    with nogil:
+        for i in range(n):
+            nf = fine[i]
+            u = up[i]
+            for j in range(nf):
+                binned[j] = 0.0
+            _lin_chunk(vals, wts, True, g0[i], dxf[i], nf, &binned[0], starts[rows[i]],
+                       starts[rows[i] + 1])
+            klen = kstart[i + 1] - kstart[i]
+            h = klen // 2
+            for j in range(klen):
+                # fine output k takes tap j when 0 <= k + j - h < nf
+                w = kern[kstart[i] + j]
+                off = j - h
+                kmin = max(0, h - j)
+                kmax = min(nf, nf + h - j)
+                if kmax <= kmin:
+                    continue
+                m0 = (kmin + u - 1) // u
+                m1 = min(grid_size, (kmax + u - 1) // u)
+                for m in range(m0, m1):
+                    out[i, m] = out[i, m] + binned[m * u + off] * w
+    return out_arr
