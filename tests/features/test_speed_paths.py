@@ -149,3 +149,53 @@ def test_canny_batch_equals_scikit_image_on_each_image(dtype, quantiles):
     got = kernels.canny(X, 1.5, batch=True, **kw)
     ref = np.stack([skimage.feature.canny(x, 1.5, **kw) for x in X])
     assert got.dtype == bool and np.array_equal(got, ref) and ref.any()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
+def test_counted_density_equals_the_kernel_per_image(dtype):
+    import skimage.data
+
+    from medfeat.features import _stack
+
+    cam = skimage.data.camera().astype(np.int64)
+    X = np.stack([cam[:28, :28], cam[200:228, 300:328], cam[::9, ::9][:28, :28],
+                  np.where(cam[300:328, 200:228] > np.median(cam[300:328, 200:228]), 200, 3)])
+    if dtype == "uint16":
+        X = X * 97 + 11
+    elif dtype == "int16":
+        X = X * 4 - 600
+    X = X.astype(dtype)
+    st = _stack._Stack(np.ascontiguousarray(X), None)
+    idx = np.arange(len(X))
+    grid, pdf = _stack._density_counted(st, idx, 256)
+    assert grid is not None                              # the counted route, not the fallback
+    for x, g, p in zip(X, grid, pdf):
+        g_ref, p_ref = kernels.density(x, grid_size=256)
+        assert _bits_equal(g, g_ref) and _bits_equal(p, p_ref)
+
+
+def test_kde_segments_reads_every_up_th_output_of_the_full_convolution():
+    rng = np.random.default_rng(5)
+    vals = np.sort(rng.choice(200, 40, replace=False)).astype(np.float64)
+    wts = rng.integers(1, 9, 40).astype(np.float64)
+    starts = np.array([0, 15, 40], np.int64)
+    grid_size = 10
+    g0, dxf, fine, ups, kerns, refs = [], [], [], [], [], []
+    for up, (a, b) in zip((1, 3), ((0, 15), (15, 40))):
+        n_fine = (grid_size - 1) * up + 1
+        lo, step = vals[a] - 1.0, (vals[b - 1] - vals[a] + 2.0) / (n_fine - 1)
+        kern = np.exp(-0.5 * np.linspace(-2.5, 2.5, 2 * up + 3) ** 2)
+        binned = _density_cy.linear_bin(vals[a:b], wts[a:b], lo, step, n_fine, 1)
+        refs.append(_density_cy.convolve_same(binned, kern, 1)[::up])
+        g0.append(lo)
+        dxf.append(step)
+        fine.append(n_fine)
+        ups.append(up)
+        kerns.append(kern)
+    kstart = np.r_[0, np.cumsum([k.size for k in kerns])].astype(np.int64)
+    got = _density_cy.kde_segments(vals, wts, starts, np.array([0, 1], np.int64), np.array(g0),
+                                   np.array(dxf), np.array(fine, np.int64),
+                                   np.array(ups, np.int64), np.concatenate(kerns), kstart,
+                                   grid_size)
+    for row, ref in zip(got, refs):
+        assert _bits_equal(row, ref)
