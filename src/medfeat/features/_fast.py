@@ -54,7 +54,7 @@ def _bucket(x, lo, scale):
     return b if b < _BUCKETS else _BUCKETS - 1
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _bucket_counts(a, lo, scale):
     """How many values of ``a`` fall in each of the ``_BUCKETS`` buckets (counted in four
     interleaved tables, so that runs of equal values do not wait on one counter)."""
@@ -76,7 +76,7 @@ def _bucket_counts(a, lo, scale):
     return counts
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _gather(a, lo, scale, b, count):
     """The ``count`` values of ``a`` in bucket ``b``, in their order in ``a``."""
     sub = np.empty(count, a.dtype)
@@ -765,11 +765,6 @@ def cooc_stack(X, M, lo, hi, bins, distance, offsets=None):
 # its Ng * Ng products in C order, as ``(p * w).sum(axis=(1, 2))`` computes it.
 
 
-@njit(inline="always", **_OPTS)
-def _flat_sum(buf, n):
-    return 0.0 + _pairwise(buf, 0, n)
-
-
 # The matrices are sparse (a 28 x 28 image fills about a third of a 32 x 32 matrix), so the sums
 # run over the non-zero entries only, kept in the places NumPy's pairwise summation gives them:
 # the same blocks of at most 128 values, the same one of the 8 accumulators for each value, in
@@ -799,7 +794,7 @@ def _pairwise_plan(n):
     return (np.array(starts, np.int64), np.array(lengths, np.int64), np.array(prog, np.int64))
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _sparse_pairwise(nz, vals, c0, c1, base, starts, lengths, prog, work):
     """NumPy's sum of ``n`` values that are zero except ``vals[c]`` at ``base + nz[c]`` for
     ``c0 <= c < c1`` (``nz`` increasing), ``starts``/``lengths``/``prog`` the plan of ``n``
@@ -840,7 +835,7 @@ def _sparse_pairwise(nz, vals, c0, c1, base, starts, lengths, prog, work):
     return 0.0 + stack[0]
 
 
-@njit(inline="always", **_OPTS)
+@njit(**_OPTS)
 def _probabilities(mt, nz, pv):
     """The non-zero entries of ``p = counts / counts.sum()`` of one flattened matrix: their
     flat indices into ``nz`` and values into ``pv``; returns how many."""
