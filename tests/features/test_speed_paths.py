@@ -116,22 +116,6 @@ def test_threshold_and_density_families_equal_per_image(dtype):
     assert _bits_equal(got, _per_image(X, fams))
 
 
-def test_row_summaries_equal_numpy_per_row():
-    from medfeat.features import _fast
-
-    rng = np.random.default_rng(11)
-    wide = rng.gamma(2.0, size=(3, 256 * 256)) * (rng.random((3, 256 * 256)) < 0.45)
-    image = np.zeros((64, 64))
-    image[16:48, 20:40] = 1.0
-    mags = kernels.sobel(np.stack([image, image.T, rng.random((64, 64))]), batch=True)
-    ties = np.repeat(rng.integers(0, 4, (2, 250)).astype(np.float64), 3, axis=1)
-    for v in (wide, mags.reshape(3, -1), ties, rng.random((2, 1)), rng.random((4, 129))):
-        got = _fast.row_summaries(v, (50, 90))
-        ref = np.stack([[row.mean(), row.std(), row.max(), *np.percentile(row, (50, 90))]
-                        for row in v])
-        assert _bits_equal(got, ref)
-
-
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
 @pytest.mark.parametrize("quantiles", [False, True])
 def test_canny_batch_equals_scikit_image_on_each_image(dtype, quantiles):

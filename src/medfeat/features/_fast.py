@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["percentiles", "row_summaries", "order_stats", "cooc_counts", "cooc_counts_2d", "numpy_sum", "segment_stats",
+__all__ = ["percentiles", "order_stats", "cooc_counts", "cooc_counts_2d", "numpy_sum", "segment_stats",
            "segment_sums", "value_segments", "level_histograms", "cooc_stack", "glcm_sums",
            "glcm_log_sums"]
 
@@ -235,59 +235,6 @@ def percentiles(values, qs):
     a = np.array([stats[k] for k in prev.tolist()])
     b = np.array([stats[k] for k in nxt.tolist()])
     return _lerp(a, b, t)
-
-
-@njit(**_OPTS)
-def _row_summaries(v, ks):
-    n_rows, n = v.shape
-    out = np.empty((n_rows, 3))
-    stats = np.empty((n_rows, ks.size))
-    sq = np.empty(n)
-    for r in range(n_rows):
-        row = v[r]
-        mean = (0.0 + _pairwise(row, 0, n)) / n
-        top = row[0]
-        for j in range(n):
-            d = row[j] - mean
-            sq[j] = d * d
-            if row[j] > top:
-                top = row[j]
-        out[r, 0] = mean
-        out[r, 1] = np.sqrt((0.0 + _pairwise(sq, 0, n)) / n)
-        out[r, 2] = top
-        stats[r] = _order_stats(row, ks)
-    return out, stats
-
-
-def row_summaries(v, qs):
-    """Mean, standard deviation, maximum and percentiles ``qs`` of every row of ``v``, bit for
-    bit ``row.mean()``, ``row.std()``, ``row.max()`` and ``numpy.percentile(row, qs)`` (the
-    percentiles by :func:`order_stats` and NumPy's interpolation, as :func:`percentiles`).
-
-    Parameters
-    ----------
-    v : ndarray of float64, shape (n, m), m >= 1, finite
-    qs : sequence of float
-
-    Returns
-    -------
-    ndarray of float64, shape (n, 3 + len(qs))
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> v = np.random.default_rng(0).random((3, 500))
-    >>> ref = np.c_[v.mean(axis=1), v.std(axis=1), v.max(axis=1),
-    ...             np.percentile(v, [50, 90], axis=1).T]
-    >>> bool(np.array_equal(row_summaries(v, (50, 90)), ref))
-    True
-    """
-    v = np.ascontiguousarray(v, dtype=np.float64)
-    prev, nxt, t = _percentile_ranks(v.shape[1], qs)
-    ranks, where = np.unique(np.concatenate([prev, nxt]), return_inverse=True)
-    basic, stats = _row_summaries(v, ranks.astype(np.int64))
-    k = len(prev)
-    return np.hstack([basic, _lerp(stats[:, where[:k]], stats[:, where[k:]], t)])
 
 
 @njit(**_OPTS)
