@@ -17,9 +17,10 @@ the in-memory ones:
   range, one for the counts (exact integers, summed), then the in-memory code on the counts.
 - Normalisation: one reduction for the statistics, then a map of the same affine kernel.
 - Canny: one halo of the Gaussian's radius plus two pixels (the gradient and the non-maximum
-  suppression), in which the in-memory fused kernel smooths and suppresses each chunk and gives
-  its weak and strong candidates (``mode='wrap'``, whose smoothing wraps around the image but
-  whose gradient does not, smooths in a first overlapping stage). The hysteresis is global: the
+  suppression), in which the in-memory kernel's sweep smooths and suppresses each chunk and
+  gives its weak and strong candidates in one pass, stopped before its own hysteresis
+  (``mode='wrap'``, whose smoothing wraps around the image but whose gradient does not, smooths
+  in a first overlapping stage). The hysteresis is global: the
   candidates are labelled per chunk (8-connected), labels that touch across a chunk boundary are
   merged (connected components of the graph of label pairs found along the lines on either side
   of every boundary, corners included), and a component is an edge when any of its pixels is
@@ -716,30 +717,25 @@ def _magnitude_block(smoothed, *, backend):
 
 
 def _candidates_block(smoothed, mask=None, *, low, high, backend):
-    """Stage 2: the weak (1) and strong (2) candidates after non-maximum suppression, from the
-    fused kernel run twice with equal thresholds (all candidates are then 'strong', and so
-    kept by its hysteresis)."""
+    """Stage 2: the weak (1) and strong (2) candidates after non-maximum suppression, the CPU
+    kernel's double threshold before its hysteresis (one pass)."""
     from . import edges as E
     from ._dispatch import get_kernel
 
-    _, fused = get_kernel(E._FAMILY, "canny_fused", backend, auto=(backend,))
+    _, labels = get_kernel(E._FAMILY, "canny_labels", backend, auto=(backend,))
     if mask is None:
         eroded = np.zeros((0, 0), np.uint8)
     else:
         _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
         eroded = erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
-    args = _identity_args(smoothed)
-    weak = fused(*args, eroded, low, low)
-    top = max(low, high)  # a strong pixel passes both comparisons
-    strong = fused(*args, eroded, top, top)
-    return weak.view(np.uint8) + strong.view(np.uint8)
+    return labels(*_identity_args(smoothed), eroded, low, high, 1.0)
 
 
 def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, backend):
     """Stages 1 and 2 at once, on a chunk with a halo of the Gaussian's radius plus two: the
-    weak (1) and strong (2) candidates from the fused kernel, which smooths as it sweeps (its
-    rows within the halo are wrong, and trimmed away), run with equal thresholds (every candidate
-    'strong', so kept by its hysteresis) at the low and at the high threshold."""
+    weak (1) and strong (2) candidates from one pass of the CPU kernel's sweep before its
+    hysteresis, which smooths as it sweeps (its rows within the halo are wrong, and trimmed
+    away)."""
     from . import edges as E
     from ._dispatch import get_kernel
 
@@ -758,15 +754,13 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
         bleed_src = E._readonly(mask.astype(dtype))
         _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
         eroded = erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
-    _, fused = get_kernel(E._FAMILY, "canny_fused", backend, auto=(backend,))
+    _, labels = get_kernel(E._FAMILY, "canny_labels", backend, auto=(backend,))
     args = (E._readonly(np.ascontiguousarray(f)), E._gaussian_weights(float(sigma)),
             E._MODES[mode], cval, bleed_src, bleed_kind, np.array([np.finfo(dtype).eps], dtype),
             eroded)
-    # scale passed as the in-memory call passes it: the same compiled specialisation
-    weak = fused(*args, low, low, 1.0)
-    top = max(low, high)  # a strong pixel passes both comparisons
-    strong = fused(*args, top, top, 1.0)
-    return weak.view(np.uint8) + strong.view(np.uint8)
+    # scale passed as the in-memory call passes it: the sweep's compiled specialisation is the
+    # one the in-memory kernel uses
+    return labels(*args, low, high, 1.0)
 
 
 def _labels(cand):

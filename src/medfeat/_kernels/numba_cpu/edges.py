@@ -656,7 +656,7 @@ def _hpass_div(line, W, weights, R, brow, divide, acc, out):
 
 @njit(**_OPTS)
 def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, r0, r1, words, spill):
+               label, r0, r1, words, spill, flood):
     """Smoothing, Sobel gradients, magnitude, non-maximum suppression and double threshold of the
     label rows ``[r0, r1)``, in one downward sweep with every intermediate in small row rings.
 
@@ -665,9 +665,11 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     rows (ring of 3), labels. A tile recomputes the few rows of its upper halo (``R + 2``) that the
     tile above also computes; nothing the size of the image is written except the labels.
 
-    Each label row is flooded as soon as it exists (:func:`_flood_row`), while it and the rows
-    above it are still in cache. Returns the number of neighbours the flood left to other tiles,
-    in ``spill``.
+    If ``flood`` is nonzero, each label row is flooded as soon as it exists (:func:`_flood_row`),
+    while it and the rows above it are still in cache; returns the number of neighbours the flood
+    left to other tiles, in ``spill``. If it is 0, the labels stay as the double threshold gives
+    them (0; 1 weak candidate; 2 strong) and ``words`` and ``spill`` are not read. (An int64 from
+    both callers, never a literal bool: each literal would compile the sweep once more.)
     """
     H, W = image.shape
     a = max(r0, 1)
@@ -693,7 +695,7 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     ones = np.ones(W, np.uint8)
     has_mask = eroded.shape[0] > 0
     flat = label.ravel()
-    queue = np.empty((b - a) * W + 8, np.int64)  # untouched pages cost nothing
+    queue = np.empty(((b - a) * W if flood else 0) + 8, np.int64)  # untouched pages cost nothing
     pend = np.empty(3 * W + 8, np.int64)
     npend = np.int64(0)  # (not the literal 0, which would compile _flood_row twice)
     nsp = np.int64(0)
@@ -741,8 +743,9 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
         if x >= a:
             _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
                      eroded[x] if has_mask else ones, low, high, label[x])
-            npend, nsp = _flood_row(flat, words, W, x, r0 * W, r1 * W, queue, pend, npend,
-                                    spill, nsp)
+            if flood:
+                npend, nsp = _flood_row(flat, words, W, x, r0 * W, r1 * W, queue, pend,
+                                        npend, spill, nsp)
     return nsp  # what is left in pend lies in the image's last row, never a candidate
 
 
@@ -871,7 +874,7 @@ def _to_edges(flat, words, p0, p1):
 
 @njit(parallel=True, **_OPTS)
 def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, label,
-           words, spill, nspill):
+           words, spill, nspill, flood):
     """:func:`_tile_rows` for every tile, one per thread at a time. Alone in its parallel
     function: Numba's parallel pipeline is slow to compile, on the loop and on everything around
     it."""
@@ -880,7 +883,7 @@ def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded
     for t in prange(nt):
         nspill[t] = _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps,
                                eroded, low, high, label, t * H // nt, (t + 1) * H // nt, words,
-                               spill[t])
+                               spill[t], flood)
 
 
 @njit(**_OPTS)
@@ -909,10 +912,37 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     nspill = np.zeros(nt, np.int64)
     if nt == 1:  # one tile: nothing to spill, and no thread to wake
         _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
-                   high, label, np.int64(0), H, words, spill[0])
+                   high, label, np.int64(0), H, words, spill[0], np.int64(1))
     else:
         _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, words, spill, nspill)
+               label, words, spill, nspill, np.int64(1))
         _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
     _to_edges(flat, words, np.int64(0), flat.size)
     return label.view(np.bool_)
+
+
+@njit(**_OPTS)
+def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+                 scale=1.0):
+    """Canny's double threshold without its hysteresis: the uint8 label map (0; 1, a weak
+    candidate: a local maximum at or above ``low``; 2, a strong one: also at or above ``high``)
+    from the same one-pass sweep as :func:`canny_fused`, with the same arguments.
+
+    For a caller that resolves the hysteresis itself, across the chunks of an image too large for
+    one call (``medfeat.kernels`` on dask arrays). The sweep is :func:`canny_fused`'s own tile
+    functions, compiled for the same argument types, with the flood switched off, so
+    ``canny_fused``'s edge map is exactly the candidates 8-connected to a strong one.
+    """
+    H, W = image.shape
+    label = np.zeros((H, W), np.uint8)
+    words = _seed_words(label.ravel())  # (not read without the flood: for the types alone)
+    nt = 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
+    spill = np.empty((nt, 0), np.int64)
+    nspill = np.zeros(nt, np.int64)
+    if nt == 1:
+        _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
+                   high, label, np.int64(0), H, words, spill[0], np.int64(0))
+    else:
+        _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+               label, words, spill, nspill, np.int64(0))
+    return label
