@@ -9,9 +9,9 @@ import pytest
 import skimage.feature
 from scipy import ndimage as ndi
 
+from medfeat._kernels._common import int_scale
 from medfeat.kernels import canny
 from medfeat.kernels import edges as E
-from medfeat._kernels._common import int_scale
 
 from ..conftest import load_real, to_dtype
 
