@@ -33,22 +33,87 @@ def fresh(monkeypatch):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 9])
-def test_split_covers_every_family_once_heaviest_group_first(n):
+def test_split_covers_every_family_once_and_keeps_apart_only_the_listed(n):
     fams = tuple(FAMILIES)
     groups = _warm.split(fams, n)
     flat = [f for g in groups for f in g]
     assert sorted(flat) == sorted(fams)
-    assert len(groups) == min(n, len(fams))
-    cost = [sum(_warm._COST.get(f, _warm._LIGHT) for f in g) for g in groups]
-    assert cost == sorted(cost, reverse=True)
-    if n == 2:    # longest-first greedy: the two halves differ by at most the lightest family
-        assert cost[0] - cost[1] <= max(_warm._COST.values())
-    assert _warm.split(fams, n) == groups                     # deterministic
+    if n == 1:
+        assert groups == [fams]
+    else:
+        assert groups[1:] == [(f,) for f in _warm.APART]
+        assert "canny" not in groups[0]
+    assert _warm.split(("canny",), n) == [("canny",)]           # nothing to run beside it
+    assert _warm.split(fams, n) == groups                       # deterministic
+
+
+# The cached medfeat functions a group of families reaches, in a fresh process: the compiled
+# functions that ran, and everything they call (names in their code that are dispatchers),
+# named by source function as Numba's cache files are.
+_REACH = """
+import json, sys, types
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+from medfeat.features import FAMILIES, _warm
+rng = np.random.default_rng(0)
+part = [(rng.integers(0, 255, (40, 40), dtype=np.uint8), None) for _ in range(2)]
+_warm._run(part, (tuple(FAMILIES), 32, 1, "auto"), False, tuple(sys.argv[1].split(",")))
+
+def called(d):
+    names, stack = set(), [d.py_func.__code__]
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    g = d.py_func.__globals__
+    out = []
+    for nm in names:
+        obj = g.get(nm)
+        if isinstance(obj, types.ModuleType):
+            out += [getattr(obj, a) for a in names if isinstance(getattr(obj, a, None), Dispatcher)]
+        elif isinstance(obj, Dispatcher):
+            out.append(obj)
+    return out
+
+ran = [d for m in list(sys.modules.values()) if getattr(m, "__name__", "").startswith("medfeat")
+       for d in vars(m).values() if isinstance(d, Dispatcher) and d.overloads]
+seen, todo = set(), list(ran)
+while todo:
+    d = todo.pop()
+    key = (d.py_func.__module__, d.py_func.__qualname__)
+    if key in seen:
+        continue
+    todo += called(d)
+    if d.targetoptions.get("inline", "never") == "never":   # inlined ones are never compiled alone
+        seen.add(key)
+cached = sorted(f"{m}.{q}" for m, q in seen if m.startswith("medfeat"))
+print(json.dumps(cached))
+"""
+
+
+def _reach(families):
+    out = subprocess.run([_warm.sys.executable, "-c", _REACH, ",".join(families)],
+                         capture_output=True, text=True, timeout=900,
+                         env=dict(_warm.os.environ, **{_warm._ENV: "0"}))
+    assert out.returncode == 0, out.stderr
+    import json
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_families_compiled_apart_share_no_compiled_function():
+    """Two processes may only compile disjoint sets of cached functions at once (Numba's cache
+    index is not safe for two writers of one function): the groups' reach is disjoint."""
+    groups = _warm.split(tuple(FAMILIES), 2)
+    assert len(groups) == 2
+    reach = [_reach(g) for g in groups]
+    assert all(reach)
+    assert not reach[0] & reach[1], sorted(reach[0] & reach[1])
+    assert any("canny" in f for f in reach[1])
 
 
 def test_warm_cache_starts_nothing_and_each_key_runs_once(fresh, monkeypatch):
     part = _part()
-    args = (("intensity", "thresholds"), 32, 1, "auto")
+    args = (("intensity", "canny"), 32, 1, "auto")
     monkeypatch.setattr(_warm, "_helpers", lambda: 0)          # compile here, in this process
     _warm._run(part, args, False, args[0])
     monkeypatch.setattr(_warm, "_helpers", lambda: 1)
@@ -63,7 +128,7 @@ def test_warm_cache_starts_nothing_and_each_key_runs_once(fresh, monkeypatch):
 
 def test_a_miss_starts_a_helper_for_the_other_families(fresh, monkeypatch):
     part = _part()
-    fams = ("canny", "glcm", "intensity", "histogram")
+    fams = ("canny", "glcm", "intensity", "histogram")         # canny apart, the rest here
     args = (fams, 32, 1, "auto")
     groups = _warm.split(fams, 2)
     launched, waited, lines = [], [], []

@@ -10,6 +10,13 @@ the other processes' code instead of compiling it. With a warm cache nothing is 
 helper process is launched only when this process's own share actually misses the cache
 (Numba's ``numba:compile`` event fires on a miss and only then).
 
+Only families whose kernels share no compiled function go to different processes: Numba names
+a function's cache entries from the index it read, so two processes adding different
+signatures of one function at the same time can leave an index entry pointing at the other's
+machine code. Canny's fused sweep is the one family whose compiled functions are its own (and
+about half of the whole compile), so it compiles in the helper while this process compiles the
+rest.
+
 Set ``MEDFEAT_PARALLEL_COMPILE=0`` to compile everything in the calling process.
 """
 
@@ -24,11 +31,9 @@ import threading
 
 from numba.core import event
 
-# Relative cost of each family's first compile (seconds, each family alone on an empty Numba
-# cache, one 2-D uint8 stack), for splitting them evenly; families not listed count as light.
-_COST = {"canny": 32.0, "glcm": 14.5, "edges": 9.5, "intensity": 6.3, "granulometry": 5.7,
-         "histogram": 1.8}
-_LIGHT = 0.5
+# The families whose compiled functions no other family calls (checked in the tests): each may
+# compile in its own process.
+APART = ("canny",)
 # How long the caller waits for a helper before going on alone (it then compiles what is left).
 _TIMEOUT_S = 600.0
 _ENV = "MEDFEAT_PARALLEL_COMPILE"
@@ -38,16 +43,12 @@ _lock = threading.Lock()
 
 
 def split(families, n):
-    """``families`` in ``n`` groups of about equal compile cost (longest first, each to the
-    lightest group), group 0 the heaviest; empty groups are dropped."""
-    groups = [[] for _ in range(max(1, n))]
-    load = [0.0] * len(groups)
-    for fam in sorted(families, key=lambda f: (-_COST.get(f, _LIGHT), f)):
-        i = min(range(len(groups)), key=lambda j: (load[j], j))
-        groups[i].append(fam)
-        load[i] += _COST.get(fam, _LIGHT)
-    order = sorted(range(len(groups)), key=lambda j: (-load[j], j))
-    return [tuple(groups[j]) for j in order if groups[j]]
+    """``families`` in at most ``n`` groups that may compile at the same time: those of
+    :data:`APART` one per group, all the others together in the first group."""
+    fams = tuple(families)
+    apart = [(f,) for f in APART if f in fams][:max(0, n - 1)]
+    rest = tuple(f for f in fams if (f,) not in apart)
+    return [g for g in [rest, *apart] if g]
 
 
 def _helpers():
