@@ -674,10 +674,11 @@ def normalize(image, method, lower, upper, center, width, mask, backend, batch):
 # ------------------------------------------------------------------------------------------- canny
 
 
-def _canny_smooth_block(block, mask=None, *, sigma, mode, cval, backend):
-    """Stage 1: the Gaussian smoothing with bleed-over correction, as in memory."""
+def _smoothing_inputs(block, mask, mode):
+    """What the Canny kernels' smoothing takes for ``block``, as in memory: the float image (zero
+    outside ``mask``), the bleed-over correction's kind and source, and the dtype's epsilon;
+    NaN and infinity refused."""
     from . import edges as E
-    from ._dispatch import get_kernel
 
     f = E._as_float(block)
     if f.dtype.kind == "f" and not np.isfinite(f).all():
@@ -689,9 +690,30 @@ def _canny_smooth_block(block, mask=None, *, sigma, mode, cval, backend):
         bleed_src = E._readonly(np.zeros((0, 0), dtype))
     else:
         bleed_kind = 2
-        f = E._readonly(np.where(mask, f, dtype.type(0)))
+        f = np.where(mask, f, dtype.type(0))
         bleed_src = E._readonly(mask.astype(dtype))
-    eps = np.array([np.finfo(dtype).eps], dtype=dtype)
+    return f, bleed_kind, bleed_src, np.array([np.finfo(dtype).eps], dtype=dtype)
+
+
+def _eroded(mask, backend):
+    """The eroded mask the kernels' suppression reads (an empty array without a mask)."""
+    from . import edges as E
+    from ._dispatch import get_kernel
+
+    if mask is None:
+        return np.zeros((0, 0), np.uint8)
+    _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
+    return erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+
+
+def _canny_smooth_block(block, mask=None, *, sigma, mode, cval, backend):
+    """Stage 1: the Gaussian smoothing with bleed-over correction, as in memory."""
+    from . import edges as E
+    from ._dispatch import get_kernel
+
+    f, bleed_kind, bleed_src, eps = _smoothing_inputs(block, mask, mode)
+    if mask is not None:
+        f = E._readonly(f)
     _, smooth = get_kernel(E._FAMILY, "canny_smooth", backend, auto=(backend,))
     smoothed, _ = smooth(f, E._gaussian_weights(float(sigma)), E._MODES[mode], cval, bleed_src,
                          bleed_kind, eps)
@@ -723,12 +745,7 @@ def _candidates_block(smoothed, mask=None, *, low, high, backend):
     from ._dispatch import get_kernel
 
     _, labels = get_kernel(E._FAMILY, "canny_labels", backend, auto=(backend,))
-    if mask is None:
-        eroded = np.zeros((0, 0), np.uint8)
-    else:
-        _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
-        eroded = erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
-    return labels(*_identity_args(smoothed), eroded, low, high, 1.0)
+    return labels(*_identity_args(smoothed), _eroded(mask, backend), low, high, 1.0)
 
 
 def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, backend):
@@ -739,25 +756,10 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
     from . import edges as E
     from ._dispatch import get_kernel
 
-    f = E._as_float(block)
-    if f.dtype.kind == "f" and not np.isfinite(f).all():
-        raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
-                         "result")
-    dtype = f.dtype
-    if mask is None:
-        bleed_kind = 1 if mode == "constant" else 0
-        bleed_src = E._readonly(np.zeros((0, 0), dtype))
-        eroded = np.zeros((0, 0), np.uint8)
-    else:
-        bleed_kind = 2
-        f = np.where(mask, f, dtype.type(0))
-        bleed_src = E._readonly(mask.astype(dtype))
-        _, erode = get_kernel(E._FAMILY, "erode_mask_2d", backend, auto=(backend,))
-        eroded = erode(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    f, bleed_kind, bleed_src, eps = _smoothing_inputs(block, mask, mode)
     _, labels = get_kernel(E._FAMILY, "canny_labels", backend, auto=(backend,))
     args = (E._readonly(np.ascontiguousarray(f)), E._gaussian_weights(float(sigma)),
-            E._MODES[mode], cval, bleed_src, bleed_kind, np.array([np.finfo(dtype).eps], dtype),
-            eroded)
+            E._MODES[mode], cval, bleed_src, bleed_kind, eps, _eroded(mask, backend))
     # scale passed as the in-memory call passes it: the sweep's compiled specialisation is the
     # one the in-memory kernel uses
     return labels(*args, low, high, 1.0)
