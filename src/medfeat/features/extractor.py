@@ -224,6 +224,11 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     (:mod:`medfeat.features._stack`), with the same values, bit for bit, as the per-image
     functions. Each worker runs its kernels on a single thread (parallelism is over chunks).
 
+    *The first run.* Numba compiles the kernels on their first call and keeps them in its
+    on-disk cache. When the first ``transform`` finds the cache empty (after an install), it
+    compiles Canny's kernels in a second process while it compiles the other families
+    (``MEDFEAT_PARALLEL_COMPILE=0``: all in this process); later runs load them from the cache.
+
     *Colour.* Without ``channel_axis`` a stack ``(n, H, W, 3)`` is read as ``n`` volumes of ``H``
     slices of ``W x 3`` pixels; RGB images need ``channel_axis=-1``. The input is then
     ``(n, H, W, C)`` or ``(n, D, H, W, C)`` (with ``stacked_masks``, ``(n, 2, H, W, C)``; as
