@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.special import ndtri
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -37,6 +38,8 @@ from .features import FeatureExtractor
 
 # scikit-learn's margin for values at the ends of the learnt quantiles (QuantileTransformer).
 _BOUND = 1e-7
+# The normal quantiles it clips its output to (so that the inverse map stays consistent).
+_CLIP = ndtri(np.array([_BOUND - np.spacing(1), 1 - (_BOUND - np.spacing(1))]))
 
 __all__ = ["make_classifier", "CLASSIFIERS", "BalancedKNeighborsClassifier",
            "DecorrelatedGaussianNB", "QuantileScaler", "MultiLabelClassifier"]
@@ -334,8 +337,6 @@ class QuantileScaler(QuantileTransformer):
         # same (tested against QuantileTransformer); other cases go to scikit-learn.
         if inverse or self.output_distribution != "normal" or X_col.dtype != np.float64:
             return super()._transform_col(X_col, quantiles, inverse)
-        from scipy.special import ndtri
-
         lo, hi = quantiles[0], quantiles[-1]
         with np.errstate(invalid="ignore"):
             below = X_col - _BOUND < lo
@@ -349,8 +350,7 @@ class QuantileScaler(QuantileTransformer):
         X_col[below] = 0
         with np.errstate(invalid="ignore"):
             out = ndtri(X_col) * 1.0 + 0.0       # as norm.ppf: its scale and location applied
-            clip = ndtri(np.array([_BOUND - np.spacing(1), 1 - (_BOUND - np.spacing(1))]))
-            return np.clip(out, clip[0], clip[1])
+            return np.clip(out, _CLIP[0], _CLIP[1])
 
 
 #: Classifiers that fit a 0/1 matrix of labels natively (scikit-learn multi-output).
