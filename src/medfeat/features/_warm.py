@@ -81,7 +81,7 @@ class _OnMiss(event.Listener):
 def _run(sample, args, colour, families):
     from .extractor import _serial, _stack_rows
 
-    fams, *rest = args
+    _, *rest = args                       # each family alone, with the same settings
     for fam in families:
         _serial(_stack_rows)(sample, (tuple([fam]), *rest), colour)
 
