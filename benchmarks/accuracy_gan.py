@@ -243,6 +243,8 @@ def main(argv=None):
                              "many images")
     parser.add_argument("--no-phantoms", action="store_true")
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only part 1 (the default GAN's fit time and sample quality)")
     parser.add_argument("--budget-min", type=float, default=33.0)
     parser.add_argument("--out", default=str(RESULTS / f"gan-{datetime.date.today()}.md"))
     parser.add_argument("--png", default=None)
@@ -273,8 +275,7 @@ def main(argv=None):
                 keep = _subsample(pn.train.labels, frac, seed)
                 return Dataset((pn.train.images[keep], pn.train.labels[keep]), pn.val, pn.test,
                                pn.classes, f"{pn.name}-{frac:g}")
-            settings.append((f"pneumonia {frac:.0%}", make, pn_params,
-                             1 if frac >= 1 else args.seeds))
+            settings.append((f"pneumonia {frac:.0%}", make, pn_params, args.seeds))
     cnn_desc = (f"phantoms: the `medfeat compare` phantom settings {PHANTOM_DEEP['cnn']}; "
                 f"PneumoniaMNIST: DeepClassifier('cnn') defaults with epochs="
                 f"{args.pneumonia_epochs}; early stopping on the validation AUC")
@@ -282,6 +283,8 @@ def main(argv=None):
     if have_npz and not args.no_timing:
         timing = default_timing(pn, 0, log, Path(args.png))
         _write(out, report(args, timing, rows, skipped, started, cnn_desc))
+    if args.timing_only:
+        settings = []
     # seed by seed, the cheap settings first and PneumoniaMNIST 100 % last; a unit is skipped
     # when its estimated time (seconds per real training image: of the same setting's previous
     # unit, else a prior measured on this machine under load) would end it past the budget
