@@ -886,6 +886,9 @@ def expand(dataset, factor=1.0, classes="minority", gan=None, seed=0, gan_option
 
 
 # --------------------------------------------------------------------------- quality
+_C2ST_MIN_STEPS = 160
+
+
 def two_sample_auc(real, fake, *, seed=0, classifier="logreg", cv=5):
     """Classifier two-sample test: cross-validated ROC AUC of telling ``real`` from ``fake``.
 
@@ -905,7 +908,8 @@ def two_sample_auc(real, fake, *, seed=0, classifier="logreg", cv=5):
     classifier : {"logreg", "cnn"}, optional
         ``"logreg"``: standardised pixels, L2 logistic regression (fast; sees intensity and
         layout, not texture). ``"cnn"``: a small :class:`~medfeat.deep.DeepClassifier`
-        (width 8, 8 epochs, no augmentation) per fold, stronger on local texture and artefacts.
+        (width 8, no augmentation, 8 epochs or more, at least 160 steps of 32 images) per
+        fold, stronger on local texture and artefacts.
     cv : int, optional
         Folds (>= 2).
 
@@ -960,7 +964,10 @@ def two_sample_auc(real, fake, *, seed=0, classifier="logreg", cv=5):
         else:
             from .training import DeepClassifier
 
-            model = DeepClassifier("cnn", epochs=8, batch_size=32, seed=seed, augment=None,
+            # at least 8 epochs and _C2ST_MIN_STEPS optimiser steps: a fold of a few dozen
+            # images gets a few steps per epoch, too few to learn even a plain shift
+            epochs = max(8, math.ceil(_C2ST_MIN_STEPS / math.ceil(len(tr) / 32)))
+            model = DeepClassifier("cnn", epochs=epochs, batch_size=32, seed=seed, augment=None,
                                    class_weight=None, verbose=0, lr=1e-3,
                                    model_options={"width": 8, "dense": 32, "pool": "avg",
                                                   "dropout": 0.0})
