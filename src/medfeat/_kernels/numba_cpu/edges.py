@@ -886,7 +886,56 @@ def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded
                                spill[t], flood)
 
 
+def _n_tiles(image):
+    """Tiles of whole rows for an image: one below :data:`PARALLEL_MIN_PIXELS`, else up to 16 of at
+    least 32 rows."""
+    H = image.shape[0]
+    return 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
+
+
 @njit(**_OPTS)
+def _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+              flood):
+    """The whole image as one tile (no thread team woken, nothing spilled): the label map, turned
+    into the edge map when ``flood`` is 1."""
+    H, W = image.shape
+    label = np.zeros((H, W), np.uint8)
+    flat = label.ravel()
+    words = _seed_words(flat)
+    spill = np.empty(6 * W + 8 if flood else 0, np.int64)
+    _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+               label, np.int64(0), H, words, spill, flood)
+    if flood:
+        _to_edges(flat, words, np.int64(0), flat.size)
+    return label
+
+
+def _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, scale,
+           flood):
+    """The tile sweep of :func:`canny_fused` and :func:`canny_labels`, from Python: the parallel
+    :func:`_tiles` is called only from here, never from another compiled function. A cached
+    compiled caller of a parallel function crashes when a later process loads it from the cache
+    if the parallel callee had itself been loaded from the cache when the caller was compiled
+    (github.com/numba/numba/issues/8578, open as of Numba 0.68)."""
+    nt = _n_tiles(image)
+    flood = np.int64(flood)
+    if nt == 1:
+        return _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
+                         low, high, flood)
+    H, W = image.shape
+    label = np.zeros((H, W), np.uint8)
+    flat = label.ravel()
+    words = _seed_words(flat)
+    spill = np.empty((nt, 6 * W + 8 if flood else 0), np.int64)
+    nspill = np.zeros(nt, np.int64)
+    _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+           label, words, spill, nspill, flood)
+    if flood:
+        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
+        _to_edges(flat, words, np.int64(0), flat.size)
+    return label
+
+
 def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
                 scale=1.0):
     """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
@@ -903,25 +952,10 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded
     them the way scikit-image's comparisons do.
     """
-    H, W = image.shape
-    label = np.zeros((H, W), np.uint8)
-    flat = label.ravel()
-    words = _seed_words(flat)
-    nt = 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
-    spill = np.empty((nt, 6 * W + 8), np.int64)
-    nspill = np.zeros(nt, np.int64)
-    if nt == 1:  # one tile: nothing to spill, and no thread to wake
-        _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
-                   high, label, np.int64(0), H, words, spill[0], np.int64(1))
-    else:
-        _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, words, spill, nspill, np.int64(1))
-        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
-    _to_edges(flat, words, np.int64(0), flat.size)
-    return label.view(np.bool_)
+    return _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, float(low),
+                  float(high), float(scale), 1).view(np.bool_)
 
 
-@njit(**_OPTS)
 def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
                  scale=1.0):
     """Canny's double threshold without its hysteresis: the uint8 label map (0; 1, a weak
@@ -933,16 +967,5 @@ def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
     functions, compiled for the same argument types, with the flood switched off, so
     ``canny_fused``'s edge map is exactly the candidates 8-connected to a strong one.
     """
-    H, W = image.shape
-    label = np.zeros((H, W), np.uint8)
-    words = _seed_words(label.ravel())  # (not read without the flood: for the types alone)
-    nt = 1 if image.size < PARALLEL_MIN_PIXELS else max(1, min(H // 32, 16))
-    spill = np.empty((nt, 0), np.int64)
-    nspill = np.zeros(nt, np.int64)
-    if nt == 1:
-        _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
-                   high, label, np.int64(0), H, words, spill[0], np.int64(0))
-    else:
-        _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, words, spill, nspill, np.int64(0))
-    return label
+    return _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, float(low),
+                  float(high), float(scale), 0)
