@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from medfeat.deep.gan import (ConditionalGAN, ClassProjection, SpectralConv2D, SpectralDense,
-                              expand, expand_split, plot_samples, two_sample_auc)
+                              class_agreement, expand, expand_split, plot_samples,
+                              two_sample_auc)
 from medfeat.io import Dataset
 
 SMALL = {"epochs": 2, "batch_size": 16, "width": 4, "latent_dim": 16, "verbose": 0}
@@ -200,6 +201,16 @@ def test_two_sample_auc_tells_different_sets_apart(data):
     # the small CNN sees the shift too, well above chance (two folds of 48 images: two short
     # trainings, a weaker test than the logistic regression's here)
     assert two_sample_auc(a, shifted, seed=0, classifier="cnn", cv=2) > 0.75
+
+
+def test_class_agreement_tells_carried_classes_from_swapped_ones(data):
+    x, y = data                                   # class 0 then class 1: train on every other
+    assert class_agreement(x[::2], y[::2], x[1::2], y[1::2], seed=0) > 0.9
+    assert class_agreement(x[::2], y[::2], x[1::2], 1 - y[1::2], seed=0) < 0.1
+    with pytest.raises(ValueError, match="two classes"):
+        class_agreement(x, np.zeros_like(y), x, y)
+    with pytest.raises(ValueError, match="fake_labels"):
+        class_agreement(x, y, x, y[:-1])
 
 
 def test_plot_samples_writes_a_png(tmp_path, data, small):

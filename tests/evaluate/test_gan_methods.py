@@ -72,6 +72,12 @@ def test_gan_quality_is_recorded_and_reported(short_gan, gan_run, phantoms, tmp_
     assert record["two_sample_auc"] == short_gan.two_sample_auc(phantoms.val.images, xe[syn],
                                                                 seed=0)
     assert record["two_sample_auc_real_halves"] is None    # 8 validation images: no halves
+    xr, yr = phantoms.train
+    _, ye, _, _ = short_gan.expand_split(xr, yr, factor=1.0, classes="all", seed=0,
+                                         gan_options={"verbose": 0})
+    assert record["class_agreement"] == short_gan.class_agreement(xr, yr, xe[syn], ye[syn], seed=0)
+    assert 0.0 <= record["class_agreement"] <= 1.0
+    assert any("requested class" in line for line in lines)
     assert any("two-sample AUC" in line for line in lines)
     assert isinstance(ev.gan, short_gan.ConditionalGAN)
     from medfeat.report import write_report
@@ -81,6 +87,7 @@ def test_gan_quality_is_recorded_and_reported(short_gan, gan_run, phantoms, tmp_
         assert (folder / png).read_bytes()[:4] == b"\x89PNG"
     md = (folder / "report.md").read_text()
     assert "## GAN data expansion" in md and f"{record['two_sample_auc']:.3f}" in md
+    assert "generated for" in md.split("## GAN data expansion")[1].split("##")[0]
     assert "| nb |" in md.split("## GAN data expansion")[1].split("##")[0]   # nb beside nb+gan
     assert "model" not in (folder / "metrics.json").read_text().split('"gan"')[1][:400]
 

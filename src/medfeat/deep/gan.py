@@ -54,7 +54,8 @@ keras = import_keras()
 ops = keras.ops
 layers = keras.layers
 
-__all__ = ["ConditionalGAN", "expand", "expand_split", "two_sample_auc", "plot_samples",
+__all__ = ["ConditionalGAN", "expand", "expand_split", "two_sample_auc", "class_agreement",
+           "plot_samples",
            "SpectralConv2D", "SpectralDense", "ClassProjection", "PixelNormalization",
            "ClassConditionalScale"]
 
@@ -974,6 +975,56 @@ def two_sample_auc(real, fake, *, seed=0, classifier="logreg", cv=5):
             model.fit(X[tr], y[tr])
             scores[te] = model.predict_proba(X[te])[:, 1]
     return float(roc_auc_score(y, scores))
+
+
+def class_agreement(images, labels, fake, fake_labels, *, seed=0):
+    """Share of generated images that a classifier trained on the real ones assigns to the class
+    they were generated for.
+
+    The classifier is L2 logistic regression on standardised pixels (as the ``"logreg"``
+    two-sample test), fitted on ``images`` / ``labels``. Near 1: the generator draws what makes
+    each class; near chance (1 / number of classes): the generated labels carry no class, and
+    adding the images to a training split adds label noise.
+
+    Parameters
+    ----------
+    images, labels : ndarray
+        Real images and their integer class labels (at least two classes).
+    fake, fake_labels : ndarray
+        Generated images (same image shape) and the classes they were requested for.
+    seed : int, optional
+        Seeds the classifier.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.concatenate([rng.random((20, 8, 8)), rng.random((20, 8, 8)) + 1])
+    >>> y = np.repeat([0, 1], 20)
+    >>> class_agreement(x, y, x[::-1], y[::-1]), class_agreement(x, y, x, 1 - y)
+    (1.0, 0.0)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    seed = check_seed(seed)
+    x, f = _check_images(images), _check_images(fake, "fake")
+    if x.shape[1:] != f.shape[1:]:
+        raise ValueError(f"fake images have shape {f.shape[1:]}, real ones {x.shape[1:]}")
+    y = _check_labels(labels, len(x))
+    yf = _check_labels(fake_labels, len(f), "fake_labels")
+    if np.unique(y).size < 2:
+        raise ValueError("labels must hold at least two classes")
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegression(C=0.1, max_iter=2000, random_state=seed))
+    model.fit(x.reshape(len(x), -1).astype(np.float64), y)
+    pred = model.predict(f.reshape(len(f), -1).astype(np.float64))
+    return float(np.mean(pred == yf))
 
 
 def plot_samples(gan, real_images, real_labels, path, n_per_class=8, *, seed=None, dpi=100):

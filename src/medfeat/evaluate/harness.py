@@ -866,7 +866,7 @@ def _gan_context(resolved, ctx):
     when no method is named so."""
     if not any(m.gan for m in resolved):
         return None, None, None
-    from ..deep.gan import expand_split
+    from ..deep.gan import class_agreement, expand_split
 
     X, y = ctx.splits["train"]
     t0 = time.perf_counter()
@@ -874,7 +874,8 @@ def _gan_context(resolved, ctx):
                                     gan_options={"verbose": ctx.verbose, "log": ctx.say})
     dt = time.perf_counter() - t0
     record = {**_GAN_EXPANSION, "n_real": int(y.size), "n_synthetic": int(syn.sum()),
-              "seconds": round(dt, 3), **_gan_quality(ctx.splits["val"][0], Xe[syn], ctx.seed)}
+              "seconds": round(dt, 3), **_gan_quality(ctx.splits["val"][0], Xe[syn], ctx.seed),
+              "class_agreement": class_agreement(X, y, Xe[syn], ye[syn], seed=ctx.seed)}
     ctx.say(f"{GAN_SUFFIX} methods: {record['n_synthetic']} synthetic training images from a "
             f"class-conditional GAN trained on the {y.size} real ones ({dt:.0f} s); no "
             f"cross-validation for them")
@@ -883,6 +884,8 @@ def _gan_context(resolved, ctx):
         halves = "" if halves is None else f"; two halves of the real ones: {halves:.3f}"
         ctx.say(f"{GAN_SUFFIX}: two-sample AUC {record['two_sample_auc']:.3f} (real validation "
                 f"images vs generated{halves}; 0.5 is indistinguishable)")
+    ctx.say(f"{GAN_SUFFIX}: {record['class_agreement']:.1%} of the generated images are assigned "
+            f"to their requested class by logistic regression trained on the real ones")
     splits = {**ctx.splits, "train": (Xe, ye)}
     return dataclasses.replace(ctx, splits=splits, folds=[]), _FeatureCache(splits, ctx.say), \
         {**record, "model": gan}

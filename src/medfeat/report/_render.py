@@ -300,6 +300,11 @@ def _sections(evaluation, plots, heat_note, heat_name):
                      + " (0.5: indistinguishable).")
         elif gan.get("two_sample"):
             text += f" Two-sample test: {gan['two_sample']}."
+        if gan.get("class_agreement") is not None:
+            text += (f" Logistic regression on the real training images assigns "
+                     f"{_fmt(gan['class_agreement'])} of the generated ones to the class they were "
+                     f"generated for (near chance, the generated labels carry no class and the "
+                     f"'+gan' methods train on label noise).")
         parts.append(("p", text))
         rows = _gan_rows(evaluation)
         if rows:
