@@ -1,10 +1,14 @@
-"""Numba's cache and parallel functions: no cached compiled function calls a parallel one.
+"""Numba's compiled functions: no cached one calls a parallel one, and every one releases the GIL.
 
 A cached compiled function that calls a ``parallel=True`` function crashes (segmentation fault)
 when a later process loads it from the cache, if the parallel callee had itself been loaded from
 the cache in the process that compiled the caller (github.com/numba/numba/issues/8578). In
 medfeat that happened to Canny on dask's worker processes, after the in-memory Canny had filled
 the cache. So parallel functions are called from Python only; this test keeps it that way.
+
+A compiled function holds the GIL unless it is compiled with ``nogil=True``: then the threads of
+``FeatureExtractor(n_jobs=...)`` (and a user's own threads) take turns on one core in the kernels
+instead of running them side by side.
 """
 
 from __future__ import annotations
@@ -67,3 +71,10 @@ def test_no_cached_compiled_function_calls_a_parallel_one():
             if isinstance(callee, CPUDispatcher) and callee.targetoptions.get("parallel"):
                 bad.append(f"{mod}.{name} -> {nm}")
     assert not bad, bad
+
+
+def test_every_compiled_function_releases_the_gil():
+    held = [f"{mod}.{name}" for (mod, name), d in _dispatchers().items()
+            if not d.targetoptions.get("nogil")]
+    assert len(_dispatchers()) >= 40
+    assert not held, held

@@ -20,7 +20,7 @@ from numba import njit, prange
 
 from .._common import REFLECT, boundary_index
 
-_OPTS = dict(cache=True, error_model="numpy")
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)
 
 # Images up to this size run on one thread: waking the thread team costs more than the second core
 # saves on a 512² image, while at 2048² two threads pay off for Sobel and Canny (the one- and

@@ -36,10 +36,10 @@ VH_ROW = 4096
 CHUNKS = 32
 
 
-_boundary = njit(cache=True, inline="always", error_model="numpy")(boundary_index)
+_boundary = njit(cache=True, nogil=True, inline="always", error_model="numpy")(boundary_index)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def axis_map(n, lo, hi, mode):
     """``map[j - lo]`` for ``lo <= j < hi``: the source index of extended position ``j`` along an
     axis of length ``n`` (-1 where the constant border applies), ``mode`` numbered as in
@@ -50,7 +50,7 @@ def axis_map(n, lo, hi, mode):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _op_into(out, u, v, n, is_max):
     """out[x] = op(u[x], v[x]) for x < n (``out`` must be neither ``u`` nor ``v``: see
     :func:`_op_acc`)."""
@@ -66,7 +66,7 @@ def _op_into(out, u, v, n, is_max):
             out[x] = b if b < a else a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _op_acc(acc, v, n, is_max):
     """acc[x] = op(acc[x], v[x]) for x < n. Not ``_op_into(acc, acc, v)``: LLVM's overlap check
     between the output and an input that is the same array fails and it runs the scalar loop."""
@@ -82,13 +82,13 @@ def _op_acc(acc, v, n, is_max):
             acc[x] = b if b < a else a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _copy(out, src, n):
     for x in range(n):
         out[x] = src[x]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_forward(out, src, n, is_max):
     """Running op from the start: out[j] = op(src[0..j])."""
     m = src[0]
@@ -105,7 +105,7 @@ def _scan_forward(out, src, n, is_max):
             out[j] = m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_backward(out, src, n, is_max):
     """Running op from the end: out[j] = op(src[j..n-1])."""
     m = src[n - 1]
@@ -122,7 +122,7 @@ def _scan_backward(out, src, n, is_max):
             out[j] = m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_ext(src, xmap, x0, cval, ext):
     """The extended row: ``src`` starts at ``ext[x0]``, the borders come through ``xmap``."""
     nx = src.shape[0]
@@ -139,7 +139,7 @@ def _fill_ext(src, xmap, x0, cval, ext):
         ext[j] = src[s] if s >= 0 else cval
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _row_run(ext, L, nout, is_max, a, b, orow):
     """orow[x] = op(ext[x:x + L]) for x < nout; ``a`` and ``b`` are scratch rows like ``ext``."""
     ne = nout + L - 1
@@ -174,7 +174,7 @@ def _row_run(ext, L, nout, is_max, a, b, orow):
             _op_into(orow, b, b[L - p:], nout, is_max)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
     """Blocks b0..b1 of :func:`vrun` (flattened over the outer axis and blocks of L output rows).
 
@@ -230,7 +230,7 @@ def _vrun_blocks(image, amap, cval, L, is_max, out, b0, b1):
                 _op_into(out[ai, start + t], h[t], g[t - 1], nb, is_max)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _vrun(image, amap, cval, L, is_max, out):
     """Running min (or max) of length ``L`` along the middle axis of an ``(A, N, B)`` array, by
     van Herk / Gil-Werman (for long windows; short ones go through :func:`minmax_runs`).
@@ -245,7 +245,7 @@ def _vrun(image, amap, cval, L, is_max, out):
                      c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
                 t0, t1):
     """Bands t0..t1 (flattened over planes and bands of ``band`` output rows) of
@@ -292,7 +292,7 @@ def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
                 _op_acc(orow, hb[runs[k, 0], j + runs[k, 1]][runs[k, 2]:], nx, is_max)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
