@@ -98,3 +98,51 @@ def test_labels_match_scikit_image_double_threshold(name, dtype, sigma, mode, ma
         diff = np.count_nonzero(selected != ref)  # the same rounding allowance as canny's tests
         assert diff <= 0.002 * max(int(ref.sum()), 1), f"{diff} of {int(ref.sum())} differ"
 
+
+
+def _chunk_components_scipy(cand):
+    """The reference for ``chunk_components``: ``scipy.ndimage.label`` (8-connected) and gathers."""
+    labels, n = ndi.label(cand > 0, structure=np.ones((3, 3), bool))
+    strong = np.zeros(n + 1, bool)
+    strong[labels[cand == 2]] = True
+    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
+    border = np.zeros(n + 1, bool)
+    for side in sides:
+        border[side] = True
+    border[0] = False
+    nb = int(border.sum())
+    number = np.zeros(n + 1, np.uint16 if nb < 1 << 16 else np.uint32)
+    number[border] = np.arange(1, nb + 1)
+    kind = strong.astype(np.uint8)
+    kind[border] = 2
+    kind[0] = 0
+    code = kind[labels]
+    return (code, number[labels[code == 2]], nb, number[strong & border],
+            *(number[s] for s in sides))
+
+
+def _candidate_maps():
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        cand = (rng.random((h, w)) < rng.uniform(0.05, 0.7)).astype(np.uint8)
+        cand[cand > 0] += (rng.random(int(cand.sum())) < 0.2).astype(np.uint8)
+        yield cand
+    yield np.zeros((5, 9), np.uint8)
+    yield np.full((6, 4), 2, np.uint8)
+    ring = np.zeros((30, 30), np.uint8)                 # a closed weak ring around a strong dot
+    ring[5, 5:25] = ring[24, 5:25] = ring[5:25, 5] = ring[5:25, 24] = 1
+    ring[15, 15] = 2
+    yield ring
+    yield np.tile(np.array([1, 0], np.uint8), (1, 70000))  # 70,000 side components: uint32
+    img = to_dtype(load_real("camera"), np.float32)   # a real image's candidates
+    yield _call(N.canny_labels, img, 2.0, "reflect", None, 0.1, 0.2)
+
+
+@pytest.mark.parametrize("cand", list(_candidate_maps()), ids=lambda c: f"{c.shape}")
+def test_chunk_components_equal_scipy_labelling(cand):
+    got = N.chunk_components(cand)
+    ref = _chunk_components_scipy(cand)
+    assert got[2] == ref[2]
+    for g, r in zip(got[:2] + got[3:], ref[:2] + ref[3:]):
+        assert g.dtype == r.dtype and np.array_equal(g, r)

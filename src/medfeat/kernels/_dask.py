@@ -765,42 +765,23 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
     return labels(*args, low, high, 1.0)
 
 
-def _labels(cand):
-    """Local 8-connected labels of a chunk's candidates (deterministic: the same in both passes)."""
-    from scipy import ndimage as ndi
-
-    return ndi.label(cand > 0, structure=np.ones((3, 3), bool))
-
-
 def _label_chunk(cand):
     """Pass 1 of the hysteresis for one chunk, its only labelling: ``(code, ids, summary)``.
 
-    A component of the chunk's candidates that touches none of its four sides is decided here (an
-    edge when it holds a strong pixel); only those that reach a side can join others across the
-    chunk's boundaries. ``code`` (uint8, the chunk's shape) is 0 for no edge, 1 for an edge
-    decided here, 2 for a pixel of a component reaching a side; ``ids`` holds those components' numbers (1 to ``nb``, in the smallest
-    unsigned dtype that holds them) for the 2s in raster order. ``summary`` is what the merge
-    needs: ``nb``, the numbers holding a strong pixel, and the numbers along the four sides (top,
-    bottom, left, right; 0 off those components).
+    A component of the chunk's 8-connected candidates that touches none of its four sides is
+    decided here (an edge when it holds a strong pixel); only those that reach a side can join
+    others across the chunk's boundaries. ``code`` (uint8, the chunk's shape) is 0 for no edge, 1
+    for an edge decided here, 2 for a pixel of a component reaching a side; ``ids`` holds those
+    components' numbers (1 to ``nb``, in the smallest unsigned dtype that holds them) for the 2s
+    in raster order. ``summary`` is what the merge needs: ``nb``, the numbers holding a strong
+    pixel, and the numbers along the four sides (top, bottom, left, right; 0 off those
+    components). The labelling is compiled (one flood per component), not ``scipy.ndimage.label``
+    plus gathers over the whole chunk.
     """
-    labels, n = _labels(cand)
-    strong = np.zeros(n + 1, bool)
-    strong[_where(labels, cand == 2)] = True
-    sides = (labels[0], labels[-1], labels[:, 0], labels[:, -1])
-    border = np.zeros(n + 1, bool)
-    for side in sides:
-        border[side] = True
-    border[0] = False
-    nb = int(np.count_nonzero(border))
-    number = np.zeros(n + 1, np.uint16 if nb < 1 << 16 else np.uint32)
-    number[border] = np.arange(1, nb + 1)
-    kind = strong.astype(np.uint8)
-    kind[border] = 2
-    kind[0] = 0
-    code = kind[labels]
-    ids = number[_where(labels, code == 2)]
-    summary = (nb, number[strong & border], *(number[side] for side in sides))
-    return code, ids, summary
+    from .._kernels.numba_cpu.edges import chunk_components
+
+    code, ids, *summary = chunk_components(cand)
+    return code, ids, tuple(summary)
 
 
 def _where(values, mask):

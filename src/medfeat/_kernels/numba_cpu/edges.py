@@ -969,3 +969,118 @@ def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
     """
     return _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, float(low),
                   float(high), float(scale), 0)
+
+
+@njit(**_OPTS)
+def _flood_component(flat, comp, H, W, p, k, stack):
+    """Number ``k`` for the 8-connected component of the non-zero pixel ``p`` (depth first);
+    returns its size, whether it holds a 2 and whether it touches a side of the map."""
+    comp[p] = k
+    stack[0] = p
+    top = 1
+    size = 0
+    strong = False
+    side = False
+    while top > 0:
+        top -= 1
+        q = stack[top]
+        size += 1
+        if flat[q] == 2:
+            strong = True
+        y = q // W
+        x = q - y * W
+        if 0 < y < H - 1 and 0 < x < W - 1:
+            for r in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
+                if flat[r] != 0 and comp[r] == 0:
+                    comp[r] = k
+                    stack[top] = r
+                    top += 1
+            continue
+        side = True
+        for yy in range(max(y - 1, 0), min(y + 2, H)):
+            for xx in range(max(x - 1, 0), min(x + 2, W)):
+                r = yy * W + xx
+                if flat[r] != 0 and comp[r] == 0:
+                    comp[r] = k
+                    stack[top] = r
+                    top += 1
+    return size, strong, side
+
+
+@njit(**_OPTS)
+def _components(flat, words, H, W, ncand):
+    """8-connected components of the non-zero pixels of a flat ``H x W`` label map (``words``:
+    the same bytes as uint64, for skipping zeros eight at a time; ``ncand`` non-zero pixels),
+    numbered 1, 2, ... in the raster order of their first pixel (as ``scipy.ndimage.label``
+    numbers them). Returns the int32 component image and, per number, whether the component
+    holds a 2 (a strong pixel), whether it touches a side of the map, and its size."""
+    n = H * W
+    comp = np.zeros(n, np.int32)
+    stack = np.empty(max(ncand, 1), np.int64)
+    strong = np.zeros(ncand + 1, np.bool_)
+    side = np.zeros(ncand + 1, np.bool_)
+    size = np.zeros(ncand + 1, np.int64)
+    k = 0
+    for w in range(words.size + 1):
+        if w < words.size:
+            if words[w] == 0:
+                continue
+            p0 = 8 * w
+            p1 = p0 + 8
+        else:
+            p0 = 8 * words.size
+            p1 = n
+        for p in range(p0, p1):
+            if flat[p] != 0 and comp[p] == 0:
+                k += 1
+                size[k], strong[k], side[k] = _flood_component(flat, comp, H, W, p, k, stack)
+    return comp, strong[:k + 1], side[:k + 1], size[:k + 1]
+
+
+@njit(**_OPTS)
+def _chunk_codes(flat, comp, number, kind, nside):
+    """Per pixel, ``kind`` of its component (0 off the candidates), and the numbers of the pixels
+    of code 2 in raster order."""
+    code = np.zeros(flat.size, np.uint8)
+    ids = np.empty(nside, np.int64)
+    m = 0
+    for p in range(flat.size):
+        c = comp[p]
+        if c != 0:
+            v = kind[c]
+            code[p] = v
+            if v == 2:
+                ids[m] = number[c]
+                m += 1
+    return code, ids
+
+
+def chunk_components(cand):
+    """One chunk's share of a hysteresis resolved across chunks: its 8-connected components of
+    candidates (``cand``: 0, 1 weak, 2 strong, as :func:`canny_labels` gives them).
+
+    A component that touches none of the chunk's four sides is decided here (code 1, an edge, when
+    it holds a strong pixel; else 0); a component that reaches a side gets code 2 and a number
+    (1 to ``nb``, in the order of its first pixel) so that it can join components of neighbouring
+    chunks. Returns ``(code, ids, nb, strong, top, bottom, left, right)``: the uint8 code map, the
+    numbers of the code-2 pixels in raster order, how many such components, the numbers of those
+    that hold a strong pixel, and the numbers along the four sides (0 elsewhere); numbers are
+    uint16 when ``nb`` < 65536, else uint32.
+    """
+    cand = np.ascontiguousarray(cand, dtype=np.uint8)
+    H, W = cand.shape
+    flat = cand.reshape(-1)
+    words = flat[:flat.size - flat.size % 8].view(np.uint64)
+    comp, strong, side, size = _components(flat, words, H, W, int(np.count_nonzero(flat)))
+    nb = int(np.count_nonzero(side))
+    dtype = np.uint16 if nb < 1 << 16 else np.uint32
+    number = np.zeros(side.size, np.int64)
+    number[side] = np.arange(1, nb + 1)
+    kind = strong.astype(np.uint8)
+    kind[side] = 2
+    kind[0] = 0
+    code, ids = _chunk_codes(flat, comp, number, kind, int(size[side].sum()))
+    comp = comp.reshape(H, W)
+    num = number.astype(dtype)
+    sides = tuple(num[c] for c in (comp[0], comp[-1], comp[:, 0], comp[:, -1]))
+    return (code.reshape(H, W), ids.astype(dtype), nb, num[strong & side], *sides)
