@@ -229,29 +229,49 @@ def bench_canny(args, tmp):
         ref = K.canny(image, sigma=2.0)
         t_mem.append(time.perf_counter() - t)
         cpu_mem.append(time.process_time() - c)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
-            Client(cluster) as client:
-        client.run(_warm, 2)
-        lazy = da.from_array(src, chunks=args.chunks2d, asarray=False)
-        t_dask, cpu_dask, loads = [], [], []
-        for _ in range(args.repeat):
-            loads.append(_load())
-            before = sum(client.run(_cpu_seconds).values())
-            t, c = time.perf_counter(), time.process_time()
-            got = K.canny(lazy, sigma=2.0).compute()
-            t_dask.append(time.perf_counter() - t)
-            cpu_dask.append(time.process_time() - c + sum(client.run(_cpu_seconds).values())
-                            - before)
-            same = bool(np.array_equal(got, ref))
-            if not same:
-                break
+    lazy = da.from_array(src, chunks=args.chunks2d, asarray=False)
+    t_dask, cpu_dask, loads = [], [], []
+    if args.scheduler == "threads":
+        # dask's threaded scheduler in this process, two threads (what .compute() does without
+        # a distributed client): no process boundary, the kernels run side by side without the GIL
+        import dask
+
+        with dask.config.set(scheduler="threads", num_workers=2):
+            for _ in range(args.repeat):
+                loads.append(_load())
+                t, c = time.perf_counter(), time.process_time()
+                got = K.canny(lazy, sigma=2.0).compute()
+                t_dask.append(time.perf_counter() - t)
+                cpu_dask.append(time.process_time() - c)
+                same = bool(np.array_equal(got, ref))
+                if not same:
+                    break
+    else:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=":0",
+                          env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+                Client(cluster) as client:
+            client.run(_warm, 2)
+            for _ in range(args.repeat):
+                loads.append(_load())
+                before = sum(client.run(_cpu_seconds).values())
+                t, c = time.perf_counter(), time.process_time()
+                got = K.canny(lazy, sigma=2.0).compute()
+                t_dask.append(time.perf_counter() - t)
+                cpu_dask.append(time.process_time() - c + sum(client.run(_cpu_seconds).values())
+                                - before)
+                same = bool(np.array_equal(got, ref))
+                if not same:
+                    break
     os.unlink(path)
     n = side * side
+    where = ("dask's threaded scheduler, 2 threads" if args.scheduler == "threads"
+             else "LocalCluster, 2 workers x 1 thread")
     print(f"\n### Canny sigma=2 on {side}x{side} float32, chunks "
-          f"{'x'.join(map(str, args.chunks2d))}, best of {args.repeat}\n")
+          f"{'x'.join(map(str, args.chunks2d))}, {where}, best of {args.repeat}\n")
     print("| in memory s | in memory Mpx/s | dask s | dask Mpx/s | dask / in memory | "
-          "CPU s in memory | CPU s dask (workers + client) | CPU ratio | same edges | "
+          "CPU s in memory | CPU s dask (workers + client, or this process) | CPU ratio | "
+          "same edges | "
           "load before each dask run |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     print(f"| {min(t_mem):.2f} | {n / min(t_mem) / 1e6:.1f} | {min(t_dask):.2f} | "
@@ -352,6 +372,9 @@ def main(argv=None):
     ap.add_argument("--image-side", type=int, default=4096,
                     help="side of the image of --only canny")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each, --only canny")
+    ap.add_argument("--scheduler", choices=("cluster", "threads"), default="cluster",
+                    help="--only canny: a LocalCluster of 2 processes (default) or dask's "
+                         "threaded scheduler in this process")
     ap.add_argument("--tmp", default=tempfile.gettempdir())
     args = ap.parse_args(argv)
     tmp = tempfile.mkdtemp(prefix="medfeat-bench-dask-", dir=args.tmp)
