@@ -784,12 +784,6 @@ def _label_chunk(cand):
     return code, ids, tuple(summary)
 
 
-def _where(values, mask):
-    """``values[mask]`` of same-shaped C-contiguous arrays, through the flat indices (faster than
-    a boolean index when ``mask`` is sparse)."""
-    return values.reshape(-1)[np.flatnonzero(mask.reshape(-1))]
-
-
 def _summary_of(part):
     return part[2]
 
