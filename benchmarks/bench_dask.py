@@ -231,38 +231,34 @@ def bench_canny(args, tmp):
         cpu_mem.append(time.process_time() - c)
     lazy = da.from_array(src, chunks=args.chunks2d, asarray=False)
     t_dask, cpu_dask, loads = [], [], []
+
+    def runs(other_cpu):
+        """``--repeat`` timed runs; ``other_cpu()``: CPU seconds spent outside this process."""
+        for _ in range(args.repeat):
+            loads.append(_load())
+            before = other_cpu()
+            t, c = time.perf_counter(), time.process_time()
+            got = K.canny(lazy, sigma=2.0).compute()
+            t_dask.append(time.perf_counter() - t)
+            cpu_dask.append(time.process_time() - c + other_cpu() - before)
+            if not np.array_equal(got, ref):
+                return False
+        return True
+
     if args.scheduler == "threads":
         # dask's threaded scheduler in this process, two threads (what .compute() does without
         # a distributed client): no process boundary, the kernels run side by side without the GIL
         import dask
 
         with dask.config.set(scheduler="threads", num_workers=2):
-            for _ in range(args.repeat):
-                loads.append(_load())
-                t, c = time.perf_counter(), time.process_time()
-                got = K.canny(lazy, sigma=2.0).compute()
-                t_dask.append(time.perf_counter() - t)
-                cpu_dask.append(time.process_time() - c)
-                same = bool(np.array_equal(got, ref))
-                if not same:
-                    break
+            same = runs(lambda: 0.0)
     else:
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                           dashboard_address=":0",
                           env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
                 Client(cluster) as client:
             client.run(_warm, 2)
-            for _ in range(args.repeat):
-                loads.append(_load())
-                before = sum(client.run(_cpu_seconds).values())
-                t, c = time.perf_counter(), time.process_time()
-                got = K.canny(lazy, sigma=2.0).compute()
-                t_dask.append(time.perf_counter() - t)
-                cpu_dask.append(time.process_time() - c + sum(client.run(_cpu_seconds).values())
-                                - before)
-                same = bool(np.array_equal(got, ref))
-                if not same:
-                    break
+            same = runs(lambda: sum(client.run(_cpu_seconds).values()))
     os.unlink(path)
     n = side * side
     where = ("dask's threaded scheduler, 2 threads" if args.scheduler == "threads"
