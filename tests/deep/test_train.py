@@ -298,3 +298,114 @@ def test_embedded_default_deep_settings_build_and_fit():
     proba = clf.fit(X, y).predict_proba(X)
     assert proba.shape == (24, 2) and np.allclose(proba.sum(axis=1), 1)
     assert type(clf.model_.get_layer("pool")).__name__ == "GlobalMaxPooling2D"
+
+
+def test_warmup_rises_linearly_over_its_steps_then_follows_the_schedule(squares, monkeypatch):
+    Xt, yt, _, _ = squares
+    model = _dense_model((16, 16, 1), 2)
+    seen = []
+    real = model.train_on_batch
+
+    def spy(*args, **kwargs):  # the rate each warm-up step is taken at
+        seen.append(float(np.asarray(model.optimizer.learning_rate)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "train_on_batch", spy)
+    steps = -(-len(Xt) // 16)
+    hist = train(model, Xt / 255.0, yt, epochs=3, batch_size=16, lr=0.01,
+                 lr_schedule="constant", warmup=1.5, verbose=0)
+    total = round(1.5 * steps)
+    expected = [0.01 * min(1.0, (k + 1) / total) for k in range(2 * steps)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)  # epochs 1-2 step by step, 3 by fit
+    assert len(hist["loss"]) == 3 and all(np.isfinite(hist["loss"]))
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01)
+
+
+def test_warmup_epoch_loss_is_the_loss_fit_reports(squares):
+    # at a rate too small to move the weights, a warm-up epoch (one step at a time) and a plain
+    # epoch (one fit call) see the same batches and must report the same mean loss
+    Xt, yt, _, _ = squares
+    losses = []
+    for warmup in (1, 0):
+        model = build_model("cnn", (16, 16, 1), 2, seed=4, **TINY)
+        hist = train(model, Xt / 255.0, yt, epochs=1, batch_size=20, seed=4, lr=1e-12,
+                     lr_schedule="constant", warmup=warmup, verbose=0)
+        losses.append(hist["loss"][0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_warmup_changes_training_and_stays_deterministic(squares):
+    Xt, yt, _, _ = squares
+    weights = {}
+    for key, warmup in (("none", 0), ("a", 1), ("b", 1)):
+        model = build_model("cnn", (16, 16, 1), 2, seed=2, **TINY)
+        train(model, Xt / 255.0, yt, epochs=2, batch_size=16, seed=2, lr=0.01, warmup=warmup,
+              verbose=0)
+        weights[key] = model.get_weights()
+    for a, b in zip(weights["a"], weights["b"]):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(weights["a"], weights["none"]))
+
+
+@pytest.mark.parametrize("bad", [-1, "1", True, 5, float("nan")])
+def test_warmup_out_of_range_is_refused(squares, bad):
+    Xt, yt, _, _ = squares
+    with pytest.raises(ValueError, match="warmup"):
+        train(_dense_model((16, 16, 1), 2), Xt / 255.0, yt, epochs=2, warmup=bad, verbose=0)
+
+
+def test_auc_lower_bound_follows_hanley_mcneil():
+    from medfeat.deep._loop import auc_lower_bound
+
+    # Hanley & McNeil (1982), eqs. 1-2, by hand for A = 0.8 and 50 cases per class:
+    # Q1 = 0.8 / 1.2, Q2 = 2 * 0.64 / 1.8, SE^2 = (0.16 + 49 (Q1 - 0.64) + 49 (Q2 - 0.64)) / 2500
+    y = np.array([0] * 50 + [1] * 50)
+    se = np.sqrt((0.16 + 49 * (2 / 3 - 0.64) + 49 * (1.28 / 1.8 - 0.64)) / 2500)
+    assert se == pytest.approx(0.0445, abs=1e-4)
+    assert auc_lower_bound(0.8, y) == pytest.approx(0.8 - 1.959964 * se, rel=1e-6)
+    assert auc_lower_bound(0.8, y[::-1]) == auc_lower_bound(0.8, y)  # counts, not order
+    # wider with fewer cases of the smaller class; 0.5 itself is never above chance
+    y_small = np.array([0] * 90 + [1] * 10)
+    assert auc_lower_bound(0.8, y_small) < auc_lower_bound(0.8, y)
+    assert auc_lower_bound(0.5, y) < 0.5
+    assert auc_lower_bound(0.9, np.zeros(10, int)) == -np.inf
+
+
+def test_restart_when_validation_auc_stays_at_chance(squares, monkeypatch):
+    from medfeat.deep import training
+
+    Xt, yt, Xv, yv = squares
+    flat = np.full_like(Xv, 100)  # one image repeated: tied scores, validation AUC exactly 0.5
+    out = io.StringIO()
+    clf = _clf(epochs=1, restarts=1, verbose=1)
+    with contextlib.redirect_stdout(out):
+        clf.fit(Xt, yt, validation=(flat, yv))
+    assert clf.history_["attempts"] == [0.5, 0.5]
+    assert "restart: best validation AUC 0.500" in out.getvalue()
+    assert clf.seed_ == 0  # the first among equals
+    once = _clf(epochs=1).fit(Xt, yt, validation=(flat, yv))  # restarts=0: one attempt
+    assert once.history_["attempts"] == [0.5] and once.seed_ == 0
+    # the attempt kept is the one with the best validation AUC, here the second
+    scores = iter([0.5, 0.55, 0.52])
+    monkeypatch.setattr(training, "best_val_auc", lambda history: next(scores))
+    models = []
+    real_train = training.train
+
+    def spy(model, *args, **kwargs):
+        models.append(model)
+        return real_train(model, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    clf = _clf(epochs=1, restarts=2).fit(Xt, yt, validation=(Xv, yv))
+    # 0.55 on 16 + 16 validation cases is still at chance: a third attempt, then none left
+    assert clf.history_["attempts"] == [0.5, 0.55, 0.52] and len(models) == 3
+    assert clf.seed_ == 1_000_003 and clf.model_ is models[1]
+
+
+def test_a_training_that_learns_is_not_restarted(squares):
+    Xt, yt, Xv, yv = squares
+    good = _clf(epochs=3, restarts=1).fit(Xt, yt, validation=(Xv, yv))
+    assert len(good.history_["attempts"]) == 1 and good.seed_ == 0
+    assert good.history_["attempts"][0] > 0.8
+    with pytest.raises(ValueError, match="restarts"):
+        _clf(restarts=-1).fit(Xt, yt, validation=(Xv, yv))

@@ -104,6 +104,33 @@ def _auc(y_true, proba):
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
 
 
+def best_val_auc(history):
+    """The best validation AUC of a :func:`train` history (None when it has none)."""
+    aucs = [a for a in history.get("val_auc", []) if a is not None]
+    return max(aucs) if aucs else None
+
+
+def auc_lower_bound(auc, y_val):
+    """Lower end of the 95% interval of a validation AUC, from the standard error of Hanley &
+    McNeil (Radiology 143:29, 1982), with the validation labels' class counts (for several
+    classes or labels: the smallest class or label against the rest)."""
+    y_val = np.asarray(y_val)
+    if y_val.ndim == 2:
+        pos = y_val.sum(axis=0)
+        pos = pos[(pos > 0) & (pos < len(y_val))]
+        n1 = int(min(pos.min(), len(y_val) - pos.max())) if pos.size else 0
+    else:
+        counts = np.bincount(y_val)
+        n1 = int(counts[counts > 0].min())
+    n2 = len(y_val) - n1
+    if n1 < 1 or n2 < 1:
+        return -np.inf
+    a = float(auc)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)
+    return a - 1.959963984540054 * np.sqrt(max(var, 0.0))
+
+
 _BALANCED_BCE = []
 
 
@@ -166,7 +193,7 @@ def _compile(model, lr, multilabel, label_weights=None):
 
 def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
           class_weight="balanced", augment=None, lr=1e-3, lr_schedule="cosine", patience=5,
-          strategy=None, verbose=1, log=print):
+          warmup=0, strategy=None, verbose=1, log=print):
     """Train ``model`` with early stopping on validation AUC; restore the best epoch's weights.
 
     Parameters
@@ -201,6 +228,13 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         Cosine decay from ``lr`` towards ``lr / 100`` over ``epochs``, or constant.
     patience : int
         Epochs without a better validation score before stopping.
+    warmup : float
+        Epochs of linear learning-rate warm-up (Goyal et al., "Accurate, Large Minibatch SGD",
+        2017): the rate of the first ``warmup`` epochs' optimiser steps rises linearly from
+        ``1 / n`` of the schedule's rate to all of it (``n`` steps in all); 0 for none.
+        Adam's first steps, taken at the full rate from a random initialisation, can throw a
+        network with batch normalisation into a state it needs many epochs to leave; a short
+        warm-up avoids it.
     strategy : None, "mirrored" or a strategy object
         ``tf.distribute.MirroredStrategy`` (TensorFlow) / ``keras.distribution.DataParallel``
         (JAX) for several devices; ``batch_size`` is the global batch.
@@ -229,6 +263,10 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
     batch_size = _check_positive_int(batch_size, "batch_size")
     seed = check_seed(seed)
     patience = _check_positive_int(patience, "patience")
+    if not (isinstance(warmup, numbers.Real) and not isinstance(warmup, bool)
+            and 0 <= warmup <= epochs):
+        raise ValueError(f"warmup must be a number of epochs from 0 to epochs={epochs}, got "
+                         f"{warmup!r}")
     if not (isinstance(lr, numbers.Real) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if lr_schedule not in ("cosine", "constant"):
@@ -258,15 +296,39 @@ def train(model, X, y, *, validation=None, epochs=20, batch_size=64, seed=0,
         val = None if validation is None else (Xv, yv)
         return _epoch_loop(model, Xf, yt, weights, val, epochs=epochs, batch_size=batch_size,
                            seed=seed, augment=augment, lr=float(lr), lr_schedule=lr_schedule,
-                           patience=patience, verbose=verbose, log=log)
+                           patience=patience, verbose=verbose, log=log, warmup=warmup)
+
+
+def _warmup_epoch(model, X, y, weights, *, batch_size, epoch, steps, total, rate):
+    """One epoch of a linear learning-rate warm-up: step ``k`` of the run (counted from the
+    first epoch's first) at ``rate * (k + 1) / total`` until ``total`` steps, then at ``rate``.
+
+    One ``train_on_batch`` per step, the rate assigned between steps: every Keras backend reads
+    the optimiser's variables afresh at each call (inside one ``fit`` call, the JAX trainer keeps
+    its own copy of them). Returns the epoch's loss, the mean over its samples, as ``fit``
+    reports it."""
+    total_loss, seen = 0.0, 0
+    for b, a in enumerate(range(0, len(X), batch_size)):
+        k = epoch * steps + b
+        model.optimizer.learning_rate.assign(rate * min(1.0, (k + 1) / total))
+        e = a + batch_size
+        loss = model.train_on_batch(X[a:e], y[a:e],
+                                    sample_weight=None if weights is None else weights[a:e])
+        n = len(X[a:e])
+        total_loss += float(np.asarray(loss).reshape(-1)[0]) * n
+        seen += n
+    model.optimizer.learning_rate.assign(rate)
+    return total_loss / seen
 
 
 def _epoch_loop(model, X, y, weights, validation, *, epochs, batch_size, seed, augment, lr,
-                lr_schedule, patience, verbose, log):
+                lr_schedule, patience, verbose, log, warmup=0):
     """The epoch loop of :func:`train` (arguments already checked)."""
     history = {"loss": [], "val_auc": [], "val_loss": [], "lr": [], "seconds": [],
                "best_epoch": 0, "stopped_epoch": 0}
     best_score, best_weights, waited = -np.inf, None, 0
+    steps = -(-len(X) // batch_size)
+    warm_steps = max(1, int(round(warmup * steps)))
     for epoch in range(epochs):
         t0 = time.perf_counter()
         rate = lr if lr_schedule == "constant" else \
@@ -278,9 +340,14 @@ def _epoch_loop(model, X, y, weights, validation, *, epochs, batch_size, seed, a
         Xe = X[order]
         if augment is not None:
             Xe = np.asarray(augment(Xe, seed=int(rng.integers(2**31))), dtype=np.float32)
-        fit = model.fit(Xe, y[order], sample_weight=None if weights is None else weights[order],
-                        batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-        loss = float(fit.history["loss"][-1])
+        we = None if weights is None else weights[order]
+        if epoch * steps < warm_steps and warmup > 0:
+            loss = _warmup_epoch(model, Xe, y[order], we, batch_size=batch_size, epoch=epoch,
+                                 steps=steps, total=warm_steps, rate=rate)
+        else:
+            fit = model.fit(Xe, y[order], sample_weight=we, batch_size=batch_size, epochs=1,
+                            shuffle=False, verbose=0)
+            loss = float(fit.history["loss"][-1])
         history["loss"].append(loss)
         history["lr"].append(rate)
         line = f"epoch {epoch + 1:3d}/{epochs}  loss {loss:.4f}"

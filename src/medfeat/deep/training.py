@@ -3,6 +3,7 @@
 re-exported from the modules that hold them.
 """
 
+import numbers
 import os
 import time
 
@@ -13,7 +14,8 @@ from ._files import _FORMAT, read_archive, write_archive
 from ._inputs import (_check_images, _check_positive_int, _is_multilabel, _is_volume_stack,
                       _resize_images)
 from ._keras import check_seed, import_keras, set_seed
-from ._loop import _compile, _label_weights, _resolve_strategy, _scope, train
+from ._loop import (_compile, _label_weights, _resolve_strategy, _scope, auc_lower_bound,
+                    best_val_auc, train)
 from ._predict import predict
 
 
@@ -69,6 +71,18 @@ def load(path):
 
 #: DeepClassifier's defaults per kind, measured on PneumoniaMNIST (28 px) on a 2-core CPU
 #: (benchmarks/accuracy_deep.py): a few minutes of training each, AUC > 0.96 on its test split.
+def _check_restarts(restarts):
+    if isinstance(restarts, bool) or not isinstance(restarts, numbers.Integral) or restarts < 0:
+        raise ValueError(f"restarts must be a non-negative integer, got {restarts!r}")
+    return int(restarts)
+
+
+def _attempt_seed(seed, attempt):
+    """The seed of training attempt ``attempt`` (0: ``seed`` itself), a fixed function of both,
+    so that a run with the same seed restarts the same way."""
+    return (int(seed) + 1_000_003 * attempt) % 2**31
+
+
 KIND_DEFAULTS = {
     "cnn": {"epochs": 15},
     "resnet18": {"epochs": 10, "model_options": {"width": 16}},
@@ -149,8 +163,16 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         of :func:`build_model`'s 64, so that training fits a few minutes on a CPU).
     strategy : None, "mirrored" or a strategy object
     verbose : int
-    lr, lr_schedule, patience
+    lr, lr_schedule, patience, warmup
         See :func:`train`.
+    restarts : int
+        Trainings from another initialisation (seeds derived from ``seed``) allowed when the
+        best validation AUC of the last one is not credibly above chance: the lower end of its
+        95% interval (Hanley & McNeil 1982) at or below 0.5. The attempt with the best
+        validation AUC is kept. Needs ``validation`` in :meth:`fit`; single-label targets
+        only. A training that never leaves chance is rare but not seed-proof: Adam with batch
+        normalisation on a small, subtle finding can sit at chance until the learning rate has
+        decayed.
     input_size : int or None
         Side of the network's square input for 2-D images: images of another size are resized
         to ``input_size`` x ``input_size`` after scaling (bilinear, with scikit-image's
@@ -167,6 +189,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     epochs_ : int
         The epochs limit used (``epochs`` or the kind's default).
     history_ : dict
+        :func:`train`'s history of the kept attempt, with ``"attempts"``: the best validation
+        AUC of each attempt (one entry without restarts).
+    seed_ : int
+        The seed of the kept attempt (``seed`` unless a restart won).
     classes_ : ndarray
     fit_seconds_ : float
     preprocessing_ : dict
@@ -196,7 +222,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, kind="cnn", *, epochs=None, batch_size=128, seed=0, augment="default",
                  tta=False, class_weight="balanced", model_options=None, strategy=None, verbose=1,
-                 lr=2e-3, lr_schedule="cosine", patience=5, input_size=None):
+                 lr=2e-3, lr_schedule="cosine", patience=5, warmup=0, restarts=0,
+                 input_size=None):
         self.kind = kind
         self.epochs = epochs
         self.batch_size = batch_size
@@ -210,6 +237,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.patience = patience
+        self.warmup = warmup
+        self.restarts = restarts
         self.input_size = input_size
 
     # ---- model kind and preprocessing
@@ -293,12 +322,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                              f"(classes {self.classes_.tolist()})")
         return index
 
-    def _build(self, input_shape, n_classes):
+    def _build(self, input_shape, n_classes, seed=None):
+        seed = check_seed(self.seed if seed is None else seed)
         kind = getattr(self, "model_kind_", self.kind)
         defaults = {} if callable(kind) else KIND_DEFAULTS.get(kind, {})
         options = {**defaults.get("model_options", {}), **(self.model_options or {})}
         if callable(self.kind):
-            set_seed(check_seed(self.seed))
+            set_seed(seed)
             model = self.kind(input_shape, n_classes)
             if not isinstance(model, import_keras().Model):
                 raise ValueError("kind, when callable, must return a keras.Model, got "
@@ -306,7 +336,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             return model
         from .models import build_model
 
-        return build_model(kind, input_shape, n_classes, seed=check_seed(self.seed), **options)
+        return build_model(kind, input_shape, n_classes, seed=seed, **options)
 
     # ---- scikit-learn face
     def fit(self, X, y, validation=None):
@@ -351,19 +381,37 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             Xv, yv = self._validation_pair(validation)
             val = (Xv, self._encode(yv, len(Xv), "validation y"))
         strategy = _resolve_strategy(self.strategy)
-        with _scope(strategy):
-            model = self._build(Xp.shape[1:], len(self.classes_))
-            _compile(model, float(self.lr), _is_multilabel(model))
-        if model.output_shape[-1] != len(self.classes_):
-            raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
-                             f"{len(self.classes_)} classes")
-        self.model_ = model
+        restarts = _check_restarts(self.restarts)
         self.epochs_ = self._epochs()
-        self.history_ = train(model, Xp, yi, validation=val, epochs=self.epochs_,
-                              batch_size=self.batch_size, seed=self.seed,
-                              class_weight=class_weight, augment=self.augment, lr=self.lr,
-                              lr_schedule=self.lr_schedule, patience=self.patience,
-                              strategy=strategy, verbose=self.verbose)
+        attempts = []
+        for attempt in range(restarts + 1):
+            seed = _attempt_seed(self.seed, attempt)
+            with _scope(strategy):
+                model = self._build(Xp.shape[1:], len(self.classes_), seed)
+                _compile(model, float(self.lr), _is_multilabel(model))
+            if model.output_shape[-1] != len(self.classes_):
+                raise ValueError(f"the model has {model.output_shape[-1]} outputs for "
+                                 f"{len(self.classes_)} classes")
+            history = train(model, Xp, yi, validation=val, epochs=self.epochs_,
+                            batch_size=self.batch_size, seed=seed, class_weight=class_weight,
+                            augment=self.augment, lr=self.lr, lr_schedule=self.lr_schedule,
+                            patience=self.patience, warmup=self.warmup, strategy=strategy,
+                            verbose=self.verbose)
+            auc = best_val_auc(history)
+            attempts.append((auc, seed, model, history))
+            if attempt == restarts or val is None or auc is None:
+                break
+            low = auc_lower_bound(auc, val[1])
+            if low > 0.5:
+                break
+            if self.verbose:
+                print(f"restart: best validation AUC {auc:.3f} (95% lower bound {low:.3f}) is "
+                      f"not above chance; training again from another initialisation (seed "
+                      f"{_attempt_seed(self.seed, attempt + 1)})")
+        # the attempt with the best validation AUC (the first among equals)
+        best = max(range(len(attempts)), key=lambda k: (attempts[k][0], -k))
+        _, self.seed_, self.model_, self.history_ = attempts[best]
+        self.history_["attempts"] = [a[0] for a in attempts]
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -423,7 +471,10 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = train(model, Xp, Y, validation=val, epochs=self.epochs_,
                               batch_size=self.batch_size, seed=self.seed, class_weight=None,
                               augment=self.augment, lr=self.lr, lr_schedule=self.lr_schedule,
-                              patience=self.patience, strategy=strategy, verbose=self.verbose)
+                              patience=self.patience, warmup=self.warmup, strategy=strategy,
+                              verbose=self.verbose)
+        self.seed_ = check_seed(self.seed)
+        self.history_["attempts"] = [best_val_auc(self.history_)]
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -509,7 +560,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
                 "classes": classes.tolist(), "classes_dtype": classes.dtype.str,
                 "preprocessing": self.preprocessing_,
                 "history": {k: v for k, v in self.history_.items()},
-                "fit_seconds": self.fit_seconds_, "epochs": self.epochs_}
+                "fit_seconds": self.fit_seconds_, "epochs": self.epochs_,
+                "seed": getattr(self, "seed_", self.seed)}
 
     @classmethod
     def _from_metadata(cls, meta, model):
@@ -525,6 +577,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         clf.history_ = meta["history"]
         clf.fit_seconds_ = meta["fit_seconds"]
         clf.epochs_ = meta.get("epochs", clf.epochs)
+        clf.seed_ = meta.get("seed", clf.seed)
         return clf
 
     def save(self, path):

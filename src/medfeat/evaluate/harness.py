@@ -1409,8 +1409,11 @@ def _finish_deep(state, ctx, deep_cv):
             params[attr] = getattr(model, attr)
     history = getattr(model, "history_", None)
     if isinstance(history, dict):
-        params["epochs_run"] = max((len(v) for v in history.values()
-                                    if isinstance(v, (list, tuple))), default=None)
+        params["epochs_run"] = max((len(v) for k, v in history.items()
+                                    if isinstance(v, (list, tuple)) and k != "attempts"),
+                                   default=None)
+        if len(history.get("attempts") or ()) > 1:  # restarted: each attempt's validation AUC
+            params["attempts_val_auc"] = history["attempts"]
     res = MethodResult(
         name=method.name, family="deep", test=test, cv=cv, fit_seconds=fit_seconds,
         predict_seconds=predict_seconds, y_true=y_test, proba=proba,
