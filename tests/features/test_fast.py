@@ -114,3 +114,22 @@ def test_wide_int16_range_does_not_wrap():
     g = glcm_features(np.array([[-20000, 20000], [20000, -20000]], np.int16) // 10000 * 10000,
                       levels=2)
     assert g["contrast"] > 0
+
+
+@pytest.mark.parametrize("distance", [1, 3])
+def test_cooc_stack_2d_equals_numpy_reference(distance):
+    # the stack kernel discretises each image over its region's range and counts both ways
+    from medfeat.features._fast import cooc_stack
+
+    rng = np.random.default_rng(10 + distance)
+    X = rng.integers(0, 200, size=(5, 13, 17)).astype(np.uint8)
+    M = rng.random(X.shape) > 0.25
+    lo = np.array([X[i][M[i]].min() for i in range(5)], np.float64)
+    hi = np.array([X[i][M[i]].max() for i in range(5)], np.float64)
+    got = cooc_stack(X, M, lo, hi, 8, distance)
+    assert got.shape == (5, 4, 8, 8)
+    for i in range(5):
+        lv = np.minimum(np.floor(8 * (X[i] - lo[i]) / (hi[i] - lo[i])).astype(np.intp) + 1, 8) - 1
+        for k, d in enumerate(texture._DIRS_2D):
+            ref = texture._cooc(np.where(M[i], lv, 0), M[i], (distance * d[0], distance * d[1]), 8)
+            np.testing.assert_array_equal(got[i, k], ref)
