@@ -20,15 +20,19 @@ the in-memory ones:
   suppression), in which the in-memory kernel's sweep smooths and suppresses each chunk and
   gives its weak and strong candidates in one pass, stopped before its own hysteresis
   (``mode='wrap'``, whose smoothing wraps around the image but whose gradient does not, smooths
-  in a first overlapping stage). The hysteresis is global: the
-  candidates are labelled per chunk (8-connected), labels that touch across a chunk boundary are
-  merged (connected components of the graph of label pairs found along the lines on either side
-  of every boundary, corners included), and a component is an edge when any of its pixels is
-  strong, as dask-image's ``ndmeasure.label`` merges labels across chunk faces. Each chunk is
-  computed and labelled once, when ``canny`` is called: its components that touch none of its
-  sides are decided there, and what is kept of it (persisted, on the workers under a
-  distributed scheduler) is a byte per pixel plus the numbers of the pixels of its components
-  that reach a side; the returned edge map is lazy and only looks those up in the merged table.
+  in a first overlapping stage). Each chunk is one task that takes its neighbours' halo strips,
+  computes its candidates and labels them; nothing of the halo'd region outlives that task. The
+  hysteresis is global. A strong candidate is always an edge and a weak one is an edge when its
+  8-connected blob of weak pixels touches a strong pixel, so each chunk floods its weak pixels
+  only and decides every pixel but those of the blobs that reach one of its sides without
+  touching a strong one; those are numbered along the chunk's sides, numbers that touch across a
+  chunk boundary are merged (connected components of the graph of pairs found along the lines
+  on either side of every boundary, corners included), and an open blob is an edge when its
+  merged component reaches a kept pixel, as dask-image's ``ndmeasure.label`` merges labels
+  across chunk faces. Each chunk is computed and labelled once, when ``canny`` is called, and
+  what is kept of it (persisted, on the workers under a distributed scheduler) is a byte per
+  pixel plus the positions of its open pixels; only the numbers along its sides travel to the
+  merge. The returned edge map is lazy and only looks the open pixels up in the merged table.
   No label image the size of the input is ever held.
 
 The dask path is bit for bit the in-memory result for morphology, histograms, thresholds and
@@ -765,27 +769,26 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
     return labels(*args, low, high, 1.0)
 
 
-def _label_chunk(cand):
-    """Pass 1 of the hysteresis for one chunk, its only labelling: ``(code, ids, summary)``.
+def _label_chunk(cand, window=None):
+    """Pass 1 of the hysteresis for one chunk, its only labelling: ``(kept, pos, num, summary)``.
 
-    A component of the chunk's 8-connected candidates that touches none of its four sides is
-    decided here (an edge when it holds a strong pixel); only those that reach a side can join
-    others across the chunk's boundaries. ``code`` (uint8, the chunk's shape) is 0 for no edge, 1
-    for an edge decided here, 2 for a pixel of a component reaching a side; ``ids`` holds those
-    components' numbers (1 to ``nb``, in the smallest unsigned dtype that holds them) for the 2s
-    in raster order. ``summary`` is what the merge needs: ``nb``, the numbers holding a strong
-    pixel, and the numbers along the four sides (top, bottom, left, right; 0 off those
-    components). The labelling is compiled (one flood per component), not ``scipy.ndimage.label``
-    plus gathers over the whole chunk.
+    ``cand`` holds the chunk's candidates (0, 1 weak, 2 strong), with its halo around the
+    ``window`` ``(r0, c0, H, W)``. Every pixel is decided here except those of the weak blobs
+    that reach a side of the chunk without touching a strong pixel (module notes of
+    :mod:`medfeat._kernels.numba_cpu.hysteresis`): ``kept`` (bool, the chunk's shape) are the edges
+    decided here, ``pos`` and ``num`` the raster positions and numbers of the open pixels.
+    ``summary`` is what the merge needs: ``nb``, the numbers that are edges in any case (``[1]``,
+    the chunk's kept pixels) and the numbers along the four sides (top, bottom, left, right; 0
+    off the candidates).
     """
-    from .._kernels.numba_cpu.edges import chunk_components
+    from .._kernels.numba_cpu.hysteresis import chunk_hysteresis
 
-    code, ids, *summary = chunk_components(cand)
-    return code, ids, tuple(summary)
+    kept, pos, num, *summary = chunk_hysteresis(cand, window)
+    return kept, pos, num, tuple(summary)
 
 
 def _summary_of(part):
-    return part[2]
+    return part[3]
 
 
 def _strip_pairs(a, b):
@@ -799,7 +802,8 @@ def _strip_pairs(a, b):
 
 def _edge_table(summaries, grid_shape):
     """Label offsets per chunk and the lookup table global label -> is an edge: the components of
-    the graph of labels joined across chunk boundaries that hold a strong pixel."""
+    the graph of labels joined across chunk boundaries that hold a number that is an edge in any
+    case."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -836,30 +840,105 @@ def _edge_table(summaries, grid_shape):
 
 
 def _finish_chunk(part, offset, table):
-    """Pass 2 for one chunk: the edges decided in it, and those of its components that reach a
-    side looked up in the global table."""
-    code, ids, _ = part
-    out = code == 1
-    out.reshape(-1)[np.flatnonzero(code.reshape(-1) == 2)] = table[ids.astype(np.int64) + offset]
+    """Pass 2 for one chunk: the edges decided in it, and its open pixels looked up in the global
+    table (a copy: the kept part may be computed into several results)."""
+    kept, pos, num, _ = part
+    out = kept.copy()
+    if pos.size:
+        out.reshape(-1)[pos] = table[num.astype(np.int64) + offset]
     return out
 
 
-def _hysteresis(cand):
-    """The global hysteresis of a dask array of candidates (0, 1 weak, 2 strong).
+def _halo_parts(func, arrays, depth, **kwargs):
+    """``func(*regions, window=..., **kwargs)`` for every chunk of ``arrays`` (same shape and
+    chunks), as delayed tasks in the chunks' raster order.
 
-    Pass 1 runs now, once per chunk: the candidates are computed and labelled
-    (:func:`_label_chunk`), and the compact result (about a byte per pixel) is kept (persisted:
-    on the workers under a distributed scheduler) so that nothing is computed twice; only the
-    summaries (the components that reach a chunk's sides) come back, and the equivalences across
-    chunk boundaries are resolved into one table. Pass 2 is the returned lazy array: a lookup per
-    chunk in the kept results. No label image the size of the input is ever held (a chunk's
-    labels live only while that chunk is labelled).
+    ``regions`` are each array's chunk grown by ``depth[axis]`` on every side that is not the
+    image's border, and ``window`` ``(r0, c0, h, w)`` places the chunk in them. Each task takes its
+    own chunk whole and only the strips it needs of the neighbouring chunks (one slicing task each,
+    run where that neighbour is), and assembles the region in one copy: the one task per chunk
+    replaces ``map_overlap``'s concatenation, block function, trimming and a separate labelling
+    task. A halo wider than the neighbouring chunk reaches on into the next ones, so any chunking
+    works without rechunking, and the result keeps the input's chunks.
+    """
+    import itertools
+    import operator
+
+    import dask
+
+    first = arrays[0]
+    bounds = [np.cumsum((0,) + tuple(c)) for c in first.chunks]
+    blocks = [a.to_delayed() for a in arrays]
+    getitem = dask.delayed(operator.getitem, pure=True)
+    task = dask.delayed(_assembled, pure=True)
+    parts = []
+    for idx in np.ndindex(first.numblocks):
+        lo = [max(0, int(b[i]) - depth[a]) for a, (b, i) in enumerate(zip(bounds, idx))]
+        hi = [min(int(b[-1]), int(b[i + 1]) + depth[a])
+              for a, (b, i) in enumerate(zip(bounds, idx))]
+        spans = [range(int(np.searchsorted(b, l, "right")) - 1, int(np.searchsorted(b, h, "left")))
+                 for b, l, h in zip(bounds, lo, hi)]
+        layout, pieces = [], [[] for _ in arrays]
+        for nidx in itertools.product(*spans):
+            b0 = [int(b[i]) for b, i in zip(bounds, nidx)]
+            b1 = [int(b[i + 1]) for b, i in zip(bounds, nidx)]
+            s0 = [max(x, y) for x, y in zip(lo, b0)]
+            s1 = [min(x, y) for x, y in zip(hi, b1)]
+            dest = tuple(slice(x - l, y - l) for x, y, l in zip(s0, s1, lo))
+            src = tuple(slice(x - b, y - b) for x, y, b in zip(s0, s1, b0))
+            whole = s0 == b0 and s1 == b1
+            layout.append(dest)
+            for k, bl in enumerate(blocks):
+                pieces[k].append(bl[nidx] if whole else getitem(bl[nidx], src))
+        window = tuple(int(b[i]) - l for b, i, l in zip(bounds, idx, lo)) + tuple(
+            int(b[i + 1] - b[i]) for b, i in zip(bounds, idx))
+        shape = tuple(h - l for l, h in zip(lo, hi))
+        parts.append(task(func, shape, tuple(layout), window, kwargs, *itertools.chain(*pieces)))
+    return parts
+
+
+def _assembled(func, shape, layout, window, kwargs, *pieces):
+    """The task of :func:`_halo_parts`: each array's region from its pieces, then ``func``."""
+    n = len(layout)
+    regions = []
+    for k in range(len(pieces) // n):
+        own = pieces[k * n:(k + 1) * n]
+        if n == 1:
+            regions.append(own[0])
+            continue
+        region = np.empty(shape, own[0].dtype)
+        for dest, piece in zip(layout, own):
+            region[dest] = piece
+        regions.append(region)
+    return func(*regions, window=window, **kwargs)
+
+
+def _canny_chunk(block, mask=None, *, window, **kwargs):
+    """One chunk's candidates from its region (:func:`_candidates_image_block`), labelled."""
+    return _label_chunk(_candidates_image_block(block, mask, **kwargs), window)
+
+
+def _canny_chunk_smoothed(smoothed, mask=None, *, window, **kwargs):
+    """One chunk's candidates from its smoothed region (:func:`_candidates_block`), labelled."""
+    return _label_chunk(_candidates_block(smoothed, mask, **kwargs), window)
+
+
+def _hysteresis(parts, chunks):
+    """The global hysteresis of an image whose chunks ``chunks`` are labelled by the delayed
+    ``parts`` (:func:`_label_chunk`'s results, in the chunks' raster order).
+
+    Pass 1 runs now, once per chunk: the candidates are computed and labelled, and the compact
+    result (a byte per pixel plus the open pixels) is kept (persisted: on the workers under a
+    distributed scheduler) so that nothing is computed twice; only the summaries (the numbers
+    along each chunk's sides) come back, and the equivalences across chunk boundaries are resolved
+    into one table. Pass 2 is the returned lazy array: a lookup per chunk in the kept results. No
+    label image the size of the input is ever held (a chunk's labels live only while that chunk
+    is labelled).
     """
     import dask
 
-    grid_shape = tuple(len(c) for c in cand.chunks)
-    label = dask.delayed(_label_chunk, pure=True)
-    parts = dask.persist(*[label(b) for b in cand.to_delayed().ravel()])
+    grid_shape = tuple(len(c) for c in chunks)
+    parts = dask.persist(*parts)
     summary = dask.delayed(_summary_of, pure=True)
     summaries = dask.compute(*[summary(p) for p in parts])
     offsets, table = _edge_table(summaries, grid_shape)
@@ -868,7 +947,7 @@ def _hysteresis(cand):
     da = _da()
     blocks = np.empty(grid_shape, object)
     for k, idx in enumerate(np.ndindex(grid_shape)):
-        shape = tuple(c[i] for c, i in zip(cand.chunks, idx))
+        shape = tuple(c[i] for c, i in zip(chunks, idx))
         blocks[idx] = da.from_delayed(finish(parts[k], int(offsets[idx]), table), shape,
                                       dtype=np.bool_, meta=_meta(2, np.bool_))
     return da.block(blocks.tolist())
@@ -918,13 +997,10 @@ def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode
     if mode == "wrap":
         # the smoothing wraps around the image, the gradient does not: two overlapping stages
         arrays = [smoothed] if m is None else [smoothed, m.rechunk(smoothed.chunks)]
-        cand = _overlap(functools.partial(_candidates_block, low=low_v, high=high_v,
-                                          backend=chosen), arrays, {0: 2, 1: 2}, "none",
-                        np.uint8)
-    else:
-        # no halo past the image's border: the fused kernel applies mode there itself
-        arrays = [image] if m is None else [image, m]
-        cand = _overlap(functools.partial(_candidates_image_block, sigma=sigma, mode=mode,
-                                          cval=cval, low=low_v, high=high_v, backend=chosen),
-                        arrays, {0: radius + 2, 1: radius + 2}, "none", np.uint8)
-    return _hysteresis(cand)
+        parts = _halo_parts(_canny_chunk_smoothed, arrays, (2, 2), low=low_v, high=high_v,
+                            backend=chosen)
+        return _hysteresis(parts, smoothed.chunks)
+    # no halo past the image's border: the fused kernel applies mode there itself
+    parts = _halo_parts(_canny_chunk, arrays, (radius + 2, radius + 2), sigma=sigma, mode=mode,
+                        cval=cval, low=low_v, high=high_v, backend=chosen)
+    return _hysteresis(parts, image.chunks)
