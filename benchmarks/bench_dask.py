@@ -10,14 +10,21 @@
    and MR slices with varied pixel data (seeded shifts, crops, contrast and noise), on 1 and 2
    local worker processes: files/s and scaling efficiency.
 
+3. Sizes that fit (``--only fits``): Sobel, opening and Canny in memory against the same array on
+   a LocalCluster, alternating in one run: end to end (chunks read from disk by the workers, the
+   result into the client) and in worker memory (chunks already held by the workers, the result
+   left there), with CPU seconds, tasks by kind and bytes moved between workers.
+
 Run (results go to benchmarks/results/dask-<date>.md, by hand)::
 
     nice -n 10 python benchmarks/bench_dask.py --volume-gb 2.5 --image-gb 2 --files 2000
+    nice -n 10 python benchmarks/bench_dask.py --only fits --image-side 8192
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
@@ -206,77 +213,212 @@ def bench_large(args, tmp):
     os.unlink(img_path)
 
 
-def bench_canny(args, tmp):
-    """Canny on an image that fits: the in-memory kernel in this process (two Numba threads)
-    against the same array through a LocalCluster of 2 workers x 1 thread, chunked by
-    ``--chunks2d``; best of ``--repeat`` runs each, wall and CPU seconds (the dask run's: the
-    workers' and this process's, which holds the scheduler), and the edge maps compared pixel
-    for pixel. On a shared machine the CPU seconds say more than the wall clock."""
+def _stream_summary(stream):
+    """Tasks of a run by kind (dask's key prefix): how many, and their summed compute seconds."""
+    from collections import defaultdict
+
+    kinds = defaultdict(lambda: [0, 0.0])
+    for t in stream:
+        key = t["key"][0] if isinstance(t["key"], tuple) else str(t["key"])
+        kind = kinds[key.rsplit("-", 1)[0][:40]]
+        kind[0] += 1
+        kind[1] += sum(s["stop"] - s["start"] for s in t["startstops"] if s["action"] == "compute")
+    return dict(kinds)
+
+
+def _incoming_bytes(dask_worker, since):
+    """Bytes this worker fetched from other workers since ``since`` (its clock)."""
+    return sum(e["total"] for e in dask_worker.transfer_incoming_log if e["start"] >= since)
+
+
+def _dask_run(client, fn, lazy, where):
+    """One timed dask run of ``fn(lazy)``: ``where`` 'client' computes the result into this
+    process, 'sum' only its sum (float64), 'workers' persists it on the workers and waits (the
+    result stays where it was computed, as the in-memory kernel's stays in its process). Returns
+    wall s, CPU s (the workers' and this process's, which holds the scheduler), the result (or
+    None), tasks by kind and MiB fetched between workers."""
+    from distributed import wait
+
+    before = sum(client.run(_cpu_seconds).values())
+    since = time.time()
+    t, c = time.perf_counter(), time.process_time()
+    out = fn(lazy)
+    if where == "client":
+        got = out.compute()
+    elif where == "sum":
+        got = float(out.sum(dtype=np.float64).compute())
+    else:
+        got = None
+        kept = out.persist()
+        wait(kept)
+    wall = time.perf_counter() - t
+    cpu = time.process_time() - c + sum(client.run(_cpu_seconds).values()) - before
+    moved = sum(client.run(_incoming_bytes, since=since).values()) / 2**20
+    kinds = _stream_summary(client.get_task_stream(start=since))
+    if where == "workers":
+        del kept
+    del out
+    return wall, cpu, got, kinds, moved
+
+
+def _same(name, got, ref):
+    """The dask result against the in-memory one: bit for bit, or (Sobel) within 1e-6; a sum
+    against the in-memory array's sum."""
+    if isinstance(got, float):
+        ref = float(np.asarray(ref, np.float64).sum())
+        return got == ref if not name.startswith("sobel") else abs(got - ref) <= 1e-6 * abs(ref)
+    if name.startswith("sobel"):
+        return bool(np.allclose(got, ref, rtol=1e-6, atol=1e-7))
+    return bool(np.array_equal(got, ref))
+
+
+def _compare(name, fn, path, chunks, args, warm_ndim, end="client"):
+    """``fn`` in memory (this process, two Numba threads) against a LocalCluster of 2 workers x 1
+    thread on the array of ``path`` (a size that fits), alternating, best of ``--repeat``. Two dask
+    figures: 'end to end' reads the chunks from the .npy file on the workers and computes the
+    result into this process (``end='sum'``: only its sum, as the out-of-core runs do, for a
+    float result too large to gather cheaply); 'in worker memory' starts from the chunks already
+    held by the workers and leaves the result there (the analog of the in-memory call, whose input
+    and output stay in the process that computes). CPU seconds count every process, so on a
+    shared machine they say more than the wall clock."""
     import dask.array as da
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, wait
+
+    src = NpyFile(path)
+    image = src[tuple(slice(None) for _ in src.shape)]
+    # compile / load the cache on a slice large enough for the multi-threaded routes
+    fn(image[tuple(slice(0, 64 if image.ndim == 3 else 1024) for _ in image.shape)])
+    rows = {"in memory": [], "end to end": [], "in worker memory": []}
+    same, loads, kinds, moved = True, [], {}, {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
+        client.run(_warm, warm_ndim)
+        lazy = da.from_array(src, chunks=chunks, asarray=False)
+        held = da.from_array(src, chunks=chunks, asarray=False,
+                             name="held-" + name.split()[0]).persist()
+        wait(held)
+        _dask_run(client, fn, held, "workers")  # the chunk kernels' first call in the workers
+        for _ in range(args.repeat):
+            loads.append(_load())
+            t, c = time.perf_counter(), time.process_time()
+            ref = fn(image)
+            rows["in memory"].append((time.perf_counter() - t, time.process_time() - c))
+            for label, arr, where in (("end to end", lazy, end),
+                                      ("in worker memory", held, "workers")):
+                wall, cpu, got, k, mib = _dask_run(client, fn, arr, where)
+                rows[label].append((wall, cpu))
+                if got is not None:
+                    same = same and _same(name, got, ref)
+                    del got
+                if wall <= min(w for w, _ in rows[label]):
+                    kinds[label], moved[label] = k, mib
+        del held
+    best = {k: min(v) for k, v in rows.items()}
+    print(f"all runs, {name}: " + "; ".join(
+        f"{k} {[round(w, 2) for w, _ in v]} s (CPU {[round(c, 2) for _, c in v]})"
+        for k, v in rows.items()), file=sys.stderr)
+    return dict(name=name, shape=src.shape, chunks=chunks, best=best, same=same, loads=loads,
+                kinds=kinds, moved=moved, end="sum" if end == "sum" else "array")
+
+
+def _print_compare(results, repeat):
+    print(f"\n### In memory against a LocalCluster (2 workers x 1 thread), same run, best of "
+          f"{repeat}\n")
+    print("| kernel | array (float32) | chunks | in memory s | dask end to end s (result) | "
+          "ratio | dask "
+          "in worker memory s | ratio | CPU s in memory / end to end / in worker memory | "
+          "tasks | MiB between workers | same | load before each repeat |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|")
+    for r in results:
+        (tm, cm), (te, ce), (tw, cw) = (r["best"][k] for k in ("in memory", "end to end",
+                                                                "in worker memory"))
+        tasks = sum(n for n, _ in r["kinds"]["end to end"].values())
+        print(f"| {r['name']} | {'x'.join(map(str, r['shape']))} | "
+              f"{'x'.join(map(str, r['chunks']))} | {tm:.2f} | {te:.2f} ({r['end']}) | "
+              f"{tm / te:.2f} | "
+              f"{tw:.2f} | {tm / tw:.2f} | {cm:.2f} / {ce:.2f} / {cw:.2f} | {tasks} | "
+              f"{r['moved']['end to end']:.0f} | {r['same']} | {'; '.join(r['loads'])} |")
+    print("\nTasks of the fastest end-to-end run by kind (count, summed compute s, wall clock of "
+          "the worker threads):\n")
+    for r in results:
+        kinds = sorted(r["kinds"]["end to end"].items(), key=lambda kv: -kv[1][1])
+        print(f"- {r['name']}: " + ", ".join(f"{k} {n} ({s:.2f} s)" for k, (n, s) in kinds))
+
+
+def bench_canny(args, tmp):
+    """Canny on an image that fits (``--image-side``, chunked by ``--chunks2d``): the in-memory
+    kernel against the same array on a LocalCluster (:func:`_compare`), or, with ``--scheduler
+    threads``, on dask's threaded scheduler in this process (two threads: no process boundary,
+    the kernels run side by side without the GIL); the edge maps compared pixel for pixel."""
+    import dask.array as da
 
     from medfeat import kernels as K
 
     side = args.image_side
     path = os.path.join(tmp, "canny.npy")
     _write_npy(path, (side, side), np.float32, 1)
+    fn = functools.partial(_canny2, K=K)
+    if args.scheduler == "cluster":
+        _print_compare([_compare("canny sigma=2", fn, path, args.chunks2d, args, 2)],
+                       args.repeat)
+        os.unlink(path)
+        return
+    import dask
+
     src = NpyFile(path)
     image = src[:, :]
-    K.canny(image[:1024, :1024], sigma=2.0)  # compile / load the cache (the tiled route)
-    t_mem, cpu_mem, ref = [], [], None
-    for _ in range(args.repeat):
-        t, c = time.perf_counter(), time.process_time()
-        ref = K.canny(image, sigma=2.0)
-        t_mem.append(time.perf_counter() - t)
-        cpu_mem.append(time.process_time() - c)
+    fn(image[:1024, :1024])
     lazy = da.from_array(src, chunks=args.chunks2d, asarray=False)
-    t_dask, cpu_dask, loads = [], [], []
-
-    def runs(other_cpu):
-        """``--repeat`` timed runs; ``other_cpu()``: CPU seconds spent outside this process."""
+    t_mem, t_dask, same = [], [], True
+    with dask.config.set(scheduler="threads", num_workers=2):
         for _ in range(args.repeat):
-            loads.append(_load())
-            before = other_cpu()
-            t, c = time.perf_counter(), time.process_time()
-            got = K.canny(lazy, sigma=2.0).compute()
+            t = time.perf_counter()
+            ref = fn(image)
+            t_mem.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            same = same and np.array_equal(fn(lazy).compute(), ref)
             t_dask.append(time.perf_counter() - t)
-            cpu_dask.append(time.process_time() - c + other_cpu() - before)
-            if not np.array_equal(got, ref):
-                return False
-        return True
-
-    if args.scheduler == "threads":
-        # dask's threaded scheduler in this process, two threads (what .compute() does without
-        # a distributed client): no process boundary, the kernels run side by side without the GIL
-        import dask
-
-        with dask.config.set(scheduler="threads", num_workers=2):
-            same = runs(lambda: 0.0)
-    else:
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=":0",
-                          env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
-                Client(cluster) as client:
-            client.run(_warm, 2)
-            same = runs(lambda: sum(client.run(_cpu_seconds).values()))
     os.unlink(path)
-    n = side * side
-    where = ("dask's threaded scheduler, 2 threads" if args.scheduler == "threads"
-             else "LocalCluster, 2 workers x 1 thread")
     print(f"\n### Canny sigma=2 on {side}x{side} float32, chunks "
-          f"{'x'.join(map(str, args.chunks2d))}, {where}, best of {args.repeat}\n")
-    print("| in memory s | in memory Mpx/s | dask s | dask Mpx/s | dask / in memory | "
-          "CPU s in memory | CPU s dask (workers + client, or this process) | CPU ratio | "
-          "same edges | "
-          "load before each dask run |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    print(f"| {min(t_mem):.2f} | {n / min(t_mem) / 1e6:.1f} | {min(t_dask):.2f} | "
-          f"{n / min(t_dask) / 1e6:.1f} | {min(t_mem) / min(t_dask):.2f} | {min(cpu_mem):.2f} | "
-          f"{min(cpu_dask):.2f} | {min(cpu_dask) / min(cpu_mem):.1f} | {same} | "
-          f"{'; '.join(loads)} |")
-    print(f"all runs: in memory {[round(t, 2) for t in t_mem]} s (CPU "
-          f"{[round(t, 2) for t in cpu_mem]}), dask {[round(t, 2) for t in t_dask]} s (CPU "
-          f"{[round(t, 2) for t in cpu_dask]})", file=sys.stderr)
+          f"{'x'.join(map(str, args.chunks2d))}, dask's threaded scheduler, 2 threads, best of "
+          f"{args.repeat} (load {_load()})\n")
+    print("| in memory s | dask s | dask / in memory | same edges |")
+    print("|---:|---:|---:|---|")
+    print(f"| {min(t_mem):.2f} | {min(t_dask):.2f} | {min(t_mem) / min(t_dask):.2f} | {same} |")
+
+
+def _canny2(x, K):
+    return K.canny(x, sigma=2.0)
+
+
+def _sobel(x, K):
+    return K.sobel(x)
+
+
+def _opening(x, K):
+    return K.opening(x, K.ball(1))
+
+
+def bench_fits(args, tmp):
+    """Sobel and opening ball(1) on a 128x1024x1024 volume (``--chunks3d``) and Canny on an
+    ``--image-side`` image (``--chunks2d``), each in memory against a LocalCluster in the same
+    run (:func:`_compare`)."""
+    from medfeat import kernels as K
+
+    vol, img = os.path.join(tmp, "fits3d.npy"), os.path.join(tmp, "fits2d.npy")
+    _write_npy(vol, (128, 1024, 1024), np.float32, 0)
+    _write_npy(img, (args.image_side,) * 2, np.float32, 1)
+    results = []
+    for name, fn, path, chunks, ndim, end in (
+            ("sobel", _sobel, vol, args.chunks3d, 3, "sum"),
+            ("opening ball(1)", _opening, vol, args.chunks3d, 3, "sum"),
+            ("canny sigma=2", _canny2, img, args.chunks2d, 2, "client")):
+        results.append(_compare(name, functools.partial(fn, K=K), path, chunks, args, ndim,
+                                end))
+    _print_compare(results, args.repeat)
+    os.unlink(vol)
+    os.unlink(img)
 
 
 def _write_dicoms(folder, n, seed):
@@ -362,9 +504,10 @@ def main(argv=None):
     ap.add_argument("--chunks3d", type=_shape, default=(32, 512, 512), metavar="Z,Y,X")
     ap.add_argument("--chunks2d", type=_shape, default=(2048, 2048), metavar="Y,X")
     ap.add_argument("--files", type=int, default=2000)
-    ap.add_argument("--only", choices=("large", "files", "canny"),
+    ap.add_argument("--only", choices=("large", "files", "canny", "fits"),
                     help="one part; 'canny' is Canny alone on an image that fits "
-                         "(--image-side), in memory against dask")
+                         "(--image-side), in memory against dask; 'fits' is Sobel, opening "
+                         "and Canny on sizes that fit, in memory against a LocalCluster")
     ap.add_argument("--image-side", type=int, default=4096,
                     help="side of the image of --only canny")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each, --only canny")
@@ -382,6 +525,8 @@ def main(argv=None):
             bench_files(args, tmp)
         if args.only == "canny":
             bench_canny(args, tmp)
+        if args.only == "fits":
+            bench_fits(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
