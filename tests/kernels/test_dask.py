@@ -301,6 +301,162 @@ def test_canny_batch():
     np.testing.assert_array_equal(out.compute(), K.canny(stack, sigma=1.2, batch=True))
 
 
+# ------------------------------------------------------------------------- GPU (CuPy) chunks
+
+
+class _GPUArray(np.ndarray):
+    """Stands for a CuPy array where no GPU is: host memory, but exposing
+    ``__cuda_array_interface__`` (what the dask path detects GPU chunks by) and kept by the
+    concatenations dask makes of it, as CuPy arrays are."""
+
+    @property
+    def __cuda_array_interface__(self):
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (0, False), "version": 3}
+
+    def __array_function__(self, func, types, args, kwargs):
+        out = super().__array_function__(func, types, args, kwargs)
+        return out.view(_GPUArray) if func is np.concatenate else out
+
+
+class _DeviceResult:
+    """What the CUDA path returns for GPU input (a numba device array): not the chunk's type."""
+
+    def __init__(self, host):
+        self.host = host
+        self.__cuda_array_interface__ = {"shape": host.shape, "typestr": host.dtype.str,
+                                         "data": (0, False), "version": 3}
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A CuPy stand-in (module ``fakegpu``: ``_GPUArray`` chunks and an ``asarray`` that wraps a
+    device result without a copy, as ``cupy.asarray`` does), the CUDA backend reported available,
+    and the per-chunk public kernels replaced by recorders that refuse anything but GPU chunks
+    with ``backend='cuda'`` (or 'auto', which takes 'cuda' for them) and return device results."""
+    import sys
+    import types
+
+    from medfeat.kernels import _dispatch
+    from medfeat.kernels import edges as E
+    from medfeat.kernels import morphology as M
+
+    for name in ("sobel", "canny", "opening", "binary_erosion"):
+        getattr(K, name)  # the public names resolve (lazily, once) to the real kernels
+    mod = types.ModuleType("fakegpu")
+    mod.asarray = lambda a: (a.host if isinstance(a, _DeviceResult) else np.asarray(a)).view(
+        _GPUArray)
+    _GPUArray.__module__ = "fakegpu"
+    monkeypatch.setitem(sys.modules, "fakegpu", mod)
+    why = _dispatch._why_unavailable
+    monkeypatch.setattr(_dispatch, "_why_unavailable",
+                        lambda backend: None if backend == "cuda" else why(backend))
+    calls = []
+
+    def recorder(name, original):
+        def on_gpu(block, *args, backend="auto", **kwargs):
+            calls.append((name, type(block), backend))
+            assert isinstance(block, _GPUArray), f"{name} got a {type(block)} chunk"
+            assert backend in ("cuda", "auto"), f"GPU chunk sent to backend={backend!r}"
+            host = original(block.view(np.ndarray), *args, backend="numba", **kwargs)
+            return _DeviceResult(host)
+        return on_gpu
+
+    for module, name in ((E, "sobel"), (E, "canny"), (M, "opening"), (M, "binary_erosion")):
+        monkeypatch.setattr(module, name, recorder(name, getattr(module, name)))
+    return calls
+
+
+def _blocks_of(out):
+    return dask.compute(*out.to_delayed().ravel())
+
+
+def _on_gpu(image, chunks):
+    return da.from_array(image.view(_GPUArray), chunks=chunks)
+
+
+def test_gpu_chunks_run_the_cuda_backend_and_stay_on_the_gpu(fake_gpu):
+    """Chunks exposing ``__cuda_array_interface__`` (CuPy's) go to the CUDA backend chunk by
+    chunk, and the result's chunks and meta are of the chunks' own type."""
+    img = _image_2d(np.float32)
+    mask = img > np.median(img)
+    lazy = _on_gpu(img, (13, 17))
+    gpu_mask = _on_gpu(mask, (20, 23))
+    assert type(lazy._meta) is _GPUArray
+    cases = [
+        (K.sobel(lazy), K.sobel(img), "sobel"),
+        (K.sobel(lazy, mask=gpu_mask), K.sobel(img, mask=mask), "binary_erosion"),
+        (K.opening(lazy, K.disk(2)), K.opening(img, K.disk(2)), "opening"),
+    ]
+    stack = np.stack([img, img[::-1]])
+    cases.append((K.canny(_on_gpu(stack, (1, 40, 46)), sigma=1.5, batch=True),
+                  K.canny(stack, sigma=1.5, batch=True), "canny"))
+    for out, ref, name in cases:
+        assert type(out._meta) is _GPUArray, name
+        del fake_gpu[:]
+        blocks = _blocks_of(out)
+        assert all(type(b) is _GPUArray for b in blocks), name
+        assert any(c[0] == name for c in fake_gpu)
+        assert all(c[2] in ("cuda", "auto") for c in fake_gpu)
+        got = np.asarray(out.compute())
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_gpu_and_host_data_are_not_mixed(fake_gpu):
+    img = _image_2d(np.float32)
+    mask = img > np.median(img)
+    gpu = _on_gpu(img, (13, 17))
+    host = _lazy(img, (13, 17))
+    with pytest.raises(K.DeviceChunkError, match="mask lives in host memory"):
+        K.sobel(gpu, mask=mask)
+    with pytest.raises(K.DeviceChunkError, match="mask lives in host memory"):
+        K.sobel(gpu, mask=_lazy(mask, 10))
+    with pytest.raises(K.DeviceChunkError, match="mask lives on the GPU"):
+        K.sobel(host, mask=mask.view(_GPUArray))
+    with pytest.raises(K.DeviceChunkError, match="canny"):
+        K.canny(gpu)
+    with pytest.raises(K.DeviceChunkError, match="histogram"):
+        K.histogram(gpu)
+    with pytest.raises(ValueError, match="GPU"):
+        K.sobel(gpu, backend="numba")
+    assert issubclass(K.DeviceChunkError, ValueError)
+    assert not fake_gpu
+
+
+@pytest.mark.gpu
+def test_cupy_chunks_on_a_real_gpu():
+    """CuPy chunks on a real GPU: the results stay CuPy arrays and equal the CPU kernels'."""
+    cupy = pytest.importorskip("cupy")
+    from numba import config, cuda
+
+    if config.ENABLE_CUDASIM or not cuda.is_available():
+        pytest.skip("needs a real CUDA GPU")
+    img = to_dtype(load_real("camera"), np.float32)
+    lazy = da.from_array(cupy.asarray(img), chunks=(200, 300))
+    vol = _volume(np.float32)
+    lazy_vol = da.from_array(cupy.asarray(vol), chunks=(3, 9, 11))
+    stack = np.stack([img, img.T])
+    cases = [
+        (K.sobel(lazy), K.sobel(img), dict(rtol=1e-5, atol=1e-6)),
+        (K.sobel(lazy_vol), K.sobel(vol), dict(rtol=1e-5, atol=1e-6)),
+        (K.opening(lazy, K.disk(2)), K.opening(img, K.disk(2)), None),
+        (K.opening(lazy_vol, K.ball(1)), K.opening(vol, K.ball(1)), None),
+        (K.binary_dilation(lazy > 0.5, K.disk(1)), K.binary_dilation(img > 0.5, K.disk(1)), None),
+    ]
+    for out, ref, tol in cases:
+        assert isinstance(out._meta, cupy.ndarray)
+        got = out.compute()
+        assert isinstance(got, cupy.ndarray)
+        if tol is None:
+            np.testing.assert_array_equal(cupy.asnumpy(got), ref)
+        else:
+            np.testing.assert_allclose(cupy.asnumpy(got), ref, **tol)
+    got = K.canny(da.from_array(cupy.asarray(stack), chunks=(1, -1, -1)), sigma=2.0, batch=True)
+    assert isinstance(got._meta, cupy.ndarray)
+    want = K.canny(stack, sigma=2.0, batch=True)
+    # fused multiply-adds on the GPU can flip a pixel whose suppression test is a near tie
+    assert int((cupy.asnumpy(got.compute()) != want).sum()) <= max(2, int(want.sum()) // 1000)
+
+
 # ------------------------------------------------------------------------------ arguments, laziness
 
 

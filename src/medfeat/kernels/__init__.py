@@ -61,6 +61,7 @@ _EXPORTS = {
     "threshold_maxent": "histograms",
     "normalize": "intensity",
     "percentile": "intensity",
+    "DeviceChunkError": "_dask",
 }
 
 __all__ = ["available_backends", "backend_status", "BackendUnavailableError",

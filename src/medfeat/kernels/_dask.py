@@ -35,6 +35,15 @@ the in-memory ones:
   merge. The returned edge map is lazy and only looks the open pixels up in the merged table.
   No label image the size of the input is ever held.
 
+GPU chunks: a dask array whose chunks are CuPy arrays (its ``_meta`` is one, or exposes
+``__cuda_array_interface__``) runs every chunk with ``backend='cuda'`` on the device array, and the
+result's chunks and meta stay CuPy (the CUDA path's numba device arrays are wrapped by
+``cupy.asarray`` without a copy), as dask-image chooses the implementation by the chunk type. That
+holds for the stencils, morphology and ``canny(batch=True)``; the kernels whose dask path runs on
+the host (Canny's hysteresis across chunks, histograms, thresholds, density, normalisation) and
+GPU chunks given with host data (a NumPy mask) raise :class:`DeviceChunkError` rather than copy
+between host and device.
+
 The dask path is bit for bit the in-memory result for morphology, histograms, thresholds and
 Canny, and within rounding (1e-6 relative) for the float filters and the moments of ``zscore``,
 whatever the chunking. NaN in a chunk (refused by several kernels) is found when that chunk is
@@ -56,7 +65,7 @@ import sys
 
 import numpy as np
 
-from ._dispatch import resolve_backend
+from ._dispatch import is_device_array, resolve_backend
 from ._validate import check_choice, check_image
 
 #: a float selection gathers the values of its interval once at most this many remain.
@@ -105,9 +114,76 @@ def _meta(ndim, dtype):
     return np.empty((0,) * ndim, dtype)
 
 
+class DeviceChunkError(ValueError):
+    """GPU and host data mixed in one call on dask arrays (a dask array of CuPy chunks with a
+    NumPy mask, or the reverse), or GPU chunks given to a kernel that has no GPU path on dask
+    arrays. Nothing is converted behind the caller's back: a silent copy between host and device
+    would cost more than the kernel."""
+
+
+def on_device(x):
+    """True when ``x`` lives on the GPU: for a dask array, when its chunks do (its ``_meta`` is a
+    CuPy array, or any array exposing ``__cuda_array_interface__``); checked by the type's module
+    name and that attribute, without importing CuPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> on_device(np.zeros(3))
+    False
+    """
+    meta = getattr(x, "_meta", x) if is_dask_array(x) else x
+    return is_device_array(meta) or type(meta).__module__.split(".")[0] == "cupy"
+
+
+class _OnGPU:
+    """Stands for GPU input in :func:`medfeat.kernels._dispatch.resolve_backend`."""
+
+    __cuda_array_interface__ = None
+
+
+def _resolve(backend, image, *, auto, family):
+    """The backend for every chunk of ``image``: as for an in-memory array of the chunks' kind
+    ('auto' takes 'cuda' for GPU chunks; a CPU backend is refused for them)."""
+    return resolve_backend(backend, auto=auto, family=family,
+                           image=_OnGPU() if on_device(image) else None)
+
+
+def _no_device_path(image, kernel, hint):
+    if on_device(image):
+        raise DeviceChunkError(f"{kernel} of a dask array of GPU (CuPy) chunks is not supported: "
+                               f"{hint}; or move the chunks to the host first "
+                               "(x.map_blocks(cupy.asnumpy))")
+
+
+def _as_chunk_type(result, block):
+    """A kernel's result for a GPU chunk as an array of the chunk's own type, so that the dask
+    array stays CuPy-backed: the CUDA path returns numba device arrays, which the chunk library's
+    ``asarray`` wraps through ``__cuda_array_interface__`` without a copy (dask-image likewise
+    keeps CuPy chunks CuPy, choosing the implementation by the chunk type)."""
+    if type(result) is type(block) or not on_device(block):
+        return result
+    return sys.modules[type(block).__module__.split(".")[0]].asarray(result)
+
+
+def _meta_like(array, ndim, dtype):
+    """The ``_meta`` of a result computed from ``array``'s chunks: of their array type."""
+    if not on_device(array):
+        return _meta(ndim, dtype)
+    from dask.array.utils import meta_from_array
+
+    return meta_from_array(array._meta, ndim=ndim, dtype=dtype)
+
+
 def _mask_like(mask, image, name="mask"):
-    """``mask`` (NumPy or dask) as a boolean dask array chunked like ``image``."""
+    """``mask`` (NumPy or dask; on the GPU with GPU chunks) as a boolean dask array chunked like
+    ``image``."""
     da = _da()
+    if on_device(mask) != on_device(image):
+        where = {True: "on the GPU", False: "in host memory"}
+        raise DeviceChunkError(f"{name} lives {where[on_device(mask)]} but the image's chunks "
+                               f"{where[on_device(image)]}; give both on the same side (no copy "
+                               "is made between host and device)")
     if is_dask_array(mask):
         if tuple(mask.shape) != tuple(image.shape):
             raise ValueError(f"{name} must have the image's shape {tuple(image.shape)}, got "
@@ -115,8 +191,11 @@ def _mask_like(mask, image, name="mask"):
         if mask.dtype.kind in "cOSUV":
             raise ValueError(f"{name} must be a boolean array, got dtype {mask.dtype}")
         return (mask != 0 if mask.dtype != np.bool_ else mask).rechunk(image.chunks)
-    from ._validate import check_mask
+    from ._validate import check_device_mask, check_mask
 
+    if on_device(mask):
+        mask = check_device_mask(mask, tuple(image.shape), name=name)
+        return da.from_array(mask if mask.dtype == np.bool_ else mask != 0, chunks=image.chunks)
     return da.from_array(check_mask(mask, image.shape, name=name), chunks=image.chunks)
 
 
@@ -135,9 +214,9 @@ def _overlap(func, arrays, depth, boundary, dtype):
     if whole:
         arrays = [a.rechunk(whole) for a in arrays]
     if not any(depth.values()):
-        return da.map_blocks(func, *arrays, dtype=dtype, meta=_meta(first.ndim, dtype))
+        return da.map_blocks(func, *arrays, dtype=dtype, meta=_meta_like(first, first.ndim, dtype))
     return da.map_overlap(func, *arrays, depth=depth, boundary=boundary, dtype=dtype,
-                          meta=_meta(first.ndim, dtype), align_arrays=True)
+                          meta=_meta_like(first, first.ndim, dtype), align_arrays=True)
 
 
 def _boundaries(modes):
@@ -183,7 +262,8 @@ def _whole_images(stack):
 
 
 def _edge_block(block, *, public, axis, mode, cval, backend, batch=False):
-    return public(block, axis=axis, mode=mode, cval=cval, backend=backend, batch=batch)
+    return _as_chunk_type(public(block, axis=axis, mode=mode, cval=cval, backend=backend,
+                                 batch=batch), block)
 
 
 def _eroded_block(block):
@@ -191,7 +271,8 @@ def _eroded_block(block):
     False), as the edge kernels erode their ``mask``."""
     from .morphology import binary_erosion
 
-    return binary_erosion(block, np.ones((3,) * block.ndim, bool), mode="min")
+    return _as_chunk_type(binary_erosion(block, np.ones((3,) * block.ndim, bool), mode="min"),
+                          block)
 
 
 def edge_filter(public, image, mask, axis, mode, cval, backend, batch, *, auto):
@@ -210,7 +291,7 @@ def edge_filter(public, image, mask, axis, mode, cval, backend, batch, *, auto):
     E._check_modes(mode, nd)
     modes = [mode] * nd if isinstance(mode, str) else list(mode)
     cval = E._check_cval(cval)
-    chosen = resolve_backend(backend, auto=auto, family=E._FAMILY)
+    chosen = _resolve(backend, image, auto=auto, family=E._FAMILY)
     dtype = np.dtype(np.float64) if image.dtype == np.bool_ else float_dtype(image.dtype)
     func = functools.partial(_edge_block, public=public, axis=axis, mode=mode, cval=cval,
                              backend=chosen, batch=batch)
@@ -232,7 +313,7 @@ _SECOND_HALF = {"opening": True, "closing": True, "binary_opening": True, "binar
 
 
 def _morph_block(block, *, public, kwargs):
-    return public(block, **kwargs)
+    return _as_chunk_type(public(block, **kwargs), block)
 
 
 def morphology(name, image, footprint, out, mode, cval, backend, batch):
@@ -253,7 +334,7 @@ def morphology(name, image, footprint, out, mode, cval, backend, batch):
         M._convert_cval(cval, image.dtype)
         kwargs["cval"] = cval
     auto = M.AUTO_BINARY if binary else getattr(M, f"AUTO_{name.upper()}")
-    kwargs["backend"] = resolve_backend(backend, auto=auto, family=M._FAMILY)
+    kwargs["backend"] = _resolve(backend, image, auto=auto, family=M._FAMILY)
     halves = 2 if _SECOND_HALF.get(name) else 1
     depth = {a: halves * sum(n * (fp.shape[a] // 2) for fp, n in seq) for a in range(image.ndim)}
     boundary = "periodic" if mode == "wrap" else "none"
@@ -341,6 +422,7 @@ def histogram(image, bins, range, backend, batch):
         _density_image(image)
     bins = int(check_positive(bins, name="bins", integer=True))
     range = D._check_range(range)
+    _no_device_path(image, "histogram", "its chunked counts run on the CPU")
     chosen = resolve_backend(backend, auto=D.AUTO_HISTOGRAM, family=D._FAMILY)
     if batch:
         return _per_image(D.histogram, image, bins=bins, range=range, backend=chosen)
@@ -393,6 +475,7 @@ def threshold(public, image, nbins, hist, backend, batch, *, auto):
         _density_image(image)
     if hist is None:
         nbins = int(check_positive(nbins, name="nbins", integer=True))
+    _no_device_path(image, "a threshold", "its chunked histogram runs on the CPU")
     chosen = resolve_backend(backend, auto=auto, family=D._FAMILY)
     if batch:
         return _per_image(public, image, nbins=nbins, backend=chosen)
@@ -471,6 +554,7 @@ def density(image, bandwidth, grid_size, backend):
     grid_size = check_positive(grid_size, name="grid_size", integer=True)
     if grid_size < 2:
         raise ValueError(f"grid_size must be at least 2, got {grid_size}")
+    _no_device_path(image, "density", "its chunked binning runs on the CPU")
     chosen = resolve_backend(backend, auto=D.AUTO_DENSITY, family=D._FAMILY)
     lo, hi = _value_range(image)
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -636,6 +720,7 @@ def normalize(image, method, lower, upper, center, width, mask, backend, batch):
         for name, value in (("center", center), ("width", width)):
             if value is not None:
                 raise ValueError(f"{name} applies only to method='window', not {method!r}")
+    _no_device_path(image, "normalize", "its chunked statistics run on the CPU")
     chosen = resolve_backend(backend, auto=Int.AUTO_NORMALIZE, family="intensity")
     da = _da()
     if batch:
@@ -953,6 +1038,13 @@ def _hysteresis(parts, chunks):
     return da.block(blocks.tolist())
 
 
+def _canny_batch_block(block, sigma, low_threshold, high_threshold, use_quantiles, **kwargs):
+    from . import edges as E
+
+    return _as_chunk_type(E.canny(block, sigma, low_threshold, high_threshold, None,
+                                  use_quantiles, batch=True, **kwargs), block)
+
+
 def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode, cval, backend,
           batch):
     """:func:`medfeat.kernels.canny` of a dask array (module notes: two overlapping stages, then a
@@ -971,12 +1063,13 @@ def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode
     high_threshold = E._check_threshold(high_threshold, "high_threshold")
     check_choice(mode, tuple(E._MODES), name="mode")
     cval = E._check_cval(cval)
-    chosen = resolve_backend(backend, auto=E.AUTO_CANNY, family=E._FAMILY)
+    chosen = _resolve(backend, image, auto=E.AUTO_CANNY, family=E._FAMILY)
     if batch:
-        return _da().map_blocks(E.canny, _whole_images(image), sigma, low_threshold,
-                                high_threshold, None, use_quantiles, mode=mode, cval=cval,
-                                backend=chosen, batch=True, dtype=np.bool_,
-                                meta=_meta(3, np.bool_))
+        return _da().map_blocks(_canny_batch_block, _whole_images(image), sigma, low_threshold,
+                                high_threshold, use_quantiles, mode=mode, cval=cval,
+                                backend=chosen, dtype=np.bool_, meta=_meta_like(image, 3, np.bool_))
+    _no_device_path(image, "canny", "its hysteresis across chunks runs on the CPU; batch=True "
+                    "runs stacks of independent images on the GPU")
     low, high = E._canny_thresholds(low_threshold, high_threshold, use_quantiles, image.dtype)
     m = None if mask is None else _mask_like(mask, image)
     radius = len(E._gaussian_weights(float(sigma))) // 2
