@@ -277,22 +277,55 @@ def test_canny_on_threads():
     np.testing.assert_array_equal(got, ref)
 
 
-def test_canny_on_a_local_cluster():
-    """On a distributed cluster the kept per-chunk results live on the workers and the edges are
-    the same as in memory. Tasks left without a worker fail after a minute instead of waiting
-    forever (dask's ``no-workers-timeout``), so a cluster that loses its workers fails the test
-    with the workers' log in the captured output rather than stalling the suite."""
+@pytest.fixture
+def cluster_client():
+    """A LocalCluster of two worker processes and its client, closed after the test. Tasks left
+    without a worker fail after a minute instead of waiting for one (dask's
+    ``no-workers-timeout``)."""
     distributed = pytest.importorskip("distributed")
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close(timeout=30)
+            cluster.close(timeout=30)
+
+
+def _within(seconds, func, *args):
+    """``func(*args)`` in a helper thread, failing the test if it has not returned within
+    ``seconds``: a cluster whose workers died cannot hold the suite (closing the client in the
+    fixture then ends the helper's wait)."""
+    from concurrent.futures import ThreadPoolExecutor, TimeoutError
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(func, *args).result(timeout=seconds)
+    except TimeoutError:
+        pytest.fail(f"no result from the cluster within {seconds} s")
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_canny_on_a_local_cluster(cluster_client):
+    """On a distributed cluster the kept per-chunk results live on the workers and the edges are
+    the same as in memory. The worker processes load the kernels from Numba's cache that this
+    process (or the other worker) has just written."""
     img = _image_2d(np.float64, shape=(40, 46))
     ref = K.canny(img, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
     lazy = _lazy(img, (13, 17))
-    with dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client, dask.config.set(scheduler=client.get):
-        out = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
-        assert any(client.has_what().values())          # kept on the workers
-        np.testing.assert_array_equal(out.compute(), ref)
+
+    def run():
+        with dask.config.set(scheduler=cluster_client.get):
+            out = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
+            kept = any(cluster_client.has_what().values())
+            return kept, out.compute()
+
+    kept, got = _within(240, run)
+    assert kept                                        # kept on the workers
+    np.testing.assert_array_equal(got, ref)
 
 
 def test_canny_batch():
