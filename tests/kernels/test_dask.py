@@ -240,6 +240,17 @@ def test_canny_hysteresis_connects_across_chunks():
     assert ref[:, :15].any() and local.sum() < ref.sum()
 
 
+def test_canny_chunks_thinner_than_the_halo():
+    """Chunks thinner than the halo are merged with their neighbours (each chunk's region then
+    spans at most three chunks per axis), and an axis shorter than the halo becomes one chunk."""
+    img = _image_2d(np.float32)
+    ref = K.canny(img, sigma=2.0)
+    for chunks in [(1, 1), (3, 2), ((1, 39), (45, 1))]:
+        out = K.canny(_lazy(img, chunks), sigma=2.0)
+        assert all(min(c) >= 10 or len(c) == 1 for c in out.chunks), out.chunks
+        np.testing.assert_array_equal(out.compute(), ref)
+
+
 def test_canny_computes_and_labels_each_chunk_once(monkeypatch):
     """The candidates and their labels are computed once per chunk, when canny is called; the
     returned edge map only looks the kept results up, however often it is computed."""
@@ -285,7 +296,7 @@ def cluster_client():
     distributed = pytest.importorskip("distributed")
     with dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                                           dashboard_address=":0")
         client = distributed.Client(cluster)
         try:
             yield client

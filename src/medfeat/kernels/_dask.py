@@ -936,22 +936,33 @@ def _finish_chunk(part, offset, table):
 
 def _halo_parts(func, arrays, depth, **kwargs):
     """``func(*regions, window=..., **kwargs)`` for every chunk of ``arrays`` (same shape and
-    chunks), as delayed tasks in the chunks' raster order.
+    chunks), as delayed tasks in the chunks' raster order, and the chunks they cover.
 
     ``regions`` are each array's chunk grown by ``depth[axis]`` on every side that is not the
     image's border, and ``window`` ``(r0, c0, h, w)`` places the chunk in them. Each task takes its
     own chunk whole and only the strips it needs of the neighbouring chunks (one slicing task each,
     run where that neighbour is), and assembles the region in one copy: the one task per chunk
     replaces ``map_overlap``'s concatenation, block function, trimming and a separate labelling
-    task. A halo wider than the neighbouring chunk reaches on into the next ones, so any chunking
-    works without rechunking, and the result keeps the input's chunks.
+    task. Chunks thinner than the halo are merged with their neighbours first (as
+    ``map_overlap`` does), so that a region spans at most three chunks per axis; an axis shorter
+    than its halo becomes one chunk.
     """
     import itertools
     import operator
 
     import dask
+    from dask.array.overlap import ensure_minimum_chunksize
 
     first = arrays[0]
+    new = {}
+    for a, d in enumerate(depth):
+        if d >= first.shape[a]:
+            new[a] = -1
+        elif d > min(first.chunks[a]):
+            new[a] = ensure_minimum_chunksize(d, first.chunks[a])
+    if new:
+        arrays = [x.rechunk(new) for x in arrays]
+        first = arrays[0]
     bounds = [np.cumsum((0,) + tuple(c)) for c in first.chunks]
     blocks = [a.to_delayed() for a in arrays]
     getitem = dask.delayed(operator.getitem, pure=True)
@@ -979,7 +990,7 @@ def _halo_parts(func, arrays, depth, **kwargs):
             int(b[i + 1] - b[i]) for b, i in zip(bounds, idx))
         shape = tuple(h - l for l, h in zip(lo, hi))
         parts.append(task(func, shape, tuple(layout), window, kwargs, *itertools.chain(*pieces)))
-    return parts
+    return parts, first.chunks
 
 
 def _assembled(func, shape, layout, window, kwargs, *pieces):
@@ -1090,10 +1101,10 @@ def canny(image, sigma, low_threshold, high_threshold, mask, use_quantiles, mode
     if mode == "wrap":
         # the smoothing wraps around the image, the gradient does not: two overlapping stages
         arrays = [smoothed] if m is None else [smoothed, m.rechunk(smoothed.chunks)]
-        parts = _halo_parts(_canny_chunk_smoothed, arrays, (2, 2), low=low_v, high=high_v,
-                            backend=chosen)
-        return _hysteresis(parts, smoothed.chunks)
+        parts, chunks = _halo_parts(_canny_chunk_smoothed, arrays, (2, 2), low=low_v,
+                                    high=high_v, backend=chosen)
+        return _hysteresis(parts, chunks)
     # no halo past the image's border: the fused kernel applies mode there itself
-    parts = _halo_parts(_canny_chunk, arrays, (radius + 2, radius + 2), sigma=sigma, mode=mode,
-                        cval=cval, low=low_v, high=high_v, backend=chosen)
-    return _hysteresis(parts, image.chunks)
+    parts, chunks = _halo_parts(_canny_chunk, arrays, (radius + 2, radius + 2), sigma=sigma,
+                                mode=mode, cval=cval, low=low_v, high=high_v, backend=chosen)
+    return _hysteresis(parts, chunks)
