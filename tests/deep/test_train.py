@@ -1,6 +1,7 @@
 """train / predict / save / load and DeepClassifier on tiny synthetic images."""
 
 import contextlib
+import functools
 import io
 import os
 import subprocess
@@ -19,10 +20,10 @@ from .conftest import make_squares
 TINY = {"width": 4, "dense": 8}
 
 
-def _clf(**kw):
+def _clf(kind="cnn", **kw):
     params = dict(epochs=2, batch_size=16, verbose=0, seed=0, model_options=TINY)
     params.update(kw)
-    return DeepClassifier("cnn", **params)
+    return DeepClassifier(kind, **params)
 
 
 def _dense_model(input_shape, n_classes):
@@ -321,30 +322,36 @@ def test_warmup_rises_linearly_over_its_steps_then_follows_the_schedule(squares,
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01)
 
 
-def test_warmup_epoch_loss_is_the_loss_fit_reports(squares):
-    # at a rate too small to move the weights, a warm-up epoch (one step at a time) and a plain
-    # epoch (one fit call) see the same batches and must report the same mean loss
-    Xt, yt, _, _ = squares
-    losses = []
-    for warmup in (1, 0):
-        model = build_model("cnn", (16, 16, 1), 2, seed=4, **TINY)
-        hist = train(model, Xt / 255.0, yt, epochs=1, batch_size=20, seed=4, lr=1e-12,
-                     lr_schedule="constant", warmup=warmup, verbose=0)
-        losses.append(hist["loss"][0])
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+def _seeded_dense(seed):
+    from medfeat.deep._keras import set_seed
+
+    set_seed(seed)
+    return _dense_model((16, 16, 1), 2)
 
 
 def test_warmup_changes_training_and_stays_deterministic(squares):
     Xt, yt, _, _ = squares
     weights = {}
     for key, warmup in (("none", 0), ("a", 1), ("b", 1)):
-        model = build_model("cnn", (16, 16, 1), 2, seed=2, **TINY)
+        model = _seeded_dense(2)
         train(model, Xt / 255.0, yt, epochs=2, batch_size=16, seed=2, lr=0.01, warmup=warmup,
               verbose=0)
         weights[key] = model.get_weights()
     for a, b in zip(weights["a"], weights["b"]):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(weights["a"], weights["none"]))
+
+
+def test_warmup_epoch_loss_is_the_loss_fit_reports(squares):
+    # at a rate too small to move the weights, a warm-up epoch (one step at a time) and a plain
+    # epoch (one fit call) see the same batches and must report the same mean loss
+    Xt, yt, _, _ = squares
+    losses = []
+    for warmup in (1, 0):
+        hist = train(_seeded_dense(4), Xt / 255.0, yt, epochs=1, batch_size=20, seed=4,
+                     lr=1e-12, lr_schedule="constant", warmup=warmup, verbose=0)
+        losses.append(hist["loss"][0])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 @pytest.mark.parametrize("bad", [-1, "1", True, 5, float("nan")])
@@ -377,13 +384,14 @@ def test_restart_when_validation_auc_stays_at_chance(squares, monkeypatch):
     Xt, yt, Xv, yv = squares
     flat = np.full_like(Xv, 100)  # one image repeated: tied scores, validation AUC exactly 0.5
     out = io.StringIO()
-    clf = _clf(epochs=1, restarts=1, verbose=1)
+    dense = functools.partial(_clf, kind=_dense_model, model_options=None)
+    clf = dense(epochs=1, restarts=1, verbose=1)
     with contextlib.redirect_stdout(out):
         clf.fit(Xt, yt, validation=(flat, yv))
     assert clf.history_["attempts"] == [0.5, 0.5]
     assert "restart: best validation AUC 0.500" in out.getvalue()
     assert clf.seed_ == 0  # the first among equals
-    once = _clf(epochs=1).fit(Xt, yt, validation=(flat, yv))  # restarts=0: one attempt
+    once = dense(epochs=1).fit(Xt, yt, validation=(flat, yv))  # restarts=0: one attempt
     assert once.history_["attempts"] == [0.5] and once.seed_ == 0
     # the attempt kept is the one with the best validation AUC, here the second
     scores = iter([0.5, 0.55, 0.52])
@@ -396,7 +404,7 @@ def test_restart_when_validation_auc_stays_at_chance(squares, monkeypatch):
         return real_train(model, *args, **kwargs)
 
     monkeypatch.setattr(training, "train", spy)
-    clf = _clf(epochs=1, restarts=2).fit(Xt, yt, validation=(Xv, yv))
+    clf = dense(epochs=1, restarts=2).fit(Xt, yt, validation=(Xv, yv))
     # 0.55 on 16 + 16 validation cases is still at chance: a third attempt, then none left
     assert clf.history_["attempts"] == [0.5, 0.55, 0.52] and len(models) == 3
     assert clf.seed_ == 1_000_003 and clf.model_ is models[1]
