@@ -289,6 +289,8 @@ def test_embedded_default_deep_settings_build_and_fit():
         clf = methods[kind]
         assert isinstance(clf, DeepClassifier) and clf.kind == kind and clf.seed == 3
         assert clf.augment is None and clf.epochs == pipeline.PHANTOM_DEEP[kind]["epochs"]
+        params = clf.get_params()  # every setting reaches the classifier (warm-up, restarts...)
+        assert {k: params[k] for k in pipeline.PHANTOM_DEEP[kind]} == pipeline.PHANTOM_DEEP[kind]
     assert methods["cnn"].model_options["pool"] == "max"
     assert pipeline._embedded_methods(("cnn",), 2, 0, verbose=0)["cnn"].epochs == 2   # --epochs wins
     clf = methods["cnn"].set_params(epochs=1, model_options={"pool": "max", "dropout": 0.0,
