@@ -40,6 +40,20 @@ def _codes(cand, r0, c0, H, W, code):
     return nweak
 
 
+@njit(inline="always", **_OPTS)
+def _visit(flat, r, stack, top, strong):
+    """One neighbour of the flood: an unvisited weak pixel (3) is marked (4) and pushed; a strong
+    one (1) says the blob touches it. Returns the new stack top and ``strong``."""
+    c = flat[r]
+    if c == 3:
+        flat[r] = 4
+        stack[top] = r
+        top += 1
+    elif c == 1:
+        strong = True
+    return top, strong
+
+
 @njit(**_OPTS)
 def _flood_weak(code, H, W, nweak):
     """Flood every weak blob of ``code`` (3 marks an unvisited weak pixel) and decide it: 1 when it
@@ -74,25 +88,12 @@ def _flood_weak(code, H, W, nweak):
             x = q - y * W
             if 0 < y < H - 1 and 0 < x < W - 1:
                 for r in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
-                    c = flat[r]
-                    if c == 3:
-                        flat[r] = 4
-                        stack[top] = r
-                        top += 1
-                    elif c == 1:
-                        strong = True
+                    top, strong = _visit(flat, r, stack, top, strong)
                 continue
             side = True
             for yy in range(max(y - 1, 0), min(y + 2, H)):
                 for xx in range(max(x - 1, 0), min(x + 2, W)):
-                    r = yy * W + xx
-                    c = flat[r]
-                    if c == 3:
-                        flat[r] = 4
-                        stack[top] = r
-                        top += 1
-                    elif c == 1:
-                        strong = True
+                    top, strong = _visit(flat, yy * W + xx, stack, top, strong)
         if strong:
             # weak pixels marked 1 are never next to an unvisited weak pixel (they would share its
             # blob), so a later flood reads 1 only from strong pixels or this blob's own, both kept
