@@ -10,6 +10,7 @@ algorithms and their references are in :mod:`medfeat.kernels.morphology`.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -19,14 +20,11 @@ from ._dispatch import cuda_kernels, get_kernel, implementation, is_device_array
 from .footprints import _mirror, _pad_odd
 
 _FAMILY = "morphology"
-# Box sides (rows, planes) at least this long use van Herk / Gil-Werman across rows (vrun, about
-# three operations per pixel plus block bookkeeping, whatever the length); shorter ones L row
-# operations in minmax_runs, which stay cheaper up to about this length (benchmarks/
-# bench_morphology.py measures both).
+# Box sides (rows, planes) at least this long combine their rows by van Herk / Gil-Werman (about
+# three operations per pixel plus block bookkeeping, whatever the length); shorter ones by L - 1
+# row operations, which stay cheaper up to about this length (benchmarks/bench_morphology.py
+# measures both).
 VH_COL = 5
-# Output rows per band of the one-pass run kernel: the halo of (footprint height - 1) run rows is
-# recomputed per band, and a band's run rows should stay in cache.
-BAND = 32
 # Jobs below this many byte-passes (image bytes x row operations per pixel) run on one thread:
 # such a job is shorter than what waking the thread team saves; a 3x3 erosion at 2048² is well
 # above it and runs on two (benchmarks/results/cpu-2026-11-25.md has both timings beside
@@ -81,10 +79,11 @@ def _convert_cval(cval, dtype):
     return dtype.type(t)
 
 
+@functools.lru_cache(maxsize=256)
 def _axis_map(n, lo, hi, mode):
     """Source index of each extended position ``lo <= j < hi`` along an axis of length ``n``
     (-1 where the constant border value applies), with scipy.ndimage's boundary modes (used on
-    the host by both the CPU and the GPU paths)."""
+    the host by both the CPU and the GPU paths; cached, and never written by the kernels)."""
     return implementation(_FAMILY, "numba").axis_map(n, lo, hi, MODES[mode])
 
 
@@ -199,18 +198,12 @@ def _threads(work):
     return 1 if work < SERIAL_WORK else 0
 
 
-def _runs(k, src3, dst3, box, origin, is_max, mode, cval):
-    """The footprint ``box`` (no empty border; ``origin`` = offset of its first element from the
-    centre) cut into horizontal runs, all done in one pass of ``minmax_runs``.
-
-    A 3-D footprint makes each band of output recompute its run rows for every plane offset: more
-    work than a plane-by-plane pass, but one parallel region and no image-sized temporaries.
-    """
-    nz, ny, nx = src3.shape
-    kz, ky, kx = box.shape
-    zmap = _axis_map(nz, origin[0], nz + origin[0] + kz - 1, mode)
-    ymap = _axis_map(ny, origin[1], ny + origin[1] + ky - 1, mode)
-    xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
+@functools.lru_cache(maxsize=256)
+def _run_plan(shape, data):
+    """``(lengths, pairs, runs)`` of :func:`_runs` for the boolean box of ``shape`` whose bytes
+    are ``data`` (cached: a footprint is planned once, not on every call)."""
+    box = np.frombuffer(data, np.bool_).reshape(shape)
+    kz, ky, _ = shape
     found = []  # (jz, jy, start, length)
     for jz in range(kz):
         for jy in range(ky):
@@ -218,28 +211,44 @@ def _runs(k, src3, dst3, box, origin, is_max, mode, cval):
             for s, e in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
                 found.append((jz, jy, int(s), int(e - s)))
     lengths = sorted({f[3] for f in found})
-    pair_index = {}
-    for jz, _, _, length in sorted(found):
-        pair_index.setdefault((jz, lengths.index(length)), len(pair_index))
-    pairs = np.array(list(pair_index), dtype=np.int64).reshape(-1, 2)
+    # pairs sorted by plane offset, then length: the kernel shares one doubling pyramid among the
+    # lengths of a plane offset, shortest first
+    keys = sorted({(jz, lengths.index(length)) for jz, _, _, length in found})
+    pair_index = {key: i for i, key in enumerate(keys)}
+    pairs = np.array(keys, dtype=np.int64).reshape(-1, 2)
     runs = np.array([(pair_index[(jz, lengths.index(length))], jy, start)
                      for jz, jy, start, length in found], dtype=np.int64)
-    work = src3.nbytes * (len(pairs) + len(runs))
-    k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, np.array(lengths, np.int64),
-                  pairs, runs, is_max, BAND, dst3, _threads(work))
+    return np.array(lengths, np.int64), pairs, runs
+
+
+def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False):
+    """The footprint ``box`` (no empty border; ``origin`` = offset of its first element from the
+    centre) cut into horizontal runs, all done in one pass of ``minmax_runs``; ``vh``: ``box`` is
+    full, and its rows are combined by van Herk / Gil-Werman.
+
+    A 3-D footprint makes each output row combine run rows of several planes: one parallel
+    region and no image-sized temporaries.
+    """
+    nz, ny, nx = src3.shape
+    kz, ky, kx = box.shape
+    zmap = _axis_map(nz, origin[0], nz + origin[0] + kz - 1, mode)
+    ymap = _axis_map(ny, origin[1], ny + origin[1] + ky - 1, mode)
+    xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
+    box = np.ascontiguousarray(box, dtype=np.bool_)
+    lengths, pairs, runs = _run_plan(box.shape, box.tobytes())
+    work = src3.nbytes * (3 + len(pairs) if vh else len(pairs) + len(runs))
+    k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs, is_max,
+                  vh, dst3, _threads(work))
 
 
 def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
-    """Box footprints, separable: rows and short columns in one run pass, tall columns and the
-    plane axis by van Herk / Gil-Werman (``vrun``), whose cost does not grow with the length."""
+    """Box footprints, separable: the rows of a plane in one streamed pass of run rows (combined
+    down the columns by van Herk / Gil-Werman when the box is tall, whose cost does not grow with
+    the height); the plane axis by van Herk / Gil-Werman (``vrun``) or runs."""
     nz, ny, nx = src3.shape
     kz, ky, kx = lengths
     stages = []
-    if ky >= VH_COL:
-        if kx > 1 or origin[2] != 0:
-            stages.append(("runs", (1, 1, kx), (0, 0, origin[2]), src3.shape))
-        stages.append(("vrun", ky, origin[1], src3.shape))
-    elif ky > 1 or kx > 1 or origin[1] != 0 or origin[2] != 0:
+    if ky > 1 or kx > 1 or origin[1] != 0 or origin[2] != 0:
         stages.append(("runs", (1, ky, kx), (0, origin[1], origin[2]), src3.shape))
     if kz > 1 or origin[0] != 0:
         # the plane axis as the middle axis of (1, planes, rows * columns)
@@ -256,7 +265,8 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
         target = dst3 if i == len(stages) - 1 else np.empty_like(src3)
         src_v, tgt_v = cur.reshape(view), target.reshape(view)
         if kind == "runs":
-            _runs(k, src_v, tgt_v, np.ones(size, bool), list(org), is_max, mode, cval)
+            _runs(k, src_v, tgt_v, np.ones(size, bool), list(org), is_max, mode, cval,
+                  vh=size[1] >= VH_COL)
         else:
             n = view[1]
             amap = _axis_map(n, org, n + org + size - 1, mode)

@@ -34,6 +34,15 @@ VH_ROW = 4096
 # buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
 # allocations do not count.
 CHUNKS = 32
+# Scratch rows start on this many bytes (a cache line, and an AVX-512 vector): a vector store
+# that straddles two cache lines costs about twice an aligned one, and the run passes are
+# mostly stores to scratch rows.
+ALIGN = 64
+# Scratch rows are this many bytes apart modulo a page (4096): a pass that reads one scratch row
+# while storing to another whose address is slightly above it modulo 4096 makes the CPU's
+# memory disambiguation (which compares the low 12 address bits) stall the loads on the pending
+# stores ("4K aliasing"); half a page apart, both directions of a ping-pong are clear of it.
+SKEW = 2048
 
 
 _boundary = njit(cache=True, nogil=True, inline="always", error_model="numpy")(boundary_index)
@@ -48,6 +57,20 @@ def axis_map(n, lo, hi, mode):
     for k in range(hi - lo):
         out[k] = _boundary(lo + k, n, mode)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _scratch(nrows, n, like):
+    """``(nrows, >= n)`` uninitialised scratch in ``like``'s dtype, every row starting on an
+    :data:`ALIGN`-byte boundary, consecutive rows :data:`SKEW` bytes apart modulo 4096."""
+    item = like.itemsize
+    per = ALIGN // item
+    nbytes = (n * item + ALIGN - 1) // ALIGN * ALIGN
+    nbytes += (SKEW - nbytes) % 4096
+    stride = nbytes // item
+    buf = np.empty(nrows * stride + per, like.dtype)
+    off = (-buf.ctypes.data) % ALIGN // like.itemsize
+    return buf[off:off + nrows * stride].reshape((nrows, stride))
 
 
 @njit(cache=True, nogil=True)
@@ -80,6 +103,45 @@ def _op_acc(acc, v, n, is_max):
             a = acc[x]
             b = v[x]
             acc[x] = b if b < a else a
+
+
+@njit(cache=True, nogil=True)
+def _op3_into(out, u, v, w, n, is_max):
+    """out[x] = op(u[x], v[x], w[x]) for x < n: one store for two operations (the passes are
+    bound by their stores; ``out`` must be none of the inputs, as in :func:`_op_into`)."""
+    if is_max:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            c = w[x]
+            a = b if b > a else a
+            out[x] = c if c > a else a
+    else:
+        for x in range(n):
+            a = u[x]
+            b = v[x]
+            c = w[x]
+            a = b if b < a else a
+            out[x] = c if c < a else a
+
+
+@njit(cache=True, nogil=True)
+def _op3_acc(acc, v, w, n, is_max):
+    """acc[x] = op(acc[x], v[x], w[x]) for x < n (see :func:`_op_acc`)."""
+    if is_max:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            c = w[x]
+            a = b if b > a else a
+            acc[x] = c if c > a else a
+    else:
+        for x in range(n):
+            a = acc[x]
+            b = v[x]
+            c = w[x]
+            a = b if b < a else a
+            acc[x] = c if c < a else a
 
 
 @njit(cache=True, nogil=True)
@@ -140,38 +202,19 @@ def _fill_ext(src, xmap, x0, cval, ext):
 
 
 @njit(cache=True, nogil=True)
-def _row_run(ext, L, nout, is_max, a, b, orow):
-    """orow[x] = op(ext[x:x + L]) for x < nout; ``a`` and ``b`` are scratch rows like ``ext``."""
+def _row_vh(ext, L, nout, is_max, a, b, orow):
+    """orow[x] = op(ext[x:x + L]) for x < nout by van Herk / Gil-Werman; ``a`` and ``b`` are
+    scratch rows like ``ext``.
+
+    op over each block of L from its start (a) and to its end (b); a window of length L spans at
+    most two blocks, so op(b[x], a[x + L - 1]) is its value.
+    """
     ne = nout + L - 1
-    if L == 1:
-        _copy(orow, ext, nout)
-    elif L >= VH_ROW:
-        # van Herk / Gil-Werman: op over each block of L from its start (a) and to its end (b);
-        # a window of length L spans at most two blocks, so op(b[x], a[x + L - 1]) is its value.
-        for start in range(0, ne, L):
-            stop = min(start + L, ne)
-            _scan_forward(a[start:], ext[start:], stop - start, is_max)
-            _scan_backward(b[start:], ext[start:], stop - start, is_max)
-        _op_into(orow, b, a[L - 1:], nout, is_max)
-    else:
-        # Doubling: after the pass with shift p, the buffer holds op over windows of length 2p;
-        # two overlapping windows of the largest power of two p <= L then cover any window.
-        n = ne - 1
-        _op_into(a, ext, ext[1:], n, is_max)
-        p = 2
-        cur_a = True
-        while 2 * p <= L:
-            n -= p
-            if cur_a:
-                _op_into(b, a, a[p:], n, is_max)
-            else:
-                _op_into(a, b, b[p:], n, is_max)
-            cur_a = not cur_a
-            p *= 2
-        if cur_a:
-            _op_into(orow, a, a[L - p:], nout, is_max)
-        else:
-            _op_into(orow, b, b[L - p:], nout, is_max)
+    for start in range(0, ne, L):
+        stop = min(start + L, ne)
+        _scan_forward(a[start:], ext[start:], stop - start, is_max)
+        _scan_backward(b[start:], ext[start:], stop - start, is_max)
+    _op_into(orow, b, a[L - 1:], nout, is_max)
 
 
 @njit(cache=True, nogil=True)
@@ -246,87 +289,236 @@ def _vrun(image, amap, cval, L, is_max, out):
 
 
 @njit(cache=True, nogil=True)
-def _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
-                t0, t1):
-    """Bands t0..t1 (flattened over planes and bands of ``band`` output rows) of
-    :func:`minmax_runs`: the run rows a band needs are computed into a band-local buffer, then
-    combined, so the whole operation is one pass over the image that stays in cache."""
+def _ext_at(src, xmap, j, cval):
+    s = xmap[j]
+    return src[s] if s >= 0 else cval
+
+
+@njit(cache=True, nogil=True)
+def _ext_run(out, src, xmap, x0, cval, k, is_max):
+    """out[j] = op(ext[j:j + k]) (k = 2 or 3) for the extended row ``ext`` of ``src`` (see
+    :func:`_fill_ext`), read straight from ``src`` where the window lies in it: short runs, or
+    the first doubling level, without a copy of the row."""
+    nx = src.shape[0]
+    n = xmap.shape[0] - k + 1
+    jlo = min(max(x0, 0), n)
+    jhi = max(min(x0 + nx - k + 1, n), jlo)
+    for part in range(2):
+        lo = 0 if part == 0 else jhi
+        hi = jlo if part == 0 else n
+        for j in range(lo, hi):
+            m = _ext_at(src, xmap, j, cval)
+            for i in range(1, k):
+                v = _ext_at(src, xmap, j + i, cval)
+                if is_max:
+                    m = v if v > m else m
+                else:
+                    m = v if v < m else m
+            out[j] = m
+    if jhi > jlo:
+        s0 = jlo - x0
+        if k == 2:
+            _op_into(out[jlo:], src[s0:], src[s0 + 1:], jhi - jlo, is_max)
+        else:
+            _op3_into(out[jlo:], src[s0:], src[s0 + 1:], src[s0 + 2:], jhi - jlo, is_max)
+
+
+@njit(cache=True, nogil=True)
+def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring, slot,
+              ext, a, b):
+    """The run rows of extended row ``j`` of plane ``z``: ``ring[p, slot]`` for every pair ``p``.
+
+    The pairs of one plane offset share one doubling pyramid: level ``k`` holds op over windows
+    of ``2**k``, and a run of length L (pairs sorted by length) is op of two overlapping windows
+    of the largest power of two ``w <= L``: ``op(lv[x], lv[x + L - w])``. Only the current level
+    is kept (ping-pong between ``a`` and ``b``), so the rows stay in L1; the first level is read
+    straight from the image row, and the extended row ``ext`` is only made for runs of length 1
+    (the row itself) and van Herk's long runs.
+    """
+    ne = xmap.shape[0]
+    npairs = pairs.shape[0]
+    ys = ymap[j]
+    p = 0
+    while p < npairs:
+        dz = pairs[p, 0]
+        q = p
+        while q < npairs and pairs[q, 0] == dz:
+            q += 1
+        zs = zmap[z + dz]
+        if zs < 0 or ys < 0:
+            for r in range(p, q):
+                row = ring[r, slot]
+                for x in range(ne - lengths[pairs[r, 1]] + 1):
+                    row[x] = cval
+            p = q
+            continue
+        src = image[zs, ys]
+        w = 1
+        level = 0  # 1: a, 2: b
+        for r in range(p, q):
+            L = lengths[pairs[r, 1]]
+            row = ring[r, slot]
+            n = ne - L + 1
+            if L == 1:
+                _fill_ext(src, xmap, x0, cval, row)
+                continue
+            if L <= 3 and level == 0:
+                _ext_run(row, src, xmap, x0, cval, L, is_max)
+                continue
+            if L >= VH_ROW:
+                # ``a`` and ``b`` are scratch from here on: longer runs come last and need no level
+                _fill_ext(src, xmap, x0, cval, ext)
+                _row_vh(ext, L, n, is_max, a, b, row)
+                continue
+            while 2 * w <= L:
+                m = ne - 2 * w + 1
+                if level == 0:
+                    _ext_run(a, src, xmap, x0, cval, 2, is_max)
+                    level = 1
+                elif level == 1:
+                    _op_into(b, a, a[w:], m, is_max)
+                    level = 2
+                else:
+                    _op_into(a, b, b[w:], m, is_max)
+                    level = 1
+                w *= 2
+            cur = a if level == 1 else b
+            if w == L:
+                _copy(row, cur, n)
+            else:
+                _op_into(row, cur, cur[L - w:], n, is_max)
+        p = q
+
+
+@njit(cache=True, nogil=True)
+def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out, r0, r1):
+    """Output rows r0..r1 (flattened over planes and rows) of :func:`_minmax_rows`.
+
+    The rows are streamed: each extended row's run rows are computed once into a ring buffer of
+    the last ``ky`` (``2 ky`` for ``vh``) rows and combined while they are in cache, so a chunk
+    reads its input rows once, plus a halo of ``ky - 1`` rows.
+    """
     nz, ny, nx = out.shape
     ne = xmap.shape[0]
     ky = ymap.shape[0] - ny + 1
     npairs = pairs.shape[0]
     nruns = runs.shape[0]
-    nbands = (ny + band - 1) // band
-    hb = np.empty((npairs, band + ky - 1, ne), image.dtype)
-    ext = np.empty(ne, image.dtype)
-    a = np.empty(ne, image.dtype)
-    b = np.empty(ne, image.dtype)
-    for t in range(t0, t1):
-        z = t // nbands
-        y0 = (t - z * nbands) * band
-        y1 = min(y0 + band, ny)
-        for j in range(y1 - y0 + ky - 1):
-            ys = ymap[y0 + j]
-            last_dz = -1
-            have_ext = False
-            for p in range(npairs):
-                dz = pairs[p, 0]
-                L = lengths[pairs[p, 1]]
-                nout = ne - L + 1
-                zs = zmap[z + dz]
-                hrow = hb[p, j]
-                if zs < 0 or ys < 0:
-                    for x in range(nout):
-                        hrow[x] = cval
-                    continue
-                if dz != last_dz or not have_ext:
-                    _fill_ext(image[zs, ys], xmap, x0, cval, ext)
-                    last_dz = dz
-                    have_ext = True
-                _row_run(ext, L, nout, is_max, a, b, hrow)
-        for y in range(y0, y1):
+    nslots = 2 * ky if vh else ky
+    ring = _scratch(npairs * nslots, ne, image).reshape((npairs, nslots, -1))
+    rows = _scratch(4, ne, image)
+    ext = rows[0]
+    a = rows[1]
+    b = rows[2]
+    g = rows[3]
+    r = r0
+    while r < r1:
+        z = r // ny
+        ya = r - z * ny
+        yb = min(ny, ya + r1 - r)
+        r += yb - ya
+        if vh:
+            # van Herk / Gil-Werman down the run rows of a box, blocks of L = ky output rows: for
+            # the block at s, h[t] = op(R[s + t .. s + L - 1]) (made in place in the ring) and
+            # g = op(R[s + L .. s + L + t - 1]); output row s + t is op(h[t], g).
+            L = ky
+            have = ya
+            for s in range(ya, yb, L):
+                while have < s + L:
+                    _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have, is_max,
+                              ring, have % nslots, ext, a, b)
+                    have += 1
+                for t in range(L - 2, -1, -1):
+                    _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], nx, is_max)
+                _copy(out[z, s], ring[0, s % nslots], nx)
+                for t in range(1, min(L, yb - s)):
+                    j = s + L + t - 1
+                    _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max,
+                              ring, j % nslots, ext, a, b)
+                    have = j + 1
+                    rj = ring[0, j % nslots]
+                    h = ring[0, (s + t) % nslots]
+                    if t == 1:
+                        _op_into(out[z, s + t], h, rj, nx, is_max)
+                    else:
+                        if t == 2:
+                            _op_into(g, ring[0, (j - 1) % nslots], rj, nx, is_max)
+                        else:
+                            _op_acc(g, rj, nx, is_max)
+                        _op_into(out[z, s + t], h, g, nx, is_max)
+            continue
+        for j in range(ya, yb + ky - 1):
+            _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
+                      j % nslots, ext, a, b)
+            y = j - ky + 1
+            if y < ya:
+                continue
+            # two operations a store (op3) while two rows are left
             orow = out[z, y]
-            j = y - y0
-            _copy(orow, hb[runs[0, 0], j + runs[0, 1]][runs[0, 2]:], nx)
-            for k in range(1, nruns):
-                _op_acc(orow, hb[runs[k, 0], j + runs[k, 1]][runs[k, 2]:], nx, is_max)
+            u = ring[runs[0, 0], (y + runs[0, 1]) % nslots][runs[0, 2]:]
+            if nruns == 1:
+                _copy(orow, u, nx)
+                continue
+            v = ring[runs[1, 0], (y + runs[1, 1]) % nslots][runs[1, 2]:]
+            if nruns == 2:
+                _op_into(orow, u, v, nx, is_max)
+                continue
+            _op3_into(orow, u, v, ring[runs[2, 0], (y + runs[2, 1]) % nslots][runs[2, 2]:], nx,
+                      is_max)
+            k = 3
+            while k + 1 < nruns:
+                _op3_acc(orow, ring[runs[k, 0], (y + runs[k, 1]) % nslots][runs[k, 2]:],
+                         ring[runs[k + 1, 0], (y + runs[k + 1, 1]) % nslots][runs[k + 1, 2]:],
+                         nx, is_max)
+                k += 2
+            if k < nruns:
+                _op_acc(orow, ring[runs[k, 0], (y + runs[k, 1]) % nslots][runs[k, 2]:], nx,
+                        is_max)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out):
+def _minmax_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
+                 nthreads):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
-    ``pairs[p] = (dz, li)``: run rows of length ``lengths[li]`` from plane offset ``dz`` (row
-    ``(z, y)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz], ymap[y])``
-    extended through ``xmap``, which starts at ``ext[x0]``; computed for the rows a band needs);
-    ``runs[k] = (p, dy, xs)``: output
-    row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
+    ``pairs[p] = (dz, li)``, sorted: run rows of length ``lengths[li]`` from plane offset ``dz``
+    (row ``(z, j)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz],
+    ymap[j])`` extended through ``xmap``, which starts at ``ext[x0]``); ``runs[k] = (p, dy, xs)``:
+    output row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
+    ``vh``: the footprint is a box (one pair, ``runs[k] = (0, k, 0)``), whose rows are combined by
+    van Herk / Gil-Werman instead. One contiguous chunk of rows for each of the ``nthreads``
+    threads, so that the halo is recomputed once per thread.
     """
-    nbands = (out.shape[1] + band - 1) // band
-    ntotal = out.shape[0] * nbands
-    nchunks = min(ntotal, CHUNKS)
+    ky = ymap.shape[0] - out.shape[1] + 1
+    total = out.shape[0] * out.shape[1]
+    nchunks = max(1, min(nthreads, total // (4 * ky)))
     for c in prange(nchunks):
-        _runs_bands(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
-                    c * ntotal // nchunks, (c + 1) * ntotal // nchunks)
+        _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
+                    c * total // nchunks, (c + 1) * total // nchunks)
 
 
-def _with_threads(nthreads, kernel, *args):
-    """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after."""
+def _with_threads(nthreads, kernel, *args, pass_threads=False):
+    """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after;
+    ``pass_threads``: the thread count is also the kernel's last argument."""
     if nthreads <= 0:
+        if pass_threads:
+            args = (*args, numba.get_num_threads())
         return kernel(*args)
     previous = numba.get_num_threads()
-    numba.set_num_threads(min(nthreads, numba.config.NUMBA_NUM_THREADS))
+    nthreads = min(nthreads, numba.config.NUMBA_NUM_THREADS)
+    if pass_threads:
+        args = (*args, nthreads)
+    numba.set_num_threads(nthreads)
     try:
         return kernel(*args)
     finally:
         numba.set_num_threads(previous)
 
 
-def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, band, out,
+def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
                 nthreads=0):
-    """:func:`_minmax_runs` on ``nthreads`` threads (0: Numba's default)."""
-    _with_threads(nthreads, _minmax_runs, image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs,
-                  is_max, band, out)
+    """:func:`_minmax_rows` on ``nthreads`` threads (0: Numba's default)."""
+    _with_threads(nthreads, _minmax_rows, image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs,
+                  is_max, vh, out, pass_threads=True)
 
 
 def vrun(image, amap, cval, L, is_max, out, nthreads=0):
