@@ -30,6 +30,27 @@ VH_COL = 5
 # above it and runs on two (benchmarks/results/cpu-2026-11-25.md has both timings beside
 # cv2.erode). On a machine saturated by other jobs two threads can lose a scheduler slice.
 SERIAL_WORK = 4e6
+# Arrays made here start on a cache line (numpy's large allocations start 16 bytes into one), so
+# that the vector stores of rows whose length is a multiple of 64 bytes never straddle two.
+ALIGN = 64
+NAN_MESSAGE = ("image contains NaN, for which a minimum/maximum has no defined result "
+               "(scikit-image's result depends on the footprint's shape); replace NaNs first")
+
+
+def _empty(shape, dtype):
+    """``np.empty(shape, dtype)`` starting on an :data:`ALIGN`-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + ALIGN, np.uint8)
+    off = -buf.ctypes.data % ALIGN
+    return buf[off:off + nbytes].view(dtype).reshape(shape)
+
+
+def _check_nan(src):
+    """Raise for NaN in ``src`` (a float array): the check of the paths whose kernels cannot make
+    it on the way (one reduction, no temporary)."""
+    if src.dtype.kind == "f" and np.isnan(src.min()):
+        raise ValueError(NAN_MESSAGE)
 
 
 def _border_value(dtype, mode, cval, *, is_max):
@@ -123,16 +144,18 @@ class _CudaKernels:
         self.nonzero_u8 = cuda_kernels(_FAMILY).nonzero_u8
 
 
-def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
+def _minmax(k, src, fp, *, is_max, mode, border, dst=None, check_nan=False):
     """``dst[i] = op over {j : fp[j]} of ext(src)[i + j - centre]`` (op = max if ``is_max``).
 
     ``src`` is C-contiguous 2-D or 3-D in the kernel dtype, ``fp`` boolean with odd sides,
     ``border`` the constant border value (or None for the other modes). Returns ``dst``.
+    ``check_nan``: raise ValueError if ``src`` holds NaN (checked by the kernel as it reads the
+    rows where it can, so ``dst`` may have been written by then).
     """
     if k.backend == "cuda":
         return _minmax_cuda(k, src, fp, is_max=is_max, mode=mode, border=border, dst=dst)
     if dst is None:
-        dst = np.empty(src.shape, src.dtype)
+        dst = _empty(src.shape, src.dtype)
     cval = border if border is not None else src.dtype.type(0)
     src3, dst3, fp3 = _as3d(src), _as3d(dst), _as3d(fp)
     # Crop the footprint to its bounding box; `origin`: the box's offset from the footprint centre.
@@ -142,9 +165,9 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None):
     box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
     if box.all():
-        _box(k, src3, dst3, box.shape, origin, is_max, mode, cval)
+        _box(k, src3, dst3, box.shape, origin, is_max, mode, cval, check_nan)
     else:
-        _runs(k, src3, dst3, box, origin, is_max, mode, cval)
+        _runs(k, src3, dst3, box, origin, is_max, mode, cval, check_nan=check_nan)
     return dst
 
 
@@ -221,10 +244,11 @@ def _run_plan(shape, data):
     return np.array(lengths, np.int64), pairs, runs
 
 
-def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False):
+def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False, check_nan=False):
     """The footprint ``box`` (no empty border; ``origin`` = offset of its first element from the
     centre) cut into horizontal runs, all done in one pass of ``minmax_runs``; ``vh``: ``box`` is
-    full, and its rows are combined by van Herk / Gil-Werman.
+    full, and its rows are combined by van Herk / Gil-Werman; ``check_nan``: raise ValueError for
+    NaN in ``src3``.
 
     A 3-D footprint makes each output row combine run rows of several planes: one parallel
     region and no image-sized temporaries.
@@ -236,12 +260,21 @@ def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False):
     xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
     box = np.ascontiguousarray(box, dtype=np.bool_)
     lengths, pairs, runs = _run_plan(box.shape, box.tobytes())
+    # The kernel reads every row of a plane offset (each in full for the check) while computing
+    # its runs; with one plane offset whose rows include the output row's own, that is every row
+    # of the image. Otherwise some rows may be left unread, and a separate pass checks them.
+    in_kernel = kz == 1 and origin[0] == 0 and origin[1] <= 0 < origin[1] + ky
+    if check_nan and not in_kernel:
+        _check_nan(src3)
+    check = check_nan and in_kernel and src3.dtype.kind == "f"
     work = src3.nbytes * (3 + len(pairs) if vh else len(pairs) + len(runs))
-    k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs, is_max,
-                  vh, dst3, _threads(work))
+    nan = k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs,
+                        is_max, vh, check, dst3, _threads(work))
+    if nan:
+        raise ValueError(NAN_MESSAGE)
 
 
-def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
+def _box(k, src3, dst3, lengths, origin, is_max, mode, cval, check_nan=False):
     """Box footprints, separable: the rows of a plane in one streamed pass of run rows (combined
     down the columns by van Herk / Gil-Werman when the box is tall, whose cost does not grow with
     the height); the plane axis by van Herk / Gil-Werman (``vrun``) or runs."""
@@ -257,16 +290,19 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
             stages.append(("vrun", kz, origin[0], view))
         else:
             stages.append(("runs", (1, kz, 1), (0, origin[0], 0), view))
+    if check_nan and (not stages or stages[0][0] != "runs"):
+        _check_nan(src3)
+        check_nan = False
     if not stages:
         np.copyto(dst3, src3)
         return
     cur = src3
     for i, (kind, size, org, view) in enumerate(stages):
-        target = dst3 if i == len(stages) - 1 else np.empty_like(src3)
+        target = dst3 if i == len(stages) - 1 else _empty(src3.shape, src3.dtype)
         src_v, tgt_v = cur.reshape(view), target.reshape(view)
         if kind == "runs":
             _runs(k, src_v, tgt_v, np.ones(size, bool), list(org), is_max, mode, cval,
-                  vh=size[1] >= VH_COL)
+                  vh=size[1] >= VH_COL, check_nan=check_nan and i == 0)
         else:
             n = view[1]
             amap = _axis_map(n, org, n + org + size - 1, mode)
@@ -274,20 +310,23 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval):
         cur = target
 
 
-def _grey(k, src, seq, *, is_max, mode, cval, dtype, dst=None):
-    """Apply a footprint sequence with one op; ``src`` is a kernel view (never written)."""
+def _grey(k, src, seq, *, is_max, mode, cval, dtype, dst=None, check_nan=False):
+    """Apply a footprint sequence with one op; ``src`` is a kernel view (never written);
+    ``check_nan``: raise ValueError for NaN in ``src`` (a NumPy array)."""
     border = _border_value(dtype, mode, cval, is_max=is_max)
     kmode = _kernel_mode(mode)
     steps = []
     for fp, n in seq:
         steps.extend([_pad_odd(fp, pad_end=False)] * n)
     if not steps:
+        if check_nan:
+            _check_nan(src)
         return _copy(src, dst)
     cur = src
     for i, fp in enumerate(steps):
         last = i == len(steps) - 1
         cur = _minmax(k, cur, fp, is_max=is_max, mode=kmode, border=border,
-                      dst=dst if last else None)
+                      dst=dst if last else None, check_nan=check_nan and i == 0)
     return cur
 
 

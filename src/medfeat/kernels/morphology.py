@@ -162,11 +162,7 @@ def _prepare_grey(image, footprint, out, mode, cval, backend, auto, batch=False)
     image = check_image(image, dtypes=GREY_DTYPES, ndim=3 if batch else (2, 3),
                         name="image stack" if batch else "image")
     check_choice(mode, GREY_MODES, name="mode")
-    if image.dtype.kind == "f" and np.isnan(image).any():
-        raise ValueError(
-            "image contains NaN, for which a minimum/maximum has no defined result "
-            "(scikit-image's result depends on the footprint's shape); replace NaNs first"
-        )
+    # NaN is refused by the first kernel step, which checks the rows as it reads them
     seq = _footprints(footprint, image.ndim, batch)
     out = _check_out(out, image.shape, image.dtype)
     # validate cval even when the mode does not use it, so a bad value never passes silently
@@ -216,7 +212,8 @@ def _grey_steps(name, image, footprint, out, mode, cval, backend, batch, auto, s
         if i:
             seq = [(_mirror(_pad_odd(fp, pad_end=False)), n) for fp, n in seq]
         cur = _grey(k, cur, seq, is_max=is_max, mode=mode, cval=cval, dtype=image.dtype,
-                    dst=direct if i == len(steps) - 1 else None)
+                    dst=direct if i == len(steps) - 1 else None,
+                    check_nan=i == 0 and image.dtype.kind == "f" and not is_device_array(cur))
     return _finish(cur, image.dtype, out, direct, k)
 
 

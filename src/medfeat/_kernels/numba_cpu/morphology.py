@@ -289,6 +289,16 @@ def _vrun(image, amap, cval, L, is_max, out):
 
 
 @njit(cache=True, nogil=True)
+def _count_nan(src):
+    """How many NaNs ``src`` holds (none for integers: ``v != v`` is then always False)."""
+    c = 0
+    for x in range(src.shape[0]):
+        v = src[x]
+        c += v != v
+    return c
+
+
+@njit(cache=True, nogil=True)
 def _ext_at(src, xmap, j, cval):
     s = xmap[j]
     return src[s] if s >= 0 else cval
@@ -325,8 +335,9 @@ def _ext_run(out, src, xmap, x0, cval, k, is_max):
 
 @njit(cache=True, nogil=True)
 def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring, slot,
-              ext, a, b):
-    """The run rows of extended row ``j`` of plane ``z``: ``ring[p, slot]`` for every pair ``p``.
+              ext, a, b, check):
+    """The run rows of extended row ``j`` of plane ``z``: ``ring[p, slot]`` for every pair ``p``;
+    returns the number of NaNs in the image rows read if ``check`` (else 0).
 
     The pairs of one plane offset share one doubling pyramid: level ``k`` holds op over windows
     of ``2**k``, and a run of length L (pairs sorted by length) is op of two overlapping windows
@@ -338,6 +349,7 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
     ne = xmap.shape[0]
     npairs = pairs.shape[0]
     ys = ymap[j]
+    nan = 0
     p = 0
     while p < npairs:
         dz = pairs[p, 0]
@@ -353,6 +365,9 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
             p = q
             continue
         src = image[zs, ys]
+        if check:
+            # while the row is on its way into the cache for the runs below
+            nan += _count_nan(src)
         w = 1
         level = 0  # 1: a, 2: b
         for r in range(p, q):
@@ -388,11 +403,14 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
             else:
                 _op_into(row, cur, cur[L - w:], n, is_max)
         p = q
+    return nan
 
 
 @njit(cache=True, nogil=True)
-def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out, r0, r1):
-    """Output rows r0..r1 (flattened over planes and rows) of :func:`_minmax_rows`.
+def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
+                r0, r1):
+    """Output rows r0..r1 (flattened over planes and rows) of :func:`_minmax_rows`; returns the
+    number of NaNs in the image rows read if ``check``.
 
     The rows are streamed: each extended row's run rows are computed once into a ring buffer of
     the last ``ky`` (``2 ky`` for ``vh``) rows and combined while they are in cache, so a chunk
@@ -410,6 +428,7 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
     a = rows[1]
     b = rows[2]
     g = rows[3]
+    nan = 0
     r = r0
     while r < r1:
         z = r // ny
@@ -424,16 +443,16 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
             have = ya
             for s in range(ya, yb, L):
                 while have < s + L:
-                    _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have, is_max,
-                              ring, have % nslots, ext, a, b)
+                    nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have,
+                                     is_max, ring, have % nslots, ext, a, b, check)
                     have += 1
                 for t in range(L - 2, -1, -1):
                     _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], nx, is_max)
                 _copy(out[z, s], ring[0, s % nslots], nx)
                 for t in range(1, min(L, yb - s)):
                     j = s + L + t - 1
-                    _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max,
-                              ring, j % nslots, ext, a, b)
+                    nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j,
+                                     is_max, ring, j % nslots, ext, a, b, check)
                     have = j + 1
                     rj = ring[0, j % nslots]
                     h = ring[0, (s + t) % nslots]
@@ -447,8 +466,8 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
                         _op_into(out[z, s + t], h, g, nx, is_max)
             continue
         for j in range(ya, yb + ky - 1):
-            _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
-                      j % nslots, ext, a, b)
+            nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
+                             j % nslots, ext, a, b, check)
             y = j - ky + 1
             if y < ya:
                 continue
@@ -473,10 +492,11 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
             if k < nruns:
                 _op_acc(orow, ring[runs[k, 0], (y + runs[k, 1]) % nslots][runs[k, 2]:], nx,
                         is_max)
+    return nan
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _minmax_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
+def _minmax_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
                  nthreads):
     """The whole min (or max) over a footprint cut into runs, in one parallel pass.
 
@@ -486,14 +506,18 @@ def _minmax_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max
     output row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
     ``vh``: the footprint is a box (one pair, ``runs[k] = (0, k, 0)``), whose rows are combined by
     van Herk / Gil-Werman instead. One contiguous chunk of rows for each of the ``nthreads``
-    threads, so that the halo is recomputed once per thread.
+    threads, so that the halo is recomputed once per thread. Returns the number of NaNs in the
+    image rows read (counting rows read twice twice) if ``check``, else 0: checking the rows on
+    the way costs no extra pass over the image.
     """
     ky = ymap.shape[0] - out.shape[1] + 1
     total = out.shape[0] * out.shape[1]
     nchunks = max(1, min(nthreads, total // (4 * ky)))
+    nan = 0
     for c in prange(nchunks):
-        _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
-                    c * total // nchunks, (c + 1) * total // nchunks)
+        nan += _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh,
+                           check, out, c * total // nchunks, (c + 1) * total // nchunks)
+    return nan
 
 
 def _with_threads(nthreads, kernel, *args, pass_threads=False):
@@ -514,11 +538,11 @@ def _with_threads(nthreads, kernel, *args, pass_threads=False):
         numba.set_num_threads(previous)
 
 
-def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, out,
+def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
                 nthreads=0):
-    """:func:`_minmax_rows` on ``nthreads`` threads (0: Numba's default)."""
-    _with_threads(nthreads, _minmax_rows, image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs,
-                  is_max, vh, out, pass_threads=True)
+    """:func:`_minmax_rows` on ``nthreads`` threads (0: Numba's default); returns its NaN count."""
+    return _with_threads(nthreads, _minmax_rows, image, zmap, ymap, xmap, x0, cval, lengths, pairs,
+                         runs, is_max, vh, check, out, pass_threads=True)
 
 
 def vrun(image, amap, cval, L, is_max, out, nthreads=0):
