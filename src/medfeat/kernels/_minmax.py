@@ -11,6 +11,7 @@ algorithms and their references are in :mod:`medfeat.kernels.morphology`.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 
 import numpy as np
@@ -40,7 +41,7 @@ NAN_MESSAGE = ("image contains NaN, for which a minimum/maximum has no defined r
 def _empty(shape, dtype):
     """``np.empty(shape, dtype)`` starting on an :data:`ALIGN`-byte boundary."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     buf = np.empty(nbytes + ALIGN, np.uint8)
     off = -buf.ctypes.data % ALIGN
     return buf[off:off + nbytes].view(dtype).reshape(shape)
@@ -59,7 +60,12 @@ def _border_value(dtype, mode, cval, *, is_max):
     ``"max"``/``"min"`` use the dtype's extremes (infinities for floats); ``"ignore"`` means the
     neutral one (the maximum for an erosion, the minimum for a dilation).
     """
-    dtype = np.dtype(dtype)
+    return _border_cached(np.dtype(dtype), mode, cval, is_max)
+
+
+@functools.lru_cache(maxsize=256)
+def _border_cached(dtype, mode, cval, is_max):
+    """:func:`_border_value`, cached (``np.iinfo`` costs more than a small image's kernel)."""
     if mode == "ignore":
         mode = "min" if is_max else "max"
     if mode in ("max", "min"):
@@ -79,7 +85,13 @@ def _convert_cval(cval, dtype):
         cval = int(cval)
     if not isinstance(cval, numbers.Real):
         raise ValueError(f"cval must be a real number, got {cval!r}")
-    cval = float(cval)
+    return _convert_real(float(cval), np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=256)
+def _convert_real(cval, dtype):
+    """:func:`_convert_cval` of a float (cached: ``np.iinfo`` costs more than the small kernels'
+    planning; an error is raised again on every call, as it is not cached)."""
     if np.isnan(cval):
         raise ValueError("cval must not be NaN")
     if dtype == np.bool_:
@@ -125,12 +137,18 @@ def _as3d(a):
 
 
 class _Kernels:
-    """The two compiled kernels of one backend."""
+    """The two compiled kernels of one backend (:func:`_kernels` makes them once per backend)."""
 
     def __init__(self, backend):
         self.backend = backend
         self.vrun = get_kernel(_FAMILY, "vrun", backend, auto=(backend,))[1]
         self.minmax_runs = get_kernel(_FAMILY, "minmax_runs", backend, auto=(backend,))[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(backend):
+    """The :class:`_Kernels` of a concrete CPU ``backend``, looked up once."""
+    return _Kernels(backend)
 
 
 class _CudaKernels:
@@ -157,18 +175,30 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None, check_nan=False):
     if dst is None:
         dst = _empty(src.shape, src.dtype)
     cval = border if border is not None else src.dtype.type(0)
-    src3, dst3, fp3 = _as3d(src), _as3d(dst), _as3d(fp)
-    # Crop the footprint to its bounding box; `origin`: the box's offset from the footprint centre.
+    src3, dst3 = _as3d(src), _as3d(dst)
+    fp3 = np.ascontiguousarray(_as3d(fp), dtype=np.bool_)
+    box, origin = _crop(fp3.shape, fp3.tobytes())
+    if box is None:
+        _box(k, src3, dst3, origin[1], origin[0], is_max, mode, cval, check_nan)
+    else:
+        _runs(k, src3, dst3, box, origin, is_max, mode, cval, check_nan=check_nan)
+    return dst
+
+
+@functools.lru_cache(maxsize=256)
+def _crop(shape, data):
+    """The 3-D boolean footprint of ``shape`` whose bytes are ``data`` cropped to its bounding
+    box: ``(box, origin)``, ``origin`` the box's offset from the footprint centre; a full box is
+    ``(None, (origin, box shape))`` (cached, like :func:`_run_plan`)."""
+    fp3 = np.frombuffer(data, np.bool_).reshape(shape)
     nzidx = np.nonzero(fp3)
     lo = [int(ix.min()) for ix in nzidx]
     hi = [int(ix.max()) + 1 for ix in nzidx]
     box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    origin = [lo[a] - fp3.shape[a] // 2 for a in range(3)]
+    origin = [lo[a] - shape[a] // 2 for a in range(3)]
     if box.all():
-        _box(k, src3, dst3, box.shape, origin, is_max, mode, cval, check_nan)
-    else:
-        _runs(k, src3, dst3, box, origin, is_max, mode, cval, check_nan=check_nan)
-    return dst
+        return None, (origin, box.shape)
+    return box, origin
 
 
 def _minmax_cuda(k, src, fp, *, is_max, mode, border, dst=None):

@@ -49,7 +49,7 @@ import numpy as np
 
 from . import _dask
 from ._dispatch import cuda_kernels, device_helpers, is_device_array, resolve_backend, wants_cuda
-from ._minmax import _binary, _convert_cval, _CudaKernels, _grey, _Kernels
+from ._minmax import _binary, _convert_cval, _CudaKernels, _grey, _kernels
 from ._validate import SUPPORTED_DTYPES, check_choice, check_device_image, check_image
 from .footprints import _footprints, _mirror, _pad_odd, ball, cube, diamond, disk, rectangle
 
@@ -168,7 +168,7 @@ def _prepare_grey(image, footprint, out, mode, cval, backend, auto, batch=False)
     # validate cval even when the mode does not use it, so a bad value never passes silently
     _convert_cval(cval, image.dtype)
     chosen = resolve_backend(backend, auto=auto, image=image, family=_FAMILY)
-    return image, seq, out, _Kernels(chosen)
+    return image, seq, out, _kernels(chosen)
 
 
 def _work(image):
@@ -453,7 +453,7 @@ def _prepare_binary(image, footprint, out, mode, backend, batch=False):
         src = np.ascontiguousarray(image).view(np.uint8)
     else:
         src = (image != 0).view(np.uint8)
-    return image, src, seq, out, _Kernels(chosen)
+    return image, src, seq, out, _kernels(chosen)
 
 
 def _finish_binary(result, out, direct, k=None):
