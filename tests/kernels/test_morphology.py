@@ -458,3 +458,110 @@ def test_shared_parameter_descriptions_are_filled_in(kernel):
     for name in ("batch", "backend", "out"):
         assert f"\n    {name} : " in doc, name
     assert "one call instead of N" in doc
+
+
+# --------------------------------------------------------------------------------------------------
+# the streamed run kernel: chunks, van Herk blocks of boxes, run lengths, NaN found on the way
+
+
+def _random_image(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if dtype.kind == "f":
+        return rng.normal(size=shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+def test_boxes_around_van_herk_blocks(dtype):
+    # Tall boxes combine their run rows by van Herk / Gil-Werman in blocks of `rows` output rows:
+    # heights below, at and just past one and two blocks, odd and even sides (padded at the front),
+    # widths whose runs take the direct, doubling and power-of-two paths.
+    for height in (1, 4, 5, 6, 9, 10, 11, 19, 20, 21):
+        img = _random_image((height, 37), dtype, seed=height)
+        for rows, cols in ((5, 1), (5, 3), (6, 2), (9, 4), (10, 15), (16, 8), (25, 1)):
+            fp = np.ones((rows, cols), np.uint8)
+            for kernel in ("erosion", "dilation"):
+                for mode in ("reflect", "constant", "wrap"):
+                    assert_same(ours(kernel, img, fp, mode=mode, cval=1),
+                                ref(kernel, img, fp, mode=mode, cval=1))
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+def test_run_lengths_share_one_pyramid(dtype):
+    # Footprints whose rows have several run lengths, 1 (the row itself), 2 and 3 (read straight
+    # from the image) and longer ones (doubling levels shared among them), with holes (two runs in
+    # a row), rows shifted off the centre, and odd and even numbers of runs (combined three at a
+    # time, the last one or two on their own).
+    holes = np.zeros((5, 13), np.uint8)
+    holes[0, :] = 1
+    holes[1, 2:4] = holes[1, 6:13] = 1
+    holes[2, 6] = 1
+    holes[3, :3] = holes[3, 5:8] = 1
+    holes[4, 12] = 1
+    img = _random_image((41, 53), dtype, seed=1)
+    for fp in (skm.disk(5), skm.diamond(4), skm.octagon(3, 2), holes, holes[::-1, ::-1],
+               holes[:4], holes[1:], np.ones((2, 3), np.uint8), np.ones((1, 2), np.uint8)):
+        for kernel in GREY:
+            for mode in ("reflect", "nearest", "max", "constant"):
+                assert_same(ours(kernel, img, fp, mode=mode, cval=2),
+                            ref(kernel, img, fp, mode=mode, cval=2))
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 5, 16])
+@pytest.mark.parametrize("vh", [False, True], ids=["runs", "van-herk"])
+def test_kernel_chunks_give_the_same_result(nchunks, vh):
+    # However the rows are split among threads (each chunk recomputes its halo), the result is the
+    # same; planes are split too, so a chunk can start and end inside a plane.
+    from medfeat._kernels.numba_cpu.morphology import _minmax_rows
+
+    img = _random_image((3, 23, 29), np.int16, seed=nchunks)
+    box = np.ones((1, 7, 5), bool) if vh else skm.disk(3).astype(bool)[None]
+    origin = [0, -(box.shape[1] // 2), -(box.shape[2] // 2)]
+    nz, ny, nx = img.shape
+    kz, ky, kx = box.shape
+    maps = [_minmax._axis_map(n, o, n + o + k - 1, "reflect")
+            for n, o, k in ((nz, origin[0], kz), (ny, origin[1], ky), (nx, origin[2], kx))]
+    lengths, pairs, runs = _minmax._run_plan(box.shape, box.tobytes())
+    got = np.empty_like(img)
+    nan = _minmax_rows(img, *maps, -origin[2], np.int16(0), lengths, pairs, runs, False, vh,
+                       False, got, nchunks)
+    assert nan == 0
+    want = ndi.grey_erosion(img, footprint=np.ones((1, ky, kx), bool) if vh else box,
+                            mode="reflect")
+    np.testing.assert_array_equal(got, want)
+
+
+def test_batch_of_boxes_and_disks_equals_each_image():
+    stack = _random_image((4, 30, 31), np.uint16, seed=3)
+    for fp in (np.ones((7, 3), np.uint8), skm.disk(2)):
+        for kernel in GREY:
+            got = ours(kernel, stack, fp, batch=True)
+            for i in range(len(stack)):
+                assert_same(got[i], ref(kernel, stack[i], fp))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("where", [(0, 0), (0, -1), (-1, 0), (-1, -1), (17, 5), (33, 40)],
+                         ids=str)
+def test_nan_anywhere_raises(dtype, where):
+    # NaN is found by the kernel as it reads the rows, or by a separate pass where the footprint
+    # leaves rows unread (all True elements above the centre, a 3-D footprint): every row counts.
+    img = _random_image((70, 45), dtype)
+    img[where] = np.nan
+    top_only = np.zeros((5, 3), np.uint8)
+    top_only[0] = 1
+    for fp in (np.ones((3, 3)), np.ones((15, 15)), skm.disk(3), top_only, top_only.T,
+               skm.disk(1, decomposition="sequence")):
+        for kernel in GREY:
+            with pytest.raises(ValueError, match="NaN"):
+                ours(kernel, img, fp)
+    vol = np.repeat(img[None], 3, axis=0)
+    for fp in (skm.ball(1), np.ones((3, 3, 3)), np.ones((1, 5, 5)), np.ones((3, 1, 1))):
+        with pytest.raises(ValueError, match="NaN"):
+            ours("erosion", vol, fp)
+    with pytest.raises(ValueError, match="NaN"):
+        ours("erosion", img, [(np.ones((3, 3)), 0)])
