@@ -335,7 +335,7 @@ def _ext_run(out, src, xmap, x0, cval, k, is_max):
 
 @njit(cache=True, nogil=True)
 def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring, slot,
-              ext, a, b, check):
+              ext, a, b, off, check):
     """The run rows of extended row ``j`` of plane ``z``: ``ring[p, slot]`` for every pair ``p``;
     returns the number of NaNs in the image rows read if ``check`` (else 0).
 
@@ -345,6 +345,11 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
     is kept (ping-pong between ``a`` and ``b``), so the rows stay in L1; the first level is read
     straight from the image row, and the extended row ``ext`` is only made for runs of length 1
     (the row itself) and van Herk's long runs.
+
+    Element ``x`` of a row (``ring``, ``ext``, ``a``, ``b``) is at ``row[off + x]``. With ``off``
+    chosen so that the image row's first pixel (``x0``) lands on a cache line, the passes between
+    rows start at ``row[0]``, also on one, and leave ``off`` elements of garbage before ``x = 0``
+    that no valid element depends on: every store of a pass is aligned.
     """
     ne = xmap.shape[0]
     npairs = pairs.shape[0]
@@ -360,7 +365,7 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
         if zs < 0 or ys < 0:
             for r in range(p, q):
                 row = ring[r, slot]
-                for x in range(ne - lengths[pairs[r, 1]] + 1):
+                for x in range(off, off + ne - lengths[pairs[r, 1]] + 1):
                     row[x] = cval
             p = q
             continue
@@ -375,20 +380,20 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
             row = ring[r, slot]
             n = ne - L + 1
             if L == 1:
-                _fill_ext(src, xmap, x0, cval, row)
+                _fill_ext(src, xmap, x0, cval, row[off:])
                 continue
             if L <= 3 and level == 0:
-                _ext_run(row, src, xmap, x0, cval, L, is_max)
+                _ext_run(row[off:], src, xmap, x0, cval, L, is_max)
                 continue
             if L >= VH_ROW:
                 # ``a`` and ``b`` are scratch from here on: longer runs come last and need no level
-                _fill_ext(src, xmap, x0, cval, ext)
-                _row_vh(ext, L, n, is_max, a, b, row)
+                _fill_ext(src, xmap, x0, cval, ext[off:])
+                _row_vh(ext[off:], L, n, is_max, a[off:], b[off:], row[off:])
                 continue
             while 2 * w <= L:
-                m = ne - 2 * w + 1
+                m = off + ne - 2 * w + 1
                 if level == 0:
-                    _ext_run(a, src, xmap, x0, cval, 2, is_max)
+                    _ext_run(a[off:], src, xmap, x0, cval, 2, is_max)
                     level = 1
                 elif level == 1:
                     _op_into(b, a, a[w:], m, is_max)
@@ -399,11 +404,17 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
                 w *= 2
             cur = a if level == 1 else b
             if w == L:
-                _copy(row, cur, n)
+                _copy(row, cur, off + n)
             else:
-                _op_into(row, cur, cur[L - w:], n, is_max)
+                _op_into(row, cur, cur[L - w:], off + n, is_max)
         p = q
     return nan
+
+
+@njit(cache=True, nogil=True)
+def _run_of(ring, runs, k, y, nslots, off):
+    """Run ``k``'s row for output row ``y``: its pair's run row ``y + dy`` from column ``xs`` on."""
+    return ring[runs[k, 0], (y + runs[k, 1]) % nslots][off + runs[k, 2]:]
 
 
 @njit(cache=True, nogil=True)
@@ -422,8 +433,12 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
     npairs = pairs.shape[0]
     nruns = runs.shape[0]
     nslots = 2 * ky if vh else ky
-    ring = _scratch(npairs * nslots, ne, image).reshape((npairs, nslots, -1))
-    rows = _scratch(4, ne, image)
+    # see _run_rows: for a box's van Herk pass, whose stores go to the run rows; other footprints
+    # read each run row at several shifts and keep its x = 0 on the cache line instead
+    per = ALIGN // image.itemsize
+    off = (-x0) % per if vh else 0
+    ring = _scratch(npairs * nslots, ne + per, image).reshape((npairs, nslots, -1))
+    rows = _scratch(4, ne + per, image)
     ext = rows[0]
     a = rows[1]
     b = rows[2]
@@ -444,54 +459,52 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
             for s in range(ya, yb, L):
                 while have < s + L:
                     nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have,
-                                     is_max, ring, have % nslots, ext, a, b, check)
+                                     is_max, ring, have % nslots, ext, a, b, off, check)
                     have += 1
                 for t in range(L - 2, -1, -1):
-                    _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], nx, is_max)
-                _copy(out[z, s], ring[0, s % nslots], nx)
+                    _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], off + nx,
+                            is_max)
+                _copy(out[z, s], ring[0, s % nslots][off:], nx)
                 for t in range(1, min(L, yb - s)):
                     j = s + L + t - 1
                     nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j,
-                                     is_max, ring, j % nslots, ext, a, b, check)
+                                     is_max, ring, j % nslots, ext, a, b, off, check)
                     have = j + 1
                     rj = ring[0, j % nslots]
-                    h = ring[0, (s + t) % nslots]
+                    h = ring[0, (s + t) % nslots][off:]
                     if t == 1:
-                        _op_into(out[z, s + t], h, rj, nx, is_max)
+                        _op_into(out[z, s + t], h, rj[off:], nx, is_max)
                     else:
                         if t == 2:
-                            _op_into(g, ring[0, (j - 1) % nslots], rj, nx, is_max)
+                            _op_into(g, ring[0, (j - 1) % nslots], rj, off + nx, is_max)
                         else:
-                            _op_acc(g, rj, nx, is_max)
-                        _op_into(out[z, s + t], h, g, nx, is_max)
+                            _op_acc(g, rj, off + nx, is_max)
+                        _op_into(out[z, s + t], h, g[off:], nx, is_max)
             continue
         for j in range(ya, yb + ky - 1):
             nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
-                             j % nslots, ext, a, b, check)
+                             j % nslots, ext, a, b, off, check)
             y = j - ky + 1
             if y < ya:
                 continue
             # two operations a store (op3) while two rows are left
             orow = out[z, y]
-            u = ring[runs[0, 0], (y + runs[0, 1]) % nslots][runs[0, 2]:]
+            u = _run_of(ring, runs, 0, y, nslots, off)
             if nruns == 1:
                 _copy(orow, u, nx)
                 continue
-            v = ring[runs[1, 0], (y + runs[1, 1]) % nslots][runs[1, 2]:]
+            v = _run_of(ring, runs, 1, y, nslots, off)
             if nruns == 2:
                 _op_into(orow, u, v, nx, is_max)
                 continue
-            _op3_into(orow, u, v, ring[runs[2, 0], (y + runs[2, 1]) % nslots][runs[2, 2]:], nx,
-                      is_max)
+            _op3_into(orow, u, v, _run_of(ring, runs, 2, y, nslots, off), nx, is_max)
             k = 3
             while k + 1 < nruns:
-                _op3_acc(orow, ring[runs[k, 0], (y + runs[k, 1]) % nslots][runs[k, 2]:],
-                         ring[runs[k + 1, 0], (y + runs[k + 1, 1]) % nslots][runs[k + 1, 2]:],
-                         nx, is_max)
+                _op3_acc(orow, _run_of(ring, runs, k, y, nslots, off),
+                         _run_of(ring, runs, k + 1, y, nslots, off), nx, is_max)
                 k += 2
             if k < nruns:
-                _op_acc(orow, ring[runs[k, 0], (y + runs[k, 1]) % nslots][runs[k, 2]:], nx,
-                        is_max)
+                _op_acc(orow, _run_of(ring, runs, k, y, nslots, off), nx, is_max)
     return nan
 
 
