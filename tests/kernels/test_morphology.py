@@ -514,9 +514,9 @@ def test_run_lengths_share_one_pyramid(dtype):
 @pytest.mark.parametrize("nchunks", [1, 2, 3, 5, 16])
 @pytest.mark.parametrize("vh", [False, True], ids=["runs", "van-herk"])
 def test_kernel_chunks_give_the_same_result(nchunks, vh):
-    # However the rows are split among threads (each chunk recomputes its halo), the result is the
-    # same; planes are split too, so a chunk can start and end inside a plane.
-    from medfeat._kernels.numba_cpu.morphology import _minmax_rows
+    # However the rows are split into chunks (each recomputes its halo) and among threads, the
+    # result is the same; planes are split too, so a chunk can start and end inside a plane.
+    from medfeat._kernels.numba_cpu import morphology as K
 
     img = _random_image((3, 23, 29), np.int16, seed=nchunks)
     box = np.ones((1, 7, 5), bool) if vh else skm.disk(3).astype(bool)[None]
@@ -527,12 +527,14 @@ def test_kernel_chunks_give_the_same_result(nchunks, vh):
             for n, o, k in ((nz, origin[0], kz), (ny, origin[1], ky), (nx, origin[2], kx))]
     lengths, pairs, runs = _minmax._run_plan(box.shape, box.tobytes())
     got = np.empty_like(img)
-    nan = _minmax_rows(img, *maps, -origin[2], np.int16(0), lengths, pairs, runs, False, vh,
-                       False, got, nchunks)
-    assert nan == 0
-    want = ndi.grey_erosion(img, footprint=np.ones((1, ky, kx), bool) if vh else box,
-                            mode="reflect")
-    np.testing.assert_array_equal(got, want)
+    common = (img, *maps, -origin[2], np.int16(0), lengths, pairs)
+    kernel, args = ((K._box_chunk, (*common, False, False, got)) if vh
+                    else (K._runs_chunk, (*common, runs, False, False, got)))
+    for nthreads in (1, 2, 3):
+        got[...] = 0
+        assert K._run_chunks(kernel, args, nz * ny, ky, nthreads, nchunks) == 0
+        want = ndi.grey_erosion(img, footprint=box, mode="reflect")
+        np.testing.assert_array_equal(got, want)
 
 
 def test_batch_of_boxes_and_disks_equals_each_image():

@@ -6,17 +6,23 @@ dtype. Borders are handled with index maps computed in Python: ``map[j]`` is the
 extended position ``j``, or -1 where the border value ``cval`` applies. Two kernels (the
 family's only CPU implementation):
 
-- :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass over bands of
-  output rows: each band computes the running min/max rows it needs (repeated doubling, or
-  van Herk / Gil-Werman for very long runs) and combines them while they are in cache;
+- :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass streaming
+  the output rows: each input row's running min/max rows (one doubling pyramid shared by the run
+  lengths, or van Herk / Gil-Werman for very long runs) go into a ring buffer of the last few
+  rows, combined while they are in cache; a box's rows are combined by van Herk / Gil-Werman down
+  the columns. Chunks of rows run on a pool of threads;
 - :func:`vrun`: running min/max of length ``L`` along the middle axis of an ``(A, N, B)`` array by
-  van Herk / Gil-Werman, vectorised across the rows (tall boxes).
+  van Herk / Gil-Werman, vectorised across the rows (the plane axis of cubes).
 
 Inner loops index views (``a[off:]``) rather than ``a[x + off]``: Numba wraps negative indices, and
 with a run-time offset that check stops LLVM from vectorising the loop.
 """
 
 from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -34,6 +40,9 @@ VH_ROW = 4096
 # buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
 # allocations do not count.
 CHUNKS = 32
+# Chunks of rows per thread of the run kernels (taken by the threads as they come; each recomputes
+# a halo of footprint height - 1 rows).
+CHUNKS_PER_THREAD = 4
 # Scratch rows start on this many bytes (a cache line, and an AVX-512 vector): a vector store
 # that straddles two cache lines costs about twice an aligned one, and the run passes are
 # mostly stores to scratch rows.
@@ -326,11 +335,10 @@ def _ext_run(out, src, xmap, x0, cval, k, is_max):
                     m = v if v < m else m
             out[j] = m
     if jhi > jlo:
+        # one call for both k (pairs read the second pixel twice): each call site of a pass is
+        # another vectorised loop for LLVM to optimise, in every function that inlines it
         s0 = jlo - x0
-        if k == 2:
-            _op_into(out[jlo:], src[s0:], src[s0 + 1:], jhi - jlo, is_max)
-        else:
-            _op3_into(out[jlo:], src[s0:], src[s0 + 1:], src[s0 + 2:], jhi - jlo, is_max)
+        _op3_into(out[jlo:], src[s0:], src[s0 + 1:], src[s0 + k - 1:], jhi - jlo, is_max)
 
 
 @njit(cache=True, nogil=True)
@@ -373,76 +381,65 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
         if check:
             # while the row is on its way into the cache for the runs below
             nan += _count_nan(src)
+        # (one call site per pass kind: see _ext_run)
         w = 1
-        level = 0  # 1: a, 2: b
+        cur = a  # the current level (w > 1), the other scratch row is ``nxt``
+        nxt = b
         for r in range(p, q):
             L = lengths[pairs[r, 1]]
             row = ring[r, slot]
             n = ne - L + 1
-            if L == 1:
-                _fill_ext(src, xmap, x0, cval, row[off:])
+            if L == 1 or L >= VH_ROW:
+                _fill_ext(src, xmap, x0, cval, row[off:] if L == 1 else ext[off:])
+                if L >= VH_ROW:
+                    # ``a`` and ``b`` are scratch from here on: longer runs come last, need no level
+                    _row_vh(ext[off:], L, n, is_max, a[off:], b[off:], row[off:])
                 continue
-            if L <= 3 and level == 0:
-                _ext_run(row[off:], src, xmap, x0, cval, L, is_max)
-                continue
-            if L >= VH_ROW:
-                # ``a`` and ``b`` are scratch from here on: longer runs come last and need no level
-                _fill_ext(src, xmap, x0, cval, ext[off:])
-                _row_vh(ext[off:], L, n, is_max, a[off:], b[off:], row[off:])
-                continue
+            if w == 1:
+                # runs of 2 and 3 straight from the image; else the first level (pairs) into a
+                k = L if L <= 3 else 2
+                _ext_run(row[off:] if L <= 3 else a[off:], src, xmap, x0, cval, k, is_max)
+                if L <= 3:
+                    continue
+                w = 2
             while 2 * w <= L:
-                m = off + ne - 2 * w + 1
-                if level == 0:
-                    _ext_run(a[off:], src, xmap, x0, cval, 2, is_max)
-                    level = 1
-                elif level == 1:
-                    _op_into(b, a, a[w:], m, is_max)
-                    level = 2
-                else:
-                    _op_into(a, b, b[w:], m, is_max)
-                    level = 1
+                _op_into(nxt, cur, cur[w:], off + ne - 2 * w + 1, is_max)
+                cur, nxt = nxt, cur
                 w *= 2
-            cur = a if level == 1 else b
-            if w == L:
-                _copy(row, cur, off + n)
-            else:
-                _op_into(row, cur, cur[L - w:], off + n, is_max)
+            # op(cur, cur) is cur: a run of exactly w is a copy
+            _op_into(row, cur, cur[L - w:], off + n, is_max)
         p = q
     return nan
 
 
 @njit(cache=True, nogil=True)
-def _run_of(ring, runs, k, y, nslots, off):
-    """Run ``k``'s row for output row ``y``: its pair's run row ``y + dy`` from column ``xs`` on."""
-    return ring[runs[k, 0], (y + runs[k, 1]) % nslots][off + runs[k, 2]:]
+def _chunk_scratch(image, xmap, nrows, off):
+    """A chunk's scratch: ``nrows`` ring rows and the rows ``ext``, ``a``, ``b``, ``g``, each with
+    room for ``off`` elements before the extended row (see :func:`_run_rows`)."""
+    per = ALIGN // image.itemsize
+    buf = _scratch(nrows + 4, xmap.shape[0] + per + off, image)
+    return buf[:nrows], buf[nrows], buf[nrows + 1], buf[nrows + 2], buf[nrows + 3]
 
 
 @njit(cache=True, nogil=True)
-def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
+def _runs_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out,
                 r0, r1):
-    """Output rows r0..r1 (flattened over planes and rows) of :func:`_minmax_rows`; returns the
+    """Output rows r0..r1 (flattened over planes and rows) of :func:`_minmax_runs`; returns the
     number of NaNs in the image rows read if ``check``.
 
     The rows are streamed: each extended row's run rows are computed once into a ring buffer of
-    the last ``ky`` (``2 ky`` for ``vh``) rows and combined while they are in cache, so a chunk
-    reads its input rows once, plus a halo of ``ky - 1`` rows.
+    the last ``ky`` rows and combined while they are in cache, so a chunk reads its input rows
+    once, plus a halo of ``ky - 1`` rows.
     """
     nz, ny, nx = out.shape
-    ne = xmap.shape[0]
     ky = ymap.shape[0] - ny + 1
     npairs = pairs.shape[0]
     nruns = runs.shape[0]
-    nslots = 2 * ky if vh else ky
-    # see _run_rows: for a box's van Herk pass, whose stores go to the run rows; other footprints
-    # read each run row at several shifts and keep its x = 0 on the cache line instead
-    per = ALIGN // image.itemsize
-    off = (-x0) % per if vh else 0
-    ring = _scratch(npairs * nslots, ne + per, image).reshape((npairs, nslots, -1))
-    rows = _scratch(4, ne + per, image)
-    ext = rows[0]
-    a = rows[1]
-    b = rows[2]
-    g = rows[3]
+    # x = 0 of the run rows on the cache line: they are read at several shifts. (Derived from an
+    # argument so that Numba compiles _run_rows once for both chunk kinds, not again for a literal.)
+    off = x0 - x0
+    flat, ext, a, b, _ = _chunk_scratch(image, xmap, npairs * ky, off)
+    ring = flat.reshape((npairs, ky, -1))
     nan = 0
     r = r0
     while r < r1:
@@ -450,112 +447,158 @@ def _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
         ya = r - z * ny
         yb = min(ny, ya + r1 - r)
         r += yb - ya
-        if vh:
-            # van Herk / Gil-Werman down the run rows of a box, blocks of L = ky output rows: for
-            # the block at s, h[t] = op(R[s + t .. s + L - 1]) (made in place in the ring) and
-            # g = op(R[s + L .. s + L + t - 1]); output row s + t is op(h[t], g).
-            L = ky
-            have = ya
-            for s in range(ya, yb, L):
-                while have < s + L:
-                    nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have,
-                                     is_max, ring, have % nslots, ext, a, b, off, check)
-                    have += 1
-                for t in range(L - 2, -1, -1):
-                    _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], off + nx,
-                            is_max)
-                _copy(out[z, s], ring[0, s % nslots][off:], nx)
-                for t in range(1, min(L, yb - s)):
+        for j in range(ya, yb + ky - 1):
+            nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
+                             j % ky, ext, a, b, off, check)
+            y = j - ky + 1
+            if y < ya:
+                continue
+            # Two operations a store: op3 of the first three runs, then two more at a time (a run
+            # repeated where fewer are left: op is idempotent). Run k's row for output row y is
+            # row y + dy of its pair's run rows, from column xs on.
+            k0 = min(1, nruns - 1)
+            k1 = min(2, nruns - 1)
+            _op3_into(out[z, y], ring[runs[0, 0], (y + runs[0, 1]) % ky][runs[0, 2]:],
+                      ring[runs[k0, 0], (y + runs[k0, 1]) % ky][runs[k0, 2]:],
+                      ring[runs[k1, 0], (y + runs[k1, 1]) % ky][runs[k1, 2]:], nx, is_max)
+            for k in range(3, nruns, 2):
+                k1 = min(k + 1, nruns - 1)
+                _op3_acc(out[z, y], ring[runs[k, 0], (y + runs[k, 1]) % ky][runs[k, 2]:],
+                         ring[runs[k1, 0], (y + runs[k1, 1]) % ky][runs[k1, 2]:], nx, is_max)
+    return nan
+
+
+@njit(cache=True, nogil=True)
+def _box_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check, out, r0, r1):
+    """Output rows r0..r1 of :func:`_minmax_box`: :func:`_runs_chunk` for a box, whose run rows
+    are combined down the columns by van Herk / Gil-Werman, in blocks of ``L = ky`` output rows:
+    for the block at s, ``h[t] = op(R[s + t .. s + L - 1])`` (made in place in a ring of ``2 L``
+    run rows) and ``g = op(R[s + L .. s + L + t - 1])``; output row ``s + t`` is
+    ``op(h[t], g)``."""
+    nz, ny, nx = out.shape
+    L = ymap.shape[0] - ny + 1
+    nslots = 2 * L
+    # the run passes store to the run rows: see _run_rows
+    off = (-x0) % (ALIGN // image.itemsize)
+    flat, ext, a, b, g = _chunk_scratch(image, xmap, nslots, off)
+    ring = flat.reshape((1, nslots, -1))
+    nan = 0
+    r = r0
+    while r < r1:
+        z = r // ny
+        ya = r - z * ny
+        yb = min(ny, ya + r1 - r)
+        r += yb - ya
+        have = ya
+        for s in range(ya, yb, L):
+            while have < s + L:
+                nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, have,
+                                 is_max, ring, have % nslots, ext, a, b, off, check)
+                have += 1
+            for t in range(L - 2, -1, -1):
+                _op_acc(ring[0, (s + t) % nslots], ring[0, (s + t + 1) % nslots], off + nx,
+                        is_max)
+            for t in range(min(L, yb - s)):
+                # g is R[s + L] itself for t = 1 (and unused for t = 0: op(h, h) is h)
+                h = ring[0, (s + t) % nslots]
+                gt = h
+                if t >= 1:
                     j = s + L + t - 1
                     nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j,
                                      is_max, ring, j % nslots, ext, a, b, off, check)
                     have = j + 1
-                    rj = ring[0, j % nslots]
-                    h = ring[0, (s + t) % nslots][off:]
-                    if t == 1:
-                        _op_into(out[z, s + t], h, rj[off:], nx, is_max)
-                    else:
+                    gt = ring[0, j % nslots]
+                    if t >= 2:
                         if t == 2:
-                            _op_into(g, ring[0, (j - 1) % nslots], rj, off + nx, is_max)
-                        else:
-                            _op_acc(g, rj, off + nx, is_max)
-                        _op_into(out[z, s + t], h, g[off:], nx, is_max)
-            continue
-        for j in range(ya, yb + ky - 1):
-            nan += _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, ring,
-                             j % nslots, ext, a, b, off, check)
-            y = j - ky + 1
-            if y < ya:
-                continue
-            # two operations a store (op3) while two rows are left
-            orow = out[z, y]
-            u = _run_of(ring, runs, 0, y, nslots, off)
-            if nruns == 1:
-                _copy(orow, u, nx)
-                continue
-            v = _run_of(ring, runs, 1, y, nslots, off)
-            if nruns == 2:
-                _op_into(orow, u, v, nx, is_max)
-                continue
-            _op3_into(orow, u, v, _run_of(ring, runs, 2, y, nslots, off), nx, is_max)
-            k = 3
-            while k + 1 < nruns:
-                _op3_acc(orow, _run_of(ring, runs, k, y, nslots, off),
-                         _run_of(ring, runs, k + 1, y, nslots, off), nx, is_max)
-                k += 2
-            if k < nruns:
-                _op_acc(orow, _run_of(ring, runs, k, y, nslots, off), nx, is_max)
+                            _copy(g, ring[0, (j - 1) % nslots], off + nx)
+                        _op_acc(g, gt, off + nx, is_max)
+                        gt = g
+                _op_into(out[z, s + t], h[off:], gt[off:], nx, is_max)
     return nan
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _minmax_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
-                 nthreads):
-    """The whole min (or max) over a footprint cut into runs, in one parallel pass.
-
-    ``pairs[p] = (dz, li)``, sorted: run rows of length ``lengths[li]`` from plane offset ``dz``
-    (row ``(z, j)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz],
-    ymap[j])`` extended through ``xmap``, which starts at ``ext[x0]``); ``runs[k] = (p, dy, xs)``:
-    output row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on.
-    ``vh``: the footprint is a box (one pair, ``runs[k] = (0, k, 0)``), whose rows are combined by
-    van Herk / Gil-Werman instead. One contiguous chunk of rows for each of the ``nthreads``
-    threads, so that the halo is recomputed once per thread. Returns the number of NaNs in the
-    image rows read (counting rows read twice twice) if ``check``, else 0: checking the rows on
-    the way costs no extra pass over the image.
-    """
-    ky = ymap.shape[0] - out.shape[1] + 1
-    total = out.shape[0] * out.shape[1]
-    nchunks = max(1, min(nthreads, total // (4 * ky)))
-    nan = 0
-    for c in prange(nchunks):
-        nan += _rows_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh,
-                           check, out, c * total // nchunks, (c + 1) * total // nchunks)
-    return nan
-
-
-def _with_threads(nthreads, kernel, *args, pass_threads=False):
-    """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after;
-    ``pass_threads``: the thread count is also the kernel's last argument."""
+def _with_threads(nthreads, kernel, *args):
+    """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after."""
     if nthreads <= 0:
-        if pass_threads:
-            args = (*args, numba.get_num_threads())
         return kernel(*args)
     previous = numba.get_num_threads()
-    nthreads = min(nthreads, numba.config.NUMBA_NUM_THREADS)
-    if pass_threads:
-        args = (*args, nthreads)
-    numba.set_num_threads(nthreads)
+    numba.set_num_threads(min(nthreads, numba.config.NUMBA_NUM_THREADS))
     try:
         return kernel(*args)
     finally:
         numba.set_num_threads(previous)
 
 
+_POOL = [None, None, 0]  # the executor, the process it was made in, its number of workers
+
+
+def _pool(workers):
+    """A thread pool of at least ``workers`` threads, made again in a forked child (whose copy of
+    the parent's pool has no threads behind it)."""
+    pool, pid, size = _POOL
+    if pool is None or pid != os.getpid() or size < workers:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medfeat-morphology")
+        _POOL[:] = [pool, os.getpid(), workers]
+    return pool
+
+
+def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None):
+    """``kernel(*args, r0, r1)`` over ``0 <= r0 < r1 <= total`` output rows split into chunks,
+    on ``nthreads`` threads (0: Numba's thread count, so ``NUMBA_NUM_THREADS`` and
+    ``numba.set_num_threads`` apply); returns the sum of the results (NaN counts).
+
+    Threads here rather than a ``prange``: the kernels release the GIL, a parallel Numba function
+    would compile the whole run kernel a second time (doubling the first call's compile time),
+    and the threads take the chunks as they come (the calling thread among them), so a thread
+    the OS leaves waiting on a busy machine holds up its chunk, not a fixed half of the image.
+    Chunks are a few per thread, each recomputing a halo of ``ky - 1`` rows.
+    """
+    if nthreads <= 0:
+        nthreads = numba.get_num_threads()
+    nthreads = max(1, min(nthreads, numba.config.NUMBA_NUM_THREADS))
+    if nchunks is None:
+        nchunks = 1 if nthreads == 1 else min(CHUNKS_PER_THREAD * nthreads, total // (8 * ky))
+    nchunks = max(1, min(nchunks, total))
+    if nchunks == 1:
+        return kernel(*args, 0, total)
+    bounds = [c * total // nchunks for c in range(nchunks + 1)]
+    tickets = itertools.count()  # next() is atomic under the GIL
+
+    def work():
+        nan = 0
+        c = next(tickets)
+        while c < nchunks:
+            nan += kernel(*args, bounds[c], bounds[c + 1])
+            c = next(tickets)
+        return nan
+
+    helpers = min(nthreads, nchunks) - 1
+    futures = [_pool(helpers).submit(work) for _ in range(helpers)]
+    nan = work()
+    return nan + sum(f.result() for f in futures)
+
+
 def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
                 nthreads=0):
-    """:func:`_minmax_rows` on ``nthreads`` threads (0: Numba's default); returns its NaN count."""
-    return _with_threads(nthreads, _minmax_rows, image, zmap, ymap, xmap, x0, cval, lengths, pairs,
-                         runs, is_max, vh, check, out, pass_threads=True)
+    """The whole min (or max) over a footprint cut into runs, in one pass over the image on
+    ``nthreads`` threads (0: Numba's default); returns the number of NaNs in the image rows read
+    (rows read twice count twice) if ``check``, else 0: checking the rows on the way costs no
+    extra pass over the image.
+
+    ``pairs[p] = (dz, li)``, sorted: run rows of length ``lengths[li]`` from plane offset ``dz``
+    (row ``(z, j)``'s value at x is op over ``ext[x:x + L]`` of source row ``(zmap[z + dz],
+    ymap[j])`` extended through ``xmap``, which starts at ``ext[x0]``); ``runs[k] = (p, dy, xs)``:
+    output row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on
+    (:func:`_runs_chunk`). ``vh``: the footprint is a box (one pair, ``runs[k] = (0, k, 0)``),
+    whose rows are combined by van Herk / Gil-Werman instead (:func:`_box_chunk`).
+    """
+    ky = ymap.shape[0] - out.shape[1] + 1
+    total = out.shape[0] * out.shape[1]
+    if vh:
+        args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check, out)
+        return _run_chunks(_box_chunk, args, total, ky, nthreads)
+    args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out)
+    return _run_chunks(_runs_chunk, args, total, ky, nthreads)
 
 
 def vrun(image, amap, cval, L, is_max, out, nthreads=0):
