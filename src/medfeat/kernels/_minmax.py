@@ -1,9 +1,10 @@
 """The min/max planner of the morphology kernels: one flat erosion or dilation step.
 
-:func:`_minmax` crops a footprint to its bounding box and plans the passes: a box (rectangle,
-cube) as separable passes, short sides as runs and long ones by van Herk / Gil-Werman
-(``vrun``); any other footprint cut into horizontal runs, all done in one banded pass
-(``minmax_runs``). On the GPU, boxes are separable 1-D passes and other footprints one pass over
+:func:`_minmax` crops a footprint to its bounding box and plans the passes: any footprint cut
+into horizontal runs, all done in one streamed pass (``minmax_runs``), whose run rows a box taller
+than :data:`VH_COL` combines by van Herk / Gil-Werman; the plane axis of a cube in a second pass
+(``vrun``, or runs when short). Plans (run decomposition, crop, border maps) are cached per
+footprint and shape. On the GPU, boxes are separable 1-D passes and other footprints one pass over
 their offsets. :func:`_grey` and :func:`_binary` apply a footprint sequence with it. The
 algorithms and their references are in :mod:`medfeat.kernels.morphology`.
 """
@@ -177,28 +178,26 @@ def _minmax(k, src, fp, *, is_max, mode, border, dst=None, check_nan=False):
     cval = border if border is not None else src.dtype.type(0)
     src3, dst3 = _as3d(src), _as3d(dst)
     fp3 = np.ascontiguousarray(_as3d(fp), dtype=np.bool_)
-    box, origin = _crop(fp3.shape, fp3.tobytes())
-    if box is None:
-        _box(k, src3, dst3, origin[1], origin[0], is_max, mode, cval, check_nan)
+    box, origin, full = _crop(fp3.shape, fp3.tobytes())
+    if full:
+        _box(k, src3, dst3, box.shape, list(origin), is_max, mode, cval, check_nan)
     else:
-        _runs(k, src3, dst3, box, origin, is_max, mode, cval, check_nan=check_nan)
+        _runs(k, src3, dst3, box, list(origin), is_max, mode, cval, check_nan=check_nan)
     return dst
 
 
 @functools.lru_cache(maxsize=256)
 def _crop(shape, data):
     """The 3-D boolean footprint of ``shape`` whose bytes are ``data`` cropped to its bounding
-    box: ``(box, origin)``, ``origin`` the box's offset from the footprint centre; a full box is
-    ``(None, (origin, box shape))`` (cached, like :func:`_run_plan`)."""
+    box: ``(box, origin, full)``, ``origin`` the box's offset from the footprint centre, ``full``
+    whether every element of the box is True (cached, like :func:`_run_plan`)."""
     fp3 = np.frombuffer(data, np.bool_).reshape(shape)
     nzidx = np.nonzero(fp3)
     lo = [int(ix.min()) for ix in nzidx]
     hi = [int(ix.max()) + 1 for ix in nzidx]
     box = fp3[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    origin = [lo[a] - shape[a] // 2 for a in range(3)]
-    if box.all():
-        return None, (origin, box.shape)
-    return box, origin
+    origin = tuple(lo[a] - shape[a] // 2 for a in range(3))
+    return box, origin, bool(box.all())
 
 
 def _minmax_cuda(k, src, fp, *, is_max, mode, border, dst=None):
@@ -245,9 +244,9 @@ def _offsets_pass(k, src3, dst3, box, origin, is_max, mode, cval):
 
 
 def _threads(work):
-    """1 for small jobs, else 0 (the backend's default): a fork-join region waits for its slowest
-    thread, and on a busy machine a thread the OS has not scheduled costs a whole time slice (4 ms
-    here), more than a small job takes on one core."""
+    """1 for small jobs, else 0 (the backend's default): waking threads costs more than a small
+    job takes on one core, and on a busy machine a thread the OS has not scheduled costs a whole
+    time slice (4 ms here)."""
     return 1 if work < SERIAL_WORK else 0
 
 

@@ -13,14 +13,16 @@ footprint and computes the border index maps, and the compiled backend runs two 
 (``minmax_runs`` and ``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology`). Footprints live in
 :mod:`medfeat.kernels.footprints` (also importable from here):
 
-- Any footprint is cut into horizontal runs (chords) [3]_. The image is processed in bands of rows,
-  in parallel; a band computes, for each distinct run length L, the running min/max of its rows
-  (plus a halo) by repeated doubling (log2 L vectorised passes; van Herk / Gil-Werman for very long
-  runs), then takes the min/max over the footprint's rows of the shifted results while they are
-  still in cache. One pass over the image, whatever the footprint.
-- A footprint whose True elements fill a box (rectangle, cube) is also separable: tall boxes and the
-  plane axis of cubes use van Herk / Gil-Werman across rows, vectorised over the columns, whose
-  cost per pixel does not grow with the side [1]_ [2]_.
+- Any footprint is cut into horizontal runs (chords) [3]_. The output rows are streamed, in chunks
+  on a pool of threads: each input row's running min/max for every distinct run length L comes
+  from one doubling pyramid shared by the lengths (log2 L vectorised passes; van Herk /
+  Gil-Werman for very long runs) into a ring buffer of the last few rows, and each output row is
+  the min/max of the footprint's rows of shifted results while they are still in cache. One pass
+  over the image, whatever the footprint; float images are checked for NaN on the way.
+- A footprint whose True elements fill a box (rectangle, cube) is also separable: the ring rows of
+  a tall box are combined by van Herk / Gil-Werman down the columns in the same pass, and the
+  plane axis of cubes is a second pass of it; its cost per pixel does not grow with the side
+  [1]_ [2]_.
 
 On the GPU (``backend="cuda"``, or "auto" with a GPU array;
 :mod:`medfeat._kernels.numba_cuda.morphology`) boxes are separable 1-D passes and other footprints
@@ -250,9 +252,9 @@ def erosion(image, footprint=None, out=None, *, mode="reflect", cval=0.0, backen
     ------
     ValueError
         Unsupported dtype or rank, empty image, NaN in a float image (a minimum with NaN has no
-        defined result; scikit-image's answer depends on the footprint's shape), footprint of the
-        wrong rank or without True element, unknown mode or backend, cval out of range, wrong
-        ``out``.
+        defined result; scikit-image's answer depends on the footprint's shape; found while the
+        image is read, so ``out`` may have been written by then), footprint of the wrong rank or
+        without True element, unknown mode or backend, cval out of range, wrong ``out``.
 
     Notes
     -----
