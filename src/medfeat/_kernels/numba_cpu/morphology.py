@@ -537,6 +537,8 @@ def _pool(workers):
     the parent's pool has no threads behind it)."""
     pool, pid, size = _POOL
     if pool is None or pid != os.getpid() or size < workers:
+        if pool is not None and pid == os.getpid():
+            pool.shutdown(wait=False)  # its threads end once idle; the calls queued there finish
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medfeat-morphology")
         _POOL[:] = [pool, os.getpid(), workers]
     return pool
