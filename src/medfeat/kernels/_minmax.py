@@ -298,7 +298,7 @@ def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False, check_nan=Fa
     check = check_nan and in_kernel and src3.dtype.kind == "f"
     work = src3.nbytes * (3 + len(pairs) if vh else len(pairs) + len(runs))
     nan = k.minmax_runs(_ro(src3), zmap, ymap, xmap, -origin[2], cval, lengths, pairs, runs,
-                        is_max, vh, check, dst3, _threads(work))
+                        is_max, vh, check, dst3, _threads(work), work)
     if nan:
         raise ValueError(NAN_MESSAGE)
 

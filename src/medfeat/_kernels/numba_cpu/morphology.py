@@ -41,8 +41,11 @@ VH_ROW = 4096
 # allocations do not count.
 CHUNKS = 32
 # Chunks of rows per thread of the run kernels (taken by the threads as they come; each recomputes
-# a halo of footprint height - 1 rows).
+# a halo of footprint height - 1 rows, and each costs a call from Python), for jobs of at least
+# DYNAMIC_WORK byte-passes (image bytes x row operations per pixel); smaller jobs take one chunk a
+# thread, as a chunk then lasts little longer than the calls and hand-overs between threads.
 CHUNKS_PER_THREAD = 4
+DYNAMIC_WORK = 5e7
 # Scratch rows start on this many bytes (a cache line, and an AVX-512 vector): a vector store
 # that straddles two cache lines costs about twice an aligned one, and the run passes are
 # mostly stores to scratch rows.
@@ -544,7 +547,7 @@ def _pool(workers):
     return pool
 
 
-def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None):
+def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
     """``kernel(*args, r0, r1)`` over ``0 <= r0 < r1 <= total`` output rows split into chunks,
     on ``nthreads`` threads (0: Numba's thread count, so ``NUMBA_NUM_THREADS`` and
     ``numba.set_num_threads`` apply); returns the sum of the results (NaN counts).
@@ -553,13 +556,15 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None):
     would compile the whole run kernel a second time (doubling the first call's compile time),
     and the threads take the chunks as they come (the calling thread among them), so a thread
     the OS leaves waiting on a busy machine holds up its chunk, not a fixed half of the image.
-    Chunks are a few per thread, each recomputing a halo of ``ky - 1`` rows.
+    Chunks are a few per thread for a job of ``work`` byte-passes (unknown: large), each
+    recomputing a halo of ``ky - 1`` rows (see :data:`CHUNKS_PER_THREAD`).
     """
     if nthreads <= 0:
         nthreads = numba.get_num_threads()
     nthreads = max(1, min(nthreads, numba.config.NUMBA_NUM_THREADS))
     if nchunks is None:
-        nchunks = 1 if nthreads == 1 else min(CHUNKS_PER_THREAD * nthreads, total // (8 * ky))
+        per_thread = CHUNKS_PER_THREAD if work is None or work >= DYNAMIC_WORK else 1
+        nchunks = 1 if nthreads == 1 else min(per_thread * nthreads, total // (8 * ky))
     nchunks = max(1, min(nchunks, total))
     if nchunks == 1:
         return kernel(*args, 0, total)
@@ -581,7 +586,7 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None):
 
 
 def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, vh, check, out,
-                nthreads=0):
+                nthreads=0, work=None):
     """The whole min (or max) over a footprint cut into runs, in one pass over the image on
     ``nthreads`` threads (0: Numba's default); returns the number of NaNs in the image rows read
     (rows read twice count twice) if ``check``, else 0: checking the rows on the way costs no
@@ -592,15 +597,16 @@ def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
     ymap[j])`` extended through ``xmap``, which starts at ``ext[x0]``); ``runs[k] = (p, dy, xs)``:
     output row ``(z, y)`` combines row ``y + dy`` of pair ``p``'s run rows from column ``xs`` on
     (:func:`_runs_chunk`). ``vh``: the footprint is a box (one pair, ``runs[k] = (0, k, 0)``),
-    whose rows are combined by van Herk / Gil-Werman instead (:func:`_box_chunk`).
+    whose rows are combined by van Herk / Gil-Werman instead (:func:`_box_chunk`). ``work``: the
+    job's size in byte-passes, for the number of chunks (see :data:`CHUNKS_PER_THREAD`).
     """
     ky = ymap.shape[0] - out.shape[1] + 1
     total = out.shape[0] * out.shape[1]
     if vh:
         args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check, out)
-        return _run_chunks(_box_chunk, args, total, ky, nthreads)
+        return _run_chunks(_box_chunk, args, total, ky, nthreads, work=work)
     args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out)
-    return _run_chunks(_runs_chunk, args, total, ky, nthreads)
+    return _run_chunks(_runs_chunk, args, total, ky, nthreads, work=work)
 
 
 def vrun(image, amap, cval, L, is_max, out, nthreads=0):
