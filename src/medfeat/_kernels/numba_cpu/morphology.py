@@ -36,9 +36,8 @@ from .._common import boundary_index
 # faster at L = 64 and still faster at L = 1024, so van Herk only guards the O(1) bound for huge
 # windows.
 VH_ROW = 4096
-# Work is split into at most this many chunks, each allocating its scratch buffers once (a band
-# buffer can be a few MB): enough to balance two to a dozen threads, few enough that the
-# allocations do not count.
+# vrun's work is split into at most this many chunks, each allocating its scratch buffers once:
+# enough to balance two to a dozen threads, few enough that the allocations do not count.
 CHUNKS = 32
 # Chunks of rows per thread of the run kernels (taken by the threads as they come; each recomputes
 # a halo of footprint height - 1 rows, and each costs a call from Python), for jobs of at least
