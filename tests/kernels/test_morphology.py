@@ -567,3 +567,20 @@ def test_nan_anywhere_raises(dtype, where):
             ours("erosion", vol, fp)
     with pytest.raises(ValueError, match="NaN"):
         ours("erosion", img, [(np.ones((3, 3)), 0)])
+
+
+def test_kernels_called_from_several_threads_at_once_agree_with_skimage():
+    # the run kernel hands its chunks to one process-wide pool; callers on several threads share
+    # it (a caller must never find it shut down or replaced under it)
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 255, (600, 640), dtype=np.uint8) for _ in range(4)]
+    fps = [skm.disk(3), np.ones((9, 9), bool), skm.disk(1), np.ones((3, 15), bool)]
+    expected = [skm.erosion(im, fp) for im, fp in zip(images, fps)]
+
+    def job(i):
+        return np.array_equal(M.erosion(images[i % 4], fps[i % 4]), expected[i % 4])
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(job, range(16)))

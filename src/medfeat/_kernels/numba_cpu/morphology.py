@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -531,19 +532,32 @@ def _with_threads(nthreads, kernel, *args):
         numba.set_num_threads(previous)
 
 
-_POOL = [None, None, 0]  # the executor, the process it was made in, its number of workers
+_POOL = [None, None]  # the executor and the process it was made in
+_POOL_LOCK = threading.Lock()
 
 
-def _pool(workers):
-    """A thread pool of at least ``workers`` threads, made again in a forked child (whose copy of
-    the parent's pool has no threads behind it)."""
-    pool, pid, size = _POOL
-    if pool is None or pid != os.getpid() or size < workers:
-        if pool is not None and pid == os.getpid():
-            pool.shutdown(wait=False)  # its threads end once idle; the calls queued there finish
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medfeat-morphology")
-        _POOL[:] = [pool, os.getpid(), workers]
-    return pool
+def _forget_pool_in_child():
+    global _POOL_LOCK
+    _POOL_LOCK = threading.Lock()  # a fork while another thread held it would leave it held
+    _POOL[:] = [None, None]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def _pool():
+    """The process's thread pool for the run kernels' chunks: ``NUMBA_NUM_THREADS - 1`` threads
+    (the calling thread takes chunks too), made once per process under a lock, so that threads
+    calling the kernels at once share it and never see it replaced, and made again in a forked
+    child (whose copy of the parent's pool has no threads behind it)."""
+    with _POOL_LOCK:
+        pool, pid = _POOL
+        if pool is None or pid != os.getpid():
+            pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
+                                      thread_name_prefix="medfeat-morphology")
+            _POOL[:] = [pool, os.getpid()]
+        return pool
 
 
 def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
@@ -579,7 +593,8 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
         return nan
 
     helpers = min(nthreads, nchunks) - 1
-    futures = [_pool(helpers).submit(work) for _ in range(helpers)]
+    pool = _pool()
+    futures = [pool.submit(work) for _ in range(helpers)]
     nan = work()
     return nan + sum(f.result() for f in futures)
 
