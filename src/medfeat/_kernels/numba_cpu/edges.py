@@ -521,20 +521,52 @@ def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
     return smoothed, mag
 
 
+#: columns per block of :func:`_nms_row`: a block with no magnitude at or above ``low`` is
+#: written as zeros without the suppression arithmetic (most of a typical image lies below ``low``)
+_NMS_BLOCK = 32
+
+
 @njit(**_OPTS)
 def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab):
     """Non-maximum suppression and double threshold of one interior row into ``lab`` (1 weak,
-    2 strong), given its Sobel responses. Branch-free (every neighbour loaded, the right one
-    selected) so that it vectorises; the arithmetic is scikit-image's, rounding included."""
+    2 strong), given its Sobel responses. Branch-free within a block of :data:`_NMS_BLOCK`
+    columns (every neighbour loaded, the right one selected) so that it vectorises; the arithmetic
+    is scikit-image's, rounding included. Blocks where no magnitude reaches ``low`` keep no pixel
+    whatever their neighbours, so they skip the arithmetic."""
     W = Mc.shape[0]
     n = W - 2
-    Mu0, Mu1, Mu2 = Mu[0:n], Mu[1 : n + 1], Mu[2 : n + 2]
-    Mc0, Mc1, Mc2 = Mc[0:n], Mc[1 : n + 1], Mc[2 : n + 2]
-    Md0, Md1, Md2 = Md[0:n], Md[1 : n + 1], Md[2 : n + 2]
-    ir = irow[1 : n + 1]
-    jr = jrow[1 : n + 1]
-    em = emrow[1 : n + 1]
     lb = lab[1 : n + 1]
+    Mc1 = Mc[1 : n + 1]
+    start = -1  # first column of the current run of blocks that need the arithmetic
+    for j0 in range(0, n + _NMS_BLOCK, _NMS_BLOCK):
+        hit = False
+        if j0 < n:
+            m = Mc1[j0 : min(j0 + _NMS_BLOCK, n)]  # indexed from 0: no negative-index handling
+            for j in range(m.shape[0]):
+                hit |= m[j] >= low
+        if hit:
+            if start < 0:
+                start = j0
+        else:
+            if start >= 0:  # runs of blocks in one call: fewer loop entries and alias checks
+                _nms_block(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, start + 1,
+                           min(j0, n) + 1)
+                start = -1
+            if j0 < n:
+                lb[j0 : min(j0 + _NMS_BLOCK, n)] = 0
+
+
+@njit(**_OPTS)
+def _nms_block(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, k0, k1):
+    """:func:`_nms_row`'s arithmetic for the interior columns ``[k0, k1)``."""
+    n = k1 - k0
+    Mu0, Mu1, Mu2 = Mu[k0 - 1 : k1 - 1], Mu[k0:k1], Mu[k0 + 1 : k1 + 1]
+    Mc0, Mc1, Mc2 = Mc[k0 - 1 : k1 - 1], Mc[k0:k1], Mc[k0 + 1 : k1 + 1]
+    Md0, Md1, Md2 = Md[k0 - 1 : k1 - 1], Md[k0:k1], Md[k0 + 1 : k1 + 1]
+    ir = irow[k0:k1]
+    jr = jrow[k0:k1]
+    em = emrow[k0:k1]
+    lb = lab[k0:k1]
     for j in range(n):
         m = Mc1[j]
         isob = ir[j]
