@@ -800,22 +800,27 @@ def _flood_row(flat, words, W, x, p0, p1, queue, pend, npend, spill, nsp):
 
     Breadth first from all the row's seeds at once. The seed search reads eight labels at a time
     and skips words without a 2 (the usual test for a zero byte, applied to ``word ^ 0x0202...``).
-    The visits are written out here rather than in a helper: a call per neighbour costs more than
-    the visit.
+    A visit is branch-free (the label is rewritten and the index queued whatever it holds, the
+    queue advancing only past a candidate): whether a neighbour is a candidate is unpredictable,
+    and a mispredicted branch per neighbour costs more than the stores. The only branches are
+    on the row of the queued pixel (its upper neighbours above the tile, its lower ones in row
+    ``x + 1``), the same for long runs of the queue. The visits are written out here rather than in
+    a helper: a call per neighbour costs more than the visit.
     """
     twos = np.uint64(0x0202020202020202)
     lows = np.uint64(0x0101010101010101)
     highs = np.uint64(0x8080808080808080)
+    three = np.uint8(3)
     a = x * W
     b = a + W
     tail = 0
     for k in range(npend):
         nb = pend[k]
         v = flat[nb]
-        if v == 1 or v == 2:
-            flat[nb] = 3
-            queue[tail] = nb
-            tail += 1
+        c = (v == 1) | (v == 2)
+        flat[nb] = v | (three * np.uint8(c))
+        queue[tail] = nb
+        tail += c
     w0 = min((a + 7) // 8, words.size)
     w1 = max(w0, min(b // 8, words.size))
     s = a
@@ -832,35 +837,51 @@ def _flood_row(flat, words, W, x, p0, p1, queue, pend, npend, spill, nsp):
         else:  # bytes after the last one
             stop = b
         for t in range(s, stop):
-            if flat[t] == 2:
-                flat[t] = 3
-                queue[tail] = t
-                tail += 1
+            v = flat[t]
+            c = v == 2
+            flat[t] = v + np.uint8(c)
+            queue[tail] = t
+            tail += c
         s = stop
     npend = 0
     below = b < p1  # is row x + 1 in this tile?
+    second = p0 + W  # the tile's second row: the upper neighbours of a pixel above it are not ours
     head = 0
     while head < tail:
         q = queue[head]
         head += 1
-        for nb in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
-            if nb >= b:  # row x + 1: not there yet
-                if below:
-                    pend[npend] = nb
-                    npend += 1
-                else:
-                    spill[nsp] = nb
-                    nsp += 1
-                continue
-            if nb < p0:  # above the tile
+        for nb in (q - 1, q + 1):
+            v = flat[nb]
+            c = (v == 1) | (v == 2)
+            flat[nb] = v | (three * np.uint8(c))
+            queue[tail] = nb
+            tail += c
+        if q >= second:
+            for nb in (q - W - 1, q - W, q - W + 1):
+                v = flat[nb]
+                c = (v == 1) | (v == 2)
+                flat[nb] = v | (three * np.uint8(c))
+                queue[tail] = nb
+                tail += c
+        else:
+            for nb in (q - W - 1, q - W, q - W + 1):
                 spill[nsp] = nb
                 nsp += 1
-                continue
-            v = flat[nb]
-            if v == 1 or v == 2:
-                flat[nb] = 3
+        if q < a:
+            for nb in (q + W - 1, q + W, q + W + 1):
+                v = flat[nb]
+                c = (v == 1) | (v == 2)
+                flat[nb] = v | (three * np.uint8(c))
                 queue[tail] = nb
-                tail += 1
+                tail += c
+        elif below:  # row x + 1: not there yet
+            for nb in (q + W - 1, q + W, q + W + 1):
+                pend[npend] = nb
+                npend += 1
+        else:
+            for nb in (q + W - 1, q + W, q + W + 1):
+                spill[nsp] = nb
+                nsp += 1
     return npend, nsp
 
 
