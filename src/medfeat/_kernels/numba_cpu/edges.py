@@ -615,7 +615,7 @@ def _load_row(image, v, scale, mode, cval, dst):
 @njit(**_OPTS)
 def _vpass_ring(ring, i, weights, R, like, line):
     """:func:`_vpass` from a ring of converted rows: virtual row ``v`` lives in ``ring[v % n]``
-    (``n = 2R + 1``), so the rows a window needs never share a slot, whatever the mode. Rounded to
+    (``n``, at least ``2R + 1``), so the rows a window needs never share a slot, whatever the mode. Rounded to
     the dtype of ``like``."""
     tconv = like.dtype.type
     W = ring.shape[1]
@@ -659,6 +659,40 @@ def _vpass_ring(ring, i, weights, R, like, line):
 
 
 @njit(**_OPTS)
+def _vpass_pair(a4, a3, a2, a1, c0, b1, b2, b3, b4, b5, weights, like, out, out2):
+    """:func:`_vpass_ring` for radius 4 and two consecutive rows at once: ``out`` is centred on
+    row ``c0``, ``out2`` on ``b1`` (the ten rows ``c0 - 4 .. c0 + 5`` in order, each row either
+    float64 or the image's own float rows, which convert exactly). Each loaded value serves both
+    sums, which halves the loads of the pass; each sum keeps SciPy's order."""
+    tconv = like.dtype.type
+    W = out.shape[0]
+    wc, w4, w3, w2, w1 = weights[4], weights[8], weights[7], weights[6], weights[5]
+    for j in range(W):
+        x4 = np.float64(a4[j])
+        x3 = np.float64(a3[j])
+        x2 = np.float64(a2[j])
+        x1 = np.float64(a1[j])
+        x0 = np.float64(c0[j])
+        y1 = np.float64(b1[j])
+        y2 = np.float64(b2[j])
+        y3 = np.float64(b3[j])
+        y4 = np.float64(b4[j])
+        y5 = np.float64(b5[j])
+        t = x0 * wc
+        t += (x4 + y4) * w4
+        t += (x3 + y3) * w3
+        t += (x2 + y2) * w2
+        t += (x1 + y1) * w1
+        out[j] = tconv(t)
+        u = y1 * wc
+        u += (x3 + y5) * w4
+        u += (x2 + y4) * w3
+        u += (x1 + y3) * w2
+        u += (x0 + y2) * w1
+        out2[j] = tconv(u)
+
+
+@njit(**_OPTS)
 def _hpass_div(line, W, weights, R, brow, divide, acc, out):
     """The smoothed row from its axis-0 pass ``line``: :func:`_hpass` rounded to the dtype of
     ``brow`` and, if ``divide``, divided by ``brow`` in that dtype, into ``out`` (float64). For the
@@ -687,6 +721,41 @@ def _hpass_div(line, W, weights, R, brow, divide, acc, out):
 
 
 @njit(**_OPTS)
+def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, epsT, acc, bline,
+                 brow, brow_key, P, E):
+    """Smoothed row ``r`` from its axis-0 pass ``line[R:R + W]``: the pass along axis 1, the
+    bleed-over division, into ``P[r % 4]`` (padded), and its central differences into
+    ``E[r % 4]``. ``brow`` holds the divisor row of the indicator row ``brow_key`` (bleed kind 1);
+    returns the key it holds afterwards."""
+    tconv = brow.dtype.type
+    _hpad(line, W, R, mode, cval)
+    if bleed_kind == 2:
+        _vpass(bleed_src, r, weights, R, mode, cval, acc, bline)
+        _hpad(bline, W, R, mode, cval)
+        _hpass(bline, W, weights, R, acc)
+        for j in range(W):
+            brow[j] = tconv(acc[j]) + epsT
+    elif bleed_kind == 1:
+        # rows away from the top and bottom share one indicator row: computed once
+        rv = 1.0
+        for k in range(R, 0, -1):
+            if r - k < 0 or r + k >= H:
+                rv = -1.0 - r
+        if rv != brow_key:
+            _bleed_ones(r, H, W, weights, R, cval, epsT, bline, brow)
+            brow_key = rv
+    p = P[r % 4]
+    _hpass_div(line, W, weights, R, brow, bleed_kind != 0, acc, p[1 : W + 1])
+    _pad_line(p, W, REFLECT, 0.0, 0.0)
+    e = E[r % 4]
+    p0 = p[0:W]
+    p2 = p[2 : W + 2]
+    for j in range(W):
+        e[j] = tconv(p2[j] - p0[j])
+    return brow_key
+
+
+@njit(**_OPTS)
 def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
                label, r0, r1, words, spill, flood):
     """Smoothing, Sobel gradients, magnitude, non-maximum suppression and double threshold of the
@@ -712,9 +781,11 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     T = eps.dtype
     tconv = eps.dtype.type
     epsT = eps[0]
-    n = 2 * R + 1
+    n = 2 * R + 2  # rows r - R .. r + 1 + R of a pair of smoothed rows
     ring = np.empty((n, W))
+    direct = scale == 1.0  # a float image: its own rows are the converted rows
     line = np.empty(W + 2 * R)
+    line2 = np.empty(W + 2 * R)
     acc = np.empty(W)
     bline = np.empty(W + 2 * R)
     brow = np.empty(W, T)
@@ -738,35 +809,37 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
         need = min(y + 1, H - 1)
         while s_next <= need:
             r = s_next
-            while v_next <= r + R:
-                _load_row(image, v_next, scale, mode, cval, ring[v_next % n])
-                v_next += 1
-            _vpass_ring(ring, r, weights, R, brow, line)
-            _hpad(line, W, R, mode, cval)
-            if bleed_kind == 2:
-                _vpass(bleed_src, r, weights, R, mode, cval, acc, bline)
-                _hpad(bline, W, R, mode, cval)
-                _hpass(bline, W, weights, R, acc)
-                for j in range(W):
-                    brow[j] = tconv(acc[j]) + epsT
-            elif bleed_kind == 1:
-                # rows away from the top and bottom share one indicator row: computed once
-                rv = 1.0
-                for k in range(R, 0, -1):
-                    if r - k < 0 or r + k >= H:
-                        rv = -1.0 - r
-                if rv != brow_key:
-                    _bleed_ones(r, H, W, weights, R, cval, epsT, bline, brow)
-                    brow_key = rv
-            p = P[r % 4]
-            _hpass_div(line, W, weights, R, brow, bleed_kind != 0, acc, p[1 : W + 1])
-            _pad_line(p, W, REFLECT, 0.0, 0.0)
-            e = E[r % 4]
-            p0 = p[0:W]
-            p2 = p[2 : W + 2]
-            for j in range(W):
-                e[j] = tconv(p2[j] - p0[j])
-            s_next += 1
+            if R == 4 and r + 1 < H:
+                # two rows per vertical pass; a float image's rows are read where they are when
+                # the whole window lies inside it, else converted rows from the ring
+                if direct and r >= 4 and r + 5 < H:
+                    _vpass_pair(image[r - 4], image[r - 3], image[r - 2], image[r - 1], image[r],
+                                image[r + 1], image[r + 2], image[r + 3], image[r + 4],
+                                image[r + 5], weights, brow, line[R : R + W], line2[R : R + W])
+                else:
+                    v_next = max(v_next, r - R)  # rows read in place above were not converted
+                    while v_next <= r + 1 + R:
+                        _load_row(image, v_next, scale, mode, cval, ring[v_next % n])
+                        v_next += 1
+                    _vpass_pair(ring[(r - 4) % n], ring[(r - 3) % n], ring[(r - 2) % n],
+                                ring[(r - 1) % n], ring[r % n], ring[(r + 1) % n],
+                                ring[(r + 2) % n], ring[(r + 3) % n], ring[(r + 4) % n],
+                                ring[(r + 5) % n], weights, brow, line[R : R + W],
+                                line2[R : R + W])
+                brow_key = _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src,
+                                        bleed_kind, epsT, acc, bline, brow, brow_key, P, E)
+                brow_key = _smooth_tail(line2, r + 1, H, W, weights, R, mode, cval, bleed_src,
+                                        bleed_kind, epsT, acc, bline, brow, brow_key, P, E)
+                s_next += 2
+            else:
+                v_next = max(v_next, r - R)
+                while v_next <= r + R:
+                    _load_row(image, v_next, scale, mode, cval, ring[v_next % n])
+                    v_next += 1
+                _vpass_ring(ring, r, weights, R, brow, line)
+                brow_key = _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src,
+                                        bleed_kind, epsT, acc, bline, brow, brow_key, P, E)
+                s_next += 1
         iu = _map(y - 1, H, REFLECT)
         idn = _map(y + 1, H, REFLECT)
         _mag_row(P[iu % 4], P[idn % 4], E[iu % 4], E[y % 4], E[idn % 4], dv, M[y % 3],
