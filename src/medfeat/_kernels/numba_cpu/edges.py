@@ -457,17 +457,18 @@ def _pad_diff(srow, p, e):
 @njit(**_OPTS)
 def _mag_row(pu, pd, eu, em, ed, dv, mrow, irow, jrow):
     """Sobel responses (``irow``, ``jrow``) and magnitude of one row from its neighbours' padded
-    rows ``pu``/``pd`` and the three rows' differences, with SciPy's rounding."""
+    rows ``pu``/``pd`` and the three rows' differences, with SciPy's rounding. The rows hold
+    values of the dtype ``T`` of ``mrow``, stored as ``T`` or as float64 (``dv`` likewise)."""
     W = mrow.shape[0]
     tconv = mrow.dtype.type
     for j in range(W + 2):
-        dv[j] = tconv(pd[j] - pu[j])
+        dv[j] = tconv(pd[j] - pu[j])  # in T for T rows: the same value (see P in _tile_rows)
     dv0 = dv[0:W]
     dv1 = dv[1 : W + 1]
     dv2 = dv[2 : W + 2]
     for j in range(W):
         isob = tconv(2.0 * dv1[j] + (np.float64(dv0[j]) + dv2[j]))
-        jsob = tconv(2.0 * em[j] + (eu[j] + ed[j]))
+        jsob = tconv(2.0 * em[j] + (np.float64(eu[j]) + ed[j]))
         irow[j] = isob
         jrow[j] = jsob
         mrow[j] = np.sqrt(isob * isob + jsob * jsob)
@@ -751,7 +752,7 @@ def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, e
     p0 = p[0:W]
     p2 = p[2 : W + 2]
     for j in range(W):
-        e[j] = tconv(p2[j] - p0[j])
+        e[j] = tconv(p2[j] - p0[j])  # computed in T: see P in _tile_rows
     return brow_key
 
 
@@ -789,12 +790,17 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     acc = np.empty(W)
     bline = np.empty(W + 2 * R)
     brow = np.empty(W, T)
-    P = np.empty((4, W + 2))  # smoothed rows, padded, float64 (ring keyed by row % 4)
-    E = np.empty((4, W))  # their rounded central differences along axis 1
+    # Smoothed rows, padded (ring keyed by row % 4), and their central differences along axis 1,
+    # in T: every value SciPy stores there is a T, and a difference of two Ts rounded once to T
+    # from float64 equals the difference computed in T (float64 carries more than twice T's
+    # precision, so rounding twice is harmless; Figueroa, "When is double rounding innocuous?",
+    # SIGNUM Newsletter 30(3), 1995), at half float64's bytes for float32.
+    P = np.empty((4, W + 2), T)
+    E = np.empty((4, W), T)
     M = np.empty((3, W), T)  # magnitude / isobel / jsobel rows (row % 3)
     IS = np.empty((3, W), T)
     JS = np.empty((3, W), T)
-    dv = np.empty(W + 2)
+    dv = np.empty(W + 2, T)
     ones = np.ones(W, np.uint8)
     has_mask = eroded.shape[0] > 0
     flat = label.ravel()
