@@ -522,66 +522,58 @@ def canny_smooth(image, weights, mode, cval, bleed_src, bleed_kind, eps):
     return smoothed, mag
 
 
-#: columns per block of :func:`_nms_row`: a block with no magnitude at or above ``low`` is
-#: written as zeros without the suppression arithmetic (most of a typical image lies below ``low``)
-_NMS_BLOCK = 32
-
-
 @njit(**_OPTS)
-def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab):
+def _nms_row(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, flags, fwords):
     """Non-maximum suppression and double threshold of one interior row into ``lab`` (1 weak,
-    2 strong), given its Sobel responses. Branch-free within a block of :data:`_NMS_BLOCK`
-    columns (every neighbour loaded, the right one selected) so that it vectorises; the arithmetic
-    is scikit-image's, rounding included. Blocks where no magnitude reaches ``low`` keep no pixel
-    whatever their neighbours, so they skip the arithmetic."""
+    2 strong), given its Sobel responses.
+
+    Most of a typical image lies below ``low``, where no pixel is kept whatever its neighbours:
+    a vectorised pass marks the columns at or above ``low`` in ``flags`` (uint8, zero past the
+    row's end, seen as uint64 ``fwords``: four words per block of 32 columns), and the arithmetic
+    runs only on runs of blocks with a mark, the rest of the row staying 0. The blocks are read
+    through the words rather than through slices of the row, which would cost a reference count
+    update per block."""
     W = Mc.shape[0]
-    n = W - 2
-    lb = lab[1 : n + 1]
-    Mc1 = Mc[1 : n + 1]
-    start = -1  # first column of the current run of blocks that need the arithmetic
-    for j0 in range(0, n + _NMS_BLOCK, _NMS_BLOCK):
+    for j in range(W):
+        lab[j] = 0
+        flags[j] = np.uint8(Mc[j] >= low)
+    nblk = (W + 31) // 32
+    start = -1  # first column of the current run of marked blocks
+    for k in range(nblk + 1):
         hit = False
-        if j0 < n:
-            m = Mc1[j0 : min(j0 + _NMS_BLOCK, n)]  # indexed from 0: no negative-index handling
-            for j in range(m.shape[0]):
-                hit |= m[j] >= low
+        if k < nblk:
+            hit = (fwords[4 * k] | fwords[4 * k + 1] | fwords[4 * k + 2] | fwords[4 * k + 3]) != 0
         if hit:
             if start < 0:
-                start = j0
-        else:
-            if start >= 0:  # runs of blocks in one call: fewer loop entries and alias checks
-                _nms_block(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, start + 1,
-                           min(j0, n) + 1)
-                start = -1
-            if j0 < n:
-                lb[j0 : min(j0 + _NMS_BLOCK, n)] = 0
+                start = 32 * k
+        elif start >= 0:
+            _nms_cols(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, max(start, 1),
+                      min(32 * k, W - 1))
+            start = -1
 
 
 @njit(**_OPTS)
-def _nms_block(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, k0, k1):
-    """:func:`_nms_row`'s arithmetic for the interior columns ``[k0, k1)``."""
-    n = k1 - k0
-    Mu0, Mu1, Mu2 = Mu[k0 - 1 : k1 - 1], Mu[k0:k1], Mu[k0 + 1 : k1 + 1]
-    Mc0, Mc1, Mc2 = Mc[k0 - 1 : k1 - 1], Mc[k0:k1], Mc[k0 + 1 : k1 + 1]
-    Md0, Md1, Md2 = Md[k0 - 1 : k1 - 1], Md[k0:k1], Md[k0 + 1 : k1 + 1]
-    ir = irow[k0:k1]
-    jr = jrow[k0:k1]
-    em = emrow[k0:k1]
-    lb = lab[k0:k1]
-    for j in range(n):
-        m = Mc1[j]
-        isob = ir[j]
-        jsob = jr[j]
+def _nms_cols(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, k0, k1):
+    """:func:`_nms_row`'s arithmetic for the interior columns ``[k0, k1)``. Branch-free (every
+    neighbour loaded, the right one selected) so that it vectorises; the arithmetic is
+    scikit-image's, rounding included. Indexed by an unsigned column, which spares the
+    negative-index handling that would otherwise turn the loads into gathers."""
+    one = np.uint64(1)
+    for jj in range(k1 - k0):
+        j = np.uint64(k0 + jj)
+        m = Mc[j]
+        isob = irow[j]
+        jsob = jrow[j]
         ai = abs(isob)
         aj = abs(jsob)
-        mu0 = Mu0[j]
-        mu1 = Mu1[j]
-        mu2 = Mu2[j]
-        mc0 = Mc0[j]
-        mc2 = Mc2[j]
-        md0 = Md0[j]
-        md1 = Md1[j]
-        md2 = Md2[j]
+        mu0 = Mu[j - one]
+        mu1 = Mu[j]
+        mu2 = Mu[j + one]
+        mc0 = Mc[j - one]
+        mc2 = Mc[j + one]
+        md0 = Md[j - one]
+        md1 = Md[j]
+        md2 = Md[j + one]
         c1 = (isob > 0) == (jsob > 0)
         vert = (c1 & (ai > aj)) | ((not c1) & (not (ai < aj)))
         num = aj if vert else ai
@@ -592,8 +584,8 @@ def _nms_block(Mu, Mc, Md, irow, jrow, emrow, low, high, lab, k0, k1):
         n12 = md2 if c1 else mu2
         n22 = mu0 if c1 else md0
         keep = ((n12 * w + n11 * (1.0 - w)) <= m) & ((n22 * w + n21 * (1.0 - w)) <= m)
-        keep = keep & (m >= low) & (em[j] != 0)
-        lb[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
+        keep = keep & (m >= low) & (emrow[j] != 0)
+        lab[j] = np.uint8(keep) * (np.uint8(1) + np.uint8(m >= high))
 
 
 @njit(**_OPTS)
@@ -802,6 +794,8 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     JS = np.empty((3, W), T)
     dv = np.empty(W + 2, T)
     ones = np.ones(W, np.uint8)
+    flags = np.zeros(32 * ((W + 31) // 32), np.uint8)  # _nms_row's marks, whole blocks
+    fwords = flags.view(np.uint64)
     has_mask = eroded.shape[0] > 0
     flat = label.ravel()
     queue = np.empty(((b - a) * W if flood else 0) + 8, np.int64)  # untouched pages cost nothing
@@ -853,7 +847,7 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
         x = y - 1
         if x >= a:
             _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
-                     eroded[x] if has_mask else ones, low, high, label[x])
+                     eroded[x] if has_mask else ones, low, high, label[x], flags, fwords)
             if flood:
                 npend, nsp = _flood_row(flat, words, W, x, r0 * W, r1 * W, queue, pend,
                                         npend, spill, nsp)
