@@ -744,7 +744,7 @@ def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, e
     p0 = p[0:W]
     p2 = p[2 : W + 2]
     for j in range(W):
-        e[j] = tconv(p2[j] - p0[j])  # computed in T: see P in _tile_rows
+        e[j] = tconv(p2[j] - p0[j])  # computed in T, stored in float64: see P in _tile_rows
     return brow_key
 
 
@@ -782,17 +782,18 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     acc = np.empty(W)
     bline = np.empty(W + 2 * R)
     brow = np.empty(W, T)
-    # Smoothed rows, padded (ring keyed by row % 4), and their central differences along axis 1,
-    # in T: every value SciPy stores there is a T, and a difference of two Ts rounded once to T
-    # from float64 equals the difference computed in T (float64 carries more than twice T's
+    # Smoothed rows, padded (ring keyed by row % 4), in T: every value SciPy stores there is a T.
+    # Their central differences along axis 1 (and _mag_row's along axis 0) are computed in T, which
+    # gives the value SciPy rounds to T from float64 (float64 carries more than twice T's
     # precision, so rounding twice is harmless; Figueroa, "When is double rounding innocuous?",
-    # SIGNUM Newsletter 30(3), 1995), at half float64's bytes for float32.
+    # SIGNUM Newsletter 30(3), 1995), and kept in float64, the type _mag_row adds them in: each is
+    # converted once, not once per use.
     P = np.empty((4, W + 2), T)
-    E = np.empty((4, W), T)
+    E = np.empty((4, W))
     M = np.empty((3, W), T)  # magnitude / isobel / jsobel rows (row % 3)
     IS = np.empty((3, W), T)
     JS = np.empty((3, W), T)
-    dv = np.empty(W + 2, T)
+    dv = np.empty(W + 2)
     ones = np.ones(W, np.uint8)
     flags = np.zeros(32 * ((W + 31) // 32), np.uint8)  # _nms_row's marks, whole blocks
     fwords = flags.view(np.uint64)
