@@ -474,7 +474,10 @@ def canny(image, sigma=1.0, low_threshold=None, high_threshold=None, mask=None,
         dtype, shape = check_device_image(image, ndim=ndim, dtypes=_DTYPES, name=name)
         img = np.empty((0, 0), dtype)  # stands for the image's dtype below
     else:
-        img = check_image(image, ndim=ndim, dtypes=_DTYPES, finite=True, name=name)
+        # NaN and infinity: on the common path (no mask, no quantiles) the compiled kernel checks
+        # them as it reads the image, in parallel, rather than a pass of its own here
+        plain = mask is None and not use_quantiles
+        img = check_image(image, ndim=ndim, dtypes=_DTYPES, finite=not plain, name=name)
         shape = img.shape
     if (isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not np.isfinite(sigma)
             or sigma < 0):
@@ -547,8 +550,10 @@ def _canny_cpu_planes(stack, sigma, low, high, mask, use_quantiles, mode, cval, 
                 # suppression kernel compiled).
                 _, magnitude = smooth(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps)
                 lo, hi = np.percentile(magnitude, [100.0 * low, 100.0 * high])
-            out[n] = fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
-                           _low_value(lo), _compare_value(hi, dtype), scale)
+            # the kernel writes into the output plane (its label map first), so that no second
+            # image-sized array is allocated and nothing is copied
+            fused(f, weights, _MODES[mode], cval, bleed_src, bleed_kind, eps, eroded,
+                  _low_value(lo), _compare_value(hi, dtype), scale, out=out[n].view(np.uint8))
     finally:
         numba.set_parallel_chunksize(previous)
     return out

@@ -714,6 +714,20 @@ def _hpass_div(line, W, weights, R, brow, divide, acc, out):
 
 
 @njit(**_OPTS)
+def _finite_rows(image, r0, r1):
+    """Whether rows ``[r0, r1)`` of a float image hold no NaN and no infinity (``x - x`` is 0
+    exactly for a finite ``x``); one vectorised reduction per row."""
+    for i in range(r0, r1):
+        row = image[i]
+        ok = True
+        for j in range(row.shape[0]):
+            ok &= row[j] - row[j] == 0
+        if not ok:
+            return False
+    return True
+
+
+@njit(**_OPTS)
 def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, epsT, acc, bline,
                  brow, brow_key, P, E):
     """Smoothed row ``r`` from its axis-0 pass ``line[R:R + W]``: the pass along axis 1, the
@@ -752,12 +766,18 @@ def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, e
 def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
                label, r0, r1, words, spill, flood):
     """Smoothing, Sobel gradients, magnitude, non-maximum suppression and double threshold of the
-    label rows ``[r0, r1)``, in one downward sweep with every intermediate in small row rings.
+    label rows ``[r0, r1)`` (every one of them written), in one downward sweep with every
+    intermediate in small row rings.
 
     Each step runs as soon as the rows it needs exist, always in increasing row order: input rows
     (converted to float64 once, in a ring of ``2R + 1``), smoothed rows (ring of 4, padded), gradient
     rows (ring of 3), labels. A tile recomputes the few rows of its upper halo (``R + 2``) that the
     tile above also computes; nothing the size of the image is written except the labels.
+
+    A float image (``scale`` 1) is first checked for NaN and infinity in rows ``[r0, r1)``: the
+    tile returns -1 at once if it holds any (its caller raises), checking them here, tile by tile
+    in parallel, rather than in a pass of its own over the image before the sweep (which also
+    brings the tile's rows into the cache for the sweep).
 
     If ``flood`` is nonzero, each label row is flooded as soon as it exists (:func:`_flood_row`),
     while it and the rows above it are still in cache; returns the number of neighbours the flood
@@ -768,6 +788,15 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     H, W = image.shape
     a = max(r0, 1)
     b = min(r1, H - 1)
+    flat = label.ravel()
+    # the label map arrives uninitialised: the rows no suppression writes (the image's first and
+    # last) are zeroed by their tile, in parallel, rather than the whole map by one thread
+    for p in range(r0 * W, a * W):
+        flat[p] = 0
+    for p in range(b * W, r1 * W):
+        flat[p] = 0
+    if scale == 1.0 and not _finite_rows(image, r0, r1):
+        return -1
     if a >= b:
         return 0
     R = (weights.shape[0] - 1) // 2
@@ -798,7 +827,6 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     flags = np.zeros(32 * ((W + 31) // 32), np.uint8)  # _nms_row's marks, whole blocks
     fwords = flags.view(np.uint64)
     has_mask = eroded.shape[0] > 0
-    flat = label.ravel()
     queue = np.empty(((b - a) * W if flood else 0) + 8, np.int64)  # untouched pages cost nothing
     pend = np.empty(3 * W + 8, np.int64)
     npend = np.int64(0)  # (not the literal 0, which would compile _flood_row twice)
@@ -1002,15 +1030,21 @@ def _to_edges(flat, words, p0, p1):
 @njit(parallel=True, **_OPTS)
 def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, label,
            words, spill, nspill, flood):
-    """:func:`_tile_rows` for every tile, one per thread at a time. Alone in its parallel
-    function: Numba's parallel pipeline is slow to compile, on the loop and on everything around
-    it."""
-    H = image.shape[0]
+    """:func:`_tile_rows` for every tile, one per thread at a time; then, if ``flood``, the
+    floods across tile borders (:func:`_flood_spills`, one thread) and the labels turned into the
+    edge map, tile by tile again. Alone in its parallel function: Numba's parallel pipeline is
+    slow to compile, on the loop and on everything around it."""
+    H, W = image.shape
     nt = nspill.shape[0]
     for t in prange(nt):
         nspill[t] = _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps,
                                eroded, low, high, label, t * H // nt, (t + 1) * H // nt, words,
                                spill[t], flood)
+    if flood:
+        flat = label.ravel()
+        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
+        for t in prange(nt):
+            _to_edges(flat, words, (t * H // nt) * W, ((t + 1) * H // nt) * W)
 
 
 def _n_tiles(image):
@@ -1022,49 +1056,57 @@ def _n_tiles(image):
 
 @njit(**_OPTS)
 def _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-              flood):
+              label, flood):
     """The whole image as one tile (no thread team woken, nothing spilled): the label map, turned
-    into the edge map when ``flood`` is 1."""
+    into the edge map when ``flood`` is 1, in ``label``. Returns -1 for a float image with NaN or
+    infinity (``label`` is then undefined), else 0."""
     H, W = image.shape
-    label = np.zeros((H, W), np.uint8)
     flat = label.ravel()
     words = _seed_words(flat)
     spill = np.empty(6 * W + 8 if flood else 0, np.int64)
-    _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, np.int64(0), H, words, spill, flood)
+    if _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
+                  high, label, np.int64(0), H, words, spill, flood) < 0:
+        return -1
     if flood:
         _to_edges(flat, words, np.int64(0), flat.size)
-    return label
+    return 0
 
 
 def _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, scale,
-           flood):
+           flood, out):
     """The tile sweep of :func:`canny_fused` and :func:`canny_labels`, from Python: the parallel
     :func:`_tiles` is called only from here, never from another compiled function. A cached
     compiled caller of a parallel function crashes when a later process loads it from the cache
     if the parallel callee had itself been loaded from the cache when the caller was compiled
-    (github.com/numba/numba/issues/8578, open as of Numba 0.68)."""
+    (github.com/numba/numba/issues/8578, open as of Numba 0.68).
+
+    The labels, and then the edges, are written into ``out`` (uint8, C-contiguous, the image's
+    shape; allocated if None): a caller's output array serves as the label map, so that no second
+    image-sized array is allocated (each fresh one costs its page faults).
+
+    Raises ``ValueError`` for a float image with NaN or infinity, found by the tiles as they read
+    the image (the public layer leaves this check to the kernel)."""
     nt = _n_tiles(image)
     flood = np.int64(flood)
+    label = np.empty(image.shape, np.uint8) if out is None else out
     if nt == 1:
-        return _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
-                         low, high, flood)
-    H, W = image.shape
-    label = np.zeros((H, W), np.uint8)
-    flat = label.ravel()
-    words = _seed_words(flat)
-    spill = np.empty((nt, 6 * W + 8 if flood else 0), np.int64)
-    nspill = np.zeros(nt, np.int64)
-    _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-           label, words, spill, nspill, flood)
-    if flood:
-        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
-        _to_edges(flat, words, np.int64(0), flat.size)
+        bad = _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
+                        low, high, label, flood) < 0
+    else:
+        H, W = image.shape
+        spill = np.empty((nt, 6 * W + 8 if flood else 0), np.int64)
+        nspill = np.zeros(nt, np.int64)
+        _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
+               label, _seed_words(label.ravel()), spill, nspill, flood)
+        bad = (nspill < 0).any()
+    if bad:
+        raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
+                         "result")
     return label
 
 
 def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-                scale=1.0):
+                scale=1.0, out=None):
     """The Canny edge map: smoothing and gradients as :func:`canny_smooth` computes them, then
     bilinear non-maximum suppression, double threshold and hysteresis (8-connected).
 
@@ -1077,10 +1119,11 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
 
     ``eroded`` (uint8) marks the pixels that may be edges; empty means every pixel off the border.
     ``low`` and ``high`` are compared with the magnitude in float64 after the caller has rounded
-    them the way scikit-image's comparisons do.
+    them the way scikit-image's comparisons do. ``out``, if given, is a C-contiguous uint8 array
+    of the image's shape that receives the edge map (0/1; returned as a bool view).
     """
     return _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, float(low),
-                  float(high), float(scale), 1).view(np.bool_)
+                  float(high), float(scale), 1, out).view(np.bool_)
 
 
 def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
@@ -1095,7 +1138,7 @@ def canny_labels(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded,
     ``canny_fused``'s edge map is exactly the candidates 8-connected to a strong one.
     """
     return _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, float(low),
-                  float(high), float(scale), 0)
+                  float(high), float(scale), 0, None)
 
 
 @njit(**_OPTS)
