@@ -595,3 +595,47 @@ def test_canny_uint8_read_directly_equals_its_float64_conversion(backend):
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(single, canny(img, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8"])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_radius_four_pairs_of_rows_near_every_border(backend, dtype):
+    # sigma near 1 (a radius-4 Gaussian) smooths two rows per vertical pass, reading a float
+    # image's rows in place where the window lies inside the image and converted rows near its
+    # top and bottom: odd and even heights (a pair that would pass the last row), tiles starting on
+    # odd rows, and a cval that float32 cannot hold (the rows outside must stay float64)
+    rng = np.random.default_rng(11)
+    for shape in ((9, 31), (10, 40), (11, 17), (531, 519), (620, 523)):
+        base = _tiled_image(shape, "float64") if shape[0] > 500 else rng.random(shape)
+        img = to_dtype(base, dtype)
+        for kw in (dict(sigma=1.0), dict(sigma=0.9, cval=0.1), dict(sigma=1.1, mode="reflect"),
+                   dict(sigma=1.0, mode="wrap"), dict(sigma=1.0, mode="nearest"),
+                   dict(sigma=1.0, mode="mirror")):
+            kw.update(low_threshold=0.02 * _scale(dtype), high_threshold=0.06 * _scale(dtype))
+            np.testing.assert_array_equal(canny(img, backend=backend, **kw),
+                                          skimage.feature.canny(img, **kw),
+                                          err_msg=f"{shape} {kw}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_nan_or_infinity_anywhere_raises(backend, dtype):
+    # the kernel itself checks the image for NaN and infinity as its tiles read it: a single bad
+    # pixel in any row (first, last, on a tile border, inside a tile) of a small or a tiled image,
+    # in one image of a batch, and on the paths checked before the kernel (mask, quantiles)
+    for shape in ((7, 9), (619, 523)):
+        for row in (0, shape[0] // 16, shape[0] // 2, shape[0] - 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                img = np.full(shape, 0.5, dtype)
+                img[row, shape[1] // 3] = bad
+                with pytest.raises(ValueError, match="image contains NaN or infinity"):
+                    canny(img, backend=backend)
+    img = np.zeros((40, 30), dtype)
+    img[39, 29] = np.nan
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        canny(np.stack([np.zeros_like(img), img]), batch=True, backend=backend)
+    for kw in (dict(mask=np.ones(img.shape, bool)), dict(use_quantiles=True)):
+        with pytest.raises(ValueError, match="image contains NaN or infinity"):
+            canny(img, backend=backend, **kw)
+    img[39, 29] = 0.5
+    assert canny(img, backend=backend).shape == img.shape  # the plain path still runs after
