@@ -6,9 +6,11 @@ C-contiguous and already floating point (float32 or float64, called ``T`` below)
 
 Canny's rounding follows SciPy's ``ndimage`` on purpose: every 1-D pass accumulates in float64 and
 is rounded to ``T`` once, exactly where SciPy stores an intermediate array, so that non-maximum
-suppression sees the same magnitudes as scikit-image and keeps the same pixels. ``fastmath`` stays
-off everywhere for the same reason (it would reassociate the sums and let NaN comparisons be
-folded away).
+suppression sees the same magnitudes as scikit-image and keeps the same pixels. The one exception
+is a single addition or subtraction of two ``T`` values (Canny's central differences): computed in
+``T`` it gives exactly the float64 result rounded to ``T``, since float64 carries more than twice
+float32's precision (Figueroa, 1995). ``fastmath`` stays off everywhere to keep the rounding (it
+would reassociate the sums and let NaN comparisons be folded away).
 """
 
 from __future__ import annotations
@@ -608,8 +610,8 @@ def _load_row(image, v, scale, mode, cval, dst):
 @njit(**_OPTS)
 def _vpass_ring(ring, i, weights, R, like, line):
     """:func:`_vpass` from a ring of converted rows: virtual row ``v`` lives in ``ring[v % n]``
-    (``n``, at least ``2R + 1``), so the rows a window needs never share a slot, whatever the mode. Rounded to
-    the dtype of ``like``."""
+    (``n`` at least ``2R + 1``), so the rows a window needs never share a slot, whatever the mode.
+    Rounded to the dtype of ``like``."""
     tconv = like.dtype.type
     W = ring.shape[1]
     n = ring.shape[0]
@@ -770,9 +772,11 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     intermediate in small row rings.
 
     Each step runs as soon as the rows it needs exist, always in increasing row order: input rows
-    (converted to float64 once, in a ring of ``2R + 1``), smoothed rows (ring of 4, padded), gradient
-    rows (ring of 3), labels. A tile recomputes the few rows of its upper halo (``R + 2``) that the
-    tile above also computes; nothing the size of the image is written except the labels.
+    (a float image's read in place, two smoothed rows per vertical pass for radius 4; near the top
+    and bottom, for an integer image and for other radii converted to float64 once, in a ring of
+    ``2R + 2``), smoothed rows (ring of 4, padded), gradient rows (ring of 3), labels. A tile
+    recomputes the few rows of its upper halo (``R + 2``) that the tile above also computes;
+    nothing the size of the image is written except the labels.
 
     A float image (``scale`` 1) is first checked for NaN and infinity in rows ``[r0, r1)``: the
     tile returns -1 at once if it holds any (its caller raises), checking them here, tile by tile
@@ -801,7 +805,6 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
         return 0
     R = (weights.shape[0] - 1) // 2
     T = eps.dtype
-    tconv = eps.dtype.type
     epsT = eps[0]
     n = 2 * R + 2  # rows r - R .. r + 1 + R of a pair of smoothed rows
     ring = np.empty((n, W))
