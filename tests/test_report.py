@@ -5,7 +5,6 @@ data sets (breast cancer, digits, iris), scored with scikit-learn's metrics.
 """
 
 import json
-import os
 import re
 
 import numpy as np

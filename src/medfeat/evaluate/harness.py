@@ -1114,7 +1114,7 @@ def _search_classical(method, ctx, cache):
 def _run_classical(method, ctx, cache):
     from sklearn.base import clone
 
-    (X_train, y_train), (X_test, y_test) = ctx.splits["train"], ctx.splits["test"]
+    (X_train, y_train), y_test = ctx.splits["train"], ctx.splits["test"][1]
     y_val = ctx.splits["val"][1]
     estimator = method.make()
     search = None
