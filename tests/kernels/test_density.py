@@ -84,6 +84,80 @@ def test_histogram_values_on_edges(backend, dtype):
         np.testing.assert_array_equal(e, ref[1])
 
 
+def _edge_values(lo, hi, bins, n, seed):
+    """``n`` float32 values drawn from NumPy's edges of ``bins`` bins on [lo, hi], their float
+    neighbours on both sides and uniform values in between (shuffled)."""
+    rng = np.random.default_rng(seed)
+    e = np.linspace(np.float32(lo), np.float32(hi), bins + 1, dtype=np.float32)
+    pool = np.concatenate([e, np.nextafter(e, np.float32(np.inf)),
+                           np.nextafter(e, np.float32(-np.inf)),
+                           rng.uniform(lo, hi, 3 * bins).astype(np.float32)])
+    return rng.choice(pool, n)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 1023, 1024, 1025, 4099, 65535, 65537, 131075])
+def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n):
+    # float32 pixels are binned four at a time, 1024 per block, with the guess's fraction checked
+    # against margins; pixels on or next to an edge, and the tail of each block, go to the exact
+    # walk. Every size around those boundaries (and the two-thread chunk split), every kind of
+    # range, against NumPy.
+    from medfeat._kernels.cython import _density_cy
+
+    for k, (lo, hi, bins) in enumerate(((0.0, 1.0, 256), (-3.5, 1e4, 1000), (0.1, 0.7, 30),
+                                        (1000.0, 1000.5, 7), (-1e-3, 1e-3, 4096))):
+        img = _edge_values(lo, hi, bins, n, seed=k)
+        for rng in (None, (lo, hi), (np.float64(lo) + 1e-9, np.float64(hi)),
+                    (np.float32(lo), np.float32((lo + hi) / 2))):
+            try:
+                ref = np.histogram(img, bins, rng)
+            except ValueError:
+                with pytest.raises(ValueError):
+                    histogram(img, bins, rng, backend=backend)
+                continue
+            counts, e = histogram(img, bins, rng, backend=backend)
+            np.testing.assert_array_equal(counts, ref[0])
+            np.testing.assert_array_equal(e, ref[1])
+        if n >= 1024:
+            # these edges take the SIMD path (else the test above would not exercise it)
+            e64 = np.linspace(np.float32(lo), np.float32(hi), bins + 1,
+                              dtype=np.float32).astype(np.float64)
+            usable, alpha, beta = _density_cy.float32_bin_margins(
+                e64, e64[0], e64[-1], e64[0], bins / (e64[-1] - e64[0]))
+            assert usable and alpha < 1e-3 and beta > 1 - 1e-3
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_float32_histogram_special_values(backend):
+    # negative zero, subnormals, the largest floats, all-equal images and a range far beyond
+    # float32's, where the float32 guess is useless (constant) and the walk decides every pixel
+    from medfeat._kernels.cython import _density_cy
+
+    tiny = np.float32(1e-45)
+    big = np.finfo(np.float32).max
+    cases = [
+        (np.array([0.0, -0.0, tiny, -tiny, 1e-40, -1e-40, 1.0], np.float32), 10, None),
+        (np.arange(-50, 50, dtype=np.float32) * tiny, 99, None),
+        (np.array([-big, big, 0.0, -0.0, 1.0, -1.0] * 5, np.float32), 7, None),
+        (np.full(1000, -0.0, np.float32), 5, None),
+        (np.full(1000, np.float32(3.3e-39)), 256, None),
+        (np.linspace(-1, 1, 5000, dtype=np.float32), 256, (np.float64(-1e300), np.float64(1e300))),
+        (np.linspace(-1, 1, 5000, dtype=np.float32), 3, (-0.0, 0.0)),
+    ]
+    for img, bins, rng in cases:
+        # [-max, max] overflows in linspace (NumPy's edges, so ours too): not our warning to test
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                ref = np.histogram(img, bins, rng)
+            except (ValueError, IndexError):  # NumPy's own limits (an overflowing range)
+                continue
+            counts, e = histogram(img, bins, rng, backend=backend)
+        np.testing.assert_array_equal(counts, ref[0])
+        np.testing.assert_array_equal(e, ref[1])
+    e = np.linspace(-1e300, 1e300, 257)
+    assert not _density_cy.float32_bin_margins(e, -1e300, 1e300, -1e300, 256 / 2e300)[0]
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_histogram_range_outside_and_infinity(backend):
     img = np.array([[-np.inf, 0.0, 0.5], [1.0, 2.0, np.inf]], np.float64)

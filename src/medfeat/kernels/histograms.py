@@ -235,12 +235,13 @@ def _edges_rows(dtype, bins, lows, highs):
     return edges, (np.ascontiguousarray(edges, dtype=np.float64), first, hi, first, scale)
 
 
-def _histogram(impl, arr, bins, range, name="image"):
-    """``numpy.histogram(arr, bins, range)`` on the chosen backend."""
+def _histogram(impl, arr, bins, range, name="image", extent=None):
+    """``numpy.histogram(arr, bins, range)`` on the chosen backend (``extent``: the float image's
+    ``(min, max)`` when the caller has it already, which saves a pass over the pixels)."""
     flat = _flat(arr)
     if flat.dtype.kind == "f":
         if range is None:
-            lo, hi = _float_extent(impl, flat, name)
+            lo, hi = _float_extent(impl, flat, name) if extent is None else extent
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise ValueError(f"{name} contains infinity, so its range [{lo}, {hi}] is not "
                                  "finite; pass a finite range")
@@ -397,7 +398,7 @@ def _image_hist(impl, arr, nbins):
         lo, hi = _float_extent(impl, flat, "image")
         if lo == hi:
             return None, flat.dtype.type(lo)
-        counts, edges = _histogram(impl, arr, nbins, None)
+        counts, edges = _histogram(impl, arr, nbins, None, extent=(lo, hi))
         return counts, (edges[:-1] + edges[1:]) / 2.0
     raw, offset = _int_counts(impl, flat)
     vmin, vmax = _raw_extent(raw, offset)

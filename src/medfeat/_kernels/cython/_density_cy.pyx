@@ -12,7 +12,7 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, ceil, exp, floor, log
-from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 ctypedef fused pix_t:
     uint8_t
@@ -98,6 +98,120 @@ cdef extern from *:
                             float* poison) noexcept nogil
     void medfeat_extent_f64(const double* x, Py_ssize_t n, double* lo, double* hi,
                             double* poison) noexcept nogil
+
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* The float32 path of bin_counts: NumPy's bin guess t = (v - first) * scale, evaluated in
+       float32 four lanes at a time, is trusted where its fraction t - trunc(t) lies strictly
+       between two margins alpha and beta, and every other pixel goes to the exact walk.
+
+       Why the margins make it exact: the guess is a non-decreasing function of v (a subtraction,
+       a multiplication by a positive number and a clamp, each monotone in IEEE arithmetic). Bin
+       k's values are the floats in [edges[k], edges[k + 1]), so every value of the bins below k
+       has a guess <= b_k = guess(largest float < edges[k]), and every value of bin k and above a
+       guess >= a_k = guess(smallest float >= edges[k]). A value whose guess t has integer part k
+       and t > b_k (it is in no bin below k) and t < a_{k+1} (in no bin above k) is in bin k. With
+       alpha >= b_k - k and beta <= a_{k+1} - k for every k, a fraction in (alpha, beta) is enough.
+       Both are computed once per call from the edges with the same float32 operations as the
+       lanes (SSE2 float arithmetic rounds as scalar float arithmetic does on x86-64). */
+    typedef struct {
+        float first, scale, top, lo, hi, alpha, beta;
+        int usable;
+    } medfeat_bin32;
+
+    static float medfeat_guess32(float v, float first, float scale, float top) {
+        float t = (v - first) * scale;
+        t = t > 0.0f ? t : 0.0f;  /* MAXPS(t, 0): a NaN gives 0 */
+        return t < top ? t : top; /* MINPS(t, top) */
+    }
+    static float medfeat_f32_at_least(double x) {  /* smallest float >= x */
+        float f = (float)x;
+        return (double)f < x ? nextafterf(f, INFINITY) : f;
+    }
+    static float medfeat_f32_below(double x) {     /* largest float < x */
+        float f = (float)x;
+        return (double)f >= x ? nextafterf(f, -INFINITY) : f;
+    }
+    static float medfeat_f32_at_most(double x) {   /* largest float <= x */
+        float f = (float)x;
+        return (double)f > x ? nextafterf(f, -INFINITY) : f;
+    }
+
+    static void medfeat_bin32_setup(const double* edges, Py_ssize_t nb, double lo, double hi,
+                                    double first, double scale, medfeat_bin32* p) {
+        Py_ssize_t k;
+        double alpha = -INFINITY, beta = INFINITY, a, b;
+        p->first = (float)first;
+        p->scale = (float)scale;
+        p->top = (float)(nb - 1);
+        p->lo = medfeat_f32_at_least(lo);
+        p->hi = medfeat_f32_at_most(hi);
+        /* below 2**24 bins the top bin and every integer part are exact floats */
+        p->usable = nb >= 1 && nb < (1 << 24);
+        for (k = 1; k < nb && p->usable; k++) {
+            b = medfeat_guess32(medfeat_f32_below(edges[k]), p->first, p->scale, p->top);
+            a = medfeat_guess32(medfeat_f32_at_least(edges[k]), p->first, p->scale, p->top);
+            /* b - k and a - (k - 1) decide the tests below exactly: they are exact when the two
+               terms are within a factor of two, and far from [0, 1] when not */
+            alpha = b - (double)k > alpha ? b - (double)k : alpha;
+            beta = a - (double)(k - 1) < beta ? a - (double)(k - 1) : beta;
+        }
+        /* a float fraction r satisfies r > alpha iff r > (largest float <= alpha), and r < beta
+           iff r < (smallest float >= beta) */
+        p->alpha = medfeat_f32_at_most(alpha);
+        p->beta = medfeat_f32_at_least(beta);
+        p->usable = p->usable && p->alpha < p->beta;
+    }
+
+    /* Slots of x[0:n]: the bin for values in [lo, hi], nb for NaN, nb + 1 for other values, and
+       -1 where the exact walk must decide; returns non-zero if there is any -1. */
+    static Py_ssize_t medfeat_slots_f32(const float* x, Py_ssize_t n, const medfeat_bin32* p,
+                                        int32_t nb, int32_t* out) {
+        Py_ssize_t i = 0, left = 0;
+    #if defined(__SSE2__)
+        const __m128 first = _mm_set1_ps(p->first), scale = _mm_set1_ps(p->scale);
+        const __m128 top = _mm_set1_ps(p->top), zero = _mm_setzero_ps();
+        const __m128 lo = _mm_set1_ps(p->lo), hi = _mm_set1_ps(p->hi);
+        const __m128 alpha = _mm_set1_ps(p->alpha), beta = _mm_set1_ps(p->beta);
+        const __m128i outside = _mm_set1_epi32(nb + 1), minus1 = _mm_set1_epi32(-1);
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(x + i);
+            __m128 t = _mm_min_ps(_mm_max_ps(_mm_mul_ps(_mm_sub_ps(v, first), scale), zero), top);
+            __m128i k = _mm_cvttps_epi32(t);
+            __m128 r = _mm_sub_ps(t, _mm_cvtepi32_ps(k));
+            __m128 in = _mm_and_ps(_mm_cmpge_ps(v, lo), _mm_cmple_ps(v, hi));
+            __m128 sure = _mm_and_ps(_mm_cmpgt_ps(r, alpha), _mm_cmplt_ps(r, beta));
+            /* NaN lanes: nb + 1 - 1; other lanes outside [lo, hi]: nb + 1 */
+            __m128i other = _mm_add_epi32(outside, _mm_castps_si128(_mm_cmpunord_ps(v, v)));
+            __m128i in_i = _mm_castps_si128(in);
+            __m128i slot = _mm_or_si128(_mm_and_si128(in_i, k), _mm_andnot_si128(in_i, other));
+            /* in and not sure: -1 */
+            __m128i bad = _mm_castps_si128(_mm_andnot_ps(sure, in));
+            slot = _mm_or_si128(_mm_andnot_si128(bad, slot), _mm_and_si128(bad, minus1));
+            _mm_storeu_si128((__m128i*)(out + i), slot);
+            left |= _mm_movemask_ps(_mm_castsi128_ps(bad));
+        }
+    #endif
+        for (; i < n; i++) {
+            out[i] = -1;
+            left = 1;
+        }
+        return left;
+    }
+    """
+    ctypedef struct medfeat_bin32:
+        float alpha, beta
+        int usable
+    void medfeat_bin32_setup(const double* edges, Py_ssize_t nb, double lo, double hi,
+                             double first, double scale, medfeat_bin32* p) noexcept nogil
+    Py_ssize_t medfeat_slots_f32(const float* x, Py_ssize_t n, const medfeat_bin32* p,
+                                 int32_t nb, int32_t* out) noexcept nogil
 
 
 _MAX_THREADS = None
@@ -328,6 +442,42 @@ cdef void _bin_chunk(const flt_t* x, const double* edges, Py_ssize_t nb, double 
         i += 1
 
 
+cdef void _bin_chunk_f32(const float* x, const double* edges, Py_ssize_t nb, double lo, double hi,
+                         double first, double scale, const medfeat_bin32* fast, uint32_t* tab,
+                         Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    # slots of a block by SIMD (medfeat_slots_f32), the few it cannot decide by the walk, then
+    # the counts in four sub-tables as in _bin_chunk
+    cdef int32_t buf[1024]
+    cdef Py_ssize_t b, j, m, w = nb + 2
+    b = start
+    while b < stop:
+        m = min(stop - b, 1024)
+        if medfeat_slots_f32(x + b, m, fast, <int32_t>nb, buf) > 0:
+            for j in range(m):
+                if buf[j] < 0:
+                    buf[j] = <int32_t>_slot(x[b + j], edges, nb, lo, hi, first, scale)
+        j = 0
+        while j + 4 <= m:
+            tab[buf[j]] += 1
+            tab[w + buf[j + 1]] += 1
+            tab[2 * w + buf[j + 2]] += 1
+            tab[3 * w + buf[j + 3]] += 1
+            j += 4
+        while j < m:
+            tab[buf[j]] += 1
+            j += 1
+        b += m
+
+
+def float32_bin_margins(const double[::1] edges, double lo, double hi, double first,
+                        double scale):
+    """``(usable, alpha, beta)`` of the float32 path of :func:`bin_counts` for these arguments:
+    whether it is taken, and the fractions of the guess it trusts (for tests)."""
+    cdef medfeat_bin32 p
+    medfeat_bin32_setup(&edges[0], edges.shape[0] - 1, lo, hi, first, scale, &p)
+    return bool(p.usable), float(p.alpha), float(p.beta)
+
+
 def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi, double first,
                double scale, Py_ssize_t nchunks):
     """Histogram of float values on the uniform ``edges`` (NumPy's rules: keep ``lo <= v <= hi``,
@@ -336,11 +486,20 @@ def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi
     cdef Py_ssize_t n = x.shape[0], nb = edges.shape[0] - 1, c, start, stop
     cdef const flt_t* xp = &x[0]
     cdef const double* ep = &edges[0]
+    cdef medfeat_bin32 fast
+    fast.usable = False
+    if flt_t is float:
+        medfeat_bin32_setup(ep, nb, lo, hi, first, scale, &fast)
     priv_arr = np.zeros((nchunks, 4, nb + 2), np.uint32)
     cdef uint32_t[:, :, ::1] priv = priv_arr
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
+        if flt_t is float:
+            if fast.usable:
+                _bin_chunk_f32(xp, ep, nb, lo, hi, first, scale, &fast, &priv[c, 0, 0], start,
+                               stop)
+                continue
         _bin_chunk(xp, ep, nb, lo, hi, first, scale, &priv[c, 0, 0], start, stop)
     return priv_arr.sum(axis=(0, 1), dtype=np.int64)[: nb + 1]
 
