@@ -270,6 +270,61 @@ def test_percentile_is_numpy_percentile_bit_for_bit(dtype, backend):
     assert isinstance(got, float) and got == np.percentile(ref, 37.5)
 
 
+def _float_samples(seed, n):
+    """Float images that stress the bucketed selection: ties, values all equal, a far outlier that
+    squeezes the rest into one bucket, subnormals, huge magnitudes, consecutive floats."""
+    rng = np.random.default_rng(seed)
+    one = np.float32(1)
+    yield rng.random(n)
+    yield rng.integers(0, 7, n) / 6.0                                  # ties on a few values
+    yield np.full(n, 0.3)                                              # all equal
+    yield np.concatenate([rng.random(n - 1), [1e30]])                  # one far outlier
+    yield rng.choice([0.0, 1e-45, -1e-45, 3e-39, -3e38, 3e38, 1.0], n)  # subnormals, extremes
+    yield 1 + rng.integers(0, 50, n) * float(np.spacing(one))          # consecutive floats
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 1023, 1024, 1025, 4099, 65537])
+def test_float_percentiles_by_buckets_are_numpy_percentile(backend, n):
+    # float percentiles count the pixels in 4096 buckets, copy the few buckets holding the wanted
+    # ranks (four pixels at a time for float32 and at most four buckets, a lookup table beyond)
+    # and select there; sizes around the blocks of 1024 and the split between threads, masks,
+    # ranks in one bucket or in many
+    from medfeat.kernels import percentile
+
+    for k, x in enumerate(_float_samples(n, n)):
+        for dtype in (np.float32, np.float64):
+            img = np.asarray(x, dtype)
+            ref = img.astype(np.float64)
+            mask = np.random.default_rng(k).random(n) < 0.3
+            mask[n // 2] = True
+            for qs in ([1, 99], [0, 100], [50], [0, 12.5, 25, 37.5, 50, 62.5, 75, 87.5, 100]):
+                np.testing.assert_array_equal(percentile(img, qs, backend=backend),
+                                              np.percentile(ref, qs))
+                np.testing.assert_array_equal(percentile(img, qs, mask=mask, backend=backend),
+                                              np.percentile(ref[mask], qs))
+            lo, hi = np.percentile(ref[mask], [5, 95])
+            expected = np.clip((ref - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+            np.testing.assert_allclose(normalize(img, "percentile", lower=5, upper=95, mask=mask,
+                                                 backend=backend), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bucket_select_is_exact_for_any_bounds():
+    # the buckets only have to be ordered: wrong bounds (too narrow, too wide, reversed, equal)
+    # cost speed, never exactness
+    from medfeat._kernels.cython import _intensity_cy
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=5000) * 100).astype(np.float32)
+    ks = np.array([0, 1, 17, 2500, 4998, 4999], np.int64)
+    want = np.sort(x)[ks]
+    for lo, hi in ((-50.0, 50.0), (-1e30, 1e30), (10.0, -10.0), (1.0, 1.0),
+                   (float(x.min()), float(x.max()))):
+        for nchunks in (1, 2, 3):
+            got = _intensity_cy.bucket_select(x, np.zeros(0, np.uint8), lo, hi, ks, nchunks)
+            np.testing.assert_array_equal(got, want)
+
+
 def test_percentile_bad_arguments():
     from medfeat.kernels import percentile
 

@@ -81,16 +81,15 @@ def _interpolate_rows(n, virt, prev, ks, vals):
 
 def _percentiles(dens, intens, flat, mflat, qs):
     """``numpy.percentile(x[mask], qs)`` ('linear') in float64: order statistics from the value
-    counts for integer images, from quickselect on a copy of the selected pixels for float
-    images (a radix select on the device for GPU arrays, no copy)."""
+    counts for integer images; for float images by counting the selected pixels in buckets of
+    their range, then selecting among the few in the buckets that hold the wanted ranks (a radix
+    select on the device for GPU arrays)."""
     if flat.dtype.kind == "f":
-        _finite_range(dens, flat, _NOMASK)
+        lo, hi = _finite_range(dens, flat, _NOMASK)
         if is_device_array(flat):
-            buf = None
             n = intens.count_selected(mflat) if mflat.size else flat.size
         else:
-            buf = flat[mflat.view(bool)] if mflat.size else flat.copy()
-            n = buf.size
+            n = int(np.count_nonzero(mflat)) if mflat.size else flat.size
     else:
         raw, offset = _int_counts(dens, flat, mflat)
         cum = np.cumsum(raw)
@@ -98,13 +97,14 @@ def _percentiles(dens, intens, flat, mflat, qs):
     virt, prev, ks = _positions(n, qs)
     if flat.dtype.kind != "f":
         vals = np.searchsorted(cum, ks, side="right") + offset
-    elif buf is None:
+    elif is_device_array(flat):
         # the radix select decides a few ranks per set of passes
         step = intens.MAX_RANKS
         vals = np.concatenate([intens.order_stats(flat, mflat, ks[i:i + step])[0]
                                for i in range(0, len(ks), step)])
     else:
-        vals = intens.select(buf, np.asarray(ks, np.int64))
+        vals = intens.bucket_select(flat, mflat, lo, hi, np.asarray(ks, np.int64),
+                                    _nchunks(dens, flat.size))
     return _interpolate(n, virt, prev, ks, vals)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 cimport cython
 from cython.parallel cimport prange
-from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef extern from *:
     """
@@ -140,3 +140,227 @@ def select(flt_t[::1] buf, const int64_t[::1] ks):
             # everything before ks[q] is now <= everything from it on
             left = ks[q]
     return res_arr
+
+
+# ----------------------------------------------------------------- order statistics by buckets
+#
+# Selection without a copy of the image: a counting pass puts every selected value in one of
+# NBUCKETS buckets by a non-decreasing function of the value (NumPy's histogram index on [lo, hi],
+# in the image's float type), so every value of a bucket is <= every value of the next; the
+# cumulative counts tell which bucket holds each wanted rank and its rank there. A second pass
+# copies the values of those buckets only (a few thousandths of the image on real data), each
+# chunk to its own place, and quickselect finds the ranks in these small arrays. A value that
+# occurs very often, or a far outlier that squeezes the rest into one bucket, makes a big bucket:
+# then the copy and the selection approach those of the whole image, never more.
+
+cdef enum:
+    NBUCKETS = 4096
+    BLOCK = 1024
+
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    #endif
+    /* The copying pass of bucket_select for float32 and at most four wanted buckets: the bucket
+       of four pixels at a time (the operations of _bucket_block, which rounds the same way),
+       compared with the wanted ones, so that the scalar work is only for the few pixels that are
+       copied. Ends at the last multiple of four; returns where it stopped. */
+    static Py_ssize_t medfeat_gather4_f32(const float* x, const uint8_t* mask, Py_ssize_t start,
+                                          Py_ssize_t stop, float lo, float scale,
+                                          const int32_t* want, float* out, int64_t* pos) {
+        Py_ssize_t i = start;
+    #if defined(__SSE2__)
+        const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
+        const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
+        const __m128i w0 = _mm_set1_epi32(want[0]), w1 = _mm_set1_epi32(want[1]);
+        const __m128i w2 = _mm_set1_epi32(want[2]), w3 = _mm_set1_epi32(want[3]);
+        int32_t k[4];
+        int hit, j, s;
+        for (; i + 4 <= stop; i += 4) {
+            __m128 t = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + i), vlo), vscale);
+            __m128i b = _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(t, zero), top));
+            __m128i eq = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi32(b, w0), _mm_cmpeq_epi32(b, w1)),
+                                      _mm_or_si128(_mm_cmpeq_epi32(b, w2), _mm_cmpeq_epi32(b, w3)));
+            hit = _mm_movemask_ps(_mm_castsi128_ps(eq));
+            if (!hit)
+                continue;
+            _mm_storeu_si128((__m128i*)k, b);
+            for (j = 0; j < 4; j++) {
+                if (!((hit >> j) & 1) || (mask && !mask[i + j]))
+                    continue;
+                for (s = 0; want[s] != k[j]; s++) {}
+                out[pos[s]++] = x[i + j];
+            }
+        }
+    #endif
+        return i;
+    }
+    /* idx[j] = bucket of x[j], j < m, as _bucket_block computes it (MAXPS/MINPS are its selects;
+       compilers emit compare-and-mask sequences for them otherwise) */
+    static void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
+                                    int32_t* idx) {
+        Py_ssize_t j = 0;
+        float t;
+    #if defined(__SSE2__)
+        const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
+        const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
+        for (; j + 4 <= m; j += 4) {
+            __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + j), vlo), vscale);
+            _mm_storeu_si128((__m128i*)(idx + j),
+                             _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(v, zero), top)));
+        }
+    #endif
+        for (; j < m; j++) {
+            t = (x[j] - lo) * scale;
+            t = t > 0.0f ? t : 0.0f;
+            t = t < (float)(4096 - 1) ? t : (float)(4096 - 1);
+            idx[j] = (int32_t)t;
+        }
+    }
+    """
+    void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
+                             int32_t* idx) noexcept nogil
+    Py_ssize_t medfeat_gather4_f32(const float* x, const uint8_t* mask, Py_ssize_t start,
+                                   Py_ssize_t stop, float lo, float scale, const int32_t* want,
+                                   float* out, int64_t* pos) noexcept nogil
+
+
+cdef inline void _bucket_block(const flt_t* x, Py_ssize_t m, flt_t lo, flt_t scale,
+                               int32_t* idx) noexcept nogil:
+    # (x - lo) * scale clamped to [0, NBUCKETS - 1] before the conversion: every step is monotone
+    # (a NaN, never passed here, would give 0); MAXPS/MINPS-shaped so that the loop vectorises
+    cdef Py_ssize_t j
+    cdef flt_t t, top = NBUCKETS - 1
+    if flt_t is float:
+        medfeat_buckets_f32(x, m, lo, scale, idx)
+    else:
+        for j in range(m):
+            t = (x[j] - lo) * scale
+            t = t if t > 0 else 0
+            t = t if t < top else top
+            idx[j] = <int32_t>t
+
+
+cdef void _bucket_counts(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t scale,
+                         uint32_t* tab, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    # four sub-tables (NBUCKETS each) in turn, as in the density family's counting loops:
+    # neighbouring pixels usually share a bucket, and four tables make four independent chains
+    # of increments instead of one
+    cdef int32_t idx[BLOCK]
+    cdef Py_ssize_t b = start, j, m
+    cdef uint32_t* tab1 = tab + NBUCKETS
+    cdef uint32_t* tab2 = tab + 2 * NBUCKETS
+    cdef uint32_t* tab3 = tab + 3 * NBUCKETS
+    while b < stop:
+        m = min(stop - b, BLOCK)
+        _bucket_block(x + b, m, lo, scale, idx)
+        j = 0
+        if mask != NULL:
+            while j + 4 <= m:
+                tab[idx[j]] += mask[b + j]
+                tab1[idx[j + 1]] += mask[b + j + 1]
+                tab2[idx[j + 2]] += mask[b + j + 2]
+                tab3[idx[j + 3]] += mask[b + j + 3]
+                j += 4
+            while j < m:
+                tab[idx[j]] += mask[b + j]
+                j += 1
+        else:
+            while j + 4 <= m:
+                tab[idx[j]] += 1
+                tab1[idx[j + 1]] += 1
+                tab2[idx[j + 2]] += 1
+                tab3[idx[j + 3]] += 1
+                j += 4
+            while j < m:
+                tab[idx[j]] += 1
+                j += 1
+        b += m
+    for j in range(NBUCKETS):
+        tab[j] += tab1[j] + tab2[j] + tab3[j]
+
+
+cdef void _bucket_gather(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t scale,
+                         const int32_t* slot, const int32_t* want, Py_ssize_t nwant, flt_t* out,
+                         int64_t* pos, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    # slot[bucket]: -1, or which wanted bucket it is (want[slot[bucket]] == bucket); pos[s]: where
+    # the next value of wanted bucket s goes in out
+    cdef int32_t idx[BLOCK]
+    cdef Py_ssize_t b = start, j, m
+    cdef int32_t s
+    if flt_t is float:
+        if nwant <= 4:
+            b = medfeat_gather4_f32(x, mask, start, stop, lo, scale, want, out, pos)
+    while b < stop:
+        m = min(stop - b, BLOCK)
+        _bucket_block(x + b, m, lo, scale, idx)
+        for j in range(m):
+            s = slot[idx[j]]
+            if s >= 0 and (mask == NULL or mask[b + j]):
+                out[pos[s]] = x[b + j]
+                pos[s] += 1
+        b += m
+
+
+def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double hi,
+                  const int64_t[::1] ks, Py_ssize_t nchunks):
+    """Values of the order statistics ``ks`` (0-based ranks, increasing) among the pixels of ``x``
+    selected by ``mask`` (all when empty), exactly: the pixels' own values, as float64.
+
+    Every pixel must be finite and lie in ``[lo, hi]`` (the caller has checked the image and
+    knows its extent); ``lo < hi`` or not does not matter for exactness, only for speed."""
+    cdef Py_ssize_t n = x.shape[0], c, t, q, nt, total
+    cdef const flt_t* xp = &x[0]
+    cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
+    cdef flt_t lo_t = <flt_t>lo, scale_t
+    # the scale in float64 (a float32 hi - lo can overflow), then in the image's type; any
+    # positive finite value keeps the buckets ordered
+    cdef double width = hi - lo
+    scale_t = <flt_t>(NBUCKETS / width) if width > 0 and NBUCKETS / width < 1e30 else <flt_t>0
+    tab_arr = np.zeros((nchunks, 4 * NBUCKETS), np.uint32)
+    cdef uint32_t[:, ::1] tab = tab_arr
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+        _bucket_counts(xp, mp, lo_t, scale_t, &tab[c, 0], _chunk_start(n, nchunks, c),
+                       _chunk_stop(n, nchunks, c))
+    per_chunk = tab_arr[:, :NBUCKETS].astype(np.int64)
+    cum = np.cumsum(per_chunk.sum(axis=0))
+    ks_arr = np.asarray(ks)
+    bucket = np.searchsorted(cum, ks_arr, side="right")
+    rank = ks_arr - np.where(bucket > 0, cum[np.maximum(bucket - 1, 0)], 0)
+    wanted = np.unique(bucket)
+    nt = wanted.shape[0]
+    slot_arr = np.full(NBUCKETS, -1, np.int32)
+    slot_arr[wanted] = np.arange(nt, dtype=np.int32)
+    # the wanted buckets, padded to four by repeating the last (the SIMD test compares with four)
+    want_arr = np.concatenate((wanted, np.repeat(wanted[nt - 1:], 3))).astype(np.int32)
+    # each wanted bucket's values: chunk c's from the counts of the chunks before it on
+    sizes = per_chunk[:, wanted]                                  # (nchunks, nt)
+    base = np.concatenate(([0], np.cumsum(sizes.sum(axis=0))))   # start of each bucket in out
+    pos_arr = np.ascontiguousarray(base[:nt][None, :] + np.cumsum(sizes, axis=0) - sizes,
+                                   dtype=np.int64)
+    total = int(base[nt])
+    out_arr = np.empty(max(total, 1), np.float32 if flt_t is float else np.float64)
+    cdef const int32_t[::1] slot = slot_arr
+    cdef const int32_t[::1] want = want_arr
+    cdef int64_t[:, ::1] pos = pos_arr
+    cdef flt_t[::1] out = out_arr
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+        _bucket_gather(xp, mp, lo_t, scale_t, &slot[0], &want[0], nt, &out[0], &pos[c, 0],
+                       _chunk_start(n, nchunks, c), _chunk_stop(n, nchunks, c))
+    res = np.empty(ks_arr.shape[0], np.float64)
+    for t in range(nt):
+        mine = np.flatnonzero(bucket == wanted[t])
+        res[mine] = select(out_arr[base[t]:base[t + 1]], np.ascontiguousarray(rank[mine],
+                                                                             dtype=np.int64))
+    return res
+
+
+cdef inline Py_ssize_t _chunk_start(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c) noexcept nogil:
+    return min(n, c * ((n + nchunks - 1) // nchunks))
+
+
+cdef inline Py_ssize_t _chunk_stop(Py_ssize_t n, Py_ssize_t nchunks, Py_ssize_t c) noexcept nogil:
+    return min(n, (c + 1) * ((n + nchunks - 1) // nchunks))
