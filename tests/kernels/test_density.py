@@ -492,6 +492,30 @@ def test_density_bandwidths_and_paths(backend, bw):
     assert _kde_error(img, grid, pdf, bw) < 1e-3
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 1023, 1024, 1025, 5000, 70001])
+def test_linear_binning_of_float32_is_the_float64_loop_bit_for_bit(n):
+    # float32 pixels are binned by a two-step block loop (cells and weights two lanes at a time,
+    # then the adds in pixel order); the float64 loop is the one-step scalar code. Both must add
+    # the same weights in the same order: equal bits, values below, on and above the grid's ends,
+    # and NaN, for one to three chunks.
+    from medfeat._kernels.cython import _density_cy
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n).astype(np.float32)
+    x[:: 7] = np.float32(-3.0)           # below the grid
+    x[3:: 11] = np.float32(2.0)          # the last grid point exactly
+    x[5:: 13] = np.float32(9.0)          # above it
+    if n > 10:
+        x[n // 2] = np.nan
+    for ngrid in (2, 3, 97, 4001):
+        lo, dx = -2.0, 4.0 / (ngrid - 1)
+        for nchunks in (1, 2, 3):
+            got = _density_cy.linear_bin(x, np.zeros(0), lo, dx, ngrid, nchunks)
+            ref = _density_cy.linear_bin(x.astype(np.float64), np.zeros(0), lo, dx, ngrid,
+                                         nchunks)
+            assert got.tobytes() == ref.tobytes()
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_density_fft_path(backend):
     img = _image("camera", "float64")[::4, ::4]
