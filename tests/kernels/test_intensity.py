@@ -86,6 +86,37 @@ def test_normalize_volume(backend, method):
     np.testing.assert_allclose(got, reference(vol, method, **kw), rtol=RTOL, atol=ATOL)
 
 
+def _four_chain_moments(x):
+    """The density family's moments of one block, written out: shifted sums around the first
+    value in four sequential chains (pixel i in chain i % 4, the leftover pixels in chain 0),
+    combined as (a + b) + (c + d)."""
+    d = x.astype(np.float64) - np.float64(x[0])
+    m = d.size - d.size % 4
+    s1 = [np.add.accumulate(np.concatenate(([0.0], d[r:m:4])))[-1] for r in range(4)]
+    s2 = [np.add.accumulate(np.concatenate(([0.0], d[r:m:4] ** 2)))[-1] for r in range(4)]
+    for v in d[m:]:
+        s1[0] += v
+        s2[0] += v * v
+    a = (s1[0] + s1[1]) + (s1[2] + s1[3])
+    b = (s2[0] + s2[1]) + (s2[2] + s2[3])
+    n = float(d.size)
+    return n, (np.float64(x[0]) + a / n) * 1.0, 0.0 + max(b - a * a / n, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 1001, 4099])
+def test_vectorised_moments_are_the_four_chains_bit_for_bit(dtype, n):
+    # the float moments run their four chains two per SSE2 register; one block (block = n) must
+    # give exactly the scalar chains' bits
+    from medfeat._kernels.cython import _density_cy
+
+    rng = np.random.default_rng(n)
+    # magnitudes over 16 decades, so that the sums round and their order shows in the bits
+    x = (rng.normal(size=n) * 10.0 ** rng.uniform(-8, 8, n)).astype(dtype)
+    got = _density_cy.moments(x, np.zeros(0, np.uint8), n, 1)
+    assert tuple(float(v) for v in got) == _four_chain_moments(x)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_zscore_float32_precision(backend):
     # a large offset and small spread: float32 accumulation would lose the variance entirely
