@@ -84,6 +84,22 @@ def test_histogram_values_on_edges(backend, dtype):
         np.testing.assert_array_equal(e, ref[1])
 
 
+@pytest.fixture(params=["avx2", "baseline"])
+def simd(request):
+    """Run the test with the compiled modules' AVX2 loops (where the CPU has them), then with the
+    baseline SSE2 ones: both must give the same results."""
+    from medfeat._kernels.cython import _density_cy, _intensity_cy
+
+    modules = (_density_cy, _intensity_cy)
+    if request.param == "avx2" and not _density_cy.use_avx2():
+        pytest.skip("no AVX2 on this CPU (or the build has no AVX2 loops)")
+    for mod in modules:
+        mod.use_avx2(request.param == "avx2")
+    yield request.param
+    for mod in modules:
+        mod.use_avx2(True)
+
+
 def _edge_values(lo, hi, bins, n, seed):
     """``n`` float32 values drawn from NumPy's edges of ``bins`` bins on [lo, hi], their float
     neighbours on both sides and uniform values in between (shuffled)."""
@@ -97,7 +113,7 @@ def _edge_values(lo, hi, bins, n, seed):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 1023, 1024, 1025, 4099, 65535, 65537, 131075])
-def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n):
+def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n, simd):
     # float32 pixels are binned four at a time, 1024 per block, with the guess's fraction checked
     # against margins; pixels on or next to an edge, and the tail of each block, go to the exact
     # walk. Every size around those boundaries (and the two-thread chunk split), every kind of
@@ -128,7 +144,7 @@ def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_float32_histogram_special_values(backend):
+def test_float32_histogram_special_values(backend, simd):
     # negative zero, subnormals, the largest floats, all-equal images and a range far beyond
     # float32's, where the float32 guess is useless (constant) and the walk decides every pixel
     from medfeat._kernels.cython import _density_cy
@@ -493,7 +509,7 @@ def test_density_bandwidths_and_paths(backend, bw):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 1023, 1024, 1025, 5000, 70001])
-def test_linear_binning_of_float32_is_the_float64_loop_bit_for_bit(n):
+def test_linear_binning_of_float32_is_the_float64_loop_bit_for_bit(n, simd):
     # float32 pixels are binned by a two-step block loop (cells and weights two lanes at a time,
     # then the adds in pixel order); the float64 loop is the one-step scalar code. Both must add
     # the same weights in the same order: equal bits, values below, on and above the grid's ends,

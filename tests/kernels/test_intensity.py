@@ -16,7 +16,7 @@ from medfeat.kernels import FAMILY_BACKENDS, BackendNotImplementedError
 from tests.conftest import DTYPES, REAL_2D, load_real, load_volume, to_dtype
 
 CPU_BACKENDS = tuple(b for b in FAMILY_BACKENDS["intensity"] if b != "cuda")
-from tests.kernels.test_density import images
+from tests.kernels.test_density import images, simd  # noqa: F401 (simd: a fixture)
 
 DTYPE_NAMES = [np.dtype(d).name for d in DTYPES] + ["native"]
 RTOL, ATOL = 1e-5, 1e-6
@@ -316,7 +316,7 @@ def _float_samples(seed, n):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 1023, 1024, 1025, 4099, 65537])
-def test_float_percentiles_by_buckets_are_numpy_percentile(backend, n):
+def test_float_percentiles_by_buckets_are_numpy_percentile(backend, n, simd):
     # float percentiles count the pixels in 4096 buckets, copy the few buckets holding the wanted
     # ranks (four pixels at a time for float32 and at most four buckets, a lookup table beyond)
     # and select there; sizes around the blocks of 1024 and the split between threads, masks,
@@ -340,7 +340,7 @@ def test_float_percentiles_by_buckets_are_numpy_percentile(backend, n):
                                                  backend=backend), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_bucket_select_is_exact_for_any_bounds():
+def test_bucket_select_is_exact_for_any_bounds(simd):
     # the buckets only have to be ordered: wrong bounds (too narrow, too wide, reversed, equal)
     # cost speed, never exactness
     from medfeat._kernels.cython import _intensity_cy

@@ -107,6 +107,26 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
+    /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
+       keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
+    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
+        && !defined(MEDFEAT_NO_AVX2)
+    #define MEDFEAT_AVX2 1
+    #include <immintrin.h>
+    static int medfeat_avx2_allowed = 1;
+    static int medfeat_has_avx2(void) {
+        static int known = -1;
+        if (known < 0) {
+            __builtin_cpu_init();
+            known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+        return known && medfeat_avx2_allowed;
+    }
+    #else
+    #define MEDFEAT_AVX2 0
+    static int medfeat_avx2_allowed = 0;
+    static int medfeat_has_avx2(void) { return 0; }
+    #endif
     /* The float32 path of bin_counts: NumPy's bin guess t = (v - first) * scale, evaluated in
        float32 four lanes at a time, is trusted where its fraction t - trunc(t) lies strictly
        between two margins alpha and beta, and every other pixel goes to the exact walk.
@@ -205,18 +225,89 @@ cdef extern from *:
         return left;
     }
 
+    #if MEDFEAT_AVX2
+    /* medfeat_slots_f32 eight lanes at a time, for CPUs with AVX2 (chosen at run time): the same
+       operations per lane, so the same slots. */
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_slots_f32_avx2(const float* x, Py_ssize_t n,
+                                             const medfeat_bin32* p, int32_t nb, int32_t* out) {
+        Py_ssize_t i = 0;
+        int left = 0;
+        const __m256 first = _mm256_set1_ps(p->first), scale = _mm256_set1_ps(p->scale);
+        const __m256 top = _mm256_set1_ps(p->top), zero = _mm256_setzero_ps();
+        const __m256 lo = _mm256_set1_ps(p->lo), hi = _mm256_set1_ps(p->hi);
+        const __m256 alpha = _mm256_set1_ps(p->alpha), beta = _mm256_set1_ps(p->beta);
+        const __m256i outside = _mm256_set1_epi32(nb + 1);
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i);
+            __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_sub_ps(v, first), scale),
+                                                   zero), top);
+            __m256i k = _mm256_cvttps_epi32(t);
+            __m256 r = _mm256_sub_ps(t, _mm256_cvtepi32_ps(k));
+            __m256 in = _mm256_and_ps(_mm256_cmp_ps(v, lo, _CMP_GE_OQ),
+                                      _mm256_cmp_ps(v, hi, _CMP_LE_OQ));
+            __m256 sure = _mm256_and_ps(_mm256_cmp_ps(r, alpha, _CMP_GT_OQ),
+                                        _mm256_cmp_ps(r, beta, _CMP_LT_OQ));
+            __m256i other = _mm256_add_epi32(
+                outside, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+            __m256i slot = _mm256_blendv_epi8(other, k, _mm256_castps_si256(in));
+            __m256i bad = _mm256_castps_si256(_mm256_andnot_ps(sure, in));
+            slot = _mm256_or_si256(slot, bad);   /* bad lanes: all ones, -1 */
+            _mm256_storeu_si256((__m256i*)(out + i), slot);
+            left |= _mm256_movemask_ps(_mm256_castsi256_ps(bad));
+        }
+        return medfeat_slots_f32(x + i, n - i, p, nb, out + i) | left;
+    }
+    #endif
+
+    static Py_ssize_t medfeat_slots_f32_best(const float* x, Py_ssize_t n,
+                                             const medfeat_bin32* p, int32_t nb, int32_t* out) {
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            return medfeat_slots_f32_avx2(x, n, p, nb, out);
+    #endif
+        return medfeat_slots_f32(x, n, p, nb, out);
+    }
+
     /* The unweighted linear binning of a block of float32 pixels, in two steps: the cells and
        weights of every pixel, two lanes at a time (SSE2 doubles: the same operations as
        _lin_chunk, each correctly rounded, so the same bits), then the adds into the grid, pixel
        after pixel in the order of _lin_chunk (each grid point's sum is the same sequence of
        adds). Clamping t to [0, last - 1] before the conversion gives the cell _lin_chunk gets
        from floor and its clamp (a NaN t lands in cell 0, as there). */
+    #if MEDFEAT_AVX2
+    /* The first step of medfeat_linbin_f32 four lanes at a time (AVX: the same operations, the
+       same bits); returns how many pixels it did. */
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_linbin_cells_avx2(const float* x, Py_ssize_t m, double lo,
+                                                double dx, double top, int32_t* cell, double* w0,
+                                                double* w1) {
+        Py_ssize_t j = 0;
+        const __m256d vlo = _mm256_set1_pd(lo), vdx = _mm256_set1_pd(dx);
+        const __m256d one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
+        const __m256d vtop = _mm256_set1_pd(top);
+        for (; j + 4 <= m; j += 4) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + j));
+            __m256d tt = _mm256_div_pd(_mm256_sub_pd(v, vlo), vdx);
+            __m128i c = _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_max_pd(tt, zero), vtop));
+            __m256d f = _mm256_sub_pd(tt, _mm256_cvtepi32_pd(c));
+            _mm_storeu_si128((__m128i*)(cell + j), c);
+            _mm256_storeu_pd(w0 + j, _mm256_sub_pd(one, f));
+            _mm256_storeu_pd(w1 + j, f);
+        }
+        return j;
+    }
+    #endif
     static void medfeat_linbin_f32(const float* x, Py_ssize_t m, double lo, double dx,
                                    Py_ssize_t last, double* row) {
         int32_t cell[1024];
         double w0[1024], w1[1024];
         Py_ssize_t j = 0;
         double t, top = (double)(last - 1);
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            j = medfeat_linbin_cells_avx2(x, m, lo, dx, top, cell, w0, w1);
+    #endif
     #if defined(__SSE2__)
         const __m128d vlo = _mm_set1_pd(lo), vdx = _mm_set1_pd(dx), one = _mm_set1_pd(1.0);
         const __m128d zero = _mm_setzero_pd(), vtop = _mm_set1_pd(top);
@@ -287,8 +378,10 @@ cdef extern from *:
                                   double* sums) noexcept nogil
     void medfeat_bin32_setup(const double* edges, Py_ssize_t nb, double lo, double hi,
                              double first, double scale, medfeat_bin32* p) noexcept nogil
-    Py_ssize_t medfeat_slots_f32(const float* x, Py_ssize_t n, const medfeat_bin32* p,
-                                 int32_t nb, int32_t* out) noexcept nogil
+    int medfeat_avx2_allowed
+    int medfeat_has_avx2() noexcept nogil
+    Py_ssize_t medfeat_slots_f32_best(const float* x, Py_ssize_t n, const medfeat_bin32* p,
+                                      int32_t nb, int32_t* out) noexcept nogil
 
 
 _MAX_THREADS = None
@@ -529,7 +622,7 @@ cdef void _bin_chunk_f32(const float* x, const double* edges, Py_ssize_t nb, dou
     b = start
     while b < stop:
         m = min(stop - b, 1024)
-        if medfeat_slots_f32(x + b, m, fast, <int32_t>nb, buf) > 0:
+        if medfeat_slots_f32_best(x + b, m, fast, <int32_t>nb, buf) > 0:
             for j in range(m):
                 if buf[j] < 0:
                     buf[j] = <int32_t>_slot(x[b + j], edges, nb, lo, hi, first, scale)
@@ -544,6 +637,16 @@ cdef void _bin_chunk_f32(const float* x, const double* edges, Py_ssize_t nb, dou
             tab[buf[j]] += 1
             j += 1
         b += m
+
+
+def use_avx2(allowed=None):
+    """Whether this module's AVX2 loops run (the CPU has AVX2 and they are allowed); with
+    ``allowed``, allow or forbid them first. Both kinds of loop give the same results; tests run
+    each."""
+    global medfeat_avx2_allowed
+    if allowed is not None:
+        medfeat_avx2_allowed = 1 if allowed else 0
+    return bool(medfeat_has_avx2())
 
 
 def float32_bin_margins(const double[::1] edges, double lo, double hi, double first,

@@ -164,6 +164,26 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
+    /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
+       keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
+    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
+        && !defined(MEDFEAT_NO_AVX2)
+    #define MEDFEAT_AVX2 1
+    #include <immintrin.h>
+    static int medfeat_avx2_allowed = 1;
+    static int medfeat_has_avx2(void) {
+        static int known = -1;
+        if (known < 0) {
+            __builtin_cpu_init();
+            known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+        return known && medfeat_avx2_allowed;
+    }
+    #else
+    #define MEDFEAT_AVX2 0
+    static int medfeat_avx2_allowed = 0;
+    static int medfeat_has_avx2(void) { return 0; }
+    #endif
     /* The copying pass of bucket_select for float32 and at most four wanted buckets: the bucket
        of four pixels at a time (the operations of _bucket_block, which rounds the same way),
        compared with the wanted ones, so that the scalar work is only for the few pixels that are
@@ -198,12 +218,63 @@ cdef extern from *:
     #endif
         return i;
     }
+    #if MEDFEAT_AVX2
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_gather4_f32_avx2(const float* x, const uint8_t* mask,
+                                               Py_ssize_t start, Py_ssize_t stop, float lo,
+                                               float scale, const int32_t* want, float* out,
+                                               int64_t* pos) {
+        Py_ssize_t i = start;
+        const __m256 vlo = _mm256_set1_ps(lo), vscale = _mm256_set1_ps(scale);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps((float)(4096 - 1));
+        const __m256i w0 = _mm256_set1_epi32(want[0]), w1 = _mm256_set1_epi32(want[1]);
+        const __m256i w2 = _mm256_set1_epi32(want[2]), w3 = _mm256_set1_epi32(want[3]);
+        int32_t k[8];
+        int hit, j, s;
+        for (; i + 8 <= stop; i += 8) {
+            __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vlo), vscale);
+            __m256i b = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(t, zero), top));
+            __m256i eq = _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi32(b, w0), _mm256_cmpeq_epi32(b, w1)),
+                _mm256_or_si256(_mm256_cmpeq_epi32(b, w2), _mm256_cmpeq_epi32(b, w3)));
+            hit = _mm256_movemask_ps(_mm256_castsi256_ps(eq));
+            if (!hit)
+                continue;
+            _mm256_storeu_si256((__m256i*)k, b);
+            for (j = 0; j < 8; j++) {
+                if (!((hit >> j) & 1) || (mask && !mask[i + j]))
+                    continue;
+                for (s = 0; want[s] != k[j]; s++) {}
+                out[pos[s]++] = x[i + j];
+            }
+        }
+        return medfeat_gather4_f32(x, mask, i, stop, lo, scale, want, out, pos);
+    }
+    /* medfeat_buckets_f32 eight lanes at a time (same operations, same buckets); the rest to it */
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_buckets_f32_avx2(const float* x, Py_ssize_t m, float lo,
+                                               float scale, int32_t* idx) {
+        Py_ssize_t j = 0;
+        const __m256 vlo = _mm256_set1_ps(lo), vscale = _mm256_set1_ps(scale);
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps((float)(4096 - 1));
+        for (; j + 8 <= m; j += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vlo), vscale);
+            _mm256_storeu_si256((__m256i*)(idx + j),
+                                _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top)));
+        }
+        return j;
+    }
+    #endif
     /* idx[j] = bucket of x[j], j < m, as _bucket_block computes it (MAXPS/MINPS are its selects;
        compilers emit compare-and-mask sequences for them otherwise) */
     static void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
                                     int32_t* idx) {
         Py_ssize_t j = 0;
         float t;
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            j = medfeat_buckets_f32_avx2(x, m, lo, scale, idx);
+    #endif
     #if defined(__SSE2__)
         const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
         const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
@@ -220,7 +291,23 @@ cdef extern from *:
             idx[j] = (int32_t)t;
         }
     }
+    static Py_ssize_t medfeat_gather4_f32_best(const float* x, const uint8_t* mask,
+                                               Py_ssize_t start, Py_ssize_t stop, float lo,
+                                               float scale, const int32_t* want, float* out,
+                                               int64_t* pos) {
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            return medfeat_gather4_f32_avx2(x, mask, start, stop, lo, scale, want, out, pos);
+    #endif
+        return medfeat_gather4_f32(x, mask, start, stop, lo, scale, want, out, pos);
+    }
     """
+    int medfeat_avx2_allowed
+    int medfeat_has_avx2() noexcept nogil
+    Py_ssize_t medfeat_gather4_f32_best(const float* x, const uint8_t* mask, Py_ssize_t start,
+                                        Py_ssize_t stop, float lo, float scale,
+                                        const int32_t* want, float* out,
+                                        int64_t* pos) noexcept nogil
     void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
                              int32_t* idx) noexcept nogil
     Py_ssize_t medfeat_gather4_f32(const float* x, const uint8_t* mask, Py_ssize_t start,
@@ -293,7 +380,7 @@ cdef void _bucket_gather(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t sc
     cdef int32_t s
     if flt_t is float:
         if nwant <= 4:
-            b = medfeat_gather4_f32(x, mask, start, stop, lo, scale, want, out, pos)
+            b = medfeat_gather4_f32_best(x, mask, start, stop, lo, scale, want, out, pos)
     while b < stop:
         m = min(stop - b, BLOCK)
         _bucket_block(x + b, m, lo, scale, idx)
@@ -303,6 +390,16 @@ cdef void _bucket_gather(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t sc
                 out[pos[s]] = x[b + j]
                 pos[s] += 1
         b += m
+
+
+def use_avx2(allowed=None):
+    """Whether this module's AVX2 loops run (the CPU has AVX2 and they are allowed); with
+    ``allowed``, allow or forbid them first. Both kinds of loop give the same results; tests run
+    each."""
+    global medfeat_avx2_allowed
+    if allowed is not None:
+        medfeat_avx2_allowed = 1 if allowed else 0
+    return bool(medfeat_has_avx2())
 
 
 def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double hi,
