@@ -10,7 +10,7 @@ afterwards, so no two threads write the same counter.
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, ceil, exp, floor, log
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
@@ -384,6 +384,27 @@ cdef extern from *:
                                       int32_t nb, int32_t* out) noexcept nogil
 
 
+cdef extern from "_team.h":
+    double medfeat_now() noexcept nogil
+    int medfeat_team(Py_ssize_t nchunks, double* t0, double* entered) noexcept nogil
+    void medfeat_team_done(int team, double t0, const double* entered) noexcept nogil
+    void medfeat_team_reset(int serial) noexcept nogil
+
+
+cdef inline void _entered(double* entered) noexcept nogil:
+    # inside a parallel block: when this thread entered it (for medfeat_team_done)
+    cdef int t = threadid()
+    if t < 256:
+        entered[t] = medfeat_now()
+
+
+def team_reset(bint serial=False):
+    """Forget that a parallel loop found its threads late (the next loops use their whole team);
+    with ``serial``, run every loop on the calling thread until the next call (for tests: the
+    results must be the same either way)."""
+    medfeat_team_reset(serial)
+
+
 _MAX_THREADS = None
 
 
@@ -468,11 +489,18 @@ def value_counts(const int_t[::1] x, const uint8_t[::1] mask, int64_t offset, Py
     out_arr = np.zeros(nvals, np.int64)
     cdef int64_t[::1] out = out_arr
     cdef int64_t acc
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
         _vc_chunk(xp, mp, use_mask, offset, nvals, &priv[c, 0], start, stop)
-    for k in prange(nvals, nogil=True, schedule="static", num_threads=nchunks):
+    medfeat_team_done(team, t0, entered)
+    for k in prange(nvals, nogil=True, schedule="static", num_threads=team):
         acc = 0
         for r in range(nchunks * nsub):
             acc = acc + priv[r // nsub, (r % nsub) * nvals + k]
@@ -560,7 +588,13 @@ def value_range(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t nchunks)
     cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
     res_arr = np.empty((nchunks, 3), np.float64)
     cdef double[:, ::1] res = res_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
         if stop > start:
@@ -569,6 +603,7 @@ def value_range(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t nchunks)
             res[c, 0] = INFINITY
             res[c, 1] = -INFINITY
             res[c, 2] = 0
+    medfeat_team_done(team, t0, entered)
     return np.array([res_arr[:, 0].min(), res_arr[:, 1].max(), res_arr[:, 2].sum()])
 
 
@@ -672,7 +707,13 @@ def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi
         medfeat_bin32_setup(ep, nb, lo, hi, first, scale, &fast)
     priv_arr = np.zeros((nchunks, 4, nb + 2), np.uint32)
     cdef uint32_t[:, :, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
         if flt_t is float:
@@ -681,6 +722,7 @@ def bin_counts(const flt_t[::1] x, const double[::1] edges, double lo, double hi
                                stop)
                 continue
         _bin_chunk(xp, ep, nb, lo, hi, first, scale, &priv[c, 0, 0], start, stop)
+    medfeat_team_done(team, t0, entered)
     return priv_arr.sum(axis=(0, 1), dtype=np.int64)[: nb + 1]
 
 
@@ -736,10 +778,17 @@ def linear_bin(const flt_t[::1] x, const double[::1] w, double lo, double dx, Py
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
         _lin_chunk(x, w, weighted, lo, dx, ngrid, &priv[c, 0], start, stop)
+    medfeat_team_done(team, t0, entered)
     return priv_arr.sum(axis=0)
 
 
@@ -767,10 +816,17 @@ def gauss_scatter(const flt_t[::1] x, const double[::1] w, double lo, double dx,
     cdef bint weighted = w.shape[0] > 0
     priv_arr = np.zeros((nchunks, ngrid), np.float64)
     cdef double[:, ::1] priv = priv_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         start = _chunk_start(n, nchunks, c)
         stop = _chunk_stop(n, nchunks, c)
         _scatter_chunk(x, w, weighted, lo, dx, ngrid, bw, cutoff, &priv[c, 0], start, stop)
+    medfeat_team_done(team, t0, entered)
     return priv_arr.sum(axis=0)
 
 
@@ -787,10 +843,17 @@ def convolve_same(const double[::1] a, const double[::1] kern, int nthreads):
     cdef double[::1] out = out_arr
     if n == 0:
         return out_arr
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
     nchunks = max(1, min(nthreads, n))
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         _convolve_block(&a[0], n, &kern[0], m, h, &out[0], _chunk_start(n, nchunks, c),
                         _chunk_stop(n, nchunks, c))
+    medfeat_team_done(team, t0, entered)
     return out_arr
 
 
@@ -1046,8 +1109,16 @@ def moments(const pix_t[::1] x, const uint8_t[::1] mask, Py_ssize_t block, int n
     out_arr = np.zeros(3, np.float64)
     cdef double[::1] out = out_arr
     cdef double na, nb_, tot, delta, poison = 0
-    for b in prange(nblocks, nogil=True, schedule="static", num_threads=nthreads):
-        _moments_block(xp, mp, &st[b, 0], b * block, min(n, b * block + block))
+    cdef double t0
+    cdef double entered[256]
+    cdef int team = medfeat_team(min(nthreads, nblocks), &t0, entered)
+    # blocks are handed out as threads come for them: each block's sums are the same whoever
+    # computes it, and a thread that the OS holds back leaves its share to the others
+    with nogil, parallel(num_threads=team):
+        _entered(entered)
+        for b in prange(nblocks, schedule="dynamic", chunksize=8):
+            _moments_block(xp, mp, &st[b, 0], b * block, min(n, b * block + block))
+    medfeat_team_done(team, t0, entered)
     for b in range(nblocks):
         nb_ = st[b, 0]
         if nb_ > 0:

@@ -9,8 +9,29 @@ the output pass and the order-statistic selection. Images arrive flattened.
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+
+cdef extern from "_team.h":
+    double medfeat_now() noexcept nogil
+    int medfeat_team(Py_ssize_t nchunks, double* t0, double* entered) noexcept nogil
+    void medfeat_team_done(int team, double t0, const double* entered) noexcept nogil
+    void medfeat_team_reset(int serial) noexcept nogil
+
+
+cdef inline void _entered(double* entered) noexcept nogil:
+    # inside a parallel block: when this thread entered it (for medfeat_team_done)
+    cdef int t = threadid()
+    if t < 256:
+        entered[t] = medfeat_now()
+
+
+def team_reset(bint serial=False):
+    """Forget that a parallel loop found its threads late (the next loops use their whole team);
+    with ``serial``, run every loop on the calling thread until the next call (for tests: the
+    results must be the same either way)."""
+    medfeat_team_reset(serial)
+
 
 cdef extern from *:
     """
@@ -76,12 +97,19 @@ def affine(const pix_t[::1] x, double shift, double scale, bint clip, bint singl
     With ``single`` (only honoured for inputs narrower than float64) the arithmetic is float32; the
     caller asks for it only when ``shift`` is exact in float32, so the result stays within a few
     float32 ulps of the float64 one."""
-    cdef Py_ssize_t n = x.shape[0], c, step = (n + nchunks - 1) // nchunks
+    # blocks of 32768 pixels handed out as threads come for them (each output pixel is the same
+    # whoever computes it): a thread that the OS holds back leaves its share to the others
+    cdef Py_ssize_t n = x.shape[0], c, step = 32768, nblocks = (n + step - 1) // step
     cdef const pix_t* xp = &x[0]
     cdef float* op = &out[0]
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
-        _affine_chunk(xp, shift, scale, clip, single, op, min(n, c * step),
-                      min(n, c * step + step))
+    cdef double t0
+    cdef double entered[256]
+    cdef int team = medfeat_team(min(nchunks, nblocks), &t0, entered)
+    with nogil, parallel(num_threads=team):
+        _entered(entered)
+        for c in prange(nblocks, schedule="dynamic", chunksize=1):
+            _affine_chunk(xp, shift, scale, clip, single, op, c * step, min(n, c * step + step))
+    medfeat_team_done(team, t0, entered)
 
 
 cdef inline void _swap(flt_t* a, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
@@ -410,6 +438,9 @@ def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double
     Every pixel must be finite and lie in ``[lo, hi]`` (the caller has checked the image and
     knows its extent); ``lo < hi`` or not does not matter for exactness, only for speed."""
     cdef Py_ssize_t n = x.shape[0], c, t, q, nt, total
+    cdef double t0
+    cdef double entered[256]
+    cdef int team
     cdef const flt_t* xp = &x[0]
     cdef const uint8_t* mp = &mask[0] if mask.shape[0] > 0 else NULL
     cdef flt_t lo_t = <flt_t>lo, scale_t
@@ -419,9 +450,13 @@ def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double
     scale_t = <flt_t>(NBUCKETS / width) if width > 0 and NBUCKETS / width < 1e30 else <flt_t>0
     tab_arr = np.zeros((nchunks, 4 * NBUCKETS), np.uint32)
     cdef uint32_t[:, ::1] tab = tab_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         _bucket_counts(xp, mp, lo_t, scale_t, &tab[c, 0], _chunk_start(n, nchunks, c),
                        _chunk_stop(n, nchunks, c))
+    medfeat_team_done(team, t0, entered)
     per_chunk = tab_arr[:, :NBUCKETS].astype(np.int64)
     cum = np.cumsum(per_chunk.sum(axis=0))
     ks_arr = np.asarray(ks)
@@ -444,9 +479,13 @@ def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double
     cdef const int32_t[::1] want = want_arr
     cdef int64_t[:, ::1] pos = pos_arr
     cdef flt_t[::1] out = out_arr
-    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=nchunks):
+    team = medfeat_team(nchunks, &t0, entered)
+    for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
+        if c < team:
+            entered[c] = medfeat_now()  # the first chunk of thread c
         _bucket_gather(xp, mp, lo_t, scale_t, &slot[0], &want[0], nt, &out[0], &pos[c, 0],
                        _chunk_start(n, nchunks, c), _chunk_stop(n, nchunks, c))
+    medfeat_team_done(team, t0, entered)
     res = np.empty(ks_arr.shape[0], np.float64)
     for t in range(nt):
         mine = np.flatnonzero(bucket == wanted[t])
