@@ -117,6 +117,32 @@ def test_vectorised_moments_are_the_four_chains_bit_for_bit(dtype, n):
     assert tuple(float(v) for v in got) == _four_chain_moments(x)
 
 
+@pytest.mark.parametrize("n", [1, 3, 4, 5, 7, 8, 9, 15, 17, 1000, 70001])
+def test_float32_output_pass_is_the_scalar_formula_bit_for_bit(n, simd):
+    # float32 pixels are mapped (and clipped) four or eight at a time in registers: every output
+    # must be the scalar formula's bits, in float64 or float32 arithmetic, NaN and -0.0 included
+    from medfeat._kernels.cython import _intensity_cy
+
+    rng = np.random.default_rng(n)
+    x = (rng.normal(size=n) * 2).astype(np.float32)
+    x[:: 5] = np.float32(-0.0)
+    x[1:: 7] = np.nan
+    x[2:: 11] = np.float32(0.25)
+    for shift, scale in ((0.1234567, 1.7), (0.25, 2.0), (-3.0, 0.001)):
+        wide = (x.astype(np.float64) - shift) * scale
+        narrow = (x - np.float32(shift)) * np.float32(scale)
+        for single, ref in ((False, wide.astype(np.float32)), (True, narrow)):
+            for clip in (False, True):
+                want = ref.copy()
+                if clip:
+                    want = np.where(want < 0, np.float32(0), want)
+                    want = np.where(want > 1, np.float32(1), want).astype(np.float32)
+                for nchunks in (1, 2):
+                    out = np.empty(n, np.float32)
+                    _intensity_cy.affine(x, shift, scale, clip, single, out, nchunks)
+                    assert out.tobytes() == want.tobytes(), (single, clip, shift)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_zscore_float32_precision(backend):
     # a large offset and small spread: float32 accumulation would lose the variance entirely

@@ -35,8 +35,29 @@ def team_reset(bint serial=False):
 
 cdef extern from *:
     """
+    #include <stdint.h>
     #if defined(__SSE2__)
     #include <emmintrin.h>
+    #endif
+    /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
+       keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
+    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
+        && !defined(MEDFEAT_NO_AVX2)
+    #define MEDFEAT_AVX2 1
+    #include <immintrin.h>
+    static int medfeat_avx2_allowed = 1;
+    static int medfeat_has_avx2(void) {
+        static int known = -1;
+        if (known < 0) {
+            __builtin_cpu_init();
+            known = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+        return known && medfeat_avx2_allowed;
+    }
+    #else
+    #define MEDFEAT_AVX2 0
+    static int medfeat_avx2_allowed = 0;
+    static int medfeat_has_avx2(void) { return 0; }
     #endif
     /* p[i] = p[i] < 0 ? 0 : (p[i] > 1 ? 1 : p[i]) in place; MAXPS(0, v) and MINPS(1, v) are those
        selects exactly (a NaN v is passed through), which compilers do not emit on their own for
@@ -54,8 +75,105 @@ cdef extern from *:
             p[i] = v > 1.0f ? 1.0f : v;
         }
     }
+
+    /* The output pass of float32 pixels in float64 arithmetic, out = (float)((x - shift) * scale),
+       clipped to [0, 1] when clip, in registers (each lane: the operations of _affine_chunk's
+       loop and of medfeat_clip01_f32, so the same bits). Returns how many pixels it did. */
+    static Py_ssize_t medfeat_affine64_f32(const float* x, Py_ssize_t n, double shift,
+                                           double scale, int clip, float* out) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        const __m128d s = _mm_set1_pd(shift), k = _mm_set1_pd(scale);
+        const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(x + i);
+            __m128 lo = _mm_cvtpd_ps(_mm_mul_pd(_mm_sub_pd(_mm_cvtps_pd(v), s), k));
+            __m128 hi = _mm_cvtpd_ps(_mm_mul_pd(_mm_sub_pd(_mm_cvtps_pd(_mm_movehl_ps(v, v)), s),
+                                                k));
+            __m128 r = _mm_movelh_ps(lo, hi);
+            if (clip)
+                r = _mm_min_ps(one, _mm_max_ps(zero, r));
+            _mm_storeu_ps(out + i, r);
+        }
+    #endif
+        return i;
+    }
+    /* The same in float32 arithmetic, out = (x - shift) * scale, for a shift exact in float32 */
+    static Py_ssize_t medfeat_affine32_f32(const float* x, Py_ssize_t n, float shift,
+                                           float scale, int clip, float* out) {
+        Py_ssize_t i = 0;
+    #if defined(__SSE2__)
+        const __m128 s = _mm_set1_ps(shift), k = _mm_set1_ps(scale);
+        const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+        for (; i + 4 <= n; i += 4) {
+            __m128 r = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + i), s), k);
+            if (clip)
+                r = _mm_min_ps(one, _mm_max_ps(zero, r));
+            _mm_storeu_ps(out + i, r);
+        }
+    #endif
+        return i;
+    }
+    #if MEDFEAT_AVX2
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_affine32_f32_avx2(const float* x, Py_ssize_t n, float shift,
+                                                float scale, int clip, float* out) {
+        Py_ssize_t i = 0;
+        const __m256 s = _mm256_set1_ps(shift), k = _mm256_set1_ps(scale);
+        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+        for (; i + 8 <= n; i += 8) {
+            __m256 r = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), s), k);
+            if (clip)
+                r = _mm256_min_ps(one, _mm256_max_ps(zero, r));
+            _mm256_storeu_ps(out + i, r);
+        }
+        return i;
+    }
+    #endif
+    static Py_ssize_t medfeat_affine32_f32_best(const float* x, Py_ssize_t n, float shift,
+                                                float scale, int clip, float* out) {
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            return medfeat_affine32_f32_avx2(x, n, shift, scale, clip, out);
+    #endif
+        return medfeat_affine32_f32(x, n, shift, scale, clip, out);
+    }
+    #if MEDFEAT_AVX2
+    __attribute__((target("avx2")))
+    static Py_ssize_t medfeat_affine64_f32_avx2(const float* x, Py_ssize_t n, double shift,
+                                                double scale, int clip, float* out) {
+        Py_ssize_t i = 0;
+        const __m256d s = _mm256_set1_pd(shift), k = _mm256_set1_pd(scale);
+        const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+        for (; i + 8 <= n; i += 8) {
+            __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(
+                _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), s), k));
+            __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(
+                _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)), s), k));
+            __m256 r = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+            if (clip)
+                r = _mm256_min_ps(one, _mm256_max_ps(zero, r));
+            _mm256_storeu_ps(out + i, r);
+        }
+        return i;
+    }
+    #endif
+    static Py_ssize_t medfeat_affine64_f32_best(const float* x, Py_ssize_t n, double shift,
+                                                double scale, int clip, float* out) {
+    #if MEDFEAT_AVX2
+        if (medfeat_has_avx2())
+            return medfeat_affine64_f32_avx2(x, n, shift, scale, clip, out);
+    #endif
+        return medfeat_affine64_f32(x, n, shift, scale, clip, out);
+    }
     """
     void medfeat_clip01_f32(float* p, Py_ssize_t n) noexcept nogil
+    Py_ssize_t medfeat_affine64_f32_best(const float* x, Py_ssize_t n, double shift,
+                                         double scale, int clip, float* out) noexcept nogil
+    Py_ssize_t medfeat_affine32_f32_best(const float* x, Py_ssize_t n, float shift,
+                                         float scale, int clip, float* out) noexcept nogil
+    int medfeat_avx2_allowed
+    int medfeat_has_avx2() noexcept nogil
 
 
 ctypedef fused pix_t:
@@ -72,23 +190,39 @@ ctypedef fused flt_t:
 
 cdef void _affine_chunk(const pix_t* x, double shift, double scale, bint clip, bint single,
                        float* out, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    # a pure map the compiler vectorises, then (when clipping) a SIMD clip of the same block while
-    # it is still in L1; clipping the float32 result equals clipping before rounding, as 0 and 1
-    # are exact in float32 and rounding is monotone
+    # float32 pixels: map and clip in SIMD registers; others: a pure map the compiler vectorises,
+    # then (when clipping) a SIMD clip of the same block while it is still in L1. Clipping the
+    # float32 result equals clipping before rounding, as 0 and 1 are exact in float32 and
+    # rounding is monotone
     cdef Py_ssize_t i, b, e
     cdef float shift32 = <float>shift, scale32 = <float>scale
-    b = start
-    while b < stop:
-        e = min(stop, b + 4096)
-        if single and pix_t is not double:
-            for i in range(b, e):
-                out[i] = (<float>x[i] - shift32) * scale32
+    if pix_t is float:
+        # float32 pixels: map and clip in registers, the few left over below
+        if single:
+            b = start + medfeat_affine32_f32_best(x + start, stop - start, shift32, scale32, clip,
+                                                  out + start)
+            for i in range(b, stop):
+                out[i] = (x[i] - shift32) * scale32
         else:
-            for i in range(b, e):
+            b = start + medfeat_affine64_f32_best(x + start, stop - start, shift, scale, clip,
+                                                  out + start)
+            for i in range(b, stop):
                 out[i] = <float>((<double>x[i] - shift) * scale)
         if clip:
-            medfeat_clip01_f32(out + b, e - b)
-        b = e
+            medfeat_clip01_f32(out + b, stop - b)
+    else:
+        b = start
+        while b < stop:
+            e = min(stop, b + 4096)
+            if single and pix_t is not double:
+                for i in range(b, e):
+                    out[i] = (<float>x[i] - shift32) * scale32
+            else:
+                for i in range(b, e):
+                    out[i] = <float>((<double>x[i] - shift) * scale)
+            if clip:
+                medfeat_clip01_f32(out + b, e - b)
+            b = e
 
 
 def affine(const pix_t[::1] x, double shift, double scale, bint clip, bint single, float[::1] out,
@@ -191,26 +325,6 @@ cdef extern from *:
     #include <stdint.h>
     #if defined(__SSE2__)
     #include <emmintrin.h>
-    #endif
-    /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
-       keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
-    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
-        && !defined(MEDFEAT_NO_AVX2)
-    #define MEDFEAT_AVX2 1
-    #include <immintrin.h>
-    static int medfeat_avx2_allowed = 1;
-    static int medfeat_has_avx2(void) {
-        static int known = -1;
-        if (known < 0) {
-            __builtin_cpu_init();
-            known = __builtin_cpu_supports("avx2") ? 1 : 0;
-        }
-        return known && medfeat_avx2_allowed;
-    }
-    #else
-    #define MEDFEAT_AVX2 0
-    static int medfeat_avx2_allowed = 0;
-    static int medfeat_has_avx2(void) { return 0; }
     #endif
     /* The copying pass of bucket_select for float32 and at most four wanted buckets: the bucket
        of four pixels at a time (the operations of _bucket_block, which rounds the same way),
@@ -330,8 +444,6 @@ cdef extern from *:
         return medfeat_gather4_f32(x, mask, start, stop, lo, scale, want, out, pos);
     }
     """
-    int medfeat_avx2_allowed
-    int medfeat_has_avx2() noexcept nogil
     Py_ssize_t medfeat_gather4_f32_best(const float* x, const uint8_t* mask, Py_ssize_t start,
                                         Py_ssize_t stop, float lo, float scale,
                                         const int32_t* want, float* out,

@@ -6,12 +6,12 @@
  *
  * libgomp's threads spin at a loop's end waiting for the others. When other processes keep the
  * CPUs busy, a thread woken for the loop can wait a whole scheduler slice for a CPU while the
- * thread that started the loop spins for it, so that a 2 ms call takes 20 ms or more. Each loop
- * therefore notes when every thread entered it: one that entered more than MEDFEAT_LATE seconds
+ * thread that started the loop spins for it, so that a call lasts one or more scheduler slices
+ * instead of its own work. Each loop therefore notes when every thread entered it: one that entered more than MEDFEAT_LATE seconds
  * after the start means that the CPUs are taken, and the following loops run all their chunks on
  * the calling thread for a while (MEDFEAT_HOLD seconds, doubled each time the team is late again,
- * up to MEDFEAT_HOLD_MAX) before the team is tried again. Threads woken from sleep on an idle
- * machine enter within tens of microseconds, far below MEDFEAT_LATE.
+ * up to MEDFEAT_HOLD_MAX) before the team is tried again. On an idle machine even threads woken
+ * from sleep enter far sooner than MEDFEAT_LATE.
  *
  * The state is per module and shared by all calling threads; racing updates of a few doubles can
  * only make a loop use one thread more or less, never change a result.
