@@ -3,8 +3,9 @@
 - :func:`affine` has the name and arguments of ``medfeat._kernels.cython._intensity_cy.affine``, on
   flat device arrays; :func:`affine_segments` is its batch twin, one launch over a stack of
   images with one ``(shift, scale)`` per image.
-- :func:`order_stats` replaces the CPU's quickselect (``select``, which partially sorts a host
-  copy): a radix select on the device, exact for every dtype. Each value is mapped to an unsigned
+- :func:`order_stats` replaces the CPU's bucketed selection (``bucket_select``, which copies the
+  pixels of a few buckets to the host's memory): a radix select on the device, exact for every
+  dtype. Each value is mapped to an unsigned
   key whose order is the values' order (floats: the sign bit flipped for positives, every bit for
   negatives; int16: the sign bit flipped), then one digit of 8 bits is decided per pass, from the
   top: a pass counts, in a privatised shared-memory histogram per block, the digit of the keys
