@@ -17,6 +17,7 @@ cdef extern from "_team.h":
     int medfeat_team(Py_ssize_t nchunks, double* t0, double* entered) noexcept nogil
     void medfeat_team_done(int team, double t0, const double* entered) noexcept nogil
     void medfeat_team_reset(int serial) noexcept nogil
+    void medfeat_team_state(double* state) noexcept nogil
 
 
 cdef inline void _entered(double* entered) noexcept nogil:
@@ -31,6 +32,15 @@ def team_reset(bint serial=False):
     with ``serial``, run every loop on the calling thread until the next call (for tests: the
     results must be the same either way)."""
     medfeat_team_reset(serial)
+
+
+def team_state():
+    """``(serial_for, hold, last_late)``: how many more seconds the loops run on the calling
+    thread, for how long the next late team would send them there, and how late (seconds) the
+    last thread to enter the last parallel loop was (for diagnostics)."""
+    cdef double st[3]
+    medfeat_team_state(st)
+    return st[0], st[1], st[2]
 
 
 cdef extern from *:

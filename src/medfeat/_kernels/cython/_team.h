@@ -28,6 +28,7 @@
 
 static double medfeat_serial_until = 0.0;
 static double medfeat_hold = MEDFEAT_HOLD;
+static double medfeat_last_late = 0.0; /* the latest entry of the last loop with a team */
 
 static double medfeat_now(void) {
 #if defined(CLOCK_MONOTONIC) && !defined(_WIN32)
@@ -60,6 +61,7 @@ static void medfeat_team_done(int team, double t0, const double* entered) {
     for (k = 0; k < team; k++)
         if (entered[k] - t0 > late)
             late = entered[k] - t0;
+    medfeat_last_late = late;
     if (late > MEDFEAT_LATE) {
         medfeat_serial_until = medfeat_now() + medfeat_hold;
         medfeat_hold = medfeat_hold * 2 < MEDFEAT_HOLD_MAX ? medfeat_hold * 2 : MEDFEAT_HOLD_MAX;
@@ -73,6 +75,14 @@ static void medfeat_team_done(int team, double t0, const double* entered) {
 static void medfeat_team_reset(int serial) {
     medfeat_serial_until = serial ? 1e300 : 0.0;
     medfeat_hold = MEDFEAT_HOLD;
+}
+
+/* For diagnostics: (seconds the loops still run on one thread, the next hold, the last lateness) */
+static void medfeat_team_state(double* state) {
+    double left = medfeat_serial_until - medfeat_now();
+    state[0] = left > 0.0 ? left : 0.0;
+    state[1] = medfeat_hold;
+    state[2] = medfeat_last_late;
 }
 
 #endif
