@@ -107,9 +107,18 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
+    /* SIMD loops that must round exactly as the scalar code beside them: only where scalar float
+       and double arithmetic is evaluated in its own type (SSE2 scalar math, FLT_EVAL_METHOD 0;
+       not x87 excess precision) */
+    #include <float.h>
+    #if defined(__SSE2__) && defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    #define MEDFEAT_SIMD 1
+    #else
+    #define MEDFEAT_SIMD 0
+    #endif
     /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
        keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
-    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
+    #if MEDFEAT_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
         && !defined(MEDFEAT_NO_AVX2)
     #define MEDFEAT_AVX2 1
     #include <immintrin.h>
@@ -139,7 +148,7 @@ cdef extern from *:
        and t > b_k (it is in no bin below k) and t < a_{k+1} (in no bin above k) is in bin k. With
        alpha >= b_k - k and beta <= a_{k+1} - k for every k, a fraction in (alpha, beta) is enough.
        Both are computed once per call from the edges with the same float32 operations as the
-       lanes (SSE2 float arithmetic rounds as scalar float arithmetic does on x86-64). */
+       lanes (scalar float arithmetic rounds as the SIMD lanes do: MEDFEAT_SIMD). */
     typedef struct {
         float first, scale, top, lo, hi, alpha, beta;
         int usable;
@@ -173,7 +182,7 @@ cdef extern from *:
         p->lo = medfeat_f32_at_least(lo);
         p->hi = medfeat_f32_at_most(hi);
         /* below 2**24 bins the top bin and every integer part are exact floats */
-        p->usable = nb >= 1 && nb < (1 << 24);
+        p->usable = MEDFEAT_SIMD && nb >= 1 && nb < (1 << 24);
         for (k = 1; k < nb && p->usable; k++) {
             b = medfeat_guess32(medfeat_f32_below(edges[k]), p->first, p->scale, p->top);
             a = medfeat_guess32(medfeat_f32_at_least(edges[k]), p->first, p->scale, p->top);
@@ -194,7 +203,7 @@ cdef extern from *:
     static Py_ssize_t medfeat_slots_f32(const float* x, Py_ssize_t n, const medfeat_bin32* p,
                                         int32_t nb, int32_t* out) {
         Py_ssize_t i = 0, left = 0;
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128 first = _mm_set1_ps(p->first), scale = _mm_set1_ps(p->scale);
         const __m128 top = _mm_set1_ps(p->top), zero = _mm_setzero_ps();
         const __m128 lo = _mm_set1_ps(p->lo), hi = _mm_set1_ps(p->hi);
@@ -269,12 +278,6 @@ cdef extern from *:
         return medfeat_slots_f32(x, n, p, nb, out);
     }
 
-    /* The unweighted linear binning of a block of float32 pixels, in two steps: the cells and
-       weights of every pixel, two lanes at a time (SSE2 doubles: the same operations as
-       _lin_chunk, each correctly rounded, so the same bits), then the adds into the grid, pixel
-       after pixel in the order of _lin_chunk (each grid point's sum is the same sequence of
-       adds). Clamping t to [0, last - 1] before the conversion gives the cell _lin_chunk gets
-       from floor and its clamp (a NaN t lands in cell 0, as there). */
     #if MEDFEAT_AVX2
     /* The first step of medfeat_linbin_f32 four lanes at a time (AVX: the same operations, the
        same bits); returns how many pixels it did. */
@@ -298,6 +301,12 @@ cdef extern from *:
         return j;
     }
     #endif
+    /* The unweighted linear binning of a block of float32 pixels, in two steps: the cells and
+       weights of every pixel, two lanes at a time (SSE2 doubles: the same operations as
+       _lin_chunk, each correctly rounded, so the same bits), then the adds into the grid, pixel
+       after pixel in the order of _lin_chunk (each grid point's sum is the same sequence of
+       adds). Clamping t to [0, last - 1] before the conversion gives the cell _lin_chunk gets
+       from floor and its clamp (a NaN t lands in cell 0, as there). */
     static void medfeat_linbin_f32(const float* x, Py_ssize_t m, double lo, double dx,
                                    Py_ssize_t last, double* row) {
         int32_t cell[1024];
@@ -308,7 +317,7 @@ cdef extern from *:
         if (medfeat_has_avx2())
             j = medfeat_linbin_cells_avx2(x, m, lo, dx, top, cell, w0, w1);
     #endif
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128d vlo = _mm_set1_pd(lo), vdx = _mm_set1_pd(dx), one = _mm_set1_pd(1.0);
         const __m128d zero = _mm_setzero_pd(), vtop = _mm_set1_pd(top);
         for (; j + 2 <= m; j += 2) {
@@ -354,7 +363,7 @@ cdef extern from *:
             _mm_storeu_pd(sums, s1ab); _mm_storeu_pd(sums + 2, s1cd);                          \
             _mm_storeu_pd(sums + 4, s2ab); _mm_storeu_pd(sums + 6, s2cd);                      \
         }
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
     #define MEDFEAT_HAVE_SUMS 1
     MEDFEAT_SHIFTED_SUMS(medfeat_shifted_sums_f32, float,
         { __m128 v = _mm_loadu_ps(x + i); a = _mm_cvtps_pd(v);

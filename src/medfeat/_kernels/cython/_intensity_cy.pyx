@@ -49,9 +49,18 @@ cdef extern from *:
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
+    /* SIMD loops that must round exactly as the scalar code beside them: only where scalar float
+       and double arithmetic is evaluated in its own type (SSE2 scalar math, FLT_EVAL_METHOD 0;
+       not x87 excess precision) */
+    #include <float.h>
+    #if defined(__SSE2__) && defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    #define MEDFEAT_SIMD 1
+    #else
+    #define MEDFEAT_SIMD 0
+    #endif
     /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
        keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
-    #if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
+    #if MEDFEAT_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
         && !defined(MEDFEAT_NO_AVX2)
     #define MEDFEAT_AVX2 1
     #include <immintrin.h>
@@ -92,7 +101,7 @@ cdef extern from *:
     static Py_ssize_t medfeat_affine64_f32(const float* x, Py_ssize_t n, double shift,
                                            double scale, int clip, float* out) {
         Py_ssize_t i = 0;
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128d s = _mm_set1_pd(shift), k = _mm_set1_pd(scale);
         const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
         for (; i + 4 <= n; i += 4) {
@@ -112,7 +121,7 @@ cdef extern from *:
     static Py_ssize_t medfeat_affine32_f32(const float* x, Py_ssize_t n, float shift,
                                            float scale, int clip, float* out) {
         Py_ssize_t i = 0;
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128 s = _mm_set1_ps(shift), k = _mm_set1_ps(scale);
         const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
         for (; i + 4 <= n; i += 4) {
@@ -333,7 +342,7 @@ cdef enum:
 cdef extern from *:
     """
     #include <stdint.h>
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
     #include <emmintrin.h>
     #endif
     /* The copying pass of bucket_select for float32 and at most four wanted buckets: the bucket
@@ -344,7 +353,7 @@ cdef extern from *:
                                           Py_ssize_t stop, float lo, float scale,
                                           const int32_t* want, float* out, int64_t* pos) {
         Py_ssize_t i = start;
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
         const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
         const __m128i w0 = _mm_set1_epi32(want[0]), w1 = _mm_set1_epi32(want[1]);
@@ -427,7 +436,7 @@ cdef extern from *:
         if (medfeat_has_avx2())
             j = medfeat_buckets_f32_avx2(x, m, lo, scale, idx);
     #endif
-    #if defined(__SSE2__)
+    #if MEDFEAT_SIMD
         const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
         const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
         for (; j + 4 <= m; j += 4) {
