@@ -382,6 +382,36 @@ def test_bucket_select_is_exact_for_any_bounds(simd):
             np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("n", [5, 1027, 70001])
+def test_float_percentiles_find_nan_and_infinity_anywhere(n, simd):
+    # the bucket counting pass checks every pixel, selected or not, at any position (SIMD lanes,
+    # block tails), and the bucket bounds come from a sample that may miss the extremes
+    from medfeat._kernels.cython import _intensity_cy
+    from medfeat.kernels import percentile
+
+    rng = np.random.default_rng(n)
+    for dtype in (np.float32, np.float64):
+        img = rng.random(n).astype(dtype)
+        mask = np.zeros(n, bool)
+        mask[: n // 2 + 1] = True
+        for pos in (0, n - 1, n // 2 + 1, 3 if n > 3 else 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                x = img.copy()
+                x[pos] = bad
+                assert _intensity_cy.bucket_select(x, np.zeros(0, np.uint8), 0.0, 1.0,
+                                                   np.array([0], np.int64), 2) is None
+                with pytest.raises(ValueError, match="NaN or infinity"):
+                    percentile(x, 50, mask=mask)
+                with pytest.raises(ValueError, match="NaN or infinity"):
+                    normalize(x, "percentile")
+        # extremes only where the sample (every size // 4096-th pixel) does not look
+        x = img.copy()
+        x[1::2][:3] = [-1e30, 1e30, -5.0][: x[1::2][:3].size]
+        ref = x.astype(np.float64)
+        np.testing.assert_array_equal(percentile(x, [0, 0.01, 1, 50, 99, 100]),
+                                      np.percentile(ref, [0, 0.01, 1, 50, 99, 100]))
+
+
 def test_percentile_bad_arguments():
     from medfeat.kernels import percentile
 

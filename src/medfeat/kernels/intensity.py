@@ -85,8 +85,8 @@ def _percentiles(dens, intens, flat, mflat, qs):
     their range, then selecting among the few in the buckets that hold the wanted ranks (a radix
     select on the device for GPU arrays)."""
     if flat.dtype.kind == "f":
-        lo, hi = _finite_range(dens, flat, _NOMASK)
         if is_device_array(flat):
+            _finite_range(dens, flat, _NOMASK)
             n = intens.count_selected(mflat) if mflat.size else flat.size
         else:
             n = int(np.count_nonzero(mflat)) if mflat.size else flat.size
@@ -103,8 +103,14 @@ def _percentiles(dens, intens, flat, mflat, qs):
         vals = np.concatenate([intens.order_stats(flat, mflat, ks[i:i + step])[0]
                                for i in range(0, len(ks), step)])
     else:
-        vals = intens.bucket_select(flat, mflat, lo, hi, np.asarray(ks, np.int64),
-                                    _nchunks(dens, flat.size))
+        # bucket bounds from a sample of a few thousand pixels (any bounds give exact values;
+        # these are close to the data's without a pass of their own); the counting pass checks
+        # every pixel for NaN and infinity
+        sample = flat[:: max(1, flat.size // 4096)]
+        vals = intens.bucket_select(flat, mflat, float(sample.min()), float(sample.max()),
+                                    np.asarray(ks, np.int64), _nchunks(dens, flat.size))
+        if vals is None:
+            raise ValueError("image contains NaN or infinity; its statistics are undefined")
     return _interpolate(n, virt, prev, ks, vals)
 
 

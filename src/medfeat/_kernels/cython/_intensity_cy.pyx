@@ -414,35 +414,54 @@ cdef extern from *:
     /* medfeat_buckets_f32 eight lanes at a time (same operations, same buckets); the rest to it */
     __attribute__((target("avx2")))
     static Py_ssize_t medfeat_buckets_f32_avx2(const float* x, Py_ssize_t m, float lo,
-                                               float scale, int32_t* idx) {
+                                               float scale, int32_t* idx, float* poison) {
         Py_ssize_t j = 0;
+        float z[8];
+        int k;
         const __m256 vlo = _mm256_set1_ps(lo), vscale = _mm256_set1_ps(scale);
         const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps((float)(4096 - 1));
+        __m256 acc = zero;
         for (; j + 8 <= m; j += 8) {
-            __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), vlo), vscale);
+            __m256 x8 = _mm256_loadu_ps(x + j);
+            __m256 v = _mm256_mul_ps(_mm256_sub_ps(x8, vlo), vscale);
+            acc = _mm256_add_ps(acc, _mm256_sub_ps(x8, x8));
             _mm256_storeu_si256((__m256i*)(idx + j),
                                 _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top)));
         }
+        _mm256_storeu_ps(z, acc);
+        for (k = 0; k < 8; k++)
+            *poison += z[k];
         return j;
     }
     #endif
     /* idx[j] = bucket of x[j], j < m, as _bucket_block computes it (MAXPS/MINPS are its selects;
-       compilers emit compare-and-mask sequences for them otherwise) */
+       compilers emit compare-and-mask sequences for them otherwise); *poison += the sum of
+       x[j] - x[j], which is NaN iff some x[j] is NaN or infinite */
     static void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
-                                    int32_t* idx) {
+                                    int32_t* idx, float* poison) {
         Py_ssize_t j = 0;
         float t;
     #if MEDFEAT_AVX2
         if (medfeat_has_avx2())
-            j = medfeat_buckets_f32_avx2(x, m, lo, scale, idx);
+            j = medfeat_buckets_f32_avx2(x, m, lo, scale, idx, poison);
     #endif
     #if MEDFEAT_SIMD
-        const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
-        const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
-        for (; j + 4 <= m; j += 4) {
-            __m128 v = _mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(x + j), vlo), vscale);
-            _mm_storeu_si128((__m128i*)(idx + j),
-                             _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(v, zero), top)));
+        {
+            float z[4];
+            int k;
+            const __m128 vlo = _mm_set1_ps(lo), vscale = _mm_set1_ps(scale);
+            const __m128 zero = _mm_setzero_ps(), top = _mm_set1_ps((float)(4096 - 1));
+            __m128 acc = zero;
+            for (; j + 4 <= m; j += 4) {
+                __m128 x4 = _mm_loadu_ps(x + j);
+                __m128 v = _mm_mul_ps(_mm_sub_ps(x4, vlo), vscale);
+                acc = _mm_add_ps(acc, _mm_sub_ps(x4, x4));
+                _mm_storeu_si128((__m128i*)(idx + j),
+                                 _mm_cvttps_epi32(_mm_min_ps(_mm_max_ps(v, zero), top)));
+            }
+            _mm_storeu_ps(z, acc);
+            for (k = 0; k < 4; k++)
+                *poison += z[k];
         }
     #endif
         for (; j < m; j++) {
@@ -450,6 +469,7 @@ cdef extern from *:
             t = t > 0.0f ? t : 0.0f;
             t = t < (float)(4096 - 1) ? t : (float)(4096 - 1);
             idx[j] = (int32_t)t;
+            *poison += x[j] - x[j];
         }
     }
     static Py_ssize_t medfeat_gather4_f32_best(const float* x, const uint8_t* mask,
@@ -468,41 +488,49 @@ cdef extern from *:
                                         const int32_t* want, float* out,
                                         int64_t* pos) noexcept nogil
     void medfeat_buckets_f32(const float* x, Py_ssize_t m, float lo, float scale,
-                             int32_t* idx) noexcept nogil
+                             int32_t* idx, float* poison) noexcept nogil
     Py_ssize_t medfeat_gather4_f32(const float* x, const uint8_t* mask, Py_ssize_t start,
                                    Py_ssize_t stop, float lo, float scale, const int32_t* want,
                                    float* out, int64_t* pos) noexcept nogil
 
 
-cdef inline void _bucket_block(const flt_t* x, Py_ssize_t m, flt_t lo, flt_t scale,
+cdef inline bint _bucket_block(const flt_t* x, Py_ssize_t m, flt_t lo, flt_t scale,
                                int32_t* idx) noexcept nogil:
     # (x - lo) * scale clamped to [0, NBUCKETS - 1] before the conversion: every step is monotone
-    # (a NaN, never passed here, would give 0); MAXPS/MINPS-shaped so that the loop vectorises
+    # (a NaN or an infinite lo gives 0, the same in every pass); MAXPS/MINPS-shaped so that the
+    # loop vectorises. Returns whether the block holds a NaN or an infinity (the sum of x - x).
     cdef Py_ssize_t j
     cdef flt_t t, top = NBUCKETS - 1
+    cdef float z32 = 0
+    cdef flt_t z = 0
     if flt_t is float:
-        medfeat_buckets_f32(x, m, lo, scale, idx)
+        medfeat_buckets_f32(x, m, lo, scale, idx, &z32)
+        return z32 != z32
     else:
         for j in range(m):
             t = (x[j] - lo) * scale
             t = t if t > 0 else 0
             t = t if t < top else top
             idx[j] = <int32_t>t
+            z += x[j] - x[j]
+        return z != z
 
 
-cdef void _bucket_counts(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t scale,
+cdef bint _bucket_counts(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t scale,
                          uint32_t* tab, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     # four sub-tables (NBUCKETS each) in turn, as in the density family's counting loops:
     # neighbouring pixels usually share a bucket, and four tables make four independent chains
-    # of increments instead of one
+    # of increments instead of one. Returns whether a pixel (selected or not) is NaN or infinite.
     cdef int32_t idx[BLOCK]
     cdef Py_ssize_t b = start, j, m
+    cdef bint bad = False
     cdef uint32_t* tab1 = tab + NBUCKETS
     cdef uint32_t* tab2 = tab + 2 * NBUCKETS
     cdef uint32_t* tab3 = tab + 3 * NBUCKETS
     while b < stop:
         m = min(stop - b, BLOCK)
-        _bucket_block(x + b, m, lo, scale, idx)
+        if _bucket_block(x + b, m, lo, scale, idx):
+            bad = True
         j = 0
         if mask != NULL:
             while j + 4 <= m:
@@ -527,6 +555,7 @@ cdef void _bucket_counts(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t sc
         b += m
     for j in range(NBUCKETS):
         tab[j] += tab1[j] + tab2[j] + tab3[j]
+    return bad
 
 
 cdef void _bucket_gather(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t scale,
@@ -564,10 +593,11 @@ def use_avx2(allowed=None):
 def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double hi,
                   const int64_t[::1] ks, Py_ssize_t nchunks):
     """Values of the order statistics ``ks`` (0-based ranks, increasing) among the pixels of ``x``
-    selected by ``mask`` (all when empty), exactly: the pixels' own values, as float64.
+    selected by ``mask`` (all when empty), exactly: the pixels' own values, as float64; or None
+    if any pixel, selected or not, is NaN or infinite.
 
-    Every pixel must be finite and lie in ``[lo, hi]`` (the caller has checked the image and
-    knows its extent); ``lo < hi`` or not does not matter for exactness, only for speed."""
+    The buckets split ``[lo, hi]`` evenly and pixels outside it fall in the end buckets: any
+    bounds give the exact values, bounds near the data's give them fastest."""
     cdef Py_ssize_t n = x.shape[0], c, t, q, nt, total
     cdef double t0
     cdef double entered[256]
@@ -580,14 +610,18 @@ def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double
     cdef double width = hi - lo
     scale_t = <flt_t>(NBUCKETS / width) if width > 0 and NBUCKETS / width < 1e30 else <flt_t>0
     tab_arr = np.zeros((nchunks, 4 * NBUCKETS), np.uint32)
+    bad_arr = np.zeros(nchunks, np.uint8)
     cdef uint32_t[:, ::1] tab = tab_arr
+    cdef uint8_t[::1] bad = bad_arr
     team = medfeat_team(nchunks, &t0, entered)
     for c in prange(nchunks, nogil=True, schedule="static", chunksize=1, num_threads=team):
         if c < team:
             entered[c] = medfeat_now()  # the first chunk of thread c
-        _bucket_counts(xp, mp, lo_t, scale_t, &tab[c, 0], _chunk_start(n, nchunks, c),
-                       _chunk_stop(n, nchunks, c))
+        bad[c] = _bucket_counts(xp, mp, lo_t, scale_t, &tab[c, 0], _chunk_start(n, nchunks, c),
+                                _chunk_stop(n, nchunks, c))
     medfeat_team_done(team, t0, entered)
+    if bad_arr.any():
+        return None
     per_chunk = tab_arr[:, :NBUCKETS].astype(np.int64)
     cum = np.cumsum(per_chunk.sum(axis=0))
     ks_arr = np.asarray(ks)
