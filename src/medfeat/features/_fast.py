@@ -258,44 +258,47 @@ def _cooc(idx, offsets, ng):
     return out
 
 
-@njit(inline="always", **_OPTS)
-def _pair(h, d, a, b, ng):
-    """One co-occurrence of direction ``d`` counted both ways (the symmetric matrix directly)."""
-    h[d, a * ng + b] += 1
-    h[d, b * ng + a] += 1
-
-
 @njit(**_OPTS)
-def _cooc_2d(idx, dist, ng, h, c):
+def _cooc_2d(idx, dist, ng):
     """The four in-plane directions (0, d), (d, d), (d, 0), (d, -d) in one pass over a slice:
-    symmetric counts added to ``h`` (4, ng * ng) and each direction's pairs to ``c`` (4,)."""
+    their one-way counts (4, ng * ng)."""
     ny, nx = idx.shape
+    h = np.zeros((4, ng * ng), np.int64)
     for y in range(ny):
         yd = y + dist
         for x in range(nx):
             a = idx[y, x]
             if a < 0:
                 continue
+            a *= ng
             if x + dist < nx:
                 b = idx[y, x + dist]
                 if b >= 0:
-                    _pair(h, 0, a, b, ng)
-                    c[0] += 1
+                    h[0, a + b] += 1
             if yd < ny:
                 if x + dist < nx:
                     b = idx[yd, x + dist]
                     if b >= 0:
-                        _pair(h, 1, a, b, ng)
-                        c[1] += 1
+                        h[1, a + b] += 1
                 b = idx[yd, x]
                 if b >= 0:
-                    _pair(h, 2, a, b, ng)
-                    c[2] += 1
+                    h[2, a + b] += 1
                 if x >= dist:
                     b = idx[yd, x - dist]
                     if b >= 0:
-                        _pair(h, 3, a, b, ng)
-                        c[3] += 1
+                        h[3, a + b] += 1
+    return h
+
+
+@njit(**_OPTS)
+def _symmetric_into(h, ng, out):
+    """``out[d] = h[d] + h[d].T`` for each direction's flattened ``ng x ng`` counts."""
+    for d in range(h.shape[0]):
+        m = h[d]
+        o = out[d]
+        for a in range(ng):
+            for b in range(ng):
+                o[a * ng + b] = m[a * ng + b] + m[b * ng + a]
 
 
 def _symmetric(counts, ng):
@@ -336,10 +339,7 @@ def cooc_counts_2d(idx, distance, ng):
     -------
     ndarray of int64, shape (4, ng, ng)
     """
-    ng = int(ng)
-    counts = np.zeros((4, ng * ng), np.int64)
-    _cooc_2d(np.ascontiguousarray(idx), int(distance), ng, counts, np.zeros(4, np.int64))
-    return counts.reshape(4, ng, ng)
+    return _symmetric(_cooc_2d(np.ascontiguousarray(idx), int(distance), int(ng)), ng)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -668,15 +668,14 @@ def _stack_levels(x, m, masked, lo, hi, bins):
 
 @njit(**_OPTS)
 def _cooc_stack_2d(X, M, masked, lo, hi, bins, dist):
-    """Symmetric counts of the four in-plane directions of every image, with each image's pair
-    total per direction (0: that matrix is empty)."""
+    """Symmetric counts of the four in-plane directions of every image, made symmetric as they
+    are copied into the stack's array (no stack-sized temporary)."""
     n = X.shape[0]
-    out = np.zeros((n, 4, bins * bins), np.int64)
-    pairs = np.zeros((n, 4), np.int64)
+    out = np.empty((n, 4, bins * bins), np.int64)
     for i in range(n):
         idx = _stack_levels(X[i], M[i] if masked else M[0], masked, lo[i], hi[i], bins)
-        _cooc_2d(idx, dist, bins, out[i], pairs[i])
-    return out, pairs
+        _symmetric_into(_cooc_2d(idx, dist, bins), bins, out[i])
+    return out
 
 
 @njit(**_OPTS)
@@ -714,7 +713,7 @@ def cooc_stack(X, M, lo, hi, bins, distance, offsets=None):
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     hi = np.ascontiguousarray(hi, dtype=np.float64)
     if X.ndim == 3:
-        sym, _ = _cooc_stack_2d(X, Mv, masked, lo, hi, int(bins), int(distance))
+        sym = _cooc_stack_2d(X, Mv, masked, lo, hi, int(bins), int(distance))
         return sym.reshape(X.shape[0], -1, bins, bins)
     raw = _cooc_stack_3d(X, Mv, masked, lo, hi, int(bins),
                          np.asarray(offsets, dtype=np.int64).reshape(-1, 3))
