@@ -511,6 +511,74 @@ def test_run_lengths_share_one_pyramid(dtype):
                             ref(kernel, img, fp, mode=mode, cval=2))
 
 
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+def test_small_boxes(dtype):
+    # Boxes up to 3 wide and VH_COL - 1 high take their own kernel (rows down the box, then
+    # shifted columns): images of 1 to 3 pixels a side (border rows and columns everywhere, no
+    # full row), odd and even sides (padded at the front, so the centre is off the middle), every
+    # mode, a one-column box straight into the output.
+    assert _minmax.VH_COL == 5 and _minmax.SMALL_X == 3
+    boxes = [(r, c) for r in (1, 2, 3, 4) for c in (1, 2, 3)]
+    for shape in ((1, 1), (1, 2), (2, 1), (2, 3), (3, 3), (3, 1), (1, 3), (7, 5), (9, 67)):
+        img = _random_image(shape, dtype, seed=sum(shape))
+        for rows, cols in boxes:
+            fp = np.ones((rows, cols), np.uint8)
+            for mode in GREY_MODES:
+                for kernel in GREY:
+                    assert_same(ours(kernel, img, fp, mode=mode, cval=1),
+                                ref(kernel, img, fp, mode=mode, cval=1))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float64, np.bool_],
+                         ids=["uint8", "int16", "float64", "bool"])
+def test_small_boxes_in_3d_and_batches(dtype):
+    # cubes: the rows of each plane, then the plane axis as a one-column box over (planes, rows
+    # x columns); batches: the planes are separate images
+    vol = _random_image((3, 5, 7), dtype, seed=4)
+    for fp in (np.ones((2, 2, 2)), np.ones((3, 3, 3)), np.ones((4, 1, 1)), np.ones((1, 3, 2)),
+               np.ones((3, 1, 3))):
+        for mode in ("reflect", "constant", "wrap", "max"):
+            for kernel in GREY:
+                assert_same(ours(kernel, vol, fp, mode=mode, cval=1),
+                            ref(kernel, vol, fp, mode=mode, cval=1))
+    stack = _random_image((4, 6, 9), dtype, seed=5)
+    for fp in (np.ones((3, 3)), np.ones((2, 2)), np.ones((1, 3)), np.ones((4, 1))):
+        for kernel in GREY:
+            got = ours(kernel, stack, fp, batch=True, mode="nearest")
+            for i in range(len(stack)):
+                assert_same(got[i], ref(kernel, stack[i], fp, mode="nearest"))
+
+
+def test_small_boxes_take_the_small_kernel(monkeypatch):
+    # the tests above would pass on the run kernel too: check the planner's routing
+    calls = []
+    small = _minmax._small
+    monkeypatch.setattr(_minmax, "_small", lambda *a, **k: calls.append(a[3:5]) or small(*a, **k))
+    img = _random_image((20, 30), np.uint8)
+    for fp in (np.ones((3, 3)), np.ones((4, 2)), np.ones((3, 4)), np.ones((5, 3)), skm.disk(1)):
+        M.erosion(img, fp)
+    assert calls == [(3, 3), (4, 2)]
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 7])
+def test_small_kernel_chunks_give_the_same_result(nchunks):
+    from medfeat._kernels.numba_cpu import morphology as K
+
+    img = _random_image((3, 11, 13), np.float32, seed=nchunks)
+    nz, ny, nx = img.shape
+    ymap = _minmax._axis_map(ny, -1, ny + 1, "mirror")
+    xmap = _minmax._axis_map(nx, -1, nx + 1, "mirror")
+    got = np.empty_like(img)
+    want = ndi.grey_dilation(img, footprint=np.ones((1, 3, 3)), mode="mirror")
+    for nthreads in (1, 2, 3):
+        got[...] = 0
+        args = (img, ymap, xmap, 1, np.float32(0), True, True, got)
+        assert K._run_chunks(K._small_chunk, args, nz * ny, 3, nthreads, nchunks) == 0
+        np.testing.assert_array_equal(got, want)
+    img[2, 10, 12] = np.nan
+    assert K._run_chunks(K._small_chunk, args, nz * ny, 3, 2, nchunks) == 1
+
+
 @pytest.mark.parametrize("nchunks", [1, 2, 3, 5, 16])
 @pytest.mark.parametrize("vh", [False, True], ids=["runs", "van-herk"])
 def test_kernel_chunks_give_the_same_result(nchunks, vh):
@@ -557,7 +625,8 @@ def test_nan_anywhere_raises(dtype, where):
     top_only = np.zeros((5, 3), np.uint8)
     top_only[0] = 1
     for fp in (np.ones((3, 3)), np.ones((15, 15)), skm.disk(3), top_only, top_only.T,
-               skm.disk(1, decomposition="sequence")):
+               skm.disk(1, decomposition="sequence"), np.ones((1, 3)), np.ones((3, 1)),
+               np.ones((2, 2)), np.ones((4, 3)), np.ones((1, 2))):
         for kernel in GREY:
             with pytest.raises(ValueError, match="NaN"):
                 ours(kernel, img, fp)

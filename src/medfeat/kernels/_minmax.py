@@ -27,6 +27,10 @@ _FAMILY = "morphology"
 # row operations, which stay cheaper up to about this length (benchmarks/bench_morphology.py
 # measures both).
 VH_COL = 5
+# Boxes at most this wide (and less than VH_COL high) take the small-box kernel: an op down the
+# box's rows, then of the shifted results, in plain indexed loops; wider ones the run kernel,
+# whose doubling passes need fewer operations a pixel.
+SMALL_X = 3
 # Jobs below this many byte-passes (image bytes x row operations per pixel) run on one thread:
 # such a job is shorter than what waking the thread team saves; a 3x3 erosion at 2048² is well
 # above it and runs on two (benchmarks/results/cpu-2026-11-25.md has both timings beside
@@ -144,6 +148,7 @@ class _Kernels:
         self.backend = backend
         self.vrun = get_kernel(_FAMILY, "vrun", backend, auto=(backend,))[1]
         self.minmax_runs = get_kernel(_FAMILY, "minmax_runs", backend, auto=(backend,))[1]
+        self.minmax_small = get_kernel(_FAMILY, "minmax_small", backend, auto=(backend,))[1]
 
 
 @functools.lru_cache(maxsize=None)
@@ -303,6 +308,21 @@ def _runs(k, src3, dst3, box, origin, is_max, mode, cval, vh=False, check_nan=Fa
         raise ValueError(NAN_MESSAGE)
 
 
+def _small(k, src3, dst3, ky, kx, origin, is_max, mode, cval, check_nan=False):
+    """A box of ``ky`` rows (fewer than :data:`VH_COL`) and ``kx`` columns (at most
+    :data:`SMALL_X`, ``origin[2]`` in ``(-kx, 0]``) of the planes of ``src3``, by ``minmax_small``;
+    ``check_nan``: raise ValueError for NaN in ``src3``, checked as the rows are read."""
+    nz, ny, nx = src3.shape
+    ymap = _axis_map(ny, origin[1], ny + origin[1] + ky - 1, mode)
+    xmap = _axis_map(nx, origin[2], nx + origin[2] + kx - 1, mode)
+    check = check_nan and src3.dtype.kind == "f"
+    work = src3.nbytes * (ky + kx)
+    nan = k.minmax_small(_ro(src3), ymap, xmap, -origin[2], cval, is_max, check, dst3,
+                         _threads(work), work)
+    if nan:
+        raise ValueError(NAN_MESSAGE)
+
+
 def _box(k, src3, dst3, lengths, origin, is_max, mode, cval, check_nan=False):
     """Box footprints, separable: the rows of a plane in one streamed pass of run rows (combined
     down the columns by van Herk / Gil-Werman when the box is tall, whose cost does not grow with
@@ -329,7 +349,10 @@ def _box(k, src3, dst3, lengths, origin, is_max, mode, cval, check_nan=False):
     for i, (kind, size, org, view) in enumerate(stages):
         target = dst3 if i == len(stages) - 1 else _empty(src3.shape, src3.dtype)
         src_v, tgt_v = cur.reshape(view), target.reshape(view)
-        if kind == "runs":
+        if kind == "runs" and size[1] < VH_COL and 0 <= -org[2] < size[2] <= SMALL_X:
+            _small(k, src_v, tgt_v, size[1], size[2], org, is_max, mode, cval,
+                   check_nan=check_nan and i == 0)
+        elif kind == "runs":
             _runs(k, src_v, tgt_v, np.ones(size, bool), list(org), is_max, mode, cval,
                   vh=size[1] >= VH_COL, check_nan=check_nan and i == 0)
         else:

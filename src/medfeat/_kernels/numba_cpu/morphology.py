@@ -520,6 +520,157 @@ def _box_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check,
     return nan
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _small_cols(dst, dz, dy, image, z, rows, nv, cval, pad, is_max, n):
+    """``dst[dz, dy, x]`` = op over the ``nv`` image rows ``(z, rows[k])`` at column ``x`` (and
+    over ``cval`` if ``pad``) for ``x < n``.
+
+    Rows are indexed, not sliced: a view of a row costs a reference count update, a good part of
+    a short row's work. Three rows a pass (a row repeated where fewer are left: op is
+    idempotent), so that one loop serves one to three rows.
+    """
+    if nv == 0:
+        for x in range(n):
+            dst[dz, dy, x] = cval
+        return
+    a = rows[0]
+    b = rows[min(1, nv - 1)]
+    c = rows[min(2, nv - 1)]
+    if is_max:
+        for x in range(n):
+            u = image[z, a, x]
+            v = image[z, b, x]
+            w = image[z, c, x]
+            u = v if v > u else u
+            dst[dz, dy, x] = w if w > u else u
+    else:
+        for x in range(n):
+            u = image[z, a, x]
+            v = image[z, b, x]
+            w = image[z, c, x]
+            u = v if v < u else u
+            dst[dz, dy, x] = w if w < u else u
+    for k in range(3, nv):
+        s = rows[k]
+        if is_max:
+            for x in range(n):
+                u = dst[dz, dy, x]
+                v = image[z, s, x]
+                dst[dz, dy, x] = v if v > u else u
+        else:
+            for x in range(n):
+                u = dst[dz, dy, x]
+                v = image[z, s, x]
+                dst[dz, dy, x] = v if v < u else u
+    if pad:
+        if is_max:
+            for x in range(n):
+                u = dst[dz, dy, x]
+                dst[dz, dy, x] = cval if cval > u else u
+        else:
+            for x in range(n):
+                u = dst[dz, dy, x]
+                dst[dz, dy, x] = cval if cval < u else u
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _op3_rows(dst, image, z, a, b, c, is_max, n):
+    """dst[x] = op(image[z, a, x], image[z, b, x], image[z, c, x]) for x < n."""
+    if is_max:
+        for x in range(n):
+            u = image[z, a, x]
+            v = image[z, b, x]
+            w = image[z, c, x]
+            u = v if v > u else u
+            dst[x] = w if w > u else u
+    else:
+        for x in range(n):
+            u = image[z, a, x]
+            v = image[z, b, x]
+            w = image[z, c, x]
+            u = v if v < u else u
+            dst[x] = w if w < u else u
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _small_row(out, z, y, t, t1, t2, is_max, n):
+    """out[z, y, x] = op(t[x], t1[x], t2[x]) for x < n."""
+    if is_max:
+        for x in range(n):
+            u = t[x]
+            v = t1[x]
+            w = t2[x]
+            u = v if v > u else u
+            out[z, y, x] = w if w > u else u
+    else:
+        for x in range(n):
+            u = t[x]
+            v = t1[x]
+            w = t2[x]
+            u = v if v < u else u
+            out[z, y, x] = w if w < u else u
+
+
+@njit(cache=True, nogil=True)
+def _small_chunk(image, ymap, xmap, x0, cval, is_max, check, out, r0, r1):
+    """Output rows r0..r1 (flattened over planes and rows) of a box at most 3 columns wide and
+    at most ``VH_COL - 1`` rows high (:func:`minmax_small`); returns the number of NaNs in the
+    output rows' own image rows if ``check``.
+
+    Per output row, op down the box's rows into an extended scratch row (straight into ``out``
+    for a one-column box), the border columns of that row filled through ``xmap`` (the column op
+    commutes with the column map), then op of up to three shifted scratch rows. Every pass is a
+    plain loop over a row that LLVM vectorises; the shifted views are made once per chunk.
+    """
+    nz, ny, nx = out.shape
+    ky = ymap.shape[0] - ny + 1
+    ne = xmap.shape[0]
+    kx = ne - nx + 1
+    per = ALIGN // image.itemsize
+    # the scratch row's image part (from t[x0]) starts on a cache line: it takes the stores
+    buf = _scratch(1, ne + per, image)[0]
+    t = buf[(per - x0 % per) % per:]
+    t0 = t[x0:]
+    tv = t0.reshape((1, 1, -1))
+    t1 = t[min(1, kx - 1):]
+    t2 = t[kx - 1:]
+    rows = np.empty(ky, np.int64)
+    nan = 0
+    for r in range(r0, r1):
+        z = r // ny
+        y = r - z * ny
+        if check:
+            for x in range(nx):
+                v = image[z, y, x]
+                nan += v != v
+        a = ymap[y]
+        b = ymap[y + min(1, ky - 1)]
+        c = ymap[y + ky - 1]
+        if kx > 1 and ky <= 3 and a >= 0 and b >= 0 and c >= 0:
+            # the common row, with less bookkeeping than the general one below
+            _op3_rows(t0, image, z, a, b, c, is_max, nx)
+        else:
+            nv = 0
+            for k in range(ky):
+                s = ymap[y + k]
+                if s >= 0:
+                    rows[nv] = s
+                    nv += 1
+            pad = nv < ky
+            if kx == 1:
+                _small_cols(out, z, y, image, z, rows, nv, cval, pad, is_max, nx)
+                continue
+            _small_cols(tv, 0, 0, image, z, rows, nv, cval, pad, is_max, nx)
+        for j in range(x0):
+            s = xmap[j]
+            t[j] = t[x0 + s] if s >= 0 else cval
+        for j in range(x0 + nx, ne):
+            s = xmap[j]
+            t[j] = t[x0 + s] if s >= 0 else cval
+        _small_row(out, z, y, t, t1, t2, is_max, nx)
+    return nan
+
+
 def _with_threads(nthreads, kernel, *args):
     """Run ``kernel`` on ``nthreads`` threads (0: Numba's default), restoring the setting after."""
     if nthreads <= 0:
@@ -572,6 +723,8 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
     Chunks are a few per thread for a job of ``work`` byte-passes (unknown: large), each
     recomputing a halo of ``ky - 1`` rows (see :data:`CHUNKS_PER_THREAD`).
     """
+    if nthreads == 1 and nchunks is None:
+        return kernel(*args, 0, total)  # the planner's small jobs: nothing to split
     if nthreads <= 0:
         nthreads = numba.get_num_threads()
     nthreads = max(1, min(nthreads, numba.config.NUMBA_NUM_THREADS))
@@ -621,6 +774,23 @@ def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
         return _run_chunks(_box_chunk, args, total, ky, nthreads, work=work)
     args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out)
     return _run_chunks(_runs_chunk, args, total, ky, nthreads, work=work)
+
+
+def minmax_small(image, ymap, xmap, x0, cval, is_max, check, out, nthreads=0, work=None):
+    """Min (or max) over a box of at most 3 columns and ``VH_COL - 1`` rows (the planner's
+    limits), whose top-left element is at row offset ``ymap`` and column offset ``-x0`` from the
+    centre, with ``0 <= x0 <`` the box's width, on ``nthreads`` threads (0: Numba's default);
+    returns the number of NaNs in ``image`` if ``check`` (every row is read for it).
+
+    Maps and ``out`` as in :func:`minmax_runs` (whose planes must be the output's own:
+    ``image`` and ``out`` have one shape). Vertical then horizontal in one streamed pass of
+    indexed loops (:func:`_small_chunk`), without the run kernel's per-row views and ring,
+    which cost about as much as a 3x3 box's arithmetic.
+    """
+    ky = ymap.shape[0] - out.shape[1] + 1
+    total = out.shape[0] * out.shape[1]
+    args = (image, ymap, xmap, x0, cval, is_max, check, out)
+    return _run_chunks(_small_chunk, args, total, ky, nthreads, work=work)
 
 
 def vrun(image, amap, cval, L, is_max, out, nthreads=0):
