@@ -636,9 +636,13 @@ def _small_chunk(image, ymap, xmap, x0, cval, is_max, check, out, r0, r1):
     t2 = t[kx - 1:]
     rows = np.empty(ky, np.int64)
     nan = 0
-    for r in range(r0, r1):
-        z = r // ny
-        y = r - z * ny
+    z = r0 // ny
+    y = r0 - z * ny - 1
+    for _ in range(r0, r1):
+        y += 1
+        if y == ny:
+            z += 1
+            y = 0
         if check:
             for x in range(nx):
                 v = image[z, y, x]
