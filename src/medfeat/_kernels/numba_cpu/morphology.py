@@ -3,8 +3,11 @@
 Every array is in the canonical 3-D form ``(planes, rows, columns)`` prepared by the public module
 (2-D images arrive as one plane; inputs arrive as read-only views), so each kernel compiles once per
 dtype. Borders are handled with index maps computed in Python: ``map[j]`` is the source index of
-extended position ``j``, or -1 where the border value ``cval`` applies. Two kernels (the
+extended position ``j``, or -1 where the border value ``cval`` applies. Three kernels (the
 family's only CPU implementation):
+
+- :func:`minmax_small`: boxes up to 3 columns wide and a few rows high (3x3 the most common),
+  op down the rows then along them, in indexed loops with no per-row bookkeeping;
 
 - :func:`minmax_runs`: min/max over a footprint cut into horizontal runs, in one pass streaming
   the output rows: each input row's running min/max rows (one doubling pyramid shared by the run
@@ -613,8 +616,7 @@ def _small_row(out, z, y, t, t1, t2, is_max, n):
 
 @njit(cache=True, nogil=True)
 def _small_chunk(image, ymap, xmap, x0, cval, is_max, check, out, r0, r1):
-    """Output rows r0..r1 (flattened over planes and rows) of a box at most 3 columns wide and
-    at most ``VH_COL - 1`` rows high (:func:`minmax_small`); returns the number of NaNs in the
+    """Output rows r0..r1 (flattened over planes and rows) of :func:`minmax_small`; returns the number of NaNs in the
     output rows' own image rows if ``check``.
 
     Per output row, op down the box's rows into an extended scratch row (straight into ``out``
@@ -781,10 +783,12 @@ def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
 
 
 def minmax_small(image, ymap, xmap, x0, cval, is_max, check, out, nthreads=0, work=None):
-    """Min (or max) over a box of at most 3 columns and ``VH_COL - 1`` rows (the planner's
-    limits), whose top-left element is at row offset ``ymap`` and column offset ``-x0`` from the
-    centre, with ``0 <= x0 <`` the box's width, on ``nthreads`` threads (0: Numba's default);
-    returns the number of NaNs in ``image`` if ``check`` (every row is read for it).
+    """Min (or max) over a box of at most 3 columns and a few rows (the planner sends boxes
+    lower than its ``VH_COL``) on ``nthreads`` threads (0: Numba's default); returns the number
+    of NaNs in ``image`` if ``check`` (every row is read for it).
+
+    The box's first column is ``x0`` columns left of the centre, with ``0 <= x0 <`` its width;
+    its rows are those ``ymap`` gives.
 
     Maps and ``out`` as in :func:`minmax_runs` (whose planes must be the output's own:
     ``image`` and ``out`` have one shape). Vertical then horizontal in one streamed pass of
