@@ -9,8 +9,9 @@ How it is computed
 ------------------
 A flat erosion is a minimum over the footprint, a dilation a maximum. This module validates and
 applies footprint sequences; the planner (:mod:`medfeat.kernels._minmax`) decomposes each
-footprint and computes the border index maps, and the compiled backend runs two kernels
-(``minmax_runs`` and ``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology`). Footprints live in
+footprint and computes the border index maps, and the compiled backend runs three kernels
+(``minmax_small``, ``minmax_runs`` and ``vrun`` in :mod:`medfeat._kernels.numba_cpu.morphology`).
+Footprints live in
 :mod:`medfeat.kernels.footprints` (also importable from here):
 
 - Any footprint is cut into horizontal runs (chords) [3]_. The output rows are streamed, in chunks
@@ -19,6 +20,8 @@ footprint and computes the border index maps, and the compiled backend runs two 
   Gil-Werman for very long runs) into a ring buffer of the last few rows, and each output row is
   the min/max of the footprint's rows of shifted results while they are still in cache. One pass
   over the image, whatever the footprint; float images are checked for NaN on the way.
+- Boxes up to 3 columns wide and 4 rows high (3x3 the most common footprint) take a kernel of
+  their own: per output row, the min/max down the box's rows into a scratch row, then along it.
 - A footprint whose True elements fill a box (rectangle, cube) is also separable: the ring rows of
   a tall box are combined by van Herk / Gil-Werman down the columns in the same pass, and the
   plane axis of cubes is a second pass of it; its cost per pixel does not grow with the side
