@@ -559,6 +559,50 @@ def test_canny_hysteresis_follows_weak_chains_across_tiles(backend):
     assert not out[:, 280:].any(), "the outline without a strong pixel is dropped"
 
 
+def _serpentine(H, W, bar=14, gap=26, margin=40):
+    """A weak band winding down the image: horizontal bars joined at alternate ends. Only its last
+    bar rises (smoothly, so that no T junction breaks the outline) to a strong contrast."""
+    img = np.zeros((H, W), np.float32)
+    tops = list(range(margin, H - margin - bar, bar + gap))
+    for k, t in enumerate(tops):
+        img[t:t + bar, margin:W - margin] = 0.3
+        if k + 1 < len(tops):
+            c0 = W - margin - bar if k % 2 == 0 else margin
+            img[t:tops[k + 1] + bar, c0:c0 + bar] = 0.3
+    cols = np.arange(margin, W - margin)
+    rise = (cols - (W - margin - 300)) if (len(tops) - 1) % 2 == 0 else ((margin + 300) - cols)
+    img[tops[-1]:tops[-1] + bar, margin:W - margin] = 0.3 + 0.7 * np.clip(rise / 200, 0, 1)
+    return img
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_hysteresis_winds_up_and_down_through_rows_and_words(backend):
+    # The hysteresis marks whole runs of candidates on bit rows (64 pixels a word) and settles
+    # rows against their neighbours: the band's outline climbs from its strong end through every
+    # U turn (down-then-up within a tile and across tile borders) along runs that cross words.
+    for shape in ((1060, 700), (300, 257)):  # 16 tiles; one tile
+        img = _serpentine(*shape)
+        kw = dict(sigma=1.0, low_threshold=0.2, high_threshold=2.0)
+        ref = skimage.feature.canny(img, **kw)
+        out = canny(img, backend=backend, **kw)
+        np.testing.assert_array_equal(out, ref, err_msg=str(shape))
+        assert out[:60].sum() > 2 * (shape[1] - 80), "the far end of the band is reached"
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_canny_hysteresis_on_dense_noise_at_word_boundaries(backend):
+    # noise with low thresholds: tangled candidate webs, runs across every word boundary, widths
+    # a multiple of 64, one more, one less, and a single tile
+    rng = np.random.default_rng(5)
+    for shape in ((600, 640), (530, 513), (520, 575), (90, 129)):
+        img = rng.random(shape).astype(np.float32)
+        for kw in (dict(sigma=1.0, low_threshold=0.02, high_threshold=0.2),
+                   dict(sigma=1.5, low_threshold=0.01, high_threshold=0.1)):
+            np.testing.assert_array_equal(canny(img, backend=backend, **kw),
+                                          skimage.feature.canny(img, **kw),
+                                          err_msg=f"{shape} {kw}")
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_canny_short_images_and_wrap_rows(backend):
     # fewer rows than the Gaussian's window, in every mode: the rows a window needs (reflected or

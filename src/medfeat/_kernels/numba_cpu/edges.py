@@ -766,7 +766,7 @@ def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, e
 
 @njit(**_OPTS)
 def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, r0, r1, words, spill, flood):
+               label, r0, r1, CB, EB, flood):
     """Smoothing, Sobel gradients, magnitude, non-maximum suppression and double threshold of the
     label rows ``[r0, r1)`` (every one of them written), in one downward sweep with every
     intermediate in small row rings.
@@ -783,11 +783,18 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     in parallel, rather than in a pass of its own over the image before the sweep (which also
     brings the tile's rows into the cache for the sweep).
 
-    If ``flood`` is nonzero, each label row is flooded as soon as it exists (:func:`_flood_row`),
-    while it and the rows above it are still in cache; returns the number of neighbours the flood
-    left to other tiles, in ``spill``. If it is 0, the labels stay as the double threshold gives
-    them (0; 1 weak candidate; 2 strong) and ``words`` and ``spill`` are not read. (An int64 from
-    both callers, never a literal bool: each literal would compile the sweep once more.)
+    If ``flood`` is nonzero, the hysteresis runs on bit rows, one bit a pixel: each label row, as
+    soon as it exists, is packed into its candidates ``CB[x]`` (uint64 words, image rows by
+    ``(W + 63) // 64``), and ``EB[x]`` receives its runs of candidates that hold a strong pixel or
+    touch a mark of the row above; marks that reach unmarked candidates of rows above are followed
+    up and down the tile's rows so far (:func:`_settle`). Whole runs of up to 64 pixels are handled
+    by a few word operations where a pixel flood visits every pixel and its eight neighbours. At
+    the end the tile's marks are written to ``label`` as the edge map (0/1); the label rows
+    themselves only pass through a scratch row. Marks across tile borders are the caller's
+    (:func:`_join_tiles`). If ``flood`` is 0, ``label`` receives the labels as the double
+    threshold gives them (0; 1 weak candidate; 2 strong) and ``CB``/``EB`` are not read. (An int64
+    from both callers, never a literal bool: each literal would compile the sweep once more.)
+    Returns 0, or -1 for a float image with NaN or infinity.
     """
     H, W = image.shape
     a = max(r0, 1)
@@ -830,10 +837,19 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
     flags = np.zeros(32 * ((W + 31) // 32), np.uint8)  # _nms_row's marks, whole blocks
     fwords = flags.view(np.uint64)
     has_mask = eroded.shape[0] > 0
-    queue = np.empty(((b - a) * W if flood else 0) + 8, np.int64)  # untouched pages cost nothing
-    pend = np.empty(3 * W + 8, np.int64)
-    npend = np.int64(0)  # (not the literal 0, which would compile _flood_row twice)
-    nsp = np.int64(0)
+    # hysteresis on bit rows (CB candidates, EB marked; 64 pixels a word): the label row is written
+    # to a scratch row, zero past its end, and packed; the plane receives the edges at the end
+    nw = CB.shape[1]
+    labbuf = np.zeros(64 * nw, np.uint8)
+    lw = labbuf.view(np.uint64)
+    srow = np.empty(nw, np.uint64)
+    seeds = np.empty(nw, np.uint64)
+    new = np.empty(nw, np.uint64)
+    tmp = np.empty(nw, np.uint64)
+    nomark = np.zeros(nw, np.uint64)
+    stack = np.empty(b - a + 1, np.int64)
+    instack = np.zeros(b - a + 1, np.uint8)
+    nochange = np.zeros(0, np.uint8)
     brow_key = np.nan
     v_next = max(a - 2, 0) - R  # next virtual input row to convert
     s_next = max(a - 2, 0)  # next smoothed row
@@ -879,175 +895,197 @@ def _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, er
         x = y - 1
         if x >= a:
             _nms_row(M[(x - 1) % 3], M[x % 3], M[(x + 1) % 3], IS[x % 3], JS[x % 3],
-                     eroded[x] if has_mask else ones, low, high, label[x], flags, fwords)
+                     eroded[x] if has_mask else ones, low, high, labbuf if flood else label[x],
+                     flags, fwords)
             if flood:
-                npend, nsp = _flood_row(flat, words, W, x, r0 * W, r1 * W, queue, pend,
-                                        npend, spill, nsp)
-    return nsp  # what is left in pend lies in the image's last row, never a candidate
+                # the row's strong runs and its runs touching marks of the row above, then
+                # whatever that reaches back up the tile's rows so far
+                cx = CB[x]
+                ex = EB[x]
+                _pack_row(lw, cx, srow)
+                if x > a:
+                    _touched(cx, EB[x - 1], nomark, seeds)
+                    for k in range(nw):
+                        seeds[k] |= srow[k]
+                    _fill_runs(cx, seeds, ex)
+                    stack[0] = x
+                    instack[x - a] = 1
+                    _settle(CB, EB, stack, 1, instack, a, x, new, tmp, nochange)
+                else:
+                    _fill_runs(cx, srow, ex)
+    if flood:
+        buf = np.empty(8 * nw, np.uint64)
+        for y in range(a, b):
+            _expand_row(EB[y], buf, label[y])
+    return 0
 
 
 @njit(**_OPTS)
-def _seed_words(flat):
-    """``flat``'s whole 8-byte words as uint64 (for the seed search)."""
-    n = flat.size
-    return flat[: n - n % 8].view(np.uint64)
-
-
-@njit(**_OPTS)
-def _flood_row(flat, words, W, x, p0, p1, queue, pend, npend, spill, nsp):
-    """Hysteresis, streamed: called once label row ``x`` of the tile ``[p0, p1)`` (flat indices,
-    whole rows) exists, with every row above it final. Every candidate (1, 2) 8-connected to a
-    strong one (2) through the rows so far becomes 3; neighbours in row ``x + 1`` are put off in
-    ``pend`` (``npend`` of them, from row ``x - 1``, are visited first), and neighbours outside the
-    tile are not read (another tile may be writing them) but appended to ``spill``. Returns the new
-    ``(npend, nsp)``. Candidates never touch the image border, so every neighbour index is valid
-    and the left and right ones stay in the row.
-
-    Breadth first from all the row's seeds at once. The seed search reads eight labels at a time
-    and skips words without a 2 (the usual test for a zero byte, applied to ``word ^ 0x0202...``).
-    A visit is branch-free (the label is rewritten and the index queued whatever it holds, the
-    queue advancing only past a candidate): whether a neighbour is a candidate is unpredictable,
-    and a mispredicted branch per neighbour costs more than the stores. The only branches are
-    on the row of the queued pixel (its upper neighbours above the tile, its lower ones in row
-    ``x + 1``), the same for long runs of the queue. The visits are written out here rather than in
-    a helper: a call per neighbour costs more than the visit.
-    """
-    twos = np.uint64(0x0202020202020202)
+def _pack_row(lw, crow, srow):
+    """The label row seen as uint64 words ``lw`` (eight labels 0/1/2 each, zero past the row's end)
+    packed into bit rows: ``crow`` bit ``j`` is set where label ``j`` is a candidate (1 or 2),
+    ``srow`` bit ``j`` where it is strong (2). Bit ``j`` of a row is bit ``j % 64`` of its word
+    ``j // 64``; the eight bit 0s of a word are gathered into one byte by a multiplication whose
+    partial products never overlap (the usual byte-gather of bitboard engines)."""
     lows = np.uint64(0x0101010101010101)
-    highs = np.uint64(0x8080808080808080)
-    three = np.uint8(3)
-    a = x * W
-    b = a + W
-    tail = 0
-    for k in range(npend):
-        nb = pend[k]
-        v = flat[nb]
-        c = (v == 1) | (v == 2)
-        flat[nb] = v | (three * np.uint8(c))
-        queue[tail] = nb
-        tail += c
-    w0 = min((a + 7) // 8, words.size)
-    w1 = max(w0, min(b // 8, words.size))
-    s = a
-    while s < b:
-        if s == 8 * w0 and w0 < w1:  # a whole word
-            xw = words[w0] ^ twos
-            w0 += 1
-            if ((xw - lows) & ~xw & highs) == 0:
-                s += 8
-                continue
-            stop = s + 8
-        elif s < 8 * w0:  # bytes before the first whole word
-            stop = min(8 * w0, b)
-        else:  # bytes after the last one
-            stop = b
-        for t in range(s, stop):
-            v = flat[t]
-            c = v == 2
-            flat[t] = v + np.uint8(c)
-            queue[tail] = t
-            tail += c
-        s = stop
-    npend = 0
-    below = b < p1  # is row x + 1 in this tile?
-    second = p0 + W  # the tile's second row: the upper neighbours of a pixel above it are not ours
-    head = 0
-    while head < tail:
-        q = queue[head]
-        head += 1
-        for nb in (q - 1, q + 1):
-            v = flat[nb]
-            c = (v == 1) | (v == 2)
-            flat[nb] = v | (three * np.uint8(c))
-            queue[tail] = nb
-            tail += c
-        if q >= second:
-            for nb in (q - W - 1, q - W, q - W + 1):
-                v = flat[nb]
-                c = (v == 1) | (v == 2)
-                flat[nb] = v | (three * np.uint8(c))
-                queue[tail] = nb
-                tail += c
-        else:
-            for nb in (q - W - 1, q - W, q - W + 1):
-                spill[nsp] = nb
-                nsp += 1
-        if q < a:
-            for nb in (q + W - 1, q + W, q + W + 1):
-                v = flat[nb]
-                c = (v == 1) | (v == 2)
-                flat[nb] = v | (three * np.uint8(c))
-                queue[tail] = nb
-                tail += c
-        elif below:  # row x + 1: not there yet
-            for nb in (q + W - 1, q + W, q + W + 1):
-                pend[npend] = nb
-                npend += 1
-        else:
-            for nb in (q + W - 1, q + W, q + W + 1):
-                spill[nsp] = nb
-                nsp += 1
-    return npend, nsp
-
-
-@njit(**_OPTS)
-def _flood_spills(flat, W, spill, nspill, stack):
-    """Second hysteresis phase, once every tile is done: the candidates that the tiles' floods
-    reached across a tile border, flooded from without bounds."""
-    for t in range(nspill.shape[0]):
-        for k in range(nspill[t]):
-            s = spill[t, k]
-            if flat[s] != 1 and flat[s] != 2:
-                continue
-            flat[s] = 3
-            stack[0] = s
-            top = 1
-            while top > 0:
-                top -= 1
-                q = stack[top]
-                for nb in (q - W - 1, q - W, q - W + 1, q - 1, q + 1, q + W - 1, q + W, q + W + 1):
-                    v = flat[nb]
-                    if v == 1 or v == 2:
-                        flat[nb] = 3
-                        stack[top] = nb
-                        top += 1
-
-
-@njit(**_OPTS)
-def _to_edges(flat, words, p0, p1):
-    """Labels ``[p0, p1)`` turned into the edge map (1 where 3, else 0), eight at a time: labels
-    are 0..3, so ``x & (x >> 1)`` has bit 0 of a byte set exactly where that byte is 3."""
-    lows = np.uint64(0x0101010101010101)
+    magic = np.uint64(0x0102040810204080)
+    s56 = np.uint64(56)
     one = np.uint64(1)
-    w0 = min((p0 + 7) // 8, words.size)
-    w1 = max(w0, min(p1 // 8, words.size))
-    for p in range(p0, min(8 * w0, p1)):
-        flat[p] = np.uint8(flat[p] == 3)
-    for wi in range(w0, w1):
-        x = words[wi]
-        words[wi] = x & (x >> one) & lows
-    for p in range(max(8 * w1, p0), p1):
-        flat[p] = np.uint8(flat[p] == 3)
+    cb = crow.view(np.uint8)
+    sb = srow.view(np.uint8)
+    for k in range(lw.shape[0]):
+        w = lw[k]
+        cb[k] = np.uint8((((w | (w >> one)) & lows) * magic) >> s56)
+        sb[k] = np.uint8((((w >> one) & lows) * magic) >> s56)
+
+
+@njit(**_OPTS)
+def _fill_runs(crow, seeds, out):
+    """``out``: the runs of set bits of the bit row ``crow`` that hold a bit of ``seeds`` (a subset
+    of ``crow``), runs crossing words included. Upwards from each run's lowest seed by one addition
+    (its carry runs to the top of the run: ``((c + s) ^ c) | s``, masked by ``c``); downwards by a
+    Kogge-Stone occluded fill (six shift-and-mask steps), skipping empty words."""
+    nw = crow.shape[0]
+    one = np.uint64(1)
+    s63 = np.uint64(63)
+    carry = np.uint64(0)
+    for k in range(nw):
+        c = crow[k]
+        s = seeds[k] | (carry & c)
+        up = (((c + s) ^ c) | s) & c
+        out[k] = up
+        carry = up >> s63
+    carry = np.uint64(0)
+    for k in range(nw - 1, -1, -1):
+        c = crow[k]
+        g = out[k] | ((carry << s63) & c)
+        if g != 0:
+            p = c
+            g |= p & (g >> one)
+            p &= p >> one
+            g |= p & (g >> np.uint64(2))
+            p &= p >> np.uint64(2)
+            g |= p & (g >> np.uint64(4))
+            p &= p >> np.uint64(4)
+            g |= p & (g >> np.uint64(8))
+            p &= p >> np.uint64(8)
+            g |= p & (g >> np.uint64(16))
+            p &= p >> np.uint64(16)
+            g |= p & (g >> np.uint64(32))
+            out[k] = g
+        carry = g & one
+
+
+@njit(**_OPTS)
+def _touched(cn, ey, en, new):
+    """``new``: the candidates of a row (bit row ``cn``, marked ``en``) not yet marked that are
+    8-connected to a marked pixel of the adjacent row ``ey``. Returns whether there is any."""
+    nw = cn.shape[0]
+    one = np.uint64(1)
+    s63 = np.uint64(63)
+    zero = np.uint64(0)
+    anyb = zero
+    for k in range(nw):
+        e = ey[k]
+        d = e | (e << one) | (e >> one)
+        if k > 0:
+            d |= ey[k - 1] >> s63
+        if k + 1 < nw:
+            d |= ey[k + 1] << s63
+        v = cn[k] & d & ~en[k]
+        new[k] = v
+        anyb |= v
+    return anyb != zero
+
+
+@njit(**_OPTS)
+def _settle(C, E, stack, top, instack, lo, hi, new, tmp, changed):
+    """Hysteresis between rows: the rows ``stack[:top]`` (each flagged in ``instack``, indexed by
+    row - ``lo``) have gained marks; every candidate run of a row in ``[lo, hi]`` 8-connected to a
+    marked pixel of the row above or below is marked in turn, until nothing changes. Rows that
+    gain marks are flagged in ``changed`` (when it is not empty)."""
+    while top > 0:
+        top -= 1
+        y = stack[top]
+        instack[y - lo] = 0
+        for n in (y - 1, y + 1):
+            if n < lo or n > hi:
+                continue
+            if _touched(C[n], E[y], E[n], new):
+                _fill_runs(C[n], new, tmp)
+                en = E[n]
+                for k in range(en.shape[0]):
+                    en[k] |= tmp[k]
+                if changed.shape[0] > 0:
+                    changed[n] = 1
+                if instack[n - lo] == 0:
+                    instack[n - lo] = 1
+                    stack[top] = n
+                    top += 1
+
+
+@njit(**_OPTS)
+def _expand_row(erow, buf, dst):
+    """The bit row ``erow`` as bytes 0/1 into ``dst`` (through ``buf``, one uint64 per eight
+    bits): each bit byte is copied into all eight bytes, bit ``i`` kept in byte ``i``, and the
+    bytes set where nonzero by adding 0x7f (no carry leaves a byte)."""
+    lows = np.uint64(0x0101010101010101)
+    spread = np.uint64(0x8040201008040201)
+    sevens = np.uint64(0x7F7F7F7F7F7F7F7F)
+    s7 = np.uint64(7)
+    eb = erow.view(np.uint8)
+    for k in range(eb.shape[0]):
+        x = (np.uint64(eb[k]) * lows) & spread
+        buf[k] = ((x + sevens) >> s7) & lows
+    bb = buf.view(np.uint8)
+    for j in range(dst.shape[0]):
+        dst[j] = bb[j]
+
+
+@njit(**_OPTS)
+def _join_tiles(C, E, label, nt):
+    """Hysteresis across tile borders, once every tile is done (one thread): the two rows beside
+    each border settled against each other and everything they reach, unbounded (:func:`_settle`);
+    the rows that gained marks written to the edge map again."""
+    H = label.shape[0]
+    nw = C.shape[1]
+    if H < 3:
+        return
+    stack = np.empty(H, np.int64)
+    instack = np.zeros(H, np.uint8)
+    changed = np.zeros(H, np.uint8)
+    top = 0
+    for t in range(1, nt):
+        q = t * H // nt
+        for y in (q - 1, q):
+            if 1 <= y <= H - 2 and instack[y - 1] == 0:
+                instack[y - 1] = 1
+                stack[top] = y
+                top += 1
+    new = np.empty(nw, np.uint64)
+    tmp = np.empty(nw, np.uint64)
+    _settle(C, E, stack, top, instack, 1, H - 2, new, tmp, changed)
+    buf = np.empty(8 * nw, np.uint64)
+    for y in range(1, H - 1):
+        if changed[y]:
+            _expand_row(E[y], buf, label[y])
 
 
 @njit(parallel=True, **_OPTS)
 def _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, label,
-           words, spill, nspill, flood):
-    """:func:`_tile_rows` for every tile, one per thread at a time; then, if ``flood``, the
-    floods across tile borders (:func:`_flood_spills`, one thread) and the labels turned into the
-    edge map, tile by tile again. Alone in its parallel function: Numba's parallel pipeline is
-    slow to compile, on the loop and on everything around it."""
+           C, E, status, flood):
+    """:func:`_tile_rows` for every tile, one per thread at a time (its result in ``status``);
+    then, if ``flood``, the hysteresis across tile borders (:func:`_join_tiles`, one thread).
+    Alone in its parallel function: Numba's parallel pipeline is slow to compile, on the loop and
+    on everything around it."""
     H, W = image.shape
-    nt = nspill.shape[0]
+    nt = status.shape[0]
     for t in prange(nt):
-        nspill[t] = _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps,
-                               eroded, low, high, label, t * H // nt, (t + 1) * H // nt, words,
-                               spill[t], flood)
-    if flood:
-        flat = label.ravel()
-        _flood_spills(flat, W, spill, nspill, np.empty(flat.size + 8, np.int64))
-        for t in prange(nt):
-            _to_edges(flat, words, (t * H // nt) * W, ((t + 1) * H // nt) * W)
+        status[t] = _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps,
+                               eroded, low, high, label, t * H // nt, (t + 1) * H // nt, C, E,
+                               flood)
+    if flood and status.min() >= 0:
+        _join_tiles(C, E, label, nt)
 
 
 def _n_tiles(image):
@@ -1060,19 +1098,15 @@ def _n_tiles(image):
 @njit(**_OPTS)
 def _one_tile(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
               label, flood):
-    """The whole image as one tile (no thread team woken, nothing spilled): the label map, turned
-    into the edge map when ``flood`` is 1, in ``label``. Returns -1 for a float image with NaN or
+    """The whole image as one tile (no thread team woken, no border between tiles): the label map,
+    or the edge map when ``flood`` is 1, in ``label``. Returns -1 for a float image with NaN or
     infinity (``label`` is then undefined), else 0."""
     H, W = image.shape
-    flat = label.ravel()
-    words = _seed_words(flat)
-    spill = np.empty(6 * W + 8 if flood else 0, np.int64)
-    if _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
-                  high, label, np.int64(0), H, words, spill, flood) < 0:
-        return -1
-    if flood:
-        _to_edges(flat, words, np.int64(0), flat.size)
-    return 0
+    nw = (W + 63) // 64
+    C = np.empty((H if flood else 0, nw), np.uint64)
+    E = np.empty((H if flood else 0, nw), np.uint64)
+    return _tile_rows(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low,
+                      high, label, np.int64(0), H, C, E, flood)
 
 
 def _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high, scale,
@@ -1097,11 +1131,13 @@ def _sweep(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, 
                         low, high, label, flood) < 0
     else:
         H, W = image.shape
-        spill = np.empty((nt, 6 * W + 8 if flood else 0), np.int64)
-        nspill = np.zeros(nt, np.int64)
+        nw = (W + 63) // 64
+        C = np.empty((H if flood else 0, nw), np.uint64)
+        E = np.empty((H if flood else 0, nw), np.uint64)
+        status = np.zeros(nt, np.int64)
         _tiles(image, scale, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, low, high,
-               label, _seed_words(label.ravel()), spill, nspill, flood)
-        bad = (nspill < 0).any()
+               label, C, E, status, flood)
+        bad = (status < 0).any()
     if bad:
         raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
                          "result")
@@ -1114,9 +1150,9 @@ def canny_fused(image, weights, mode, cval, bleed_src, bleed_kind, eps, eroded, 
     bilinear non-maximum suppression, double threshold and hysteresis (8-connected).
 
     The image is cut into tiles of whole rows, each computed in one sweep by :func:`_tile_rows`
-    (one tile per thread at a time, its rows in cache) and flooded from its strong pixels inside
-    its own rows as they come; the floods that reach a tile border continue, after every tile is
-    done, from the pixels they reached. ``image`` is float32/float64 (``scale`` 1), or uint8
+    (one tile per thread at a time, its rows in cache), its hysteresis resolved on bit rows inside
+    its own rows as they come; the marks are settled across the tile borders after every tile is
+    done. ``image`` is float32/float64 (``scale`` 1), or uint8
     converted on the fly with ``scale`` (1/255): the arithmetic is in the dtype of ``eps`` (float64
     then).
 
