@@ -934,18 +934,140 @@ def _finish_chunk(part, offset, table):
     return out
 
 
+#: layers at most of a dask array searched for the array-like it reads (:func:`_source_reads`):
+#: ``from_array`` gives two, a slice of it a third.
+_SOURCE_LAYERS = 4
+
+
+def _source_reads(x):
+    """How to read any box of the dask array ``x`` straight from the array-like it slices, when
+    ``x`` is one (``dask.array.from_array`` of a memory map, a Zarr or HDF5 dataset or any object
+    with ``__getitem__``, perhaps sliced with steps of 1): ``(source, get, origin, lock)``, so
+    that ``get(source, box + origin, lock=lock)`` is ``x[box]`` (as a NumPy array); None for
+    anything else (chunks computed by tasks, chunks held in the graph, fancy indexing).
+
+    The chunk tasks of dask's optimised graph (slices already fused into the getter, as dask
+    does for xarray's lazily indexed files) are followed down to one getter call on one key of
+    the graph holding the array-like; every chunk must read from the same key with the same
+    getter, at the chunk's own position plus one shift per axis. ``source`` is a delayed object
+    of that key, so that a task using it depends on the same key the chunk tasks do.
+    """
+    from dask._task_spec import Alias, DataNode, Task, TaskRef, _execute_subgraph, \
+        convert_legacy_graph
+    from dask.array.chunk import getitem
+    from dask.array.core import getter, getter_inline, getter_nofancy
+    from dask.array.optimization import fuse_slice
+    from dask.core import flatten
+    from dask.delayed import Delayed
+    from dask.utils import ensure_dict
+
+    getters = (getter, getter_nofancy, getter_inline, getitem)
+    graph = x.__dask_graph__()
+    if len(getattr(graph, "layers", ())) > _SOURCE_LAYERS:
+        return None
+    keys = list(flatten(x.__dask_keys__()))
+    try:
+        dsk = convert_legacy_graph(ensure_dict(x.__dask_optimize__(graph, keys)))
+    except Exception:  # an optimisation this search does not know: the general path
+        return None
+
+    def value(v):
+        return v.value if isinstance(v, DataNode) else v
+
+    def follow(key):
+        """(source key, its node, getter, index, lock) of ``key``'s task, or None."""
+        scopes = [dsk]  # nested graphs of fused tasks, innermost last
+        steps = []
+        while True:
+            for g in reversed(scopes):
+                if key in g:
+                    node = g[key]
+                    break
+            else:
+                return None
+            if isinstance(node, Alias):
+                key = node.target.key if isinstance(node.target, TaskRef) else node.target
+            elif isinstance(node, Task) and node.func is _execute_subgraph:
+                scopes.append(node.args[0])
+                key = node.args[1]
+            elif isinstance(node, Task) and node.func in getters:
+                args, kw = node.args, {k: value(v) for k, v in node.kwargs.items()}
+                if (len(args) not in (2, 4) or not isinstance(args[0], TaskRef)
+                        or set(kw) - {"asarray", "lock"}):
+                    return None
+                # asarray is left out: the region is made a NumPy array in any case
+                lock = value(args[3]) if len(args) == 4 else kw.get("lock", None)
+                steps.append((node.func, value(args[1]), lock or None))
+                key = args[0].key
+            elif isinstance(node, DataNode) and steps:
+                break
+            else:
+                return None
+        get, index, lock = steps[-1]
+        for outer in reversed(steps[:-1]):
+            if outer[0] is not getitem and outer[2] is not lock:
+                return None
+            try:
+                index = fuse_slice(index, outer[1])
+            except Exception:
+                return None
+        return key, node, get, index, lock
+
+    bounds = [np.cumsum((0,) + tuple(c)) for c in x.chunks]
+    found, origin = None, None
+    for idx in np.ndindex(x.numblocks):
+        got = follow((x.name, *idx))
+        if got is None:
+            return None
+        key, node, get, index, lock = got
+        if found is None:
+            found = (key, node, get, lock)
+        elif found[0] != key or found[2] is not get or found[3] is not lock:
+            return None
+        if type(index) is not tuple or len(index) != x.ndim:
+            return None
+        shift = []
+        for s, b, i in zip(index, bounds, idx):
+            if (not isinstance(s, slice) or s.step not in (None, 1)
+                    or not isinstance(s.stop, (int, np.integer))
+                    or not isinstance(s.start, (int, np.integer, type(None)))):
+                return None
+            start = int(s.start or 0)
+            if start < 0 or int(s.stop) - start != int(b[i + 1] - b[i]):
+                return None
+            shift.append(start - int(b[i]))
+        if origin is None:
+            origin = tuple(shift)
+        elif tuple(shift) != origin:
+            return None
+    if found is None:
+        return None
+    key, node, get, lock = found
+    return Delayed(key, {key: node}), get, origin, lock
+
+
+def _read(source, get, index, lock):
+    """``source[index]`` through dask's getter (its lock held, if any), as a NumPy array."""
+    from dask.array.chunk import getitem
+
+    return np.asarray(source[index] if get is getitem else get(source, index, lock=lock))
+
+
 def _halo_parts(func, arrays, depth, **kwargs):
     """``func(*regions, window=..., **kwargs)`` for every chunk of ``arrays`` (same shape and
     chunks), as delayed tasks in the chunks' raster order, and the chunks they cover.
 
     ``regions`` are each array's chunk grown by ``depth[axis]`` on every side that is not the
-    image's border, and ``window`` ``(r0, c0, h, w)`` places the chunk in them. Each task takes its
-    own chunk whole and only the strips it needs of the neighbouring chunks (one slicing task each,
-    run where that neighbour is), and assembles the region in one copy: the one task per chunk
-    replaces ``map_overlap``'s concatenation, block function, trimming and a separate labelling
-    task. Chunks thinner than the halo are merged with their neighbours first (as
-    ``map_overlap`` does), so that a region spans at most three chunks per axis; an axis shorter
-    than its halo becomes one chunk.
+    image's border, and ``window`` ``(r0, c0, h, w)`` places the chunk in them. An array that
+    slices an array-like (:func:`_source_reads`: ``from_array`` of a memory map, a Zarr or HDF5
+    dataset) is read by the task itself, its whole region in one slice: no task reads its chunks
+    and nothing of it moves between workers. Any other array is cut from its chunks: the task
+    takes its own chunk whole and only the strips it needs of the neighbouring chunks (one
+    slicing task each, run where that neighbour is), and assembles the region in one copy. Either
+    way the one task per chunk replaces ``map_overlap``'s concatenation, block function, trimming
+    and a separate labelling task. Chunks thinner than the halo are merged with their neighbours
+    first (as ``map_overlap`` does), so that a region spans at most three chunks per axis; an
+    axis shorter than its halo becomes one chunk.
     """
     import itertools
     import operator
@@ -954,27 +1076,29 @@ def _halo_parts(func, arrays, depth, **kwargs):
     from dask.array.overlap import ensure_minimum_chunksize
 
     first = arrays[0]
-    new = {}
+    chunks = list(first.chunks)
     for a, d in enumerate(depth):
         if d >= first.shape[a]:
-            new[a] = -1
-        elif d > min(first.chunks[a]):
-            new[a] = ensure_minimum_chunksize(d, first.chunks[a])
-    if new:
-        arrays = [x.rechunk(new) for x in arrays]
-        first = arrays[0]
-    bounds = [np.cumsum((0,) + tuple(c)) for c in first.chunks]
-    blocks = [a.to_delayed() for a in arrays]
+            chunks[a] = (first.shape[a],)
+        elif d > min(chunks[a]):
+            chunks[a] = ensure_minimum_chunksize(d, chunks[a])
+    chunks = tuple(tuple(int(v) for v in c) for c in chunks)
+    # a source is read at any position: looked for before any rechunking
+    sources = [_source_reads(x) for x in arrays]
+    arrays = [x if s is not None or x.chunks == chunks else x.rechunk(chunks)
+              for x, s in zip(arrays, sources)]
+    bounds = [np.cumsum((0,) + c) for c in chunks]
+    blocks = [None if s is not None else x.to_delayed() for x, s in zip(arrays, sources)]
     getitem = dask.delayed(operator.getitem, pure=True)
     task = dask.delayed(_assembled, pure=True)
     parts = []
-    for idx in np.ndindex(first.numblocks):
+    for idx in np.ndindex(tuple(len(c) for c in chunks)):
         lo = [max(0, int(b[i]) - depth[a]) for a, (b, i) in enumerate(zip(bounds, idx))]
         hi = [min(int(b[-1]), int(b[i + 1]) + depth[a])
               for a, (b, i) in enumerate(zip(bounds, idx))]
         spans = [range(int(np.searchsorted(b, l, "right")) - 1, int(np.searchsorted(b, h, "left")))
                  for b, l, h in zip(bounds, lo, hi)]
-        layout, pieces = [], [[] for _ in arrays]
+        layout, strips = [], [[] for _ in arrays]
         for nidx in itertools.product(*spans):
             b0 = [int(b[i]) for b, i in zip(bounds, nidx)]
             b1 = [int(b[i + 1]) for b, i in zip(bounds, nidx)]
@@ -985,21 +1109,33 @@ def _halo_parts(func, arrays, depth, **kwargs):
             whole = s0 == b0 and s1 == b1
             layout.append(dest)
             for k, bl in enumerate(blocks):
-                pieces[k].append(bl[nidx] if whole else getitem(bl[nidx], src))
+                if bl is not None:
+                    strips[k].append(bl[nidx] if whole else getitem(bl[nidx], src))
+        inputs = []
+        for k, s in enumerate(sources):
+            if s is None:
+                inputs.append(("pieces", tuple(layout), strips[k]))
+            else:
+                source, get, origin, lock = s
+                box = tuple(slice(l + o, h + o) for l, h, o in zip(lo, hi, origin))
+                inputs.append(("read", source, get, box, lock))
         window = tuple(int(b[i]) - l for b, i, l in zip(bounds, idx, lo)) + tuple(
             int(b[i + 1] - b[i]) for b, i in zip(bounds, idx))
         shape = tuple(h - l for l, h in zip(lo, hi))
-        parts.append(task(func, shape, tuple(layout), window, kwargs, *itertools.chain(*pieces)))
-    return parts, first.chunks
+        parts.append(task(func, shape, window, kwargs, inputs))
+    return parts, chunks
 
 
-def _assembled(func, shape, layout, window, kwargs, *pieces):
-    """The task of :func:`_halo_parts`: each array's region from its pieces, then ``func``."""
-    n = len(layout)
+def _assembled(func, shape, window, kwargs, inputs):
+    """The task of :func:`_halo_parts`: each array's region, read from its source in one slice
+    or assembled from its pieces, then ``func``."""
     regions = []
-    for k in range(len(pieces) // n):
-        own = pieces[k * n:(k + 1) * n]
-        if n == 1:
+    for kind, *spec in inputs:
+        if kind == "read":
+            regions.append(_read(*spec))
+            continue
+        layout, own = spec
+        if len(own) == 1:
             regions.append(own[0])
             continue
         region = np.empty(shape, own[0].dtype)
