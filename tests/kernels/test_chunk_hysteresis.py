@@ -109,7 +109,7 @@ def test_chunks_merged_equal_the_whole_map(data, h, w, density, strong, seed):
     grid = (len(rows) - 1, len(cols) - 1)
     parts = [D._label_chunk(cand[rows[i]:rows[i + 1], cols[j]:cols[j + 1]])
              for i in range(grid[0]) for j in range(grid[1])]
-    offsets, table = D._edge_table([p[3] for p in parts], grid)
+    offsets, table = D._edge_table([D._summary_of(p) for p in parts], grid)
     out = np.block([[D._finish_chunk(parts[i * grid[1] + j], int(offsets[i, j]), table)
                      for j in range(grid[1])] for i in range(grid[0])])
     np.testing.assert_array_equal(out, _flood(cand))

@@ -20,8 +20,10 @@ the in-memory ones:
   suppression), in which the in-memory kernel's sweep smooths and suppresses each chunk and
   gives its weak and strong candidates in one pass, stopped before its own hysteresis
   (``mode='wrap'``, whose smoothing wraps around the image but whose gradient does not, smooths
-  in a first overlapping stage). Each chunk is one task that takes its neighbours' halo strips,
-  computes its candidates and labels them; nothing of the halo'd region outlives that task. The
+  in a first overlapping stage). Each chunk is one task that reads its halo'd region (in one
+  slice when the array slices an array-like such as a memory map or a Zarr or HDF5 dataset,
+  else from its own chunk and its neighbours' halo strips), computes its candidates and labels
+  them; nothing of the halo'd region outlives that task. The
   hysteresis is global. A strong candidate is always an edge and a weak one is an edge when its
   8-connected blob of weak pixels touches a strong pixel, so each chunk floods its weak pixels
   only and decides every pixel but those of the blobs that reach one of its sides without
@@ -30,7 +32,7 @@ the in-memory ones:
   on either side of every boundary, corners included), and an open blob is an edge when its
   merged component reaches a kept pixel, as dask-image's ``ndmeasure.label`` merges labels
   across chunk faces. Each chunk is computed and labelled once, when ``canny`` is called, and
-  what is kept of it (persisted, on the workers under a distributed scheduler) is a byte per
+  what is kept of it (persisted, on the workers under a distributed scheduler) is a bit per
   pixel plus the positions of its open pixels; only the numbers along its sides travel to the
   merge. The returned edge map is lazy and only looks the open pixels up in the merged table.
   No label image the size of the input is ever held.
@@ -763,14 +765,16 @@ def normalize(image, method, lower, upper, center, width, mask, backend, batch):
 # ------------------------------------------------------------------------------------------- canny
 
 
-def _smoothing_inputs(block, mask, mode):
+def _smoothing_inputs(block, mask, mode, *, checked=False):
     """What the Canny kernels' smoothing takes for ``block``, as in memory: the float image (zero
     outside ``mask``), the bleed-over correction's kind and source, and the dtype's epsilon;
-    NaN and infinity refused."""
+    NaN and infinity refused, here unless ``checked`` says that the kernel called next refuses
+    them itself as it reads the image (a mask would first hide those outside it)."""
     from . import edges as E
 
     f = E._as_float(block)
-    if f.dtype.kind == "f" and not np.isfinite(f).all():
+    if (f.dtype.kind == "f" and (mask is not None or not checked)
+            and not np.isfinite(f).all()):
         raise ValueError("image contains NaN or infinity, for which this kernel has no defined "
                          "result")
     dtype = f.dtype
@@ -845,7 +849,8 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
     from . import edges as E
     from ._dispatch import get_kernel
 
-    f, bleed_kind, bleed_src, eps = _smoothing_inputs(block, mask, mode)
+    # the sweep checks every row it reads for NaN and infinity, as in memory
+    f, bleed_kind, bleed_src, eps = _smoothing_inputs(block, mask, mode, checked=True)
     _, labels = get_kernel(E._FAMILY, "canny_labels", backend, auto=(backend,))
     args = (E._readonly(np.ascontiguousarray(f)), E._gaussian_weights(float(sigma)),
             E._MODES[mode], cval, bleed_src, bleed_kind, eps, _eroded(mask, backend))
@@ -855,13 +860,16 @@ def _candidates_image_block(block, mask=None, *, sigma, mode, cval, low, high, b
 
 
 def _label_chunk(cand, window=None):
-    """Pass 1 of the hysteresis for one chunk, its only labelling: ``(kept, pos, num, summary)``.
+    """Pass 1 of the hysteresis for one chunk, its only labelling: ``(bits, shape, pos, num,
+    summary)``.
 
     ``cand`` holds the chunk's candidates (0, 1 weak, 2 strong), with its halo around the
     ``window`` ``(r0, c0, H, W)``. Every pixel is decided here except those of the weak blobs
     that reach a side of the chunk without touching a strong pixel (module notes of
-    :mod:`medfeat._kernels.numba_cpu.hysteresis`): ``kept`` (bool, the chunk's shape) are the edges
-    decided here, ``pos`` and ``num`` the raster positions and numbers of the open pixels.
+    :mod:`medfeat._kernels.numba_cpu.hysteresis`): ``bits`` are the edges decided here, a bit
+    per pixel of the chunk's ``shape`` (``numpy.packbits``: what is kept of every chunk until the
+    edge map is computed is an eighth of a byte map), ``pos`` and ``num`` the raster positions and
+    numbers of the open pixels.
     ``summary`` is what the merge needs: ``nb``, the numbers that are edges in any case (``[1]``,
     the chunk's kept pixels) and the numbers along the four sides (top, bottom, left, right; 0
     off the candidates).
@@ -869,11 +877,12 @@ def _label_chunk(cand, window=None):
     from .._kernels.numba_cpu.hysteresis import chunk_hysteresis
 
     kept, pos, num, *summary = chunk_hysteresis(cand, window)
-    return kept, pos, num, tuple(summary)
+    return np.packbits(kept), kept.shape, pos, num, tuple(summary)
 
 
 def _summary_of(part):
-    return part[3]
+    """The numbers the merge needs of a :func:`_label_chunk` result."""
+    return part[-1]
 
 
 def _strip_pairs(a, b):
@@ -926,9 +935,9 @@ def _edge_table(summaries, grid_shape):
 
 def _finish_chunk(part, offset, table):
     """Pass 2 for one chunk: the edges decided in it, and its open pixels looked up in the global
-    table (a copy: the kept part may be computed into several results)."""
-    kept, pos, num, _ = part
-    out = kept.copy()
+    table (a new array: the kept part may be computed into several results)."""
+    bits, shape, pos, num, _ = part
+    out = np.unpackbits(bits, count=math.prod(shape)).view(np.bool_).reshape(shape)
     if pos.size:
         out.reshape(-1)[pos] = table[num.astype(np.int64) + offset]
     return out
@@ -1160,7 +1169,7 @@ def _hysteresis(parts, chunks):
     ``parts`` (:func:`_label_chunk`'s results, in the chunks' raster order).
 
     Pass 1 runs now, once per chunk: the candidates are computed and labelled, and the compact
-    result (a byte per pixel plus the open pixels) is kept (persisted: on the workers under a
+    result (a bit per pixel plus the open pixels) is kept (persisted: on the workers under a
     distributed scheduler) so that nothing is computed twice; only the summaries (the numbers
     along each chunk's sides) come back, and the equivalences across chunk boundaries are resolved
     into one table. Pass 2 is the returned lazy array: a lookup per chunk in the kept results. No
