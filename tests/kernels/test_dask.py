@@ -226,6 +226,116 @@ def test_canny_is_bit_identical(data, dtype, sigma, mode, masked, quantiles):
                                                          **kw))
 
 
+class _Reader:
+    """An array-like read slice by slice (as a memory map, a Zarr or HDF5 dataset is): what
+    ``dask.array.from_array`` needs, and a log of the boxes read."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+        self.shape, self.dtype, self.ndim = self.array.shape, self.array.dtype, self.array.ndim
+        self.reads = []
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.array[index].copy()
+
+
+def _read_lazy(image, chunks, pad=0):
+    """``image`` as a dask array that slices a :class:`_Reader` of a larger array (``pad``
+    pixels around it), so that every chunk task is a getter on the reader at a shift."""
+    big = np.pad(np.asarray(image), pad, mode="reflect") if pad else np.asarray(image)
+    src = da.from_array(_Reader(big), chunks=chunks, asarray=False)
+    return src[pad:pad + image.shape[0], pad:pad + image.shape[1]] if pad else src
+
+
+@settings(max_examples=8, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.uint8, np.float32, np.float64]),
+       sigma=st.sampled_from([0.0, 1.0, 1.7]),
+       mode=st.sampled_from(["constant", "reflect", "mirror", "nearest", "wrap"]),
+       masked=st.sampled_from(["none", "numpy", "read", "computed"]), quantiles=st.booleans(),
+       pad=st.sampled_from([0, 3]))
+def test_canny_read_from_an_array_like_is_bit_identical(data, dtype, sigma, mode, masked,
+                                                        quantiles, pad):
+    """Chunks read straight from an array-like (each task reads its halo'd region in one slice)
+    give the in-memory edges for any chunking, slice of the array-like, mode and mask (given as
+    NumPy, as another array-like, or computed by tasks and so cut from its chunks)."""
+    from medfeat.kernels import _dask as D
+
+    img = _image_2d(dtype)
+    mask = img > np.percentile(img, 20) if masked != "none" else None
+    chunks = data.draw(chunkings(img.shape))
+    # chunk sizes of the larger array: the slice's chunks are then irregular
+    sizes = tuple(data.draw(st.integers(1, n), label="size") for n in img.shape)
+    lazy = _read_lazy(img, sizes if pad else chunks, pad)
+    assert D._source_reads(lazy) is not None
+    lazy_mask = {"none": None, "numpy": mask,
+                 "read": None if mask is None else _read_lazy(mask, chunks),
+                 "computed": None if mask is None else da.from_array(mask, chunks) | False}
+    kw = dict(low_threshold=0.6, high_threshold=0.9, use_quantiles=True) if quantiles else {}
+    out = K.canny(lazy, sigma=sigma, mask=lazy_mask[masked], mode=mode, **kw)
+    np.testing.assert_array_equal(out.compute(), K.canny(img, sigma=sigma, mask=mask, mode=mode,
+                                                         **kw))
+
+
+def test_canny_reads_each_region_once_from_an_array_like():
+    """From an array-like, one read per chunk, of the chunk grown by the halo (Gaussian radius
+    plus two) and clipped to the image; no chunk is read whole on its own."""
+    img = _image_2d(np.float32)
+    lazy = _read_lazy(img, (24, 27), pad=4)        # 2 x 2 chunks, a slice of a larger array
+    assert lazy.chunks == ((20, 20), (23, 23))
+    reader = lazy.dask[[k for k in lazy.dask.keys() if "original" in str(k)][0]]
+    reader = getattr(reader, "value", reader)
+    reader.reads.clear()                           # from_array's own look at the dtype
+    out = K.canny(lazy, sigma=1.0)                 # halo 4 + 2
+    assert sorted(reader.reads, key=str) == sorted(
+        [(slice(4 + r0, 4 + r1), slice(4 + c0, 4 + c1))
+         for r0, r1 in ((0, 26), (14, 40)) for c0, c1 in ((0, 29), (17, 46))], key=str)
+    np.testing.assert_array_equal(out.compute(), K.canny(img, sigma=1.0))
+    assert len(reader.reads) == 4                  # the edge map reads nothing more
+
+
+def test_canny_from_a_memory_map(tmp_path):
+    img = _image_2d(np.float32, shape=(40, 46))
+    np.save(tmp_path / "img.npy", img)
+    mm = np.load(tmp_path / "img.npy", mmap_mode="r")
+    for lazy in (da.from_array(mm, chunks=(13, 17)), da.from_array(mm, chunks=(13, 17),
+                                                                   lock=True)[3:, 5:40]):
+        ref = K.canny(np.asarray(lazy), sigma=1.7, low_threshold=0.05, high_threshold=0.2)
+        got = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2).compute()
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_source_reads_only_for_plain_slices_of_an_array_like(tmp_path):
+    from medfeat.kernels import _dask as D
+
+    arr = np.arange(30 * 40, dtype=np.float32).reshape(30, 40)
+    np.save(tmp_path / "a.npy", arr)
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    src = da.from_array(mm, chunks=(7, 9))
+    for x in (src, src[2:29, 3:], da.from_array(_Reader(arr), chunks=8, asarray=False)[1:, :30],
+              da.from_array(mm, chunks=(7, 9), lock=True)):
+        with dask.config.set({"optimization.fuse.active": True}):
+            got = D._source_reads(x)
+        with dask.config.set({"optimization.fuse.active": False}):
+            assert D._source_reads(x) is not None
+        source, get, origin, lock = got
+        box = (slice(1, x.shape[0] - 2), slice(4, x.shape[1]))
+        moved = tuple(slice(b.start + o, b.stop + o) for b, o in zip(box, origin))
+        np.testing.assert_array_equal(D._read(source.compute(), get, moved, lock),
+                                      x[box].compute())
+    for x in (da.from_array(arr, chunks=(7, 9)),  # NumPy chunks are held in the graph
+              src + 1, src[::2], src[[1, 4, 5]], src.rechunk(11), da.zeros((8, 8), chunks=4)):
+        assert D._source_reads(x) is None
+
+
+def test_nan_in_an_array_like_is_refused():
+    img = np.zeros((30, 30), np.float32)
+    img[25, 3] = np.nan
+    for mask in (None, np.ones((30, 30), bool)):
+        with pytest.raises(ValueError, match="NaN"):
+            K.canny(_read_lazy(img, 10), mask=mask)
+
+
 def test_canny_hysteresis_connects_across_chunks():
     # one edge whose contrast grows from left to right: only its right end is strong
     img = np.zeros((24, 60), np.float64)
@@ -328,15 +438,19 @@ def test_canny_on_a_local_cluster(cluster_client):
     ref = K.canny(img, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
     lazy = _lazy(img, (13, 17))
 
+    read = _read_lazy(img, (13, 17), pad=2)  # each region read by its task, on a worker
+
     def run():
         with dask.config.set(scheduler=cluster_client.get):
             out = K.canny(lazy, sigma=1.7, low_threshold=0.05, high_threshold=0.2)
             kept = any(cluster_client.has_what().values())
-            return kept, out.compute()
+            return kept, out.compute(), K.canny(read, sigma=1.7, low_threshold=0.05,
+                                                high_threshold=0.2).compute()
 
-    kept, got = _within(240, run)
+    kept, got, got_read = _within(240, run)
     assert kept                                        # kept on the workers
     np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_read, ref)
 
 
 def test_canny_batch():
