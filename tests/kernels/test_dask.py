@@ -271,7 +271,7 @@ def test_canny_read_from_an_array_like_is_bit_identical(data, dtype, sigma, mode
     lazy_mask = {"none": None, "numpy": mask,
                  "read": None if mask is None else _read_lazy(mask, chunks),
                  "computed": None if mask is None else da.from_array(mask, chunks) | False}
-    kw = dict(low_threshold=0.6, high_threshold=0.9, use_quantiles=True) if quantiles else {}
+    kw = {"low_threshold": 0.6, "high_threshold": 0.9, "use_quantiles": True} if quantiles else {}
     out = K.canny(lazy, sigma=sigma, mask=lazy_mask[masked], mode=mode, **kw)
     np.testing.assert_array_equal(out.compute(), K.canny(img, sigma=sigma, mask=mask, mode=mode,
                                                          **kw))
@@ -283,7 +283,7 @@ def test_canny_reads_each_region_once_from_an_array_like():
     img = _image_2d(np.float32)
     lazy = _read_lazy(img, (24, 27), pad=4)        # 2 x 2 chunks, a slice of a larger array
     assert lazy.chunks == ((20, 20), (23, 23))
-    reader = lazy.dask[[k for k in lazy.dask.keys() if "original" in str(k)][0]]
+    reader = lazy.dask[next(k for k in lazy.dask if "original" in str(k))]
     reader = getattr(reader, "value", reader)
     reader.reads.clear()                           # from_array's own look at the dtype
     out = K.canny(lazy, sigma=1.0)                 # halo 4 + 2

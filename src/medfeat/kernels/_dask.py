@@ -961,8 +961,14 @@ def _source_reads(x):
     getter, at the chunk's own position plus one shift per axis. ``source`` is a delayed object
     of that key, so that a task using it depends on the same key the chunk tasks do.
     """
-    from dask._task_spec import Alias, DataNode, Task, TaskRef, _execute_subgraph, \
-        convert_legacy_graph
+    from dask._task_spec import (
+        Alias,
+        DataNode,
+        Task,
+        TaskRef,
+        _execute_subgraph,
+        convert_legacy_graph,
+    )
     from dask.array.chunk import getitem
     from dask.array.core import getter, getter_inline, getter_nofancy
     from dask.array.optimization import fuse_slice
@@ -975,10 +981,7 @@ def _source_reads(x):
     if len(getattr(graph, "layers", ())) > _SOURCE_LAYERS:
         return None
     keys = list(flatten(x.__dask_keys__()))
-    try:
-        dsk = convert_legacy_graph(ensure_dict(x.__dask_optimize__(graph, keys)))
-    except Exception:  # an optimisation this search does not know: the general path
-        return None
+    dsk = convert_legacy_graph(ensure_dict(x.__dask_optimize__(graph, keys)))
 
     def value(v):
         return v.value if isinstance(v, DataNode) else v
@@ -1018,8 +1021,8 @@ def _source_reads(x):
                 return None
             try:
                 index = fuse_slice(index, outer[1])
-            except Exception:
-                return None
+            except (NotImplementedError, TypeError, ValueError, IndexError):
+                return None  # indexing dask does not fuse: the general path
         return key, node, get, index, lock
 
     bounds = [np.cumsum((0,) + tuple(c)) for c in x.chunks]
