@@ -260,8 +260,7 @@ def _cooc(idx, offsets, ng):
 
 @njit(**_OPTS)
 def _cooc_2d(idx, dist, ng):
-    """The four in-plane directions (0, d), (d, d), (d, 0), (d, -d) in one pass over a slice:
-    their one-way counts (4, ng * ng)."""
+    """The four in-plane directions (0, d), (d, d), (d, 0), (d, -d) in one pass over a slice."""
     ny, nx = idx.shape
     h = np.zeros((4, ng * ng), np.int64)
     for y in range(ny):
@@ -288,17 +287,6 @@ def _cooc_2d(idx, dist, ng):
                     if b >= 0:
                         h[3, a + b] += 1
     return h
-
-
-@njit(**_OPTS)
-def _symmetric_into(h, ng, out):
-    """``out[d] = h[d] + h[d].T`` for each direction's flattened ``ng x ng`` counts."""
-    for d in range(h.shape[0]):
-        m = h[d]
-        o = out[d]
-        for a in range(ng):
-            for b in range(ng):
-                o[a * ng + b] = m[a * ng + b] + m[b * ng + a]
 
 
 def _symmetric(counts, ng):
@@ -668,13 +656,11 @@ def _stack_levels(x, m, masked, lo, hi, bins):
 
 @njit(**_OPTS)
 def _cooc_stack_2d(X, M, masked, lo, hi, bins, dist):
-    """Symmetric counts of the four in-plane directions of every image, made symmetric as they
-    are copied into the stack's array (no stack-sized temporary)."""
     n = X.shape[0]
     out = np.empty((n, 4, bins * bins), np.int64)
     for i in range(n):
         idx = _stack_levels(X[i], M[i] if masked else M[0], masked, lo[i], hi[i], bins)
-        _symmetric_into(_cooc_2d(idx, dist, bins), bins, out[i])
+        out[i] = _cooc_2d(idx, dist, bins)
     return out
 
 
@@ -713,10 +699,10 @@ def cooc_stack(X, M, lo, hi, bins, distance, offsets=None):
     lo = np.ascontiguousarray(lo, dtype=np.float64)
     hi = np.ascontiguousarray(hi, dtype=np.float64)
     if X.ndim == 3:
-        sym = _cooc_stack_2d(X, Mv, masked, lo, hi, int(bins), int(distance))
-        return sym.reshape(X.shape[0], -1, bins, bins)
-    raw = _cooc_stack_3d(X, Mv, masked, lo, hi, int(bins),
-                         np.asarray(offsets, dtype=np.int64).reshape(-1, 3))
+        raw = _cooc_stack_2d(X, Mv, masked, lo, hi, int(bins), int(distance))
+    else:
+        raw = _cooc_stack_3d(X, Mv, masked, lo, hi, int(bins),
+                             np.asarray(offsets, dtype=np.int64).reshape(-1, 3))
     c = raw.reshape(X.shape[0], -1, bins, bins)
     return c + c.transpose(0, 1, 3, 2)
 
