@@ -490,8 +490,19 @@ def test_boxes_around_van_herk_blocks(dtype):
                                 ref(kernel, img, fp, mode=mode, cval=1))
 
 
+@pytest.fixture(params=["planes", "rows"])
+def run_path(request, monkeypatch):
+    """Footprints of one plane on small planes take the whole-plane kernel; ``"rows"`` sends
+    them through the streamed row kernel instead, which large images take."""
+    from medfeat._kernels.numba_cpu import morphology as K
+
+    if request.param == "rows":
+        monkeypatch.setattr(K, "PLANE_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
-def test_run_lengths_share_one_pyramid(dtype):
+def test_run_lengths_share_one_pyramid(dtype, run_path):
     # Footprints whose rows have several run lengths, 1 (the row itself), 2 and 3 (read straight
     # from the image) and longer ones (doubling levels shared among them), with holes (two runs in
     # a row), rows shifted off the centre, and odd and even numbers of runs (combined three at a
@@ -605,7 +616,7 @@ def test_kernel_chunks_give_the_same_result(nchunks, vh):
         np.testing.assert_array_equal(got, want)
 
 
-def test_batch_of_boxes_and_disks_equals_each_image():
+def test_batch_of_boxes_and_disks_equals_each_image(run_path):
     stack = _random_image((4, 30, 31), np.uint16, seed=3)
     for fp in (np.ones((7, 3), np.uint8), skm.disk(2)):
         for kernel in GREY:
@@ -617,7 +628,7 @@ def test_batch_of_boxes_and_disks_equals_each_image():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("where", [(0, 0), (0, -1), (-1, 0), (-1, -1), (17, 5), (33, 40)],
                          ids=str)
-def test_nan_anywhere_raises(dtype, where):
+def test_nan_anywhere_raises(dtype, where, run_path):
     # NaN is found by the kernel as it reads the rows, or by a separate pass where the footprint
     # leaves rows unread (all True elements above the centre, a 3-D footprint): every row counts.
     img = _random_image((70, 45), dtype)
@@ -636,6 +647,72 @@ def test_nan_anywhere_raises(dtype, where):
             ours("erosion", vol, fp)
     with pytest.raises(ValueError, match="NaN"):
         ours("erosion", img, [(np.ones((3, 3)), 0)])
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=ALL_DTYPE_IDS)
+def test_whole_plane_kernel_on_tiny_and_uneven_planes(dtype):
+    # The plane's extended rows side by side in one row: planes of 1 to a few pixels a side (the
+    # runs' shifts reach past a row into the next, whose values must never be read), lengths 1, 2,
+    # 3 and longer, holes, off-centre rows, every mode; batches whose planes are separate images.
+    holes = np.zeros((4, 9), np.uint8)
+    holes[0, :2] = holes[0, 5:] = 1
+    holes[1, 4] = holes[2, :] = holes[3, 1:4] = 1
+    fps = (skm.disk(1), skm.disk(2), skm.disk(4), skm.diamond(3), holes, holes[::-1, ::-1],
+           np.ones((1, 2), np.uint8), np.ones((2, 5), np.uint8))
+    for shape in ((1, 1), (1, 6), (5, 1), (2, 3), (4, 9), (13, 7)):
+        img = _random_image(shape, dtype, seed=sum(shape))
+        for fp in fps:
+            for mode in GREY_MODES:
+                for kernel in ("erosion", "dilation"):
+                    assert_same(ours(kernel, img, fp, mode=mode, cval=1),
+                                ref(kernel, img, fp, mode=mode, cval=1))
+    stack = _random_image((5, 28, 28), dtype, seed=9)
+    for fp in fps[:3]:
+        for kernel in GREY:
+            got = ours(kernel, stack, fp, batch=True)
+            for i in range(len(stack)):
+                assert_same(got[i], ref(kernel, stack[i], fp))
+
+
+def test_small_planes_take_the_whole_plane_kernel(monkeypatch):
+    # the tests above pass on the row kernel too: check the routing (one-plane footprints on
+    # small planes; not 3-D footprints, boxes, or planes over PLANE_BYTES)
+    from medfeat._kernels.numba_cpu import morphology as K
+
+    calls = []
+    planes = K._planes_chunk
+    monkeypatch.setattr(K, "_planes_chunk",
+                        lambda *a: calls.append(a[-3].shape) or planes(*a))
+    stack = _random_image((6, 28, 28), np.uint8)
+    M.opening(stack, skm.disk(2), batch=True)
+    assert calls == [(6, 28, 28)] * 2
+    calls.clear()
+    M.erosion(stack, skm.ball(1))
+    M.erosion(stack, np.ones((7, 7)), batch=True)
+    monkeypatch.setattr(K, "PLANE_BYTES", 28 * 28 * 4)
+    M.erosion(stack, skm.disk(2), batch=True)
+    assert calls == []
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 7])
+def test_whole_plane_kernel_chunks_give_the_same_result(nchunks):
+    from medfeat._kernels.numba_cpu import morphology as K
+
+    img = _random_image((7, 11, 13), np.float32, seed=nchunks)
+    box = skm.disk(2).astype(bool)[None]
+    nz, ny, nx = img.shape
+    ymap = _minmax._axis_map(ny, -2, ny + 2, "mirror")
+    xmap = _minmax._axis_map(nx, -2, nx + 2, "mirror")
+    lengths, pairs, runs = _minmax._run_plan(box.shape, box.tobytes())
+    got = np.empty_like(img)
+    want = ndi.grey_dilation(img, footprint=box, mode="mirror")
+    args = (img, ymap, xmap, 2, np.float32(0), lengths, pairs, runs, True, True, got)
+    for nthreads in (1, 2, 3):
+        got[...] = 0
+        assert K._run_chunks(K._planes_chunk, args, nz, 1, nthreads, nchunks, rows=ny) == 0
+        np.testing.assert_array_equal(got, want)
+    img[6, 10, 12] = img[0, 0, 0] = np.nan
+    assert K._run_chunks(K._planes_chunk, args, nz, 1, 2, nchunks, rows=ny) == 2
 
 
 def test_kernels_called_from_several_threads_at_once_agree_with_skimage():

@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .._common import boundary_index
 
@@ -49,6 +51,10 @@ CHUNKS = 32
 # thread, as a chunk then lasts little longer than the calls and hand-overs between threads.
 CHUNKS_PER_THREAD = 4
 DYNAMIC_WORK = 5e7
+# Footprints of one plane on planes whose scratch (extended plane x (lengths + 3)) takes at
+# most this many bytes run a plane at a time (_planes_chunk): rows that short spend more on
+# each row's calls and unvectorised loop tails than on their arithmetic; the scratch stays in L1.
+PLANE_BYTES = 4 << 20
 # Scratch rows start on this many bytes (a cache line, and an AVX-512 vector): a vector store
 # that straddles two cache lines costs about twice an aligned one, and the run passes are
 # mostly stores to scratch rows.
@@ -418,13 +424,48 @@ def _run_rows(image, zmap, ymap, xmap, x0, cval, lengths, pairs, z, j, is_max, r
     return nan
 
 
+@intrinsic
+def _borrowed(typingctx, ary):
+    """``ary`` without its reference count (NRT meminfo): views taken of it skip NRT's atomic
+    increment and decrement, which on rows of a few dozen pixels cost more than the arithmetic.
+
+    The caller keeps ``ary``'s owner alive while the result is in use: an argument is held by
+    whoever called, an array made in the function must be used again (:func:`_keep`) after the
+    last use of its borrowed views.
+    """
+    if not isinstance(ary, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        view = context.make_array(ary)(context, builder, value=args[0])
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+
+    return ary(ary), codegen
+
+
+@intrinsic
+def _keep(typingctx, ary):
+    """A use of ``ary`` that does nothing: its owner lives (Numba releases a variable after its
+    last use) until here, past the last use of views :func:`_borrowed` took of it."""
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.none(ary), codegen
+
+
 @njit(cache=True, nogil=True)
 def _chunk_scratch(image, xmap, nrows, off):
-    """A chunk's scratch: ``nrows`` ring rows and the rows ``ext``, ``a``, ``b``, ``g``, each with
-    room for ``off`` elements before the extended row (see :func:`_run_rows`)."""
+    """A chunk's scratch (``nrows`` ring rows and the rows ``ext``, ``a``, ``b``, ``g``, each with
+    room for ``off`` elements before the extended row: see :func:`_run_rows`) and its owner; the
+    rows are :func:`_borrowed` views, so the caller keeps the owner (:func:`_keep`) until it is
+    done with them."""
     per = ALIGN // image.itemsize
-    buf = _scratch(nrows + 4, xmap.shape[0] + per + off, image)
-    return buf[:nrows], buf[nrows], buf[nrows + 1], buf[nrows + 2], buf[nrows + 3]
+    owner = _scratch(nrows + 4, xmap.shape[0] + per + off, image)
+    buf = _borrowed(owner)
+    return owner, buf[:nrows], buf[nrows], buf[nrows + 1], buf[nrows + 2], buf[nrows + 3]
 
 
 @njit(cache=True, nogil=True)
@@ -444,8 +485,11 @@ def _runs_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
     # x = 0 of the run rows on the cache line: they are read at several shifts. (Derived from an
     # argument so that Numba compiles _run_rows once for both chunk kinds, not again for a literal.)
     off = x0 - x0
-    flat, ext, a, b, _ = _chunk_scratch(image, xmap, npairs * ky, off)
+    owner, flat, ext, a, b, _ = _chunk_scratch(image, xmap, npairs * ky, off)
     ring = flat.reshape((npairs, ky, -1))
+    # the rows of the loops below are views of these (the caller holds the arguments)
+    image = _borrowed(image)
+    out = _borrowed(out)
     nan = 0
     r = r0
     while r < r1:
@@ -471,6 +515,7 @@ def _runs_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
                 k1 = min(k + 1, nruns - 1)
                 _op3_acc(out[z, y], ring[runs[k, 0], (y + runs[k, 1]) % ky][runs[k, 2]:],
                          ring[runs[k1, 0], (y + runs[k1, 1]) % ky][runs[k1, 2]:], nx, is_max)
+    _keep(owner)
     return nan
 
 
@@ -486,8 +531,10 @@ def _box_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check,
     nslots = 2 * L
     # the run passes store to the run rows: see _run_rows
     off = (-x0) % (ALIGN // image.itemsize)
-    flat, ext, a, b, g = _chunk_scratch(image, xmap, nslots, off)
+    owner, flat, ext, a, b, g = _chunk_scratch(image, xmap, nslots, off)
     ring = flat.reshape((1, nslots, -1))
+    image = _borrowed(image)
+    out = _borrowed(out)
     nan = 0
     r = r0
     while r < r1:
@@ -520,6 +567,95 @@ def _box_chunk(image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check,
                         _op_acc(g, gt, off + nx, is_max)
                         gt = g
                 _op_into(out[z, s + t], h[off:], gt[off:], nx, is_max)
+    _keep(owner)
+    return nan
+
+
+@njit(cache=True, nogil=True)
+def _planes_chunk(image, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out, z0, z1):
+    """Planes z0..z1 of :func:`minmax_runs` for a footprint of one plane, each plane's rows
+    side by side in one long row; returns the number of NaNs in those planes if ``check``.
+
+    The extended plane (rows through ``ymap``, each extended through ``xmap``) is laid out as
+    one row ``E`` of ``(rows + ky - 1) * ne`` elements; a window of up to ``ne - x`` elements
+    from column ``x`` of a row lies in that row, so the doubling passes (as in
+    :func:`_run_rows`) and the combination of the runs run over the whole plane at once, shifted
+    by ``dy * ne + xs``, and only the output's columns are copied out. Values that a window
+    straddling two rows gives are never read. On small planes this makes a few passes long
+    enough to vectorise out of many rows shorter than a vector, each a handful of calls.
+    """
+    nz, ny, nx = out.shape
+    ne = xmap.shape[0]
+    nye = ymap.shape[0]
+    nlen = lengths.shape[0]
+    nruns = runs.shape[0]
+    m = nye * ne
+    # the output's last element is at (ny - 1) * ne + nx - 1 of the combined row
+    nout = (ny - 1) * ne + nx
+    owner = _scratch(nlen + 3, m, image)
+    bufs = _borrowed(owner)
+    ext = bufs[nlen]
+    a = bufs[nlen + 1]
+    b = bufs[nlen + 2]
+    image = _borrowed(image)
+    out = _borrowed(out)
+    nan = 0
+    for z in range(z0, z1):
+        for j in range(nye):
+            s = ymap[j]
+            if s < 0:
+                for x in range(j * ne, (j + 1) * ne):
+                    ext[x] = cval
+            else:
+                _fill_ext(image[z, s], xmap, x0, cval, ext[j * ne:])
+        if check:
+            for y in range(ny):
+                nan += _count_nan(image[z, y])
+        # the run rows of each length from one doubling pyramid (lengths ascending)
+        w = 1
+        cur = a
+        nxt = b
+        for li in range(nlen):
+            L = lengths[li]
+            n = m - L + 1
+            row = bufs[li]
+            if L == 1:
+                _copy(row, ext, m)
+                continue
+            if w == 1:
+                k = L if L <= 3 else 2
+                if L <= 3:
+                    if k == 2:
+                        _op_into(row, ext, ext[1:], n, is_max)
+                    else:
+                        _op3_into(row, ext, ext[1:], ext[2:], n, is_max)
+                    continue
+                _op_into(cur, ext, ext[1:], m - 1, is_max)
+                w = 2
+            while 2 * w <= L:
+                _op_into(nxt, cur, cur[w:], m - 2 * w + 1, is_max)
+                cur, nxt = nxt, cur
+                w *= 2
+            _op_into(row, cur, cur[L - w:], n, is_max)
+        # the runs combined into a row laid out as the extended plane (``a`` is free again)
+        acc = a
+        p0 = pairs[runs[0, 0], 1]
+        p1 = pairs[runs[min(1, nruns - 1), 0], 1]
+        p2 = pairs[runs[min(2, nruns - 1), 0], 1]
+        d0 = runs[0, 1] * ne + runs[0, 2]
+        d1 = runs[min(1, nruns - 1), 1] * ne + runs[min(1, nruns - 1), 2]
+        d2 = runs[min(2, nruns - 1), 1] * ne + runs[min(2, nruns - 1), 2]
+        _op3_into(acc, bufs[p0][d0:], bufs[p1][d1:], bufs[p2][d2:], nout, is_max)
+        for k in range(3, nruns, 2):
+            k1 = min(k + 1, nruns - 1)
+            q0 = pairs[runs[k, 0], 1]
+            q1 = pairs[runs[k1, 0], 1]
+            e0 = runs[k, 1] * ne + runs[k, 2]
+            e1 = runs[k1, 1] * ne + runs[k1, 2]
+            _op3_acc(acc, bufs[q0][e0:], bufs[q1][e1:], nout, is_max)
+        for y in range(ny):
+            _copy(out[z, y], acc[y * ne:], nx)
+    _keep(owner)
     return nan
 
 
@@ -717,7 +853,7 @@ def _pool():
         return pool
 
 
-def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
+def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None, rows=1):
     """``kernel(*args, r0, r1)`` over ``0 <= r0 < r1 <= total`` output rows split into chunks,
     on ``nthreads`` threads (0: Numba's thread count, so ``NUMBA_NUM_THREADS`` and
     ``numba.set_num_threads`` apply); returns the sum of the results (NaN counts).
@@ -727,7 +863,8 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
     and the threads take the chunks as they come (the calling thread among them), so a thread
     the OS leaves waiting on a busy machine holds up its chunk, not a fixed half of the image.
     Chunks are a few per thread for a job of ``work`` byte-passes (unknown: large), each
-    recomputing a halo of ``ky - 1`` rows (see :data:`CHUNKS_PER_THREAD`).
+    recomputing a halo of ``ky - 1`` rows (see :data:`CHUNKS_PER_THREAD`); ``rows``: output rows
+    an item of ``total`` stands for (a plane's rows when the kernel takes whole planes).
     """
     if nthreads == 1 and nchunks is None:
         return kernel(*args, 0, total)  # the planner's small jobs: nothing to split
@@ -736,7 +873,7 @@ def _run_chunks(kernel, args, total, ky, nthreads=0, nchunks=None, work=None):
     nthreads = max(1, min(nthreads, numba.config.NUMBA_NUM_THREADS))
     if nchunks is None:
         per_thread = CHUNKS_PER_THREAD if work is None or work >= DYNAMIC_WORK else 1
-        nchunks = 1 if nthreads == 1 else min(per_thread * nthreads, total // (8 * ky))
+        nchunks = 1 if nthreads == 1 else min(per_thread * nthreads, total * rows // (8 * ky))
     nchunks = max(1, min(nchunks, total))
     if nchunks == 1:
         return kernel(*args, 0, total)
@@ -779,6 +916,12 @@ def minmax_runs(image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max,
         args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, is_max, check, out)
         return _run_chunks(_box_chunk, args, total, ky, nthreads, work=work)
     args = (image, zmap, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out)
+    nz, ny, nx = out.shape
+    if (zmap.shape[0] == nz and not pairs[:, 0].any()
+            and (ymap.shape[0] * xmap.shape[0] * (len(lengths) + 3) * image.itemsize
+                 <= PLANE_BYTES)):
+        args = (image, ymap, xmap, x0, cval, lengths, pairs, runs, is_max, check, out)
+        return _run_chunks(_planes_chunk, args, nz, 1, nthreads, work=work, rows=ny)
     return _run_chunks(_runs_chunk, args, total, ky, nthreads, work=work)
 
 
