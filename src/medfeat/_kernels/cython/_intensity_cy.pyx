@@ -45,39 +45,7 @@ def team_state():
 
 cdef extern from *:
     """
-    #include <stdint.h>
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    #endif
-    /* SIMD loops that must round exactly as the scalar code beside them: only where scalar float
-       and double arithmetic is evaluated in its own type (SSE2 scalar math, FLT_EVAL_METHOD 0;
-       not x87 excess precision) */
-    #include <float.h>
-    #if defined(__SSE2__) && defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
-    #define MEDFEAT_SIMD 1
-    #else
-    #define MEDFEAT_SIMD 0
-    #endif
-    /* AVX2 versions of some loops, compiled for that instruction set alone (the rest of the module
-       keeps the baseline one, so the build runs on any x86-64) and chosen at run time. */
-    #if MEDFEAT_SIMD && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) \
-        && !defined(MEDFEAT_NO_AVX2)
-    #define MEDFEAT_AVX2 1
-    #include <immintrin.h>
-    static int medfeat_avx2_allowed = 1;
-    static int medfeat_has_avx2(void) {
-        static int known = -1;
-        if (known < 0) {
-            __builtin_cpu_init();
-            known = __builtin_cpu_supports("avx2") ? 1 : 0;
-        }
-        return known && medfeat_avx2_allowed;
-    }
-    #else
-    #define MEDFEAT_AVX2 0
-    static int medfeat_avx2_allowed = 0;
-    static int medfeat_has_avx2(void) { return 0; }
-    #endif
+    #include "_simd.h"
     /* p[i] = p[i] < 0 ? 0 : (p[i] > 1 ? 1 : p[i]) in place; MAXPS(0, v) and MINPS(1, v) are those
        selects exactly (a NaN v is passed through), which compilers do not emit on their own for
        floats without -ffast-math. */
