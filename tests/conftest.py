@@ -3,6 +3,7 @@ conversion for the dtype-contract tests, and the shared data folder when present
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -109,3 +110,23 @@ def cpu_backends():
 
 
 CPU_BACKENDS = ("cython", "numba")
+
+
+@contextlib.contextmanager
+def local_cluster():
+    """A dask.distributed ``LocalCluster`` of two worker processes of one thread each (a dashboard on
+    a free port) and its client, closed on exit. Tasks left without a worker fail after a minute
+    instead of waiting for one (dask's ``no-workers-timeout``), so a test whose workers died cannot
+    hold the suite. Skips the test when distributed is not installed."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0")
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close(timeout=30)
+            cluster.close(timeout=30)

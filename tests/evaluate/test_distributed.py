@@ -8,17 +8,15 @@ import pytest
 from medfeat.evaluate import evaluate
 from medfeat.io import make_phantoms
 
+from ..conftest import local_cluster
+
 distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+    with local_cluster() as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from medfeat.features import FeatureExtractor
 from medfeat.features import _distributed
 from medfeat.io import ImageReadError, read_image
 
-from ..conftest import load_real
+from ..conftest import load_real, local_cluster
 
 distributed = pytest.importorskip("distributed")
 
@@ -25,14 +25,8 @@ FAMILIES = ["intensity", "histogram", "glcm", "thresholds"]
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0")
-    c = distributed.Client(cluster)
-    try:
+    with local_cluster() as c:
         yield c
-    finally:
-        c.close()
-        cluster.close()
 
 
 @pytest.fixture(scope="module")

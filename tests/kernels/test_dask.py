@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from medfeat import kernels as K
 
-from ..conftest import load_real, load_volume, to_dtype
+from ..conftest import load_real, load_volume, local_cluster, to_dtype
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -400,19 +400,10 @@ def test_canny_on_threads():
 
 @pytest.fixture
 def cluster_client():
-    """A LocalCluster of two worker processes and its client, closed after the test. Tasks left
-    without a worker fail after a minute instead of waiting for one (dask's
-    ``no-workers-timeout``)."""
-    distributed = pytest.importorskip("distributed")
-    with dask.config.set({"distributed.scheduler.no-workers-timeout": "60s"}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0")
-        client = distributed.Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close(timeout=30)
-            cluster.close(timeout=30)
+    """A fresh LocalCluster for each test (:func:`tests.conftest.local_cluster`): some kill a
+    worker."""
+    with local_cluster() as client:
+        yield client
 
 
 def _within(seconds, func, *args):
