@@ -402,6 +402,18 @@ def _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow):
 
 
 @njit(**_OPTS)
+def _bleed_src_row(bleed_src, r, W, weights, R, mode, cval, epsT, acc, bline, brow):
+    """The bleed-over divisor of row ``r`` from the mask's indicator image ``bleed_src`` (bleed
+    kind 2): that image smoothed as the image is, plus ``epsT``, into ``brow`` (in its dtype)."""
+    tconv = brow.dtype.type
+    _vpass(bleed_src, r, weights, R, mode, cval, acc, bline)
+    _hpad(bline, W, R, mode, cval)
+    _hpass(bline, W, weights, R, acc)
+    for j in range(W):
+        brow[j] = tconv(acc[j]) + epsT
+
+
+@njit(**_OPTS)
 def _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, epsT, acc, line, bline,
                 brow, srow):
     """Row ``i`` of Canny's smoothed image into ``srow`` (dtype of ``image``)."""
@@ -411,11 +423,7 @@ def _smooth_row(image, i, weights, mode, cval, bleed_src, bleed_kind, epsT, acc,
     _vpass(image, i, weights, R, mode, cval, acc, line)
     _hpad(line, W, R, mode, cval)
     if bleed_kind == 2:
-        _vpass(bleed_src, i, weights, R, mode, cval, acc, bline)
-        _hpad(bline, W, R, mode, cval)
-        _hpass(bline, W, weights, R, acc)
-        for j in range(W):
-            brow[j] = tconv(acc[j]) + epsT
+        _bleed_src_row(bleed_src, i, W, weights, R, mode, cval, epsT, acc, bline, brow)
     elif bleed_kind == 1:
         _bleed_ones(i, H, W, weights, R, cval, epsT, bline, brow)
     _hpass(line, W, weights, R, acc)
@@ -739,11 +747,7 @@ def _smooth_tail(line, r, H, W, weights, R, mode, cval, bleed_src, bleed_kind, e
     tconv = brow.dtype.type
     _hpad(line, W, R, mode, cval)
     if bleed_kind == 2:
-        _vpass(bleed_src, r, weights, R, mode, cval, acc, bline)
-        _hpad(bline, W, R, mode, cval)
-        _hpass(bline, W, weights, R, acc)
-        for j in range(W):
-            brow[j] = tconv(acc[j]) + epsT
+        _bleed_src_row(bleed_src, r, W, weights, R, mode, cval, epsT, acc, bline, brow)
     elif bleed_kind == 1:
         # rows away from the top and bottom share one indicator row: computed once
         rv = 1.0
