@@ -111,7 +111,7 @@ def copy_bandwidth(repeat=10, mib=128):
     return 2 * src.nbytes / best
 
 
-def time_call(fn, arg, repeat):
+def _timed(fn, arg, repeat):
     """(median, minimum) seconds of ``repeat`` calls after one warm-up call.
 
     The minimum is the least disturbed run on a shared machine (a multi-threaded kernel can lose a whole
@@ -210,7 +210,7 @@ def run(args):
                 if fn is None:
                     continue
                 try:
-                    times[label], mins[label] = time_call(fn, arg, args.repeat)
+                    times[label], mins[label] = _timed(fn, arg, args.repeat)
                 except Exception as exc:  # a peer that cannot run this case is reported, not fatal
                     times[label] = mins[label] = float("nan")
                     print(f"  {case.name} {size}: {label} failed: {exc}", file=sys.stderr)
