@@ -355,13 +355,12 @@ cdef extern from *:
                                   double* sums) noexcept nogil
     void medfeat_bin32_setup(const double* edges, Py_ssize_t nb, double lo, double hi,
                              double first, double scale, medfeat_bin32* p) noexcept nogil
-    int medfeat_avx2_allowed
-    int medfeat_has_avx2() noexcept nogil
     Py_ssize_t medfeat_slots_f32_best(const float* x, Py_ssize_t n, const medfeat_bin32* p,
                                       int32_t nb, int32_t* out) noexcept nogil
 
 
 include "_team.pxi"
+include "_simd.pxi"
 
 
 _MAX_THREADS = None
@@ -631,16 +630,6 @@ cdef void _bin_chunk_f32(const float* x, const double* edges, Py_ssize_t nb, dou
             tab[buf[j]] += 1
             j += 1
         b += m
-
-
-def use_avx2(allowed=None):
-    """Whether this module's AVX2 loops run (the CPU has AVX2 and they are allowed); with
-    ``allowed``, allow or forbid them first. Both kinds of loop give the same results; tests run
-    each."""
-    global medfeat_avx2_allowed
-    if allowed is not None:
-        medfeat_avx2_allowed = 1 if allowed else 0
-    return bool(medfeat_has_avx2())
 
 
 def float32_bin_margins(const double[::1] edges, double lo, double hi, double first,

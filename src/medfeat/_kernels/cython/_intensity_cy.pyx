@@ -13,6 +13,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 include "_team.pxi"
+include "_simd.pxi"
 
 
 cdef extern from *:
@@ -131,8 +132,6 @@ cdef extern from *:
                                          double scale, int clip, float* out) noexcept nogil
     Py_ssize_t medfeat_affine32_f32_best(const float* x, Py_ssize_t n, float shift,
                                          float scale, int clip, float* out) noexcept nogil
-    int medfeat_avx2_allowed
-    int medfeat_has_avx2() noexcept nogil
 
 
 ctypedef fused pix_t:
@@ -518,16 +517,6 @@ cdef void _bucket_gather(const flt_t* x, const uint8_t* mask, flt_t lo, flt_t sc
                 out[pos[s]] = x[b + j]
                 pos[s] += 1
         b += m
-
-
-def use_avx2(allowed=None):
-    """Whether this module's AVX2 loops run (the CPU has AVX2 and they are allowed); with
-    ``allowed``, allow or forbid them first. Both kinds of loop give the same results; tests run
-    each."""
-    global medfeat_avx2_allowed
-    if allowed is not None:
-        medfeat_avx2_allowed = 1 if allowed else 0
-    return bool(medfeat_has_avx2())
 
 
 def bucket_select(const flt_t[::1] x, const uint8_t[::1] mask, double lo, double hi,
