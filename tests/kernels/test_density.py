@@ -140,6 +140,20 @@ def _edge_values(lo, hi, bins, n, seed):
     return rng.choice(pool, n)
 
 
+def _check_against_numpy(img, bins, rng, backend):
+    """``histogram`` gives ``numpy.histogram``'s counts and edges, or refuses with ValueError
+    where NumPy does (e.g. too many bins for a float32 range)."""
+    try:
+        ref = np.histogram(img, bins, rng)
+    except ValueError:
+        with pytest.raises(ValueError):
+            histogram(img, bins, rng, backend=backend)
+        return
+    counts, edges = histogram(img, bins, rng, backend=backend)
+    np.testing.assert_array_equal(counts, ref[0])
+    np.testing.assert_array_equal(edges, ref[1])
+
+
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("n", [1, 3, 4, 5, 1023, 1024, 1025, 4099, 65535, 65537, 131075])
 def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n, simd):
@@ -154,15 +168,7 @@ def test_float32_histogram_on_edges_at_block_and_chunk_boundaries(backend, n, si
         img = _edge_values(lo, hi, bins, n, seed=k)
         for rng in (None, (lo, hi), (np.float64(lo) + 1e-9, np.float64(hi)),
                     (np.float32(lo), np.float32((lo + hi) / 2))):
-            try:
-                ref = np.histogram(img, bins, rng)
-            except ValueError:
-                with pytest.raises(ValueError):
-                    histogram(img, bins, rng, backend=backend)
-                continue
-            counts, e = histogram(img, bins, rng, backend=backend)
-            np.testing.assert_array_equal(counts, ref[0])
-            np.testing.assert_array_equal(e, ref[1])
+            _check_against_numpy(img, bins, rng, backend)
         if n >= 1024:
             # these edges take the SIMD path (else the test above would not exercise it)
             e64 = np.linspace(np.float32(lo), np.float32(hi), bins + 1,
@@ -219,15 +225,7 @@ def test_histogram_property(backend, img, bins, use_range):
     if use_range:
         lo, hi = float(img.min()), float(img.max())
         rng = (lo + 0.25 * (hi - lo), hi)
-    try:
-        ref = np.histogram(img, bins, rng)
-    except ValueError:  # e.g. too many bins for a float32 range
-        with pytest.raises(ValueError):
-            histogram(img, bins, rng, backend=backend)
-        return
-    counts, edges = histogram(img, bins, rng, backend=backend)
-    np.testing.assert_array_equal(counts, ref[0])
-    np.testing.assert_array_equal(edges, ref[1])
+    _check_against_numpy(img, bins, rng, backend)
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
